@@ -1,0 +1,7 @@
+"""Shared pytest set-up: every test runs with its own data directory and a real keyring backend."""
+
+pytest_plugins = [
+    "tests.fixtures.env",
+    "tests.fixtures.tus",
+    "tests.fixtures.worker",
+]
