@@ -1,0 +1,395 @@
+"""The control API's Python client, shared by the window and the command line.
+
+:meth:`ApiClient.connect` finds the worker of a data directory through ``worker.json`` and
+``api.token`` (starting one in the background when none answers); every method mirrors one
+route of docs/API.md and returns its decoded JSON answer. Errors come back as :class:`ApiError`
+(the server's title and message) or :class:`WorkerUnavailable` (nobody answered).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any, Iterable
+
+import requests
+
+from core import paths
+from core.errors import UpqueueError
+
+log = logging.getLogger(__name__)
+
+CONNECT_TIMEOUT = 2.0
+READ_TIMEOUT = 30.0
+START_TIMEOUT = 20.0
+# How long to keep waiting after the worker we started has exited: another starter may have
+# won the lock race and its worker will answer soon; a crash should not cost the full timeout.
+_EXITED_GRACE = 3.0
+_POLL_INTERVAL = 0.1
+
+
+class ApiError(UpqueueError):
+    """The worker answered with an error.
+
+    Attributes:
+        status: the HTTP status (400, 404, 409, 500...).
+        errors: per-item problems when the answer lists them (e.g. rejected paths), else [].
+    """
+
+    def __init__(
+        self, title: str, message: str, status: int, errors: list[dict[str, Any]] | None = None
+    ) -> None:
+        super().__init__(title, message)
+        self.status = status
+        self.errors = errors or []
+
+
+class WorkerUnavailable(UpqueueError):
+    """The worker could not be reached, or did not start."""
+
+
+# The watch/batch calls are written alongside the watcher; ApiClient inherits them when present.
+try:
+    from core.api_client_watch import WatchApiMixin
+except ModuleNotFoundError as _exc:  # pragma: no cover - until the watches module lands
+    if _exc.name != "core.api_client_watch":
+        raise
+
+    class WatchApiMixin:  # type: ignore[no-redef]
+        """Placeholder until core.api_client_watch exists."""
+
+
+def worker_command() -> list[str]:
+    """The command that runs the worker: the frozen executable, or this checkout's main.py."""
+    if getattr(sys, "frozen", False):
+        return [sys.executable, "worker"]
+    main_py = Path(__file__).resolve().parent.parent / "main.py"
+    return [sys.executable, str(main_py), "worker"]
+
+
+def start_worker_process(data_dir: Path) -> subprocess.Popen[bytes]:
+    """Start a worker for ``data_dir`` in the background, detached from our terminal."""
+    env = dict(os.environ)
+    env[paths.HOME_ENV] = str(data_dir)
+    kwargs: dict[str, Any] = {}
+    if os.name == "nt":  # pragma: no cover - Windows has no sessions; detach the process instead
+        kwargs["creationflags"] = subprocess.DETACHED_PROCESS | subprocess.CREATE_NEW_PROCESS_GROUP
+    else:
+        kwargs["start_new_session"] = True
+    log.info("starting the worker for %s", data_dir)
+    return subprocess.Popen(
+        worker_command(),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
+        close_fds=True,
+        **kwargs,
+    )
+
+
+class ApiClient(WatchApiMixin):
+    """A client of one worker's control API; safe to share between threads.
+
+    Args:
+        base_url: e.g. ``http://127.0.0.1:51234``.
+        token: the bearer token from ``api.token``.
+        data_dir: the data directory, named in messages.
+        connect_timeout: seconds to wait for a connection.
+        read_timeout: seconds to wait for an answer.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        token: str,
+        *,
+        data_dir: Path | None = None,
+        connect_timeout: float = CONNECT_TIMEOUT,
+        read_timeout: float = READ_TIMEOUT,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.data_dir = data_dir
+        self.timeout = (connect_timeout, read_timeout)
+        self._token = token
+        # requests.Session is not documented as thread-safe: one per thread.
+        self._local = threading.local()
+
+    def __repr__(self) -> str:  # never show the token
+        return f"ApiClient({self.base_url!r})"
+
+    # -- finding the worker ----------------------------------------------------------------
+    @classmethod
+    def from_files(cls, data_dir: Path) -> ApiClient | None:
+        """A client for the worker that ``worker.json`` describes, or None when there is none."""
+        try:
+            info = json.loads((data_dir / paths.ENDPOINT_FILE).read_text(encoding="utf-8"))
+            token = (data_dir / paths.TOKEN_FILE).read_text(encoding="utf-8").strip()
+            port = int(info["port"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        if not token:
+            return None
+        return cls(f"http://127.0.0.1:{port}", token, data_dir=data_dir)
+
+    @classmethod
+    def connect(
+        cls, data_dir: Path | None = None, start: bool = True, timeout: float = START_TIMEOUT
+    ) -> ApiClient:
+        """Find the worker of ``data_dir`` (default: core.paths.data_dir()), starting one if asked.
+
+        Args:
+            data_dir: the data directory whose worker to use.
+            start: start a worker in the background when none answers.
+            timeout: seconds to wait for a started worker to answer.
+
+        Raises:
+            WorkerUnavailable: no worker answers (and none was to be started, or it did not start).
+        """
+        directory = Path(data_dir) if data_dir is not None else paths.data_dir()
+        client = cls._answering(directory)
+        if client is not None:
+            return client
+        log_path = directory / paths.LOG_FILE
+        if not start:
+            raise WorkerUnavailable(
+                "The upqueue worker is not running",
+                f"No worker answers for {directory}. Start it with 'upqueue worker' or open the "
+                "upqueue window.",
+            )
+        process = start_worker_process(directory)
+        deadline = time.monotonic() + timeout
+        exited_at: float | None = None
+        while True:
+            client = cls._answering(directory)
+            if client is not None:
+                return client
+            now = time.monotonic()
+            if exited_at is None and process.poll() is not None:
+                exited_at = now
+            if exited_at is not None and now - exited_at > _EXITED_GRACE:
+                raise WorkerUnavailable(
+                    "The upqueue worker stopped",
+                    f"The worker exited right after starting (exit code {process.returncode}); "
+                    f"see the log at {log_path}.",
+                )
+            if now > deadline:
+                raise WorkerUnavailable(
+                    "The upqueue worker did not start",
+                    f"The upqueue worker did not start within {timeout:g} s; see the log at {log_path}.",
+                )
+            time.sleep(_POLL_INTERVAL)
+
+    @classmethod
+    def _answering(cls, directory: Path) -> ApiClient | None:
+        client = cls.from_files(directory)
+        if client is None:
+            return None
+        try:
+            client._request("GET", "/api/health", timeout=(CONNECT_TIMEOUT, 5.0))
+        except (WorkerUnavailable, ApiError) as exc:
+            # A stale worker.json (killed worker) or a port now used by something else.
+            log.debug("worker at %s does not answer: %s", client.base_url, exc)
+            return None
+        return client
+
+    # -- transport -------------------------------------------------------------------------
+    def _session(self) -> requests.Session:
+        session = getattr(self._local, "session", None)
+        if session is None:
+            session = requests.Session()
+            session.headers["Authorization"] = f"Bearer {self._token}"
+            # Never pick up proxies from the environment for a loopback API.
+            session.trust_env = False
+            self._local.session = session
+        return session
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: dict[str, Any] | None = None,
+        timeout: tuple[float, float] | None = None,
+        raw: bool = False,
+    ) -> Any:
+        """Send one request; return the decoded JSON (None for 204, text when ``raw``).
+
+        Raises:
+            ApiError: the worker answered with an error status.
+            WorkerUnavailable: no connection, or no answer in time.
+        """
+        url = self.base_url + path
+        query = {k: v for k, v in (params or {}).items() if v is not None}
+        try:
+            response = self._session().request(
+                method, url, json=json, params=query, timeout=timeout or self.timeout
+            )
+        except requests.Timeout as exc:
+            raise WorkerUnavailable(
+                "The upqueue worker is not answering",
+                f"No answer from the worker at {self.base_url} in time ({exc.__class__.__name__}). "
+                f"It may be busy or stuck; see the log at {self._log_hint()}.",
+            ) from None
+        except requests.RequestException as exc:
+            raise WorkerUnavailable(
+                "Cannot reach the upqueue worker",
+                f"Could not connect to the worker at {self.base_url} ({exc.__class__.__name__}). "
+                "Is it running? Start it with 'upqueue worker'.",
+            ) from None
+        if response.status_code >= 400:
+            raise self._error(response)
+        if response.status_code == 204 or not response.content:
+            return None
+        if raw:
+            return response.content.decode("utf-8")
+        try:
+            return response.json()
+        except ValueError:
+            raise ApiError(
+                "Unexpected answer",
+                f"The worker answered {method} {path} with something that is not JSON.",
+                response.status_code,
+            ) from None
+
+    @staticmethod
+    def _error(response: requests.Response) -> ApiError:
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if isinstance(body, dict) and "title" in body:
+            errors = body.get("errors") if isinstance(body.get("errors"), list) else None
+            return ApiError(
+                str(body["title"]), str(body.get("message") or ""), response.status_code, errors
+            )
+        text = response.text.strip()[:200]
+        return ApiError(
+            f"Error {response.status_code}",
+            text or response.reason or "The worker refused the request.",
+            response.status_code,
+        )
+
+    def _log_hint(self) -> str:
+        return str(self.data_dir / paths.LOG_FILE) if self.data_dir else paths.LOG_FILE
+
+    # -- worker ------------------------------------------------------------------------
+    def health(self) -> dict[str, Any]:
+        return self._request("GET", "/api/health")
+
+    def stats(self) -> dict[str, Any]:
+        """``{"counts": {status: n}, "speed", "active", "seq"}``."""
+        return self._request("GET", "/api/stats")
+
+    def shutdown(self) -> None:
+        """Ask the worker to stop gracefully (running uploads resume at the next start)."""
+        self._request("POST", "/api/shutdown")
+
+    # -- targets -------------------------------------------------------------------------
+    def targets(self) -> dict[str, Any]:
+        """``{"targets": [Target]}``."""
+        return self._request("GET", "/api/targets")
+
+    def target(self, target_id: int) -> dict[str, Any]:
+        return self._request("GET", f"/api/targets/{int(target_id)}")
+
+    def find_target(self, name_or_id: str | int) -> dict[str, Any]:
+        """The target with this name (or id); ApiError 404 naming the known ones otherwise."""
+        targets = self.targets()["targets"]
+        for target in targets:
+            if target["name"] == str(name_or_id) or str(target["id"]) == str(name_or_id):
+                return target
+        known = ", ".join(t["name"] for t in targets) or "none yet"
+        raise ApiError(
+            "Unknown target",
+            f"There is no target called {name_or_id!r} (known: {known}). "
+            "Add one with 'upqueue target add NAME --url URL'.",
+            404,
+        )
+
+    def add_target(self, **fields: Any) -> dict[str, Any]:
+        return self._request("POST", "/api/targets", json=fields)
+
+    def update_target(self, target_id: int, **fields: Any) -> dict[str, Any]:
+        return self._request("PATCH", f"/api/targets/{int(target_id)}", json=fields)
+
+    def remove_target(self, target_id: int) -> None:
+        self._request("DELETE", f"/api/targets/{int(target_id)}")
+
+    def test_target(self, target_id: int) -> dict[str, Any]:
+        """``{"ok", "title", "message", "details"}`` for a saved target."""
+        return self._request("POST", f"/api/targets/{int(target_id)}/test")
+
+    def test_target_config(self, **fields: Any) -> dict[str, Any]:
+        """Test a target that is not saved (e.g. from a dialog before OK)."""
+        return self._request("POST", "/api/targets/test", json=fields)
+
+    # -- uploads -------------------------------------------------------------------------
+    def add_uploads(
+        self, paths: Iterable[str | os.PathLike[str]], target: str | int, recursive: bool = False
+    ) -> dict[str, Any]:
+        """Queue files; ``{"ids", "rejected"}``. ApiError 400 (``.errors``) when none was added."""
+        body = {"paths": [os.fspath(p) for p in paths], "target": target, "recursive": recursive}
+        return self._request("POST", "/api/uploads", json=body)
+
+    def uploads(
+        self,
+        status: str | Iterable[str] | None = None,
+        since: int | None = None,
+        batch_id: int | None = None,
+        limit: int | None = None,
+        offset: int | None = None,
+        q: str | None = None,
+    ) -> dict[str, Any]:
+        """``{"seq", "uploads", "removed", "total"}``; with ``since`` only what changed after it."""
+        if status is not None and not isinstance(status, str):
+            status = ",".join(status)
+        params = {"status": status or None, "since": since, "batch_id": batch_id,
+                  "limit": limit, "offset": offset, "q": q}
+        return self._request("GET", "/api/uploads", params=params)
+
+    def upload(self, upload_id: int) -> dict[str, Any]:
+        """``{"upload": Upload, "events": [...]}``."""
+        return self._request("GET", f"/api/uploads/{int(upload_id)}")
+
+    def action(self, upload_id: int, name: str) -> dict[str, Any]:
+        """pause / resume / cancel / retry one upload; returns the Upload (ApiError 409 if refused)."""
+        return self._request("POST", f"/api/uploads/{int(upload_id)}/{name}")
+
+    def bulk(self, action: str, ids: Iterable[int]) -> dict[str, Any]:
+        """One action on many uploads: ``{"done": [ids], "skipped": [{"id","title","message"}]}``."""
+        return self._request(
+            "POST", "/api/uploads/actions", json={"action": action, "ids": [int(i) for i in ids]}
+        )
+
+    def remove_upload(self, upload_id: int) -> None:
+        self._request("DELETE", f"/api/uploads/{int(upload_id)}")
+
+    def pause_all(self) -> dict[str, int]:
+        """``{"count": n}``."""
+        return self._request("POST", "/api/uploads/pause-all")
+
+    def resume_all(self) -> dict[str, int]:
+        """``{"count": n}``."""
+        return self._request("POST", "/api/uploads/resume-all")
+
+    # -- settings and export -------------------------------------------------------------
+    def settings(self) -> dict[str, Any]:
+        """``{"settings": {key: value}, "help": {key: text}}``."""
+        return self._request("GET", "/api/settings")
+
+    def update_settings(self, **values: Any) -> dict[str, Any]:
+        """``{"settings": {...}}`` after the change; ApiError 400 for a bad key or value."""
+        return self._request("PATCH", "/api/settings", json=values)
+
+    def export_csv(self, from_date: str, to_date: str) -> str:
+        """The CSV of uploads created between the two dates (YYYY-MM-DD, inclusive, UTC)."""
+        params = {"from_date": from_date, "to_date": to_date}
+        return self._request("GET", "/api/export.csv", params=params, raw=True) or ""
