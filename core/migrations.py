@@ -1,0 +1,172 @@
+"""The schema of state.db as append-only, numbered migrations.
+
+Never edit or reorder a migration that has shipped: add a new one. The queue is user data, so a
+copy of the database is taken before any migration runs, and each runs in its own transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import time
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+
+_M001_INITIAL = """
+        CREATE TABLE targets (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            protocol TEXT NOT NULL DEFAULT 'tus',
+            url TEXT NOT NULL,
+            headers TEXT NOT NULL DEFAULT '{}',      -- JSON, non-secret headers only
+            auth_kind TEXT NOT NULL DEFAULT 'none',  -- none | basic | bearer | header
+            username TEXT,                           -- basic auth user; the password is in the keyring
+            auth_header TEXT,                        -- header name for auth_kind=header; value in the keyring
+            chunk_size INTEGER,                      -- NULL: the global setting
+            options TEXT NOT NULL DEFAULT '{}',      -- JSON
+            created_at TEXT NOT NULL
+        );
+        CREATE TABLE uploads (
+            id INTEGER PRIMARY KEY,
+            target_id INTEGER NOT NULL REFERENCES targets(id),
+            path TEXT NOT NULL,
+            name TEXT NOT NULL,
+            size INTEGER NOT NULL,
+            mtime_ns INTEGER NOT NULL,
+            inode INTEGER NOT NULL,
+            status TEXT NOT NULL,
+            "offset" INTEGER NOT NULL DEFAULT 0,
+            speed REAL NOT NULL DEFAULT 0,
+            remote_url TEXT,
+            remote_expires TEXT,
+            error_title TEXT,
+            error_message TEXT,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at REAL,
+            lease_owner TEXT,
+            lease_expires REAL,
+            created_at TEXT NOT NULL,
+            started_at TEXT,
+            finished_at TEXT,
+            paused_at REAL,
+            updated_at TEXT NOT NULL,
+            change_seq INTEGER NOT NULL DEFAULT 0,
+            batch_id INTEGER,
+            watch_id INTEGER,
+            sha256 TEXT
+        );
+        CREATE INDEX uploads_status ON uploads(status);
+        CREATE INDEX uploads_change_seq ON uploads(change_seq);
+        CREATE INDEX uploads_created_at ON uploads(created_at);
+        CREATE INDEX uploads_batch ON uploads(batch_id);
+        CREATE TABLE removed_uploads (
+            upload_id INTEGER PRIMARY KEY,
+            change_seq INTEGER NOT NULL
+        );
+        CREATE INDEX removed_uploads_seq ON removed_uploads(change_seq);
+        CREATE TABLE events (
+            id INTEGER PRIMARY KEY,
+            at TEXT NOT NULL,
+            upload_id INTEGER,
+            batch_id INTEGER,
+            watch_id INTEGER,
+            kind TEXT NOT NULL,
+            status TEXT,
+            title TEXT,
+            message TEXT
+        );
+        CREATE INDEX events_upload ON events(upload_id);
+        CREATE INDEX events_at ON events(at);
+        CREATE TABLE settings (
+            key TEXT PRIMARY KEY,
+            value TEXT NOT NULL                      -- JSON
+        );
+        CREATE TABLE meta (
+            key TEXT PRIMARY KEY,
+            value TEXT NOT NULL
+        );
+"""
+
+_M002_WATCHES = """
+        CREATE TABLE watches (
+            id INTEGER PRIMARY KEY,
+            path TEXT NOT NULL,
+            target_id INTEGER NOT NULL REFERENCES targets(id),
+            recursive INTEGER NOT NULL DEFAULT 0,
+            include TEXT NOT NULL DEFAULT '[]',       -- JSON list of globs
+            exclude TEXT NOT NULL DEFAULT '[]',       -- JSON list of globs (added to the defaults)
+            settle_seconds REAL NOT NULL DEFAULT 3,
+            after_upload TEXT NOT NULL DEFAULT 'keep', -- keep | delete | move
+            move_to TEXT,
+            polling INTEGER NOT NULL DEFAULT 0,
+            paused INTEGER NOT NULL DEFAULT 0,
+            state TEXT NOT NULL DEFAULT 'starting',   -- starting | watching | unavailable | paused
+            state_message TEXT,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            change_seq INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE TABLE batches (
+            id INTEGER PRIMARY KEY,
+            watch_id INTEGER,
+            state TEXT NOT NULL DEFAULT 'open',       -- open | finished | finished_with_failures
+            total INTEGER NOT NULL DEFAULT 0,
+            done INTEGER NOT NULL DEFAULT 0,
+            failed INTEGER NOT NULL DEFAULT 0,
+            created_at TEXT NOT NULL,
+            finished_at TEXT,
+            manifest_path TEXT,
+            change_seq INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE INDEX batches_watch ON batches(watch_id);
+        CREATE TABLE seen_files (
+            watch_id INTEGER NOT NULL,
+            path TEXT NOT NULL,
+            size INTEGER NOT NULL,
+            mtime_ns INTEGER NOT NULL,
+            inode INTEGER NOT NULL,
+            upload_id INTEGER,
+            at TEXT NOT NULL,
+            PRIMARY KEY (watch_id, path)
+        );
+"""
+
+# Each entry is one SQL script; its position + 1 is the schema version it produces.
+MIGRATIONS: list[str] = [_M001_INITIAL, _M002_WATCHES]
+
+
+def apply(conn: sqlite3.Connection, db_path: Path) -> int:
+    """Bring the database to the newest version; return that version.
+
+    The version lives in ``PRAGMA user_version``. Before the first pending migration the
+    database is copied (SQLite's online backup) to ``backups/state-v<N>-<time>.db`` beside it.
+    """
+    current = conn.execute("PRAGMA user_version").fetchone()[0]
+    target = len(MIGRATIONS)
+    if current > target:
+        raise RuntimeError(
+            f"state.db is at schema version {current}, newer than this upqueue ({target}). "
+            "Install the newer upqueue again, or move the data directory aside."
+        )
+    if current == target:
+        return current
+    if current > 0:
+        backup_dir = db_path.parent / "backups"
+        backup_dir.mkdir(exist_ok=True)
+        copy_path = backup_dir / f"state-v{current}-{time.strftime('%Y%m%d-%H%M%S')}.db"
+        with sqlite3.connect(copy_path) as copy:
+            conn.backup(copy)
+        log.info("backed up state.db to %s before migrating", copy_path)
+    for version in range(current, target):
+        # executescript() commits any open transaction first, so the script carries its own.
+        script = f"BEGIN IMMEDIATE;\n{MIGRATIONS[version]}\nPRAGMA user_version = {version + 1};\nCOMMIT;"
+        try:
+            conn.executescript(script)
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        log.info("migrated state.db to version %d", version + 1)
+    return target

@@ -1,0 +1,50 @@
+"""Where upqueue keeps its files: the data directory and the names inside it."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import platformdirs
+
+APP_NAME = "upqueue"
+HOME_ENV = "UPQUEUE_HOME"
+
+STATE_DB = "state.db"
+QUEUE_DB = "queue.db"
+LOCK_FILE = "worker.lock"
+TOKEN_FILE = "api.token"
+ENDPOINT_FILE = "worker.json"
+LOG_FILE = "upqueue.log"
+MANIFEST_DIR = "manifests"
+BACKUP_DIR = "backups"
+
+
+def data_dir() -> Path:
+    """The data directory: ``$UPQUEUE_HOME`` when set, else the platform's user data dir.
+
+    Created on first use with owner-only permissions, since it holds the API token.
+    """
+    override = os.environ.get(HOME_ENV)
+    path = Path(override).expanduser() if override else Path(platformdirs.user_data_dir(APP_NAME))
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return path
+
+
+def resource_path(*parts: str) -> Path:
+    """A file under resources/, from source and from a PyInstaller bundle alike."""
+    base = Path(getattr(sys, "_MEIPASS", Path(__file__).resolve().parent.parent))
+    return base.joinpath("resources", *parts)
+
+
+def private_file(path: Path) -> Path:
+    """Make ``path`` exist with mode 0600 (no-op on the mode where the OS has no such bits)."""
+    if not path.exists():
+        fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
+        os.close(fd)
+    try:
+        os.chmod(path, 0o600)
+    except OSError:  # pragma: no cover - filesystems without POSIX modes
+        pass
+    return path

@@ -1,0 +1,97 @@
+"""The settings a person can change, their defaults, and how a value is checked."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from core.errors import UpqueueError
+
+
+@dataclass(frozen=True)
+class Setting:
+    key: str
+    default: Any
+    kind: type
+    help: str
+    check: Callable[[Any], str | None] = lambda value: None
+
+
+def _at_least(low: float) -> Callable[[Any], str | None]:
+    return lambda value: None if value >= low else f"must be at least {low:g}"
+
+
+def _between(low: float, high: float) -> Callable[[Any], str | None]:
+    return lambda value: None if low <= value <= high else f"must be between {low:g} and {high:g}"
+
+
+MAX_CONCURRENCY = 16
+
+SETTINGS: dict[str, Setting] = {
+    s.key: s
+    for s in [
+        Setting("concurrency", 3, int, "uploads running at once", _between(1, MAX_CONCURRENCY)),
+        Setting("bandwidth_limit", 0, int, "bytes per second for all uploads together, 0 = no limit", _at_least(0)),
+        Setting("chunk_size", 0, int, "bytes per PATCH, 0 = the whole remainder in one request", _at_least(0)),
+        Setting("retry_limit", 10, int, "attempts without progress before an upload fails", _between(0, 1000)),
+        Setting("retry_base_delay", 1.0, float, "seconds before the first retry (doubles each time)", _at_least(0)),
+        Setting("retry_max_delay", 300.0, float, "longest wait between retries, seconds", _at_least(0)),
+        Setting("connect_timeout", 10.0, float, "seconds to wait for a connection", _at_least(0.1)),
+        Setting("stall_timeout", 30.0, float, "seconds a send may make no progress before it is aborted", _at_least(0.1)),
+        Setting("read_timeout", 60.0, float, "seconds to wait for the server's answer", _at_least(0.1)),
+        Setting("auto_cancel_paused_after", 0.0, float, "cancel uploads paused longer than this many seconds, 0 = never", _at_least(0)),
+        Setting("keep_uploading_on_close", True, bool, "the worker keeps uploading when the window closes"),
+        Setting("reupload_changed_files", True, bool, "a watched file changed after its upload is sent again"),
+        Setting("rescan_interval", 300.0, float, "seconds between rescans of watched folders", _at_least(5)),
+        Setting("notifications", True, bool, "desktop notifications when uploads finish or fail"),
+    ]
+}
+
+
+def coerce(key: str, value: Any) -> Any:
+    """Check and convert a value for ``key``; raise UpqueueError with a readable message.
+
+    Accepts strings from the command line ("10", "true", "off").
+    """
+    setting = SETTINGS.get(key)
+    if setting is None:
+        known = ", ".join(sorted(SETTINGS))
+        raise UpqueueError("Unknown setting", f"There is no setting called {key!r}. Known settings: {known}.")
+    try:
+        if setting.kind is bool:
+            if isinstance(value, str):
+                lowered = value.strip().lower()
+                if lowered not in {"1", "0", "true", "false", "yes", "no", "on", "off"}:
+                    raise ValueError(value)
+                value = lowered in {"1", "true", "yes", "on"}
+            else:
+                value = bool(value)
+        elif setting.kind is int:
+            if isinstance(value, bool):
+                raise ValueError(value)
+            value = int(parse_size(value) if isinstance(value, str) else value)
+        else:
+            value = float(value)
+    except (TypeError, ValueError):
+        raise UpqueueError(
+            "Invalid setting value",
+            f"{key} takes {setting.kind.__name__} values ({setting.help}); {value!r} is not one.",
+        ) from None
+    problem = setting.check(value)
+    if problem:
+        raise UpqueueError("Invalid setting value", f"{key} {problem} ({setting.help}); got {value!r}.")
+    return value
+
+
+_UNITS = {"": 1, "b": 1, "k": 1 << 10, "kb": 1 << 10, "kib": 1 << 10, "m": 1 << 20, "mb": 1 << 20,
+          "mib": 1 << 20, "g": 1 << 30, "gb": 1 << 30, "gib": 1 << 30}
+
+
+def parse_size(text: str) -> int:
+    """'8M', '512 KiB', '1.5GB', '1000' -> bytes (binary units, as people mean them for chunks)."""
+    cleaned = text.strip().lower().replace(" ", "").removesuffix("/s")
+    number = cleaned.rstrip("abcdefghijklmnopqrstuvwxyz")
+    unit = cleaned[len(number):]
+    if unit not in _UNITS or not number:
+        raise ValueError(text)
+    return int(float(number) * _UNITS[unit])

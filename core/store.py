@@ -1,0 +1,184 @@
+"""state.db: one connection, serialised writes, the change counter, settings and events.
+
+Only the worker process opens state.db (one writer process keeps us clear of SQLite's WAL-reset
+bug before 3.51.3). Inside the worker every thread shares this one connection under a lock, and
+every write runs in ``BEGIN IMMEDIATE`` so a read-then-write never meets "database is locked".
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import threading
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterator
+
+import sqlite_utils
+
+from core import migrations
+from core.paths import private_file
+from core.settings import SETTINGS, coerce
+
+log = logging.getLogger(__name__)
+
+# SQLite before 3.51.3 can corrupt a WAL database when several connections write and
+# checkpoint at once; we keep a single writer, and say which library we run on.
+WAL_RESET_FIXED = (3, 51, 3)
+
+
+def now_iso() -> str:
+    """UTC time as ISO 8601 with milliseconds: sorts as text, parses anywhere."""
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def sqlite_version_report() -> dict[str, Any]:
+    version = tuple(int(part) for part in sqlite3.sqlite_version.split("."))
+    return {
+        "sqlite_version": sqlite3.sqlite_version,
+        "wal_reset_bug": version < WAL_RESET_FIXED,
+    }
+
+
+class Store:
+    """The worker's handle on state.db.
+
+    Args:
+        path: the database file; created with mode 0600 and migrated on open.
+    """
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        private_file(self.path)
+        self._lock = threading.RLock()
+        self._conn = sqlite3.connect(
+            self.path, check_same_thread=False, isolation_level=None, timeout=30.0
+        )
+        self._conn.row_factory = sqlite3.Row
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("PRAGMA busy_timeout=30000")
+        # NORMAL is durable across a crash of the process in WAL mode; a power cut may lose
+        # the last progress write, which is harmless since resume asks the server.
+        self._conn.execute("PRAGMA synchronous=NORMAL")
+        self._conn.execute("PRAGMA foreign_keys=ON")
+        self.schema_version = migrations.apply(self._conn, self.path)
+        for suffix in ("-wal", "-shm"):
+            side = self.path.with_name(self.path.name + suffix)
+            if side.exists():
+                private_file(side)
+        self.db = sqlite_utils.Database(self._conn)
+        self._seq = self._max_seq()
+        report = sqlite_version_report()
+        if report["wal_reset_bug"]:
+            log.info(
+                "SQLite %s predates 3.51.3 (WAL-reset bug); safe here: the worker is the only writer",
+                report["sqlite_version"],
+            )
+
+    # -- connection -----------------------------------------------------------------------
+    @contextmanager
+    def tx(self) -> Iterator[sqlite_utils.Database]:
+        """A write transaction (BEGIN IMMEDIATE), serialised with every other use."""
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.db
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            else:
+                self._conn.execute("COMMIT")
+
+    @contextmanager
+    def read(self) -> Iterator[sqlite_utils.Database]:
+        with self._lock:
+            yield self.db
+
+    def query(self, sql: str, params: Any = ()) -> list[dict[str, Any]]:
+        with self._lock:
+            return [dict(row) for row in self._conn.execute(sql, params).fetchall()]
+
+    def query_one(self, sql: str, params: Any = ()) -> dict[str, Any] | None:
+        rows = self.query(sql, params)
+        return rows[0] if rows else None
+
+    def execute(self, sql: str, params: Any = ()) -> sqlite3.Cursor:
+        """Run one statement; call inside ``tx()`` for writes."""
+        with self._lock:
+            return self._conn.execute(sql, params)
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    # -- change counter -------------------------------------------------------------------
+    def _max_seq(self) -> int:
+        sql = """SELECT max(s) FROM (
+            SELECT max(change_seq) AS s FROM uploads UNION ALL
+            SELECT max(change_seq) FROM removed_uploads UNION ALL
+            SELECT max(change_seq) FROM watches UNION ALL
+            SELECT max(change_seq) FROM batches)"""
+        row = self._conn.execute(sql).fetchone()
+        return int(row[0] or 0)
+
+    def next_seq(self) -> int:
+        """The next value of the change counter; call inside ``tx()``."""
+        with self._lock:
+            self._seq += 1
+            return self._seq
+
+    @property
+    def seq(self) -> int:
+        with self._lock:
+            return self._seq
+
+    # -- events ---------------------------------------------------------------------------
+    def add_event(
+        self,
+        kind: str,
+        message: str = "",
+        *,
+        upload_id: int | None = None,
+        batch_id: int | None = None,
+        watch_id: int | None = None,
+        status: str | None = None,
+        title: str | None = None,
+    ) -> None:
+        """Append to the history; call inside ``tx()`` so it lands with the change it records."""
+        self.execute(
+            "INSERT INTO events (at, upload_id, batch_id, watch_id, kind, status, title, message)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (now_iso(), upload_id, batch_id, watch_id, kind, status, title, message),
+        )
+
+    def events_for(self, upload_id: int) -> list[dict[str, Any]]:
+        return self.query(
+            "SELECT at, kind, status, title, message FROM events WHERE upload_id = ? ORDER BY id",
+            (upload_id,),
+        )
+
+    # -- settings -------------------------------------------------------------------------
+    def settings(self) -> dict[str, Any]:
+        values = {key: s.default for key, s in SETTINGS.items()}
+        for row in self.query("SELECT key, value FROM settings"):
+            if row["key"] in values:
+                values[row["key"]] = json.loads(row["value"])
+        return values
+
+    def setting(self, key: str) -> Any:
+        row = self.query_one("SELECT value FROM settings WHERE key = ?", (key,))
+        return json.loads(row["value"]) if row else SETTINGS[key].default
+
+    def set_settings(self, changes: dict[str, Any]) -> dict[str, Any]:
+        """Check every value first, then write them all; returns the coerced values."""
+        coerced = {key: coerce(key, value) for key, value in changes.items()}
+        with self.tx():
+            for key, value in coerced.items():
+                self.execute(
+                    "INSERT INTO settings (key, value) VALUES (?, ?)"
+                    " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                    (key, json.dumps(value)),
+                )
+        return coerced

@@ -1,0 +1,158 @@
+"""Targets: checking what a person typed, and turning a target into a protocol client."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from urllib.parse import urlsplit
+
+from core.errors import UpqueueError
+from core.models import AuthKind, Protocol
+from core.settings import parse_size
+
+# RFC 9110 token characters: what a header name may contain.
+_HEADER_NAME = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
+# Headers the protocol client owns; letting a person override them would break uploads.
+_RESERVED_HEADERS = {"tus-resumable", "upload-offset", "upload-length", "upload-metadata",
+                     "content-type", "content-length", "host", "upload-checksum"}
+
+
+def secret_key(target_id: int) -> str:
+    return f"target:{target_id}"
+
+
+def validate_fields(fields: dict[str, Any], *, partial: bool = False) -> dict[str, Any]:
+    """Check target fields from the API; return the cleaned columns (no secret among them).
+
+    Raises:
+        UpqueueError: with a message naming the field and what to do.
+    """
+    clean: dict[str, Any] = {}
+    if "name" in fields or not partial:
+        name = str(fields.get("name") or "").strip()
+        if not name:
+            raise UpqueueError("Target needs a name", "Give the target a short name, e.g. 'geonode' or 'lab'.")
+        if len(name) > 100:
+            raise UpqueueError("Name too long", "Use a target name of at most 100 characters.")
+        clean["name"] = name
+    if "protocol" in fields or not partial:
+        protocol = str(fields.get("protocol") or Protocol.TUS.value).lower()
+        if protocol not in {p.value for p in Protocol}:
+            raise UpqueueError(
+                "Unknown protocol", f"{protocol!r} is not supported; supported: {', '.join(p.value for p in Protocol)}."
+            )
+        clean["protocol"] = protocol
+    if "url" in fields or not partial:
+        clean["url"] = check_url(str(fields.get("url") or ""))
+    if "headers" in fields and fields["headers"] is not None:
+        clean["headers"] = check_headers(fields["headers"])
+    elif not partial:
+        clean["headers"] = {}
+    if "auth_kind" in fields or not partial:
+        kind = str(fields.get("auth_kind") or AuthKind.NONE.value).lower()
+        if kind not in {k.value for k in AuthKind}:
+            raise UpqueueError("Unknown authentication", f"{kind!r}: choose none, basic, bearer or header.")
+        clean["auth_kind"] = kind
+    if "username" in fields or not partial:
+        clean["username"] = (fields.get("username") or None) and str(fields["username"])
+    if "auth_header" in fields or not partial:
+        header = fields.get("auth_header") or None
+        if header is not None and not _HEADER_NAME.match(str(header)):
+            raise UpqueueError("Invalid header name", f"{header!r} is not a valid HTTP header name.")
+        clean["auth_header"] = header
+    if clean.get("auth_kind") == AuthKind.BASIC and not clean.get("username") and not partial:
+        raise UpqueueError("Username missing", "Basic authentication needs a username.")
+    if clean.get("auth_kind") == AuthKind.HEADER and not clean.get("auth_header") and not partial:
+        raise UpqueueError("Header name missing", "Custom-header authentication needs the header's name.")
+    if "chunk_size" in fields or not partial:
+        clean["chunk_size"] = check_chunk_size(fields.get("chunk_size"))
+    return clean
+
+
+def check_url(url: str) -> str:
+    url = url.strip()
+    parts = urlsplit(url)
+    if parts.scheme not in {"http", "https"} or not parts.hostname:
+        raise UpqueueError(
+            "Invalid URL", f"{url or '(empty)'} is not an http(s) address. Use e.g. https://example.org/files/."
+        )
+    if parts.username or parts.password:
+        # Credentials in a URL end up in logs and exports; they belong in the keyring.
+        raise UpqueueError(
+            "Credentials in the URL",
+            "Remove the user name and password from the URL and enter them as the target's authentication; "
+            "they are kept in the system keyring.",
+        )
+    return url
+
+
+def check_headers(headers: Any) -> dict[str, str]:
+    if isinstance(headers, list):  # ["K: V", ...] from the command line
+        pairs = {}
+        for item in headers:
+            if ":" not in str(item):
+                raise UpqueueError("Invalid header", f"{item!r}: write headers as Name:Value.")
+            key, value = str(item).split(":", 1)
+            pairs[key.strip()] = value.strip()
+        headers = pairs
+    if not isinstance(headers, dict):
+        raise UpqueueError("Invalid headers", "Headers must be name/value pairs.")
+    clean = {}
+    for key, value in headers.items():
+        key = str(key).strip()
+        if not _HEADER_NAME.match(key):
+            raise UpqueueError("Invalid header name", f"{key!r} is not a valid HTTP header name.")
+        if key.lower() in _RESERVED_HEADERS:
+            raise UpqueueError("Reserved header", f"{key} is set by the upload protocol and cannot be overridden.")
+        if key.lower() == "authorization":
+            raise UpqueueError(
+                "Use the authentication fields",
+                "Put credentials in the target's authentication (kept in the keyring), not in a plain header.",
+            )
+        value = str(value)
+        if "\n" in value or "\r" in value:
+            raise UpqueueError("Invalid header value", f"The value of {key} contains a line break.")
+        clean[key] = value
+    return clean
+
+
+def check_chunk_size(value: Any) -> int | None:
+    if value in (None, "", 0, "0"):
+        return None
+    try:
+        size = parse_size(value) if isinstance(value, str) else int(value)
+    except (TypeError, ValueError):
+        raise UpqueueError("Invalid chunk size", f"{value!r}: give bytes or a size like 8M.") from None
+    if size < 64 * 1024:
+        raise UpqueueError("Chunk size too small", "Use a chunk size of at least 64 KiB (e.g. 8M).")
+    return size
+
+
+def auth_for(target: dict[str, Any], secret: str | None) -> tuple[dict[str, str], tuple[str, str] | None]:
+    """Extra headers and requests-style basic auth for a target, given its secret."""
+    kind = target.get("auth_kind") or AuthKind.NONE
+    headers: dict[str, str] = {}
+    basic = None
+    if kind == AuthKind.BASIC:
+        basic = (target.get("username") or "", secret or "")
+    elif kind == AuthKind.BEARER and secret:
+        headers["Authorization"] = f"Bearer {secret}"
+    elif kind == AuthKind.HEADER and secret and target.get("auth_header"):
+        headers[str(target["auth_header"])] = secret
+    return headers, basic
+
+
+def make_client(target: dict[str, Any], secret: str | None, settings: dict[str, Any]):  # -> TusClient
+    """A protocol client for ``target`` with the timeouts from ``settings``."""
+    from core.tus import TusClient  # local: keep target checks importable without requests
+
+    extra, basic = auth_for(target, secret)
+    headers = dict(target.get("headers") or {})
+    headers.update(extra)
+    return TusClient(
+        headers=headers,
+        auth=basic,
+        connect_timeout=float(settings["connect_timeout"]),
+        stall_timeout=float(settings["stall_timeout"]),
+        read_timeout=float(settings["read_timeout"]),
+    )

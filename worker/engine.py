@@ -1,0 +1,430 @@
+"""The upload engine: claims queued uploads, runs transfers, records outcomes and retries.
+
+Huey runs the transfers (each runner task claims uploads one after another until none is due),
+but state.db is the truth: a claim is a lease in the upload's row, renewed while the runner
+lives, so uploads whose runner died with the process are found and queued again.
+"""
+
+from __future__ import annotations
+
+import logging
+import mimetypes
+import threading
+import time
+from typing import Any, Callable, Protocol
+
+from core.bandwidth import TokenBucket
+from core.errors import TransferError, TransferStopped
+from core.filereader import FileFingerprint
+from core.models import EventKind, Status
+from core.progress import SpeedMeter
+from core.retry import decide
+from core.store import now_iso
+from core.targets import make_client, secret_key
+from core.transfer import transfer
+
+log = logging.getLogger(__name__)
+
+LEASE_SECONDS = 60.0
+PROGRESS_INTERVAL = 0.25  # seconds between progress writes: smooth bars, few commits
+
+
+class Scheduler(Protocol):
+    """How the engine asks for work to be run; Huey in the worker, threads in tests."""
+
+    def start_runners(self, count: int) -> None: ...
+    def dispatch_at(self, when: float) -> None: ...
+    def terminate(self, upload_id: int, url: str, target_id: int) -> None: ...
+
+
+class Control:
+    """The flag a running upload checks between blocks: set by pause, cancel or shutdown."""
+
+    def __init__(self) -> None:
+        self.reason: str | None = None
+        self.wake = threading.Event()
+
+    def stop(self, reason: str) -> None:
+        if self.reason is None:
+            self.reason = reason
+        self.wake.set()
+
+    def check(self) -> None:
+        if self.reason is not None:
+            raise TransferStopped(self.reason)
+
+
+class _Hooks:
+    """Connects one transfer to the store: progress, the remote URL, events, stops, bandwidth."""
+
+    def __init__(self, engine: "Engine", upload: dict[str, Any], control: Control):
+        self.engine, self.upload, self.control = engine, upload, control
+        self.meter = SpeedMeter()
+        self.offset = int(upload["offset"])
+        self.remote_url: str | None = upload["remote_url"]
+        self._last_write = 0.0
+        self.progressed = False
+
+    def check_stop(self) -> None:
+        self.control.check()
+
+    def throttle(self, nbytes: int) -> None:
+        self.engine.bandwidth.take(nbytes, self.control.check)
+
+    def on_progress(self, offset: int) -> None:
+        if offset > self.offset:
+            self.progressed = True
+        self.offset = offset
+        speed = self.meter.update(offset)
+        now = time.monotonic()
+        if now - self._last_write >= PROGRESS_INTERVAL:
+            self._last_write = now
+            self.engine.write_progress(self.upload["id"], offset, speed)
+
+    def on_remote(self, url: str | None, expires: str | None) -> None:
+        self.remote_url = url
+        store = self.engine.store
+        with store.tx():
+            store.execute(
+                "UPDATE uploads SET remote_url = ?, remote_expires = ?, change_seq = ?, updated_at = ? WHERE id = ?",
+                (url, expires, store.next_seq(), now_iso(), self.upload["id"]),
+            )
+            if url:
+                store.add_event(EventKind.INFO, f"Server upload created: {url}", upload_id=self.upload["id"])
+
+    def on_event(self, kind: str, message: str) -> None:
+        store = self.engine.store
+        with store.tx():
+            store.add_event(kind, message, upload_id=self.upload["id"])
+
+
+class Engine:
+    """Args:
+        service: the worker's Service (store, secrets, listeners).
+        scheduler: runs runner tasks and timed wake-ups.
+        owner: this worker instance's lease owner name.
+    """
+
+    def __init__(self, service: Any, scheduler: Scheduler, owner: str):
+        self.service = service
+        self.store = service.store
+        self.scheduler = scheduler
+        self.owner = owner
+        self.bandwidth = TokenBucket(self.store.setting("bandwidth_limit"))
+        self._lock = threading.Lock()
+        self._controls: dict[int, Control] = {}
+        self._runners = 0          # runner tasks started or waiting to start
+        self._clients: dict[int, Any] = {}
+        self._closing = False
+        self._stop_housekeeping = threading.Event()
+        self._housekeeper: threading.Thread | None = None
+
+    # -- lifecycle ------------------------------------------------------------------------
+    def start(self) -> None:
+        self.reconcile()
+        self._housekeeper = threading.Thread(target=self._housekeeping_loop, name="housekeeping", daemon=True)
+        self._housekeeper.start()
+        self.kick()
+
+    def shutdown(self, timeout: float = 10.0) -> None:
+        """Stop every running transfer; they go back to queued and resume at the next start."""
+        self._closing = True
+        self._stop_housekeeping.set()
+        with self._lock:
+            controls = list(self._controls.values())
+        for control in controls:
+            control.stop("shutdown")
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                if not self._controls:
+                    break
+            time.sleep(0.05)
+        for client in list(self._clients.values()):
+            client.close()
+
+    # -- what the service asks ------------------------------------------------------------
+    def is_running(self, upload_id: int) -> bool:
+        with self._lock:
+            return upload_id in self._controls
+
+    def stop(self, upload_id: int, reason: str) -> None:
+        with self._lock:
+            control = self._controls.get(upload_id)
+        if control:
+            control.stop(reason)
+
+    def terminate_later(self, upload_id: int) -> None:
+        row = self.store.query_one("SELECT remote_url, target_id FROM uploads WHERE id = ?", (upload_id,))
+        if row and row["remote_url"]:
+            self.scheduler.terminate(upload_id, row["remote_url"], row["target_id"])
+
+    def forget_client(self, target_id: int) -> None:
+        with self._lock:
+            client = self._clients.pop(target_id, None)
+        if client:
+            client.close()
+
+    def settings_changed(self) -> None:
+        self.bandwidth.set_rate(self.store.setting("bandwidth_limit"))
+        with self._lock:
+            clients, self._clients = list(self._clients.values()), {}
+        for client in clients:
+            client.close()
+        self.kick()
+
+    def kick(self) -> None:
+        """Start runners for free slots when there is work that is due."""
+        if self._closing:
+            return
+        concurrency = int(self.store.setting("concurrency"))
+        due = self._count_due()
+        with self._lock:
+            free = concurrency - self._runners
+            start = max(0, min(free, due))
+            self._runners += start
+        if start:
+            self.scheduler.start_runners(start)
+
+    def _count_due(self) -> int:
+        row = self.store.query_one(
+            "SELECT count(*) AS n FROM uploads WHERE status = ? OR (status = ? AND next_attempt_at <= ?)",
+            (Status.QUEUED.value, Status.RETRYING.value, time.time()),
+        )
+        return int(row["n"]) if row else 0
+
+    # -- runner ---------------------------------------------------------------------------
+    def run_runner(self) -> None:
+        """One runner task: claim and upload due uploads one after another, then end.
+
+        Chaining in one task (rather than one Huey task per upload) keeps thousands of small
+        files from paying a queue round trip each.
+        """
+        try:
+            while not self._closing:
+                concurrency = int(self.store.setting("concurrency"))
+                with self._lock:
+                    if self._runners > concurrency:  # the limit was lowered: this runner retires
+                        break
+                upload = self._claim_next()
+                if upload is None:
+                    break
+                self.run_upload(upload)
+        finally:
+            with self._lock:
+                self._runners -= 1
+            self.kick()
+
+    def _claim_next(self) -> dict[str, Any] | None:
+        store = self.store
+        with store.tx():
+            row = store.query_one(
+                "SELECT * FROM uploads WHERE status = ? OR (status = ? AND next_attempt_at <= ?) ORDER BY id LIMIT 1",
+                (Status.QUEUED.value, Status.RETRYING.value, time.time()),
+            )
+            if row is None:
+                return None
+            extra = {"lease_owner": self.owner, "lease_expires": time.time() + LEASE_SECONDS,
+                     "next_attempt_at": None, "speed": 0}
+            if not row["started_at"]:
+                extra["started_at"] = now_iso()
+            message = "Starting" if not row["remote_url"] else "Resuming: asking the server how much it has"
+            self.service.set_status(row["id"], Status.UPLOADING, event=EventKind.STARTED, message=message, extra=extra)
+            with self._lock:
+                self._controls[row["id"]] = Control()
+        return row
+
+    def _client_for(self, target: dict[str, Any]) -> Any:
+        with self._lock:
+            client = self._clients.get(target["id"])
+        if client is None:
+            secret = self.service.secrets.get(secret_key(target["id"]))
+            client = make_client(target, secret, self.store.settings())
+            with self._lock:
+                self._clients[target["id"]] = client
+        return client
+
+    def run_upload(self, upload: dict[str, Any]) -> None:
+        upload_id = upload["id"]
+        with self._lock:
+            control = self._controls[upload_id]
+        hooks = _Hooks(self, upload, control)
+        try:
+            target = self.service.get_target(upload["target_id"])
+            client = self._client_for(target)
+            chunk = target.get("chunk_size") or int(self.store.setting("chunk_size")) or None
+            metadata = {"filename": upload["name"],
+                        "filetype": mimetypes.guess_type(upload["name"])[0] or "application/octet-stream"}
+            expected = FileFingerprint(upload["size"], upload["mtime_ns"], upload["inode"])
+            url = transfer(client, target["url"], upload["path"], expected, upload["remote_url"], metadata,
+                           hooks, chunk_size=chunk)
+            self._finish(upload, Status.DONE, EventKind.DONE, "Uploaded; the server has every byte",
+                         extra={"offset": upload["size"], "remote_url": url})
+        except TransferStopped as stop:
+            self._stopped(upload, stop.reason, hooks)
+        except TransferError as error:
+            self._failed_attempt(upload, error, hooks)
+        except Exception:
+            log.exception("upload %s failed unexpectedly", upload_id)
+            self._finish(upload, Status.FAILED, EventKind.FAILED,
+                         f"An internal error stopped this upload; details are in {self.service.data_dir}/upqueue.log",
+                         title="Internal error")
+        finally:
+            with self._lock:
+                self._controls.pop(upload_id, None)
+
+    def write_progress(self, upload_id: int, offset: int, speed: float) -> None:
+        store = self.store
+        with store.tx():
+            store.execute(
+                'UPDATE uploads SET "offset" = ?, speed = ?, change_seq = ?, updated_at = ?, lease_expires = ?'
+                " WHERE id = ? AND status = ?",
+                (offset, speed, store.next_seq(), now_iso(), time.time() + LEASE_SECONDS, upload_id,
+                 Status.UPLOADING.value),
+            )
+
+    # -- outcomes -------------------------------------------------------------------------
+    def _finish(self, upload: dict[str, Any], status: Status, event: str, message: str, *,
+                title: str | None = None, extra: dict[str, Any] | None = None) -> None:
+        columns = {"speed": 0, "lease_owner": None, "lease_expires": None, "finished_at": now_iso(),
+                   "next_attempt_at": None, **(extra or {})}
+        if status == Status.FAILED:
+            columns.update(error_title=title, error_message=message)
+        with self.store.tx():
+            changed = self.service.set_status(upload["id"], status, event=event, message=message, title=title,
+                                              extra=columns, only_from=[Status.UPLOADING.value])
+        if changed:
+            self.service.fire_finished(upload["id"])
+
+    def _stopped(self, upload: dict[str, Any], reason: str, hooks: _Hooks) -> None:
+        store = self.store
+        with store.tx():
+            store.execute(
+                'UPDATE uploads SET "offset" = ?, speed = 0, lease_owner = NULL, lease_expires = NULL,'
+                " change_seq = ? WHERE id = ?",
+                (hooks.offset, store.next_seq(), upload["id"]),
+            )
+            if reason == "shutdown":
+                self.service.set_status(upload["id"], Status.QUEUED, event=EventKind.REQUEUED,
+                                        message="The worker stopped; this upload resumes when it starts again",
+                                        only_from=[Status.UPLOADING.value])
+        if reason == "cancel" and hooks.remote_url:
+            self._terminate_now(upload["id"], hooks.remote_url, upload["target_id"])
+
+    def _terminate_now(self, upload_id: int, url: str, target_id: int) -> None:
+        try:
+            client = self._client_for(self.service.get_target(target_id))
+            client.terminate(url)
+            message = "The server's copy was deleted"
+        except Exception as exc:  # the cancel stands either way; say what happened
+            message = f"Could not delete the server's copy: {getattr(exc, 'message', exc)}"
+            log.warning("terminate %s failed: %s", url, exc)
+        store = self.store
+        with store.tx():
+            store.execute("UPDATE uploads SET remote_url = NULL, remote_expires = NULL, change_seq = ? WHERE id = ?"
+                          " AND status = ?", (store.next_seq(), upload_id, Status.CANCELLED.value))
+            store.add_event(EventKind.INFO, message, upload_id=upload_id)
+
+    def terminate_task(self, upload_id: int, url: str, target_id: int) -> None:
+        self._terminate_now(upload_id, url, target_id)
+
+    def _failed_attempt(self, upload: dict[str, Any], error: TransferError, hooks: _Hooks) -> None:
+        settings = self.store.settings()
+        row = self.store.query_one("SELECT attempts FROM uploads WHERE id = ?", (upload["id"],))
+        # Progress resets the count: only failures in a row, without a byte moving, add up.
+        attempts = 1 if hooks.progressed else int(row["attempts"] if row else 0) + 1
+        decision = decide(error, attempts, limit=int(settings["retry_limit"]),
+                          base=float(settings["retry_base_delay"]), cap=float(settings["retry_max_delay"]))
+        if not decision.retry:
+            message = error.message
+            if error.kind in ("transient", "conflict", "checksum", "gone"):
+                message = f"{error.message} (gave up after {attempts} attempts)"
+            self._finish(upload, Status.FAILED, EventKind.FAILED, message, title=error.title,
+                         extra={"offset": hooks.offset, "attempts": attempts})
+            return
+        when = time.time() + decision.delay
+        with self.store.tx():
+            self.service.set_status(
+                upload["id"], Status.RETRYING, event=EventKind.RETRYING,
+                message=f"{error.message} — retry {attempts} in {decision.delay:.0f} s",
+                title=error.title,
+                extra={"offset": hooks.offset, "attempts": attempts, "next_attempt_at": when, "speed": 0,
+                       "lease_owner": None, "lease_expires": None,
+                       "error_title": error.title, "error_message": error.message},
+                only_from=[Status.UPLOADING.value],
+            )
+        self.scheduler.dispatch_at(when)
+
+    # -- housekeeping ---------------------------------------------------------------------
+    def reconcile(self) -> int:
+        """Queue again every upload marked as running that no live runner of ours holds."""
+        store = self.store
+        with self._lock:
+            live = set(self._controls)
+        count = 0
+        with store.tx():
+            rows = store.query(
+                "SELECT id, lease_owner, lease_expires FROM uploads WHERE status = ?", (Status.UPLOADING.value,))
+            for row in rows:
+                if row["id"] in live:
+                    continue
+                if row["lease_owner"] == self.owner and (row["lease_expires"] or 0) > time.time():
+                    continue
+                self.service.set_status(
+                    row["id"], Status.QUEUED, event=EventKind.REQUEUED,
+                    message="The worker stopped while this was uploading; it resumes from the server's offset",
+                    extra={"lease_owner": None, "lease_expires": None, "speed": 0})
+                count += 1
+        if count:
+            log.info("reconcile: re-queued %d upload(s) whose runner was gone", count)
+            self.kick()
+        return count
+
+    def _housekeeping_loop(self) -> None:
+        last_lease = 0.0
+        while not self._stop_housekeeping.wait(1.0):
+            try:
+                now = time.time()
+                if now - last_lease > LEASE_SECONDS / 4:
+                    last_lease = now
+                    self._renew_leases()
+                self._auto_cancel()
+                self.kick()  # due retries, and a safety net for lost wake-ups
+            except Exception:
+                log.exception("housekeeping failed")
+
+    def _renew_leases(self) -> None:
+        with self._lock:
+            ids = list(self._controls)
+        if not ids:
+            return
+        with self.store.tx():
+            self.store.execute(
+                f"UPDATE uploads SET lease_expires = ? WHERE lease_owner = ? AND id IN ({', '.join('?' * len(ids))})",
+                (time.time() + LEASE_SECONDS, self.owner, *ids),
+            )
+
+    def _auto_cancel(self) -> None:
+        limit = float(self.store.setting("auto_cancel_paused_after"))
+        if limit <= 0:
+            return
+        rows = self.store.query("SELECT id FROM uploads WHERE status = ? AND paused_at < ?",
+                                (Status.PAUSED.value, time.time() - limit))
+        for row in rows:
+            with self.store.tx():
+                changed = self.service.set_status(
+                    row["id"], Status.CANCELLED, event=EventKind.CANCELLED,
+                    message=f"Cancelled after being paused for more than {limit:g} s (auto-cancel setting)",
+                    extra={"finished_at": now_iso()}, only_from=[Status.PAUSED.value])
+            if changed:
+                self.terminate_later(row["id"])
+                self.service.fire_finished(row["id"])
+
+
+def new_owner() -> str:
+    import os
+    import uuid
+    return f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
+
+
+__all__ = ["Engine", "Scheduler", "Control", "new_owner", "Callable"]

@@ -1,0 +1,195 @@
+"""The worker process: one per data directory, hosting the Huey consumer (main thread), the
+upload engine, the watched folders and the control API (a uvicorn thread)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import logging.handlers
+import os
+import secrets as pysecrets
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any, IO
+
+from huey.consumer import Consumer
+
+from core import paths
+from core.errors import UpqueueError
+from core.models import Status
+from core.secrets import SecretStore
+from core.settings import MAX_CONCURRENCY
+from core.store import Store, now_iso, sqlite_version_report
+from worker.engine import Engine, new_owner
+from worker.service import VERSION, Service
+from worker.tasks import HueyScheduler, make_huey
+
+log = logging.getLogger("upqueue.worker")
+
+
+def setup_logging(data_dir: Path, *, foreground: bool) -> None:
+    """A rotating log file in the data directory; tracebacks go there, not to API answers."""
+    root = logging.getLogger()
+    root.setLevel(logging.INFO)
+    handler = logging.handlers.RotatingFileHandler(
+        paths.private_file(data_dir / paths.LOG_FILE), maxBytes=5 << 20, backupCount=3, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(threadName)s %(name)s: %(message)s"))
+    root.addHandler(handler)
+    if foreground:
+        console = logging.StreamHandler(sys.stderr)
+        console.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%H:%M:%S"))
+        console.setLevel(logging.WARNING)
+        root.addHandler(console)
+    for noisy in ("huey", "urllib3", "watchdog"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+class WorkerLock:
+    """An exclusive lock on ``worker.lock``: one worker per data directory."""
+
+    def __init__(self, data_dir: Path):
+        self.path = data_dir / paths.LOCK_FILE
+        self._file: IO[str] | None = None
+
+    def acquire(self) -> None:
+        handle = open(paths.private_file(self.path), "r+", encoding="utf-8")
+        try:
+            if os.name == "nt":  # pragma: no cover - Windows
+                import msvcrt
+                msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
+            else:
+                import fcntl
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            other = handle.read().strip() or "unknown"
+            handle.close()
+            raise UpqueueError(
+                "Worker already running",
+                f"Another upqueue worker (pid {other}) is running for {self.path.parent}. "
+                "Use it, or stop it with `upqueue stop`.",
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        self._file = handle
+
+    def release(self) -> None:
+        if self._file:
+            self._file.close()
+            self._file = None
+
+
+class _Consumer(Consumer):
+    """Huey's consumer, stopping our transfers before it waits for its worker threads.
+
+    A running upload would otherwise hold a graceful shutdown until the whole file is sent.
+    """
+
+    before_stop: Any = staticmethod(lambda: None)
+
+    def stop(self, graceful: bool = False) -> None:
+        try:
+            self.before_stop()
+        finally:
+            super().stop(graceful=graceful)
+
+
+def run_worker(until_idle: bool = False, *, foreground: bool = True) -> int:
+    """Run the worker until stopped (SIGINT, SIGTERM, `upqueue stop`), or until idle."""
+    data_dir = paths.data_dir()
+    setup_logging(data_dir, foreground=foreground)
+    lock = WorkerLock(data_dir)
+    lock.acquire()
+    token_file = data_dir / paths.TOKEN_FILE
+    endpoint_file = data_dir / paths.ENDPOINT_FILE
+    store = None
+    server = None
+    context = SimpleNamespace(engine=None, service=None)
+    try:
+        store = Store(data_dir / paths.STATE_DB)
+        report = sqlite_version_report()
+        log.info("worker %s starting in %s (pid %d); SQLite %s%s", VERSION, data_dir, os.getpid(),
+                 report["sqlite_version"], " (has the WAL-reset bug; single writer)" if report["wal_reset_bug"] else "")
+        service = Service(store, SecretStore(data_dir), data_dir)
+        huey = make_huey(data_dir)
+        huey.flush()  # state.db is the truth; the queue is rebuilt from it below
+        scheduler = HueyScheduler(huey, context)
+        engine = Engine(service, scheduler, new_owner())
+        service.engine = engine
+        context.engine, context.service = engine, service
+        service.watches = _make_watches(service)
+
+        from worker.api import PortHolder, create_app, serve
+
+        token = pysecrets.token_urlsafe(32)
+        paths.private_file(token_file).write_text(token, encoding="utf-8")
+        holder = PortHolder()
+        server, _thread = serve(create_app(service, token, holder), "127.0.0.1", holder)
+        endpoint = {"port": holder.port, "pid": os.getpid(), "started_at": now_iso(), "version": VERSION}
+        paths.private_file(endpoint_file).write_text(json.dumps(endpoint), encoding="utf-8")
+        log.info("control API on 127.0.0.1:%d", holder.port)
+
+        consumer = _Consumer(
+            huey, workers=MAX_CONCURRENCY + 3, worker_type="thread", periodic=True,
+            # Poll the queue often: an idle Huey backs off to 10 s by default, which a person
+            # adding a file would feel.
+            initial_delay=0.05, backoff=1.2, max_delay=0.5, check_worker_health=True,
+        )
+        def before_stop() -> None:
+            if service.watches is not None:
+                service.watches.stop()
+            engine.shutdown()
+
+        consumer.before_stop = before_stop
+        service.on_shutdown = lambda: _interrupt_main()
+        engine.start()
+        if service.watches is not None:
+            service.watches.start()
+        if until_idle:
+            threading.Thread(target=_exit_when_idle, args=(store, engine), name="until-idle", daemon=True).start()
+        consumer.run()
+        return 0
+    finally:
+        if server is not None:
+            server.should_exit = True
+        for leftover in (endpoint_file, token_file):
+            try:
+                leftover.unlink()
+            except FileNotFoundError:
+                pass
+        if context.service is not None:
+            context.service.close()
+        if store is not None:
+            store.close()
+        lock.release()
+        log.info("worker stopped")
+
+
+def _make_watches(service: Service) -> Any:
+    try:
+        from worker.watcher import WatchManager
+    except ImportError:
+        return None
+    return WatchManager(service)
+
+
+def _interrupt_main() -> None:
+    """Ask the consumer (main thread) to stop gracefully, as Ctrl+C would."""
+    threading.Timer(0.05, os.kill, args=(os.getpid(), signal.SIGINT)).start()
+
+
+def _exit_when_idle(store: Store, engine: Engine) -> None:
+    """For scripts: stop once nothing is queued, running or waiting to retry."""
+    busy = (Status.QUEUED.value, Status.UPLOADING.value, Status.RETRYING.value, Status.PROCESSING.value)
+    while True:
+        time.sleep(0.5)
+        row = store.query_one(f"SELECT count(*) AS n FROM uploads WHERE status IN ({', '.join('?' * len(busy))})", busy)
+        if row and row["n"] == 0 and not engine._controls:
+            log.info("idle: stopping (--until-idle)")
+            _interrupt_main()
+            return

@@ -1,0 +1,488 @@
+"""The domain operations behind the control API: targets, uploads, settings, export.
+
+Every change goes through here, inside the worker process, so state.db keeps one writer. The
+upload engine (worker/engine.py) does the transfers; this module records what people ask for
+and wakes the engine.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import date, timedelta
+from typing import Any, Callable, Iterable
+
+from core import fileinfo
+from core.errors import TransferError, UpqueueError
+from core.models import (
+    CANCELLABLE, FINISHED_STATUSES, PAUSABLE, RESUMABLE, RETRYABLE, EventKind, Status,
+)
+from core.secrets import SecretStore
+from core.settings import SETTINGS
+from core.store import Store, now_iso, sqlite_version_report
+from core.targets import make_client, secret_key, validate_fields
+
+log = logging.getLogger(__name__)
+
+VERSION = "0.1.0"
+# Columns of an upload that are the worker's bookkeeping, not something a client needs.
+_PRIVATE_COLUMNS = ("lease_owner", "lease_expires", "mtime_ns", "inode", "paused_at")
+_UPLOAD_SELECT = "SELECT u.*, t.name AS target_name FROM uploads u LEFT JOIN targets t ON t.id = u.target_id"
+
+
+class NotFound(UpqueueError):
+    """The thing asked for does not exist (API: 404)."""
+
+
+class Conflict(UpqueueError):
+    """The request does not fit the current state (API: 409)."""
+
+
+def public_upload(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in row.items() if k not in _PRIVATE_COLUMNS}
+
+
+class Service:
+    """Args:
+        store: state.db.
+        secrets: where passwords and tokens live.
+        data_dir: the data directory (for health and the log path).
+    """
+
+    def __init__(self, store: Store, secrets: SecretStore, data_dir: os.PathLike[str] | str):
+        self.store = store
+        self.secrets = secrets
+        self.data_dir = str(data_dir)
+        self.engine: Any = None  # worker.engine.Engine, set by the runtime
+        self.watches: Any = None  # worker.watcher.WatchManager, set by the runtime
+        self.finished_listeners: list[Callable[[dict[str, Any]], None]] = []
+        self.started_at = now_iso()
+        self.on_shutdown: Callable[[], None] = lambda: None
+        self._notifier = ThreadPoolExecutor(max_workers=1, thread_name_prefix="notify")
+
+    # -- health ---------------------------------------------------------------------------
+    def health(self) -> dict[str, Any]:
+        return {
+            "status": "ok",
+            "version": VERSION,
+            "pid": os.getpid(),
+            "data_dir": self.data_dir,
+            "started_at": self.started_at,
+            "seq": self.store.seq,
+            "secret_store": self.secrets.backend_name,
+            **sqlite_version_report(),
+        }
+
+    # -- targets --------------------------------------------------------------------------
+    def _target_dict(self, row: dict[str, Any]) -> dict[str, Any]:
+        target = dict(row)
+        target["headers"] = json.loads(target.get("headers") or "{}")
+        target["options"] = json.loads(target.get("options") or "{}")
+        target["has_secret"] = self.secrets.get(secret_key(target["id"])) is not None
+        return target
+
+    def list_targets(self) -> list[dict[str, Any]]:
+        return [self._target_dict(r) for r in self.store.query("SELECT * FROM targets ORDER BY name")]
+
+    def get_target(self, target_id: int) -> dict[str, Any]:
+        row = self.store.query_one("SELECT * FROM targets WHERE id = ?", (target_id,))
+        if row is None:
+            raise NotFound("No such target", f"There is no target with id {target_id}.")
+        return self._target_dict(row)
+
+    def resolve_target(self, target: str | int) -> dict[str, Any]:
+        """A target by id or by name; names are what people type."""
+        row = None
+        if isinstance(target, int) or str(target).isdigit():
+            row = self.store.query_one("SELECT * FROM targets WHERE id = ?", (int(target),))
+        if row is None:
+            row = self.store.query_one("SELECT * FROM targets WHERE name = ?", (str(target),))
+        if row is None:
+            raise NotFound(
+                "No such target",
+                f"There is no target called {target!r}. Add one first (upqueue target add NAME --url URL).",
+            )
+        return self._target_dict(row)
+
+    def add_target(self, fields: dict[str, Any]) -> dict[str, Any]:
+        clean = validate_fields(fields)
+        secret = fields.get("secret")
+        with self.store.tx():
+            if self.store.query_one("SELECT 1 FROM targets WHERE name = ?", (clean["name"],)):
+                raise Conflict("Name taken", f"A target called {clean['name']!r} exists already; choose another name.")
+            cur = self.store.execute(
+                "INSERT INTO targets (name, protocol, url, headers, auth_kind, username, auth_header, chunk_size, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (clean["name"], clean["protocol"], clean["url"], json.dumps(clean["headers"]), clean["auth_kind"],
+                 clean["username"], clean["auth_header"], clean["chunk_size"], now_iso()),
+            )
+            target_id = int(cur.lastrowid)
+            if secret:
+                # Inside the transaction: if the keyring refuses, the target is not created half-way.
+                self.secrets.set(secret_key(target_id), str(secret))
+        log.info("target %s added (%s)", clean["name"], clean["url"])
+        return self.get_target(target_id)
+
+    def update_target(self, target_id: int, fields: dict[str, Any]) -> dict[str, Any]:
+        self.get_target(target_id)
+        clean = validate_fields(fields, partial=True)
+        with self.store.tx():
+            if "name" in clean and self.store.query_one(
+                "SELECT 1 FROM targets WHERE name = ? AND id != ?", (clean["name"], target_id)
+            ):
+                raise Conflict("Name taken", f"A target called {clean['name']!r} exists already.")
+            if "headers" in clean:
+                clean["headers"] = json.dumps(clean["headers"])
+            if clean:
+                sets = ", ".join(f"{key} = ?" for key in clean)
+                self.store.execute(f"UPDATE targets SET {sets} WHERE id = ?", (*clean.values(), target_id))
+            secret = fields.get("secret")
+            if secret == "":
+                self.secrets.delete(secret_key(target_id))
+            elif secret:
+                self.secrets.set(secret_key(target_id), str(secret))
+        if self.engine:
+            self.engine.forget_client(target_id)
+        return self.get_target(target_id)
+
+    def remove_target(self, target_id: int) -> None:
+        target = self.get_target(target_id)
+        with self.store.tx():
+            active = self.store.query_one(
+                "SELECT count(*) AS n FROM uploads WHERE target_id = ? AND status NOT IN (?, ?, ?)",
+                (target_id, *FINISHED_STATUSES),
+            )["n"]
+            if active:
+                raise Conflict(
+                    "Target in use",
+                    f"{active} upload(s) to {target['name']} are not finished. Cancel or remove them first.",
+                )
+            watching = self.store.query_one("SELECT count(*) AS n FROM watches WHERE target_id = ?", (target_id,))["n"]
+            if watching:
+                raise Conflict("Target in use", f"{watching} watched folder(s) send to {target['name']}. Remove them first.")
+            self.store.execute("DELETE FROM targets WHERE id = ?", (target_id,))
+        self.secrets.delete(secret_key(target_id))
+
+    def test_target(self, target_id: int) -> dict[str, Any]:
+        target = self.get_target(target_id)
+        return self._test(target, self.secrets.get(secret_key(target_id)))
+
+    def test_target_config(self, fields: dict[str, Any]) -> dict[str, Any]:
+        target = validate_fields({"name": fields.get("name") or "test", **fields})
+        return self._test(target, fields.get("secret"))
+
+    def _test(self, target: dict[str, Any], secret: str | None) -> dict[str, Any]:
+        """Ask the server what it offers, and (where it allows) create and delete an empty upload,
+        which is the only way to know the credentials work."""
+        client = make_client(target, secret, self.store.settings())
+        try:
+            caps = client.discover(target["url"])
+            details = {"versions": caps.versions, "extensions": sorted(caps.extensions), "max_size": caps.max_size}
+            if "creation" in caps.extensions:
+                created = client.create(target["url"], 0, {"filename": ".upqueue-connection-test"})
+                if "termination" in caps.extensions:
+                    client.terminate(created.url)
+            limit = f", at most {caps.max_size:,} bytes per file" if caps.max_size else ""
+            return {"ok": True, "title": "Connection works",
+                    "message": f"tus {', '.join(caps.versions)} server; extensions: "
+                               f"{', '.join(sorted(caps.extensions)) or 'none'}{limit}.",
+                    "details": details}
+        except UpqueueError as exc:
+            return {"ok": False, "title": exc.title, "message": exc.message, "details": {}}
+        finally:
+            client.close()
+
+    # -- uploads: adding ------------------------------------------------------------------
+    def add_uploads(
+        self,
+        paths: Iterable[str],
+        target: str | int,
+        recursive: bool = False,
+        *,
+        batch_id: int | None = None,
+        watch_id: int | None = None,
+    ) -> dict[str, Any]:
+        """Queue files; each bad path is reported with its reason and the good ones still go.
+
+        All rows go in one transaction, so thousands of files cost one commit.
+        """
+        target_row = self.resolve_target(target)
+        rows, rejected = [], []
+        for given in paths:
+            for path in fileinfo.expand(fileinfo.absolute(str(given)), recursive):
+                try:
+                    st = fileinfo.check_file(path)
+                except UpqueueError as exc:
+                    rejected.append({"path": path, "title": exc.title, "message": exc.message})
+                    continue
+                rows.append((path, st))
+        ids: list[int] = []
+        if rows:
+            with self.store.tx():
+                for path, st in rows:
+                    seq = self.store.next_seq()
+                    stamp = now_iso()
+                    cur = self.store.execute(
+                        "INSERT INTO uploads (target_id, path, name, size, mtime_ns, inode, status, created_at,"
+                        " updated_at, change_seq, batch_id, watch_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        (target_row["id"], path, os.path.basename(path), st.st_size, st.st_mtime_ns, st.st_ino,
+                         Status.QUEUED.value, stamp, stamp, seq, batch_id, watch_id),
+                    )
+                    upload_id = int(cur.lastrowid)
+                    ids.append(upload_id)
+                    self.store.add_event(EventKind.ADDED, f"Queued for {target_row['name']}",
+                                         upload_id=upload_id, batch_id=batch_id, status=Status.QUEUED)
+        if not ids and rejected:
+            first = rejected[0]
+            error = UpqueueError(first["title"], first["message"] if len(rejected) == 1 else
+                                 f"None of the {len(rejected)} paths could be added; first: {first['message']}")
+            error.rejected = rejected  # type: ignore[attr-defined]
+            raise error
+        if ids and self.engine:
+            self.engine.kick()
+        return {"ids": ids, "rejected": rejected}
+
+    # -- uploads: reading -----------------------------------------------------------------
+    def list_uploads(
+        self,
+        status: list[str] | None = None,
+        since: int | None = None,
+        batch_id: int | None = None,
+        limit: int | None = None,
+        offset: int | None = None,
+        q: str | None = None,
+    ) -> dict[str, Any]:
+        where, params = [], []
+        if status:
+            unknown = set(status) - {s.value for s in Status}
+            if unknown:
+                raise UpqueueError("Unknown status", f"{', '.join(sorted(unknown))}: use one of "
+                                   f"{', '.join(s.value for s in Status)}.")
+            where.append(f"u.status IN ({', '.join('?' * len(status))})")
+            params += list(status)
+        if since is not None:
+            where.append("u.change_seq > ?")
+            params.append(int(since))
+        if batch_id is not None:
+            where.append("u.batch_id = ?")
+            params.append(int(batch_id))
+        if q:
+            where.append("u.name LIKE ?")
+            params.append(f"%{q}%")
+        clause = f" WHERE {' AND '.join(where)}" if where else ""
+        with self.store.read():
+            seq = self.store.seq
+            total = self.store.query_one(f"SELECT count(*) AS n FROM uploads u{clause}", params)["n"]
+            page = ""
+            if limit is not None:
+                page = f" LIMIT {int(limit)} OFFSET {int(offset or 0)}"
+            rows = self.store.query(f"{_UPLOAD_SELECT}{clause} ORDER BY u.id{page}", params)
+            removed = []
+            if since is not None:
+                removed = [r["upload_id"] for r in self.store.query(
+                    "SELECT upload_id FROM removed_uploads WHERE change_seq > ? ORDER BY upload_id", (int(since),))]
+        return {"seq": seq, "uploads": [public_upload(r) for r in rows], "removed": removed, "total": total}
+
+    def _upload_row(self, upload_id: int) -> dict[str, Any]:
+        row = self.store.query_one(f"{_UPLOAD_SELECT} WHERE u.id = ?", (upload_id,))
+        if row is None:
+            raise NotFound("No such upload", f"There is no upload with id {upload_id}.")
+        return row
+
+    def get_upload(self, upload_id: int) -> dict[str, Any]:
+        row = self._upload_row(upload_id)
+        return {"upload": public_upload(row), "events": self.store.events_for(upload_id)}
+
+    def stats(self) -> dict[str, Any]:
+        with self.store.read():
+            counts = {s.value: 0 for s in Status}
+            for row in self.store.query("SELECT status, count(*) AS n, sum(speed) AS speed FROM uploads GROUP BY status"):
+                counts[row["status"]] = row["n"]
+            speed = self.store.query_one("SELECT coalesce(sum(speed), 0) AS s FROM uploads WHERE status = ?",
+                                         (Status.UPLOADING.value,))["s"]
+            seq = self.store.seq
+        active = counts["queued"] + counts["uploading"] + counts["retrying"] + counts["processing"]
+        return {"counts": counts, "speed": float(speed), "active": active, "seq": seq}
+
+    # -- uploads: steering ----------------------------------------------------------------
+    def set_status(self, upload_id: int, status: Status, *, event: str, message: str = "",
+                   title: str | None = None, extra: dict[str, Any] | None = None,
+                   only_from: Iterable[str] | None = None) -> bool:
+        """One state transition with its event, in one transaction. Call inside ``store.tx()``.
+
+        Returns False (and changes nothing) when ``only_from`` is given and the upload is not in
+        one of those states: the guard that keeps two actors from both deciding an outcome.
+        """
+        columns = {"status": status.value, "updated_at": now_iso(), "change_seq": self.store.next_seq()}
+        columns.update(extra or {})
+        sets = ", ".join(f'"{key}" = ?' for key in columns)
+        params: list[Any] = [*columns.values(), upload_id]
+        guard = ""
+        if only_from is not None:
+            states = list(only_from)
+            guard = f" AND status IN ({', '.join('?' * len(states))})"
+            params += states
+        cur = self.store.execute(f"UPDATE uploads SET {sets} WHERE id = ?{guard}", params)
+        if cur.rowcount == 0:
+            return False
+        self.store.add_event(event, message, upload_id=upload_id, status=status.value, title=title)
+        return True
+
+    def act(self, upload_id: int, action: str) -> dict[str, Any]:
+        handlers = {"pause": self._pause, "resume": self._resume, "cancel": self._cancel, "retry": self._retry}
+        if action not in handlers:
+            raise UpqueueError("Unknown action", f"{action!r}: use pause, resume, cancel or retry.")
+        with self.store.tx():
+            row = self._upload_row(upload_id)
+            handlers[action](row)
+        if self.engine:
+            self.engine.kick()
+        return public_upload(self._upload_row(upload_id))
+
+    def _not_allowed(self, row: dict[str, Any], verb: str) -> Conflict:
+        return Conflict(f"Cannot {verb}", f"{row['name']} is {row['status']}; it cannot be {verb}d now.")
+
+    def _pause(self, row: dict[str, Any]) -> None:
+        if row["status"] not in PAUSABLE:
+            raise self._not_allowed(row, "pause")
+        self.set_status(row["id"], Status.PAUSED, event=EventKind.PAUSED, message="Paused by you",
+                        extra={"speed": 0, "paused_at": time.time(), "next_attempt_at": None})
+        if self.engine:
+            self.engine.stop(row["id"], "pause")
+
+    def _resume(self, row: dict[str, Any]) -> None:
+        if row["status"] not in RESUMABLE:
+            raise self._not_allowed(row, "resume")
+        self.set_status(row["id"], Status.QUEUED, event=EventKind.RESUMED, message="Resumed by you",
+                        extra={"attempts": 0, "paused_at": None})
+
+    def _cancel(self, row: dict[str, Any]) -> None:
+        if row["status"] not in CANCELLABLE:
+            raise self._not_allowed(row, "cancel")
+        running = bool(self.engine and self.engine.is_running(row["id"]))
+        self.set_status(row["id"], Status.CANCELLED, event=EventKind.CANCELLED, message="Cancelled by you",
+                        extra={"speed": 0, "finished_at": now_iso(), "next_attempt_at": None})
+        if self.engine:
+            if running:
+                self.engine.stop(row["id"], "cancel")  # the runner terminates the remote upload itself
+            elif row["remote_url"]:
+                self.engine.terminate_later(row["id"])
+        self._notify_finished(row["id"])
+
+    def _retry(self, row: dict[str, Any]) -> None:
+        if row["status"] not in RETRYABLE:
+            raise self._not_allowed(row, "retry")
+        extra: dict[str, Any] = {"attempts": 0, "error_title": None, "error_message": None, "finished_at": None,
+                                 "next_attempt_at": None}
+        if row["status"] == Status.CANCELLED:
+            extra.update(remote_url=None, remote_expires=None, offset=0)  # its remote upload was terminated
+        self.set_status(row["id"], Status.QUEUED, event=EventKind.RESUMED, message="Retry asked by you", extra=extra)
+
+    def remove_upload(self, upload_id: int) -> None:
+        with self.store.tx():
+            row = self._upload_row(upload_id)
+            if row["status"] in CANCELLABLE:
+                self._cancel(row)
+            self.store.execute("DELETE FROM uploads WHERE id = ?", (upload_id,))
+            self.store.execute("INSERT OR REPLACE INTO removed_uploads (upload_id, change_seq) VALUES (?, ?)",
+                               (upload_id, self.store.next_seq()))
+            self.store.add_event(EventKind.REMOVED, f"{row['name']} removed from the list", upload_id=upload_id)
+
+    def bulk(self, action: str, ids: list[int]) -> dict[str, Any]:
+        done, skipped = [], []
+        for upload_id in ids:
+            try:
+                if action == "remove":
+                    self.remove_upload(int(upload_id))
+                else:
+                    self.act(int(upload_id), action)
+                done.append(upload_id)
+            except UpqueueError as exc:
+                skipped.append({"id": upload_id, "title": exc.title, "message": exc.message})
+        return {"done": done, "skipped": skipped}
+
+    def pause_all(self) -> int:
+        with self.store.tx():
+            rows = self.store.query(
+                f"SELECT * FROM uploads WHERE status IN ({', '.join('?' * len(PAUSABLE))})", list(PAUSABLE))
+            for row in rows:
+                self._pause(row)
+        return len(rows)
+
+    def resume_all(self) -> int:
+        with self.store.tx():
+            rows = self.store.query("SELECT * FROM uploads WHERE status = ?", (Status.PAUSED.value,))
+            for row in rows:
+                self._resume(row)
+        if self.engine:
+            self.engine.kick()
+        return len(rows)
+
+    def _notify_finished(self, upload_id: int) -> None:
+        """Tell listeners (batches, after-upload actions) about a finished upload.
+
+        Runs on one notifier thread: it needs the store, so it naturally waits until the
+        caller's transaction has committed, and listeners see events in order.
+        """
+        self._notifier.submit(self.fire_finished, upload_id)
+
+    def fire_finished(self, upload_id: int) -> None:
+        row = self.store.query_one(f"{_UPLOAD_SELECT} WHERE u.id = ?", (upload_id,))
+        if row is None:
+            return
+        for listener in list(self.finished_listeners):
+            try:
+                listener(row)
+            except Exception:  # a listener's bug must not stop the upload engine
+                log.exception("finished-listener failed for upload %s", upload_id)
+
+    # -- settings -------------------------------------------------------------------------
+    def get_settings(self) -> dict[str, Any]:
+        return {"settings": self.store.settings(), "help": {k: s.help for k, s in SETTINGS.items()}}
+
+    def update_settings(self, changes: dict[str, Any]) -> dict[str, Any]:
+        self.store.set_settings(changes)
+        if self.engine:
+            self.engine.settings_changed()
+        return {"settings": self.store.settings()}
+
+    # -- export ---------------------------------------------------------------------------
+    def export_csv(self, from_date: str, to_date: str) -> str:
+        start, end = _parse_day(from_date, "from_date"), _parse_day(to_date, "to_date")
+        if end < start:
+            raise UpqueueError("Dates reversed", f"The range ends ({end}) before it starts ({start}).")
+        rows = self.store.query(
+            f"{_UPLOAD_SELECT} WHERE u.created_at >= ? AND u.created_at < ? ORDER BY u.id",
+            (start.isoformat(), (end + timedelta(days=1)).isoformat()),
+        )
+        out = io.StringIO()
+        writer = csv.writer(out)
+        writer.writerow(["id", "name", "path", "size", "status", "target", "remote_url", "created_at",
+                         "finished_at", "attempts", "error"])
+        for r in rows:
+            error = ": ".join(x for x in (r["error_title"], r["error_message"]) if x)
+            writer.writerow([r["id"], r["name"], r["path"], r["size"], r["status"], r["target_name"],
+                             r["remote_url"] or "", r["created_at"], r["finished_at"] or "", r["attempts"], error])
+        return out.getvalue()
+
+    def shutdown(self) -> None:
+        self.on_shutdown()
+
+    def close(self) -> None:
+        """Let queued notifications finish (the runtime calls this as the worker stops)."""
+        self._notifier.shutdown(wait=True)
+
+
+def _parse_day(text: str, name: str) -> date:
+    try:
+        return date.fromisoformat(str(text))
+    except ValueError:
+        raise UpqueueError("Invalid date", f"{name} must be a date as YYYY-MM-DD, e.g. 2026-11-23; got {text!r}.") from None
+
+
+__all__ = ["Service", "NotFound", "Conflict", "TransferError"]
