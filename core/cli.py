@@ -1,0 +1,211 @@
+"""The command line: argparse, dispatch, and turning every failure into one readable line.
+
+Each command is a thin client of the control API (core.api_client) and starts a worker in the
+background when none runs; ``worker`` runs the worker itself in the foreground. Commands live
+in core/cli_targets.py, core/cli_uploads.py and (watched folders, batches) core/cli_watch.py;
+each module's ``register(subparsers)`` adds its parsers with ``set_defaults(func=...)``, and a
+command function is ``func(client: ApiClient, args) -> int``. Set ``needs_client=False`` in
+the defaults for a command that must not connect (it is then called as ``func(None, args)``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import os
+import sys
+import time
+from typing import Any, Sequence
+
+from core import paths
+from core.api_client import ApiClient, WorkerUnavailable
+from core.cli_common import PROG, UsageError, print_json, warn
+from core.errors import UpqueueError
+
+log = logging.getLogger("upqueue.cli")
+
+STOP_TIMEOUT = 30.0
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with our error shape: ``upqueue: usage error: ...`` and exit code 2."""
+
+    def error(self, message: str) -> Any:  # argparse's signature returns NoReturn
+        self.print_usage(sys.stderr)
+        warn("Invalid arguments", message)
+        raise SystemExit(2)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog=PROG,
+        description="Queue files for upload to tus servers, follow them, and steer the worker. "
+        "Without a command, upqueue opens its window.",
+    )
+    parser.add_argument("--debug", action="store_true", help="show tracebacks of unexpected errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    from core import cli_targets, cli_uploads
+
+    cli_targets.register(sub)
+    cli_uploads.register(sub)
+    try:
+        cli_watch = importlib.import_module("core.cli_watch")
+    except ModuleNotFoundError as exc:
+        if exc.name != "core.cli_watch":
+            raise
+    else:
+        cli_watch.register(sub)
+
+    worker = sub.add_parser("worker", help="run the worker in the foreground")
+    worker.add_argument(
+        "--until-idle", action="store_true", help="exit once no upload is queued or running"
+    )
+    worker.set_defaults(func=cmd_worker, needs_client=False)
+
+    stop = sub.add_parser("stop", help="stop the worker (running uploads resume at its next start)")
+    stop.set_defaults(func=cmd_stop, needs_client=False)
+
+    status = sub.add_parser("status", help="whether the worker runs, and what it is doing")
+    status.add_argument("--json", action="store_true", help="print JSON")
+    status.set_defaults(func=cmd_status, needs_client=False)
+    return parser
+
+
+def run(argv: Sequence[str]) -> int:
+    """Parse ``argv`` and run the command; return the exit code. Never raises for user errors."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(list(argv))
+    except SystemExit as exc:  # --help, or a usage error already printed
+        return int(exc.code or 0)
+    if not getattr(args, "func", None):
+        parser.print_help(sys.stderr)
+        return 2
+    try:
+        client = ApiClient.connect() if getattr(args, "needs_client", True) else None
+        return int(args.func(client, args) or 0)
+    except UsageError as exc:
+        warn(exc.title, exc.message)
+        return 2
+    except UpqueueError as exc:
+        warn(exc.title, exc.message)
+        return 1
+    except KeyboardInterrupt:
+        print(file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        # `upqueue ls | head`: the reader left; nothing is wrong.
+        _silence_stdout()
+        return 0
+    except Exception as exc:  # noqa: BLE001 - the last line of defence: no tracebacks on screen
+        log_path = _log_unexpected(exc)
+        if args.debug:
+            import traceback
+
+            traceback.print_exc()
+        warn("Internal error", f"Something went wrong ({exc.__class__.__name__}); details are in {log_path}.")
+        return 1
+
+
+def _log_unexpected(exc: BaseException) -> str:
+    """Append the traceback to the log file (the worker's, shared) and return its path."""
+    try:
+        log_path = paths.data_dir() / paths.LOG_FILE
+        handler = logging.FileHandler(log_path, encoding="utf-8")
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s [cli %(process)d]: %(message)s"))
+        log.addHandler(handler)
+        try:
+            log.error("command %r failed", sys.argv[1:], exc_info=exc)
+        finally:
+            log.removeHandler(handler)
+            handler.close()
+        return str(log_path)
+    except OSError:
+        return "the log (could not be written)"
+
+
+def _silence_stdout() -> None:
+    # Python would report the broken pipe again when it flushes stdout at exit.
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
+# -- commands that manage the worker itself -------------------------------------------------
+def cmd_worker(client: None, args: argparse.Namespace) -> int:
+    # Imported here so that every other command stays light (no Huey, no uvicorn).
+    from worker.runtime import run_worker
+
+    result = run_worker(until_idle=args.until_idle)
+    return int(result or 0)
+
+
+def cmd_stop(client: None, args: argparse.Namespace) -> int:
+    try:
+        api = ApiClient.connect(start=False)
+    except WorkerUnavailable:
+        print("The worker is not running.")
+        return 0
+    pid = int(api.health().get("pid") or 0)
+    api.shutdown()
+    deadline = time.monotonic() + STOP_TIMEOUT
+    while time.monotonic() < deadline:
+        if not _answers(api) and not _pid_alive(pid):
+            print("The worker stopped.")
+            return 0
+        time.sleep(0.1)
+    raise UpqueueError(
+        "The worker did not stop",
+        f"It was asked to stop but is still running (pid {pid}) after {STOP_TIMEOUT:g} s; "
+        f"see the log at {paths.data_dir() / paths.LOG_FILE}.",
+    )
+
+
+def cmd_status(client: None, args: argparse.Namespace) -> int:
+    try:
+        api = ApiClient.connect(start=False)
+    except WorkerUnavailable as exc:
+        if args.json:
+            print_json({"running": False})
+        else:
+            print(f"{exc.title}.")
+        return 1
+    health, stats = api.health(), api.stats()
+    if args.json:
+        print_json({"running": True, "health": health, "stats": stats})
+        return 0
+    from core import humanize
+
+    counts = ", ".join(f"{n} {s}" for s, n in stats["counts"].items() if n) or "no uploads"
+    print(f"Worker running (pid {health['pid']}, version {health['version']}, data in {health['data_dir']}).")
+    print(f"Uploads: {counts}; {stats['active']} active, {humanize.speed(stats['speed'])}.")
+    return 0
+
+
+def _answers(api: ApiClient) -> bool:
+    try:
+        api.health()
+    except UpqueueError:
+        return False
+    return True
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid <= 0 or os.name == "nt":
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A stopped child of ours stays a zombie until its parent reaps it: that is not running.
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True

@@ -1,0 +1,187 @@
+"""``upqueue add --wait``: follow uploads to their end with a progress line each.
+
+Polls the API's change counter (``uploads(since=…)``), so each poll carries only the rows that
+changed. On a terminal the lines are redrawn in place; into a pipe or a file it prints plain
+lines when a status changes and every few seconds while uploads run.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import time
+from typing import Any, Callable, Iterable, TextIO
+
+from core import humanize
+from core.api_client import ApiClient, ApiError
+from core.models import FINISHED_STATUSES, Status
+from core.progress import eta_seconds, overall, percent
+
+TTY_INTERVAL = 0.25
+PIPE_INTERVAL = 0.5
+PIPE_REPORT_EVERY = 5.0
+MAX_TTY_LINES = 8
+_BAR = 20
+
+
+def progress_line(upload: dict[str, Any], width: int = 100) -> str:
+    """``name [#####.....]  42.0%  1.2 MB/2.9 MB  3.4 MB/s  1 min left  uploading``."""
+    size, offset, status = upload.get("size") or 0, upload.get("offset") or 0, upload.get("status")
+    if status == Status.DONE:
+        offset = size
+    pct = 100.0 if status == Status.DONE else percent(size, offset)
+    filled = int(pct / 100 * _BAR)
+    bar = "#" * filled + "." * (_BAR - filled)
+    sending = status == Status.UPLOADING
+    speed = humanize.speed(upload.get("speed")) if sending else ""
+    eta = humanize.eta(eta_seconds(size, offset, upload.get("speed"))) if sending else ""
+    state = str(status)
+    if status in (Status.FAILED, Status.RETRYING) and upload.get("error_title"):
+        state += f" ({upload['error_title']})"
+    name = str(upload.get("name") or upload.get("id"))
+    name = name if len(name) <= 28 else name[:27] + "…"
+    line = (
+        f"{name:<28} [{bar}] {pct:5.1f}%  {humanize.size(offset)}/{humanize.size(size)}"
+        f"  {speed:>10}  {eta:<15} {state}"
+    )
+    return line[: max(20, width - 1)]
+
+
+def summary_line(uploads: Iterable[dict[str, Any]], width: int = 100) -> str:
+    rows = list(uploads)
+    done_bytes, total_bytes, speed = overall(rows)
+    counts: dict[str, int] = {}
+    for row in rows:
+        counts[row["status"]] = counts.get(row["status"], 0) + 1
+    states = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+    eta = humanize.eta(eta_seconds(total_bytes, done_bytes, speed))
+    line = (
+        f"{len(rows)} uploads: {states} — {humanize.size(done_bytes)}/{humanize.size(total_bytes)}"
+        f"  {humanize.speed(speed) if speed else ''}  {eta}"
+    )
+    return line.rstrip()[: max(20, width - 1)]
+
+
+class Waiter:
+    """Follow ``ids`` until each is done, failed or cancelled.
+
+    Args:
+        client: the API client.
+        ids: the uploads to follow.
+        since: a change counter taken before the uploads were added (None: fetch them one by one).
+        out, err: where progress and failures go.
+        tty: redraw in place; default: whether ``out`` is a terminal.
+        clock, sleep: injectable for tests.
+    """
+
+    def __init__(
+        self,
+        client: ApiClient,
+        ids: Iterable[int],
+        since: int | None = None,
+        *,
+        out: TextIO | None = None,
+        err: TextIO | None = None,
+        tty: bool | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.client = client
+        self.ids = list(dict.fromkeys(int(i) for i in ids))
+        self.seq = since
+        self.out = out or sys.stdout
+        self.err = err or sys.stderr
+        self.tty = self.out.isatty() if tty is None else tty
+        self.clock = clock
+        self.sleep = sleep
+        self.rows: dict[int, dict[str, Any]] = {}
+        self._drawn = 0
+        self._last_status: dict[int, str] = {}
+        self._last_report = float("-inf")
+
+    def run(self) -> int:
+        """Poll and draw until every upload has ended; 0 when all are done, else 1."""
+        interval = TTY_INTERVAL if self.tty else PIPE_INTERVAL
+        self._poll()
+        self._fill_missing()
+        while True:
+            self._draw()
+            if all(self.rows[i]["status"] in FINISHED_STATUSES for i in self.ids):
+                break
+            self.sleep(interval)
+            self._poll()
+        return self._finish()
+
+    def _poll(self) -> None:
+        answer = self.client.uploads(since=self.seq)
+        self.seq = answer["seq"]
+        wanted = set(self.ids)
+        for upload in answer["uploads"]:
+            if upload["id"] in wanted:
+                self.rows[upload["id"]] = upload
+        for removed in answer.get("removed", []):
+            if removed in wanted:
+                self._mark_removed(removed)
+
+    def _fill_missing(self) -> None:
+        # Without a counter from before the add (or if it raced), ask for the rest one by one.
+        for upload_id in self.ids:
+            if upload_id in self.rows:
+                continue
+            try:
+                self.rows[upload_id] = self.client.upload(upload_id)["upload"]
+            except ApiError as exc:
+                if exc.status != 404:
+                    raise
+                self._mark_removed(upload_id)
+
+    def _mark_removed(self, upload_id: int) -> None:
+        row = dict(self.rows.get(upload_id) or {"id": upload_id, "name": f"upload {upload_id}", "size": 0})
+        row.update(status=Status.CANCELLED.value, speed=0.0, error_title="Removed",
+                   error_message="It was removed from the list.")
+        self.rows[upload_id] = row
+
+    def _visible(self) -> list[dict[str, Any]]:
+        rows = [self.rows[i] for i in self.ids]
+        if len(rows) <= MAX_TTY_LINES:
+            return rows
+        # Too many for a screen: the ones moving now, then the rest in order.
+        rows.sort(key=lambda r: (r["status"] != Status.UPLOADING, r["status"] in FINISHED_STATUSES))
+        return rows[:MAX_TTY_LINES]
+
+    def _draw(self) -> None:
+        width = shutil.get_terminal_size((100, 24)).columns
+        rows = [self.rows[i] for i in self.ids]
+        if self.tty:
+            lines = [progress_line(r, width) for r in self._visible()]
+            if len(rows) > 1:
+                lines.append(summary_line(rows, width))
+            if self._drawn:
+                # Back to the first line we drew, then overwrite each one.
+                self.out.write(f"\x1b[{self._drawn}F")
+            self.out.write("".join(f"\x1b[2K{line}\n" for line in lines))
+            self._drawn = len(lines)
+            self.out.flush()
+            return
+        now = self.clock()
+        periodic = now - self._last_report >= PIPE_REPORT_EVERY
+        for row in rows:
+            changed = self._last_status.get(row["id"]) != row["status"]
+            active = row["status"] not in FINISHED_STATUSES
+            if changed or (periodic and active):
+                self.out.write(progress_line(row, width) + "\n")
+            self._last_status[row["id"]] = row["status"]
+        if periodic:
+            self._last_report = now
+        self.out.flush()
+
+    def _finish(self) -> int:
+        failed = [self.rows[i] for i in self.ids if self.rows[i]["status"] != Status.DONE]
+        for row in failed:
+            reason = ": ".join(x for x in (row.get("error_title"), row.get("error_message")) if x)
+            parts = [str(row.get("name") or row["id"]), str(row["status"])]
+            if reason:
+                parts.append(reason)
+            self.err.write("upqueue: " + ": ".join(parts) + "\n")
+        self.err.flush()
+        return 1 if failed else 0

@@ -1,0 +1,44 @@
+"""upqueue's entry point: no arguments open the window; a command runs the command line.
+
+``main.py worker`` runs the worker process. The same entry point serves a PyInstaller build,
+where the worker is started as ``<executable> worker``.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import sys
+from typing import Sequence
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run upqueue.
+
+    Args:
+        argv: the arguments after the program name; default ``sys.argv[1:]``.
+
+    Returns:
+        The process exit code.
+    """
+    # In a frozen build a multiprocessing child re-enters here; this makes it run its task.
+    multiprocessing.freeze_support()
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args:
+        return _window()
+    from core.cli import run
+
+    return run(args)
+
+
+def _window() -> int:
+    try:
+        from gui.app import run
+    except ImportError as exc:
+        print(f"upqueue: The window cannot open: {exc}. The command line works: upqueue --help",
+              file=sys.stderr)
+        return 1
+    return int(run() or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
