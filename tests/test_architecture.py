@@ -1,0 +1,47 @@
+"""Imports point one way: gui -> core, worker -> core. core imports neither Qt nor Huey, the
+worker never imports Qt, and the window never imports the worker (it talks to its API)."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+FORBIDDEN = {
+    "core": ("PySide6", "shiboken6", "huey", "gui", "worker", "watchdog", "fastapi", "uvicorn"),
+    "worker": ("PySide6", "shiboken6", "gui"),
+    "gui": ("worker", "huey", "watchdog", "fastapi", "uvicorn"),
+}
+
+
+def imported_modules(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+    return names
+
+
+@pytest.mark.parametrize("package", sorted(FORBIDDEN))
+def test_imports_point_one_way(package):
+    files = sorted((ROOT / package).rglob("*.py"))
+    assert files, f"no modules found in {package}/"
+    offenders = []
+    for path in files:
+        for module in imported_modules(path):
+            top = module.split(".")[0]
+            if top in FORBIDDEN[package]:
+                offenders.append(f"{path.relative_to(ROOT)} imports {module}")
+    assert not offenders, "\n".join(offenders)
+
+
+def test_the_checker_sees_a_forbidden_import(tmp_path):
+    sample = tmp_path / "x.py"
+    sample.write_text("import os\nfrom PySide6.QtCore import QObject\nif True:\n    import huey\n")
+    assert {"PySide6.QtCore", "huey", "os"} <= imported_modules(sample)
