@@ -1,0 +1,340 @@
+"""Error classes that cross the core boundary, and the mapping of HTTP outcomes to them.
+
+What a person sees (title + message) and how a transfer failed (``kind``) are decided here, in
+one place, for answered requests (``error_for_status``/``error_for_response``) and for requests
+that got no answer (``classify_exception``), so the retry policy can branch on ``kind`` alone
+(PROTOCOLS.md §I).
+"""
+
+from __future__ import annotations
+
+import email.utils
+import html
+import re
+import time
+from enum import StrEnum
+from http import HTTPStatus
+from urllib.parse import urlsplit
+
+import requests
+
+
+class UpqueueError(Exception):
+    """Every error a person may see: a short title and a message they can act on."""
+
+    title: str
+    message: str
+
+    def __init__(self, title: str, message: str) -> None:
+        super().__init__(f"{title}: {message}")
+        self.title = title
+        self.message = message
+
+
+class ErrorKind(StrEnum):
+    """How a failed transfer should be handled; the values are the strings stored in the db."""
+
+    TRANSIENT = "transient"  # retry later with backoff (network, 5xx, 423, 429, lock aborts)
+    PERMANENT = "permanent"  # a person must act (credentials, size limit, bad address)
+    GONE = "gone"  # the server no longer has the upload: forget its URL, create anew
+    CONFLICT = "conflict"  # offset mismatch (409): HEAD and continue from the server's offset
+    FILE_CHANGED = "file_changed"  # the local file changed, vanished or shrank under us
+    CHECKSUM = "checksum"  # 460: the server discarded the chunk, resend it
+
+
+class TransferError(UpqueueError):
+    """A failed tus request or file read, classified by ``kind`` (see :class:`ErrorKind`).
+
+    Attributes:
+        kind: one of the :class:`ErrorKind` values (a ``str``, so ``kind == "transient"`` works).
+        status: the HTTP status when the server answered, else None.
+        retry_after: seconds the server asked us to wait (429/503 ``Retry-After``), else None.
+        server_text: the server's response body, trimmed, for logs and the message.
+    """
+
+    kind: ErrorKind
+    status: int | None
+    retry_after: float | None
+    server_text: str
+
+    def __init__(
+        self,
+        title: str,
+        message: str,
+        *,
+        kind: str,
+        status: int | None = None,
+        retry_after: float | None = None,
+        server_text: str = "",
+    ) -> None:
+        super().__init__(title, message)
+        # ErrorKind(...) rejects typos at the raise site instead of in the retry policy.
+        self.kind = ErrorKind(kind)
+        self.status = status
+        self.retry_after = retry_after
+        self.server_text = server_text
+
+    def __repr__(self) -> str:
+        return (
+            f"TransferError(kind={self.kind.value!r}, status={self.status!r}, "
+            f"title={self.title!r}, message={self.message!r})"
+        )
+
+
+class TransferStopped(Exception):
+    """Raised from inside the body reader when the upload must stop (pause/cancel/shutdown)."""
+
+    reason: str
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+# -- HTTP status -> TransferError ---------------------------------------------------------------
+
+# @tus/server's texts for "your request lost the upload lock to a newer one": not the client's
+# fault, so worth a retry although 400 is otherwise final (PROTOCOLS.md §I item 44).
+_LOCK_TEXTS = ("request aborted due to lock acquired", "failed to acquire lock")
+_EXTRA_REASONS = {460: "Checksum Mismatch"}
+_MAX_SERVER_TEXT = 300
+
+
+def human_size(n: int) -> str:
+    """``104857600`` -> ``"100 MB"`` (binary multiples, the labels people know)."""
+    value = float(n)
+    for unit in ("bytes", "KB", "MB", "GB", "TB"):
+        if value < 1024 or unit == "TB":
+            if unit == "bytes":
+                return f"{n:,} bytes"
+            return f"{value:.1f}".rstrip("0").rstrip(".") + f" {unit}"
+        value /= 1024
+    raise AssertionError("unreachable")
+
+
+def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header: delay-seconds or an HTTP-date; None if absent/bad."""
+    if not value:
+        return None
+    value = value.strip()
+    if re.fullmatch(r"\d+(\.\d+)?", value):
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:  # RFC 9110 dates are GMT; a naive parse means "-0000"
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+def trim_server_text(text: str, content_type: str = "") -> str:
+    """A server's error body as one short line: HTML reduced to its title, whitespace collapsed."""
+    if "html" in content_type.lower() or text.lstrip().lower().startswith(("<!doctype", "<html")):
+        m = re.search(r"<title[^>]*>(.*?)</title>", text, re.IGNORECASE | re.DOTALL)
+        text = html.unescape(m.group(1)) if m else ""
+    text = " ".join(text.split())
+    if len(text) > _MAX_SERVER_TEXT:
+        text = text[: _MAX_SERVER_TEXT - 1] + "\u2026"
+    return text
+
+
+def reason_phrase(status: int, fallback: str = "") -> str:
+    """The standard reason phrase for ``status`` (servers may send none, or a custom one)."""
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return _EXTRA_REASONS.get(status, fallback or "Error")
+
+
+def error_for_status(
+    status: int,
+    *,
+    action: str,
+    server_text: str = "",
+    reason: str = "",
+    retry_after: float | None = None,
+    gone: bool = False,
+    max_size: int | None = None,
+    location: str | None = None,
+) -> TransferError:
+    """Classify a non-success answer (PROTOCOLS.md §I table) into a TransferError.
+
+    Args:
+        status: the HTTP status.
+        action: what we were doing, for the message ("sending data").
+        server_text: the response body, already trimmed.
+        reason: the reason phrase the server sent (used for statuses Python does not know).
+        retry_after: parsed Retry-After, passed through.
+        gone: the request was HEAD/PATCH on an upload URL, so 404/410 (and 403 on HEAD, which
+            the caller decides) mean the server no longer has the upload.
+        max_size: the server's Tus-Max-Size if known, for the 413 message.
+        location: the Location of a 3xx answer.
+    """
+    head = f"{status} {reason_phrase(status, reason)}"
+    said = f"{head}: {server_text}" if server_text else head
+    lowered = server_text.lower()
+
+    def err(kind: ErrorKind, title: str, message: str) -> TransferError:
+        return TransferError(
+            title,
+            message,
+            kind=kind,
+            status=status,
+            retry_after=retry_after,
+            server_text=server_text,
+        )
+
+    if gone:
+        return err(
+            ErrorKind.GONE,
+            "Upload no longer on the server",
+            f"{said} while {action}. The server no longer has this upload; it must start over.",
+        )
+    if status == 409:
+        return err(ErrorKind.CONFLICT, "Upload out of step", f"{said} while {action}.")
+    if status == 460:
+        return err(
+            ErrorKind.CHECKSUM,
+            "Data damaged in transit",
+            f"{said} while {action}: the server discarded the data; it will be sent again.",
+        )
+    if status in (400, 500) and any(t in lowered for t in _LOCK_TEXTS):
+        return err(
+            ErrorKind.TRANSIENT,
+            "Upload interrupted by the server",
+            f"{said} while {action}. Another request for the same upload took over; "
+            "it will be resumed.",
+        )
+    if status == 429 or status == 423 or status == 408 or (500 <= status < 600 and status != 501):
+        wait = f" The server asked to wait {retry_after:g} s." if retry_after is not None else ""
+        title = "Server busy" if status in (423, 429, 503) else "Server error"
+        return err(ErrorKind.TRANSIENT, title, f"{said} while {action}.{wait} It will be retried.")
+    if status == 401:
+        text = f" The server said: {server_text}" if server_text else ""
+        return err(
+            ErrorKind.PERMANENT,
+            "Server rejected the credentials",
+            "The server rejected the credentials (401). Check the target's username/password "
+            f"or token.{text}",
+        )
+    if status == 403:
+        return err(
+            ErrorKind.PERMANENT,
+            "Server refused access",
+            f"{said} while {action}. Check the target's credentials and permissions.",
+        )
+    if status == 413:
+        limit = f" \u2014 the server accepts at most {human_size(max_size)}" if max_size else ""
+        return err(ErrorKind.PERMANENT, "Server refused the file", f"{said}{limit}")
+    if status == 412 or (status == 400 and "tus-resumable" in lowered):
+        return err(
+            ErrorKind.PERMANENT,
+            "Unsupported tus version",
+            f"{said} while {action}. The server does not accept tus 1.0.0.",
+        )
+    if status == 404:
+        return err(
+            ErrorKind.PERMANENT,
+            "Upload address not found",
+            f"{said} while {action}. Check the target's URL.",
+        )
+    if 300 <= status < 400:
+        to = f" to {location}" if location else ""
+        return err(
+            ErrorKind.PERMANENT,
+            "Server redirected the upload",
+            f"{said}: the server redirects{to}. Update the target's URL to the new address.",
+        )
+    return err(ErrorKind.PERMANENT, "Server refused the request", f"{said} while {action}.")
+
+
+# -- requests outcomes -> TransferError ---------------------------------------------------------
+
+
+def error_for_response(
+    resp: requests.Response, action: str, *, gone: bool = False, max_size: int | None = None
+) -> TransferError:
+    """Classify a non-success response (see core.errors.error_for_status)."""
+    try:
+        text = resp.text
+    except (requests.RequestException, UnicodeDecodeError):
+        text = ""
+    return error_for_status(
+        resp.status_code,
+        action=action,
+        server_text=trim_server_text(text, resp.headers.get("Content-Type", "")),
+        reason=resp.reason or "",
+        retry_after=parse_retry_after(resp.headers.get("Retry-After")),
+        gone=gone,
+        max_size=max_size,
+        location=resp.headers.get("Location"),
+    )
+
+
+def classify_exception(
+    e: requests.RequestException, url: str, action: str, *, stall_timeout: float
+) -> TransferError:
+    """Turn a requests exception (no answer from the server) into a TransferError."""
+    host = urlsplit(url).netloc or url
+    if isinstance(
+        e,
+        (
+            requests.exceptions.InvalidURL,
+            requests.exceptions.MissingSchema,
+            requests.exceptions.InvalidSchema,
+            requests.exceptions.InvalidHeader,
+        ),
+    ):
+        return TransferError(
+            "Invalid server address",
+            f"{url} cannot be used ({e}). Check the target's URL and headers.",
+            kind=ErrorKind.PERMANENT,
+        )
+    if isinstance(e, requests.exceptions.SSLError) and "CERTIFICATE_VERIFY_FAILED" in str(e):
+        return TransferError(
+            "Server certificate not trusted",
+            f"The certificate of {host} could not be verified. If this server uses its own "
+            "certificate authority, add it to the target's settings.",
+            kind=ErrorKind.PERMANENT,
+        )
+    if isinstance(e, requests.exceptions.ConnectTimeout):
+        message = f"{host} did not accept a connection in time while {action}."
+    elif isinstance(e, requests.exceptions.ReadTimeout):
+        message = f"{host} took too long to answer while {action}."
+    elif _caused_by_timeout(e):
+        # A send timeout: the connection stopped taking data for stall_timeout seconds.
+        message = f"The connection to {host} stalled for {stall_timeout:g} s while {action}."
+    else:
+        message = f"The connection to {host} failed while {action}: {_short(e)}."
+    return TransferError(
+        "Connection problem", message + " It will be retried.", kind=ErrorKind.TRANSIENT
+    )
+
+
+def _caused_by_timeout(e: BaseException) -> bool:
+    seen: set[int] = set()
+    stack: list[object] = [e]
+    while stack:
+        cur = stack.pop()
+        if not isinstance(cur, BaseException) or id(cur) in seen:
+            continue
+        seen.add(id(cur))
+        if isinstance(cur, TimeoutError):
+            return True
+        stack.extend([cur.__cause__, cur.__context__, getattr(cur, "reason", None), *cur.args])
+    return False
+
+
+def _short(e: BaseException) -> str:
+    # requests nests urllib3 errors; the innermost OSError text is the useful part.
+    inner: object = e
+    while (
+        isinstance(inner, BaseException)
+        and inner.args
+        and isinstance(inner.args[-1], BaseException)
+    ):
+        inner = inner.args[-1]
+    if isinstance(inner, OSError) and inner.strerror:
+        return inner.strerror
+    return str(inner) if isinstance(inner, BaseException) else str(e)

@@ -1,0 +1,238 @@
+"""Streaming reads of one byte range of a local file, with change detection, for request bodies."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import TracebackType
+from typing import BinaryIO, Self
+
+from core.errors import ErrorKind, TransferError
+
+# How often (in bytes read) the open file is re-checked against its fingerprint. Checking on
+# every block would cost a syscall per MiB for nothing; 8 MiB bounds what we send of a changed file.
+RECHECK_BYTES = 8 << 20
+
+
+@dataclass(frozen=True)
+class FileFingerprint:
+    """What identifies one version of a file: if any field differs, the content may differ."""
+
+    size: int
+    mtime_ns: int
+    inode: int
+
+
+def fingerprint(path: str | os.PathLike[str]) -> FileFingerprint:
+    """Stat ``path`` (following symlinks) and return its fingerprint.
+
+    Raises:
+        OSError: the file cannot be stat'ed (e.g. FileNotFoundError).
+    """
+    st = os.stat(path)
+    return FileFingerprint(size=st.st_size, mtime_ns=st.st_mtime_ns, inode=st.st_ino)
+
+
+def file_changed_error(path: str, detail: str) -> TransferError:
+    """The error for a file that no longer matches what the upload was started with."""
+    return TransferError(
+        "File changed during upload",
+        f"{path} {detail}. The upload stopped so that old and new content are not mixed.",
+        kind=ErrorKind.FILE_CHANGED,
+    )
+
+
+def check_unchanged(path: str, expected: FileFingerprint) -> None:
+    """Raise a file_changed TransferError unless ``path`` still matches ``expected``."""
+    try:
+        now = fingerprint(path)
+    except FileNotFoundError:
+        raise file_changed_error(path, "was deleted or moved") from None
+    except OSError as e:
+        raise _read_error(path, e) from e
+    if now != expected:
+        raise file_changed_error(path, _describe_change(expected, now))
+
+
+def _describe_change(expected: FileFingerprint, now: FileFingerprint) -> str:
+    if now.inode != expected.inode:
+        return "was replaced by another file"
+    if now.size != expected.size:
+        return f"changed size (from {expected.size:,} to {now.size:,} bytes)"
+    return "was modified"
+
+
+def _read_error(path: str, e: OSError) -> TransferError:
+    # Permission problems need a person; anything else (network drive hiccup, EIO) may pass.
+    kind = ErrorKind.PERMANENT if isinstance(e, PermissionError) else ErrorKind.TRANSIENT
+    return TransferError("Could not read the file", f"{path}: {e.strerror or e}", kind=kind)
+
+
+class FileSlice:
+    """File-like body for requests: len() is the slice length, read(n) streams from disk in bounded memory.
+
+    ``read`` never returns more than ``block_size`` bytes, whatever ``n`` is (``-1`` included), so
+    a consumer that reads in a loop holds at most one block; urllib3 reads until ``b""``.
+
+    The hooks run on the thread that sends the request:
+      * ``check_stop()`` before every block; its exception (TransferStopped) aborts the request.
+      * ``throttle(nbytes)`` with each block's size before the block is returned (may sleep).
+      * ``on_progress(n)`` with the bytes read so far from this slice, after the throttle.
+
+    Raises (from ``__init__``, ``read`` and ``digest``):
+        TransferError(kind="file_changed"): the file was deleted, replaced, resized or modified
+            (compared with ``expected`` at open, every 8 MiB and at the end of the slice), or a
+            read came back short (truncated).
+    """
+
+    def __init__(
+        self,
+        path: str,
+        start: int,
+        length: int,
+        *,
+        expected: FileFingerprint | None = None,
+        on_progress: Callable[[int], None] | None = None,
+        check_stop: Callable[[], None] | None = None,
+        throttle: Callable[[int], None] | None = None,
+        block_size: int = 1 << 20,
+    ) -> None:
+        if start < 0 or length < 0 or block_size <= 0:
+            raise ValueError("start and length must be >= 0 and block_size > 0")
+        self.path = path
+        self.start = start
+        self.length = length
+        self.block_size = block_size
+        self._expected = expected
+        self._on_progress = on_progress
+        self._check_stop = check_stop
+        self._throttle = throttle
+        self._pos = 0  # bytes of this slice returned so far
+        self._since_check = 0
+        try:
+            # Unbuffered: a BufferedReader would keep its own copy of each block.
+            self._file: BinaryIO | None = open(path, "rb", buffering=0)  # noqa: SIM115
+        except FileNotFoundError:
+            raise file_changed_error(path, "was deleted or moved") from None
+        except OSError as e:
+            raise _read_error(path, e) from e
+        try:
+            self._verify()
+            self._file.seek(start)
+        except BaseException:
+            self.close()
+            raise
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    @property
+    def position(self) -> int:
+        """Bytes of the slice returned by ``read`` so far."""
+        return self._pos
+
+    def read(self, n: int = -1) -> bytes:
+        """Return the next block of the slice (at most ``block_size`` bytes), ``b""`` at its end."""
+        remaining = self.length - self._pos
+        if remaining <= 0 or n == 0:
+            return b""
+        if self._check_stop is not None:
+            self._check_stop()
+        want = min(remaining, self.block_size)
+        if n > 0:
+            want = min(want, n)
+        data = self._read_exact(want)
+        self._pos += len(data)
+        self._since_check += len(data)
+        if self._since_check >= RECHECK_BYTES or self._pos == self.length:
+            self._verify()
+        if self._throttle is not None:
+            self._throttle(len(data))
+        if self._on_progress is not None:
+            self._on_progress(self._pos)
+        return data
+
+    def digest(self, algorithm: str) -> bytes:
+        """Digest of the whole slice (one extra read pass); the read position is left unchanged.
+
+        Args:
+            algorithm: a tus checksum name that hashlib knows ("sha1", "sha256", "md5", ...).
+        """
+        f = self._open_file()
+        h = hashlib.new(algorithm)
+        saved = f.tell()
+        try:
+            f.seek(self.start)
+            left = self.length
+            while left > 0:
+                if self._check_stop is not None:
+                    self._check_stop()
+                block = self._read_exact(min(left, self.block_size))
+                h.update(block)
+                left -= len(block)
+        finally:
+            f.seek(saved)
+        self._verify()
+        return h.digest()
+
+    def close(self) -> None:
+        """Close the file; safe to call more than once."""
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    def _open_file(self) -> BinaryIO:
+        if self._file is None:
+            raise ValueError("I/O operation on a closed FileSlice")
+        return self._file
+
+    def _read_exact(self, want: int) -> bytes:
+        f = self._open_file()
+        try:
+            data = f.read(want)
+            # A raw read may legally return less than asked (network file systems do); only
+            # an empty read means end of file.
+            while data is not None and 0 < len(data) < want:
+                more = f.read(want - len(data))
+                if not more:
+                    break
+                data += more
+        except OSError as e:
+            raise _read_error(self.path, e) from e
+        if data is None or len(data) < want:
+            raise file_changed_error(self.path, "became shorter (truncated)")
+        return data
+
+    def _verify(self) -> None:
+        """Compare the open file (and the path) with the expected fingerprint."""
+        self._since_check = 0
+        f = self._open_file()
+        try:
+            st = os.fstat(f.fileno())
+        except OSError as e:
+            raise _read_error(self.path, e) from e
+        # Unlinked while open: the fd still reads the old bytes, but the upload is pointless.
+        if st.st_nlink == 0:
+            raise file_changed_error(self.path, "was deleted")
+        if self._expected is None:
+            if self.start + self.length > st.st_size:
+                raise file_changed_error(self.path, "became shorter (truncated)")
+            return
+        # fstat sees in-place writes; the path check sees a rename/replace of the file.
+        now = FileFingerprint(st.st_size, st.st_mtime_ns, self._expected.inode)
+        if now != self._expected:
+            raise file_changed_error(self.path, _describe_change(self._expected, now))
+        check_unchanged(self.path, self._expected)

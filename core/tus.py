@@ -1,0 +1,385 @@
+"""The tus 1.0 client: one method per protocol request, over requests, with errors classified.
+
+Nothing here retries or sleeps: every failure becomes a :class:`TransferError` whose ``kind``
+tells the caller what to do (see PROTOCOLS.md §I). The PATCH loop lives in core.transfer.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urljoin, urlsplit, urlunsplit
+
+import requests
+import requests.auth
+from requests.adapters import HTTPAdapter
+
+from core.errors import ErrorKind, TransferError, classify_exception, error_for_response
+from core.filereader import FileSlice
+
+TUS_VERSION = "1.0.0"
+OFFSET_CONTENT_TYPE = "application/offset+octet-stream"
+# Among what the server lists, in this order: sha1 is the one every server MUST support.
+PREFERRED_CHECKSUMS = ("sha1", "sha256", "md5")
+
+_DECIMAL = re.compile(r"^(0|[1-9][0-9]*)$")
+
+
+@dataclass(frozen=True)
+class ServerCaps:
+    """What the server said in its OPTIONS answer."""
+
+    versions: list[str]
+    extensions: frozenset[str]
+    max_size: int | None
+    checksum_algorithms: list[str]
+
+
+@dataclass(frozen=True)
+class CreateResult:
+    """A new upload: its absolute URL, the offset after any creation-with-upload body, its expiry."""
+
+    url: str
+    offset: int
+    expires: str | None
+
+
+@dataclass(frozen=True)
+class HeadResult:
+    """The server's view of an upload. ``metadata`` is the decoded Upload-Metadata echo (extra)."""
+
+    offset: int
+    length: int | None
+    expires: str | None
+    metadata: Mapping[str, str | None] = field(default_factory=dict)
+
+
+def encode_metadata(metadata: Mapping[str, str]) -> str:
+    """Upload-Metadata value: ``key base64(utf-8 value)`` pairs, standard padded alphabet."""
+    pairs = []
+    for key, value in metadata.items():
+        if not key or not key.isascii() or " " in key or "," in key:
+            raise ValueError(f"invalid tus metadata key: {key!r}")
+        pairs.append(f"{key} {base64.b64encode(value.encode('utf-8')).decode('ascii')}")
+    return ",".join(pairs)
+
+
+def decode_metadata(header: str | None) -> dict[str, str | None]:
+    """Parse an Upload-Metadata header; a bare key has the value None."""
+    result: dict[str, str | None] = {}
+    for pair in (header or "").split(","):
+        parts = pair.strip().split(" ", 1)
+        if not parts[0]:
+            continue
+        value = parts[1].strip() if len(parts) > 1 else ""
+        result[parts[0]] = (
+            base64.b64decode(value, validate=True).decode("utf-8", "replace") if value else None
+        )
+    return result
+
+
+def choose_checksum(caps: ServerCaps) -> str | None:
+    """The checksum algorithm to use with this server, or None when it has no checksum extension."""
+    if "checksum" not in caps.extensions:
+        return None
+    offered = {a.lower() for a in caps.checksum_algorithms}
+    return next((a for a in PREFERRED_CHECKSUMS if a in offered), None)
+
+
+class _BlockSizeAdapter(HTTPAdapter):
+    """HTTPAdapter whose connections send bodies in ``block_size`` pieces (urllib3's is 16 KiB)."""
+
+    def __init__(self, block_size: int) -> None:
+        self._block_size = block_size
+        super().__init__()
+
+    def init_poolmanager(self, *args: Any, **pool_kwargs: Any) -> None:
+        pool_kwargs["blocksize"] = self._block_size
+        super().init_poolmanager(*args, **pool_kwargs)
+
+
+class TusClient:
+    """A tus 1.0 client. Thread-safe: each thread gets its own requests.Session.
+
+    Timeouts: requests without a body use ``(connect_timeout, read_timeout)``. Requests with a
+    body use ``(stall_timeout, read_timeout)``: urllib3 keeps the connect timeout on the socket
+    while it sends the body, so one block that cannot be sent within ``stall_timeout`` seconds
+    aborts the request (a transient ConnectionError). ``read_timeout`` bounds waiting for the
+    answer once the body is sent.
+    """
+
+    def __init__(
+        self,
+        *,
+        headers: dict[str, str] | None = None,
+        auth: requests.auth.AuthBase | tuple[str, str] | None = None,
+        connect_timeout: float = 10.0,
+        stall_timeout: float = 30.0,
+        read_timeout: float = 60.0,
+        verify: bool | str = True,
+        block_size: int = 1 << 20,
+    ) -> None:
+        self.headers = dict(headers or {})
+        self.auth = auth
+        self.connect_timeout = connect_timeout
+        self.stall_timeout = stall_timeout
+        self.read_timeout = read_timeout
+        self.verify = verify
+        self.block_size = block_size
+        self._local = threading.local()
+        self._sessions: list[requests.Session] = []
+        self._lock = threading.Lock()
+        # Max size per endpoint from discover(), so a 413 can say what the limit is.
+        self._max_sizes: dict[str, int] = {}
+
+    # -- protocol requests -------------------------------------------------------------------
+
+    def discover(self, endpoint: str) -> ServerCaps:
+        """OPTIONS the creation URL.
+
+        Raises:
+            TransferError: permanent "Not a tus server" when there is no Tus-Version header, or
+                when the server does not speak tus 1.0.0; otherwise as classified by status.
+        """
+        # No Tus-Resumable on OPTIONS (spec: the server MUST ignore it anyway).
+        resp = self._send("OPTIONS", endpoint, action="asking the server what it supports")
+        if resp.status_code not in (200, 204):
+            raise error_for_response(resp, "asking the server what it supports")
+        versions = _csv(resp.headers.get("Tus-Version"))
+        if not versions:
+            raise TransferError(
+                "Not a tus server",
+                f"{endpoint} answered ({resp.status_code}) but is not a tus upload address "
+                "(no Tus-Version header). Check the target's URL.",
+                kind=ErrorKind.PERMANENT,
+                status=resp.status_code,
+            )
+        if TUS_VERSION not in versions:
+            raise TransferError(
+                "Unsupported tus version",
+                f"The server speaks tus {', '.join(versions)}; upqueue speaks {TUS_VERSION}.",
+                kind=ErrorKind.PERMANENT,
+                status=resp.status_code,
+            )
+        max_size_text = resp.headers.get("Tus-Max-Size")
+        max_size = _parse_int(resp, "Tus-Max-Size") if max_size_text else None
+        if max_size is not None:
+            self._max_sizes[endpoint] = max_size
+        return ServerCaps(
+            versions=versions,
+            extensions=frozenset(e.lower() for e in _csv(resp.headers.get("Tus-Extension"))),
+            max_size=max_size,
+            checksum_algorithms=[
+                a.lower() for a in _csv(resp.headers.get("Tus-Checksum-Algorithm"))
+            ],
+        )
+
+    def create(
+        self,
+        endpoint: str,
+        length: int,
+        metadata: dict[str, str],
+        *,
+        body: FileSlice | None = None,
+    ) -> CreateResult:
+        """POST a new upload of ``length`` bytes; with ``body``, creation-with-upload.
+
+        Returns:
+            The absolute upload URL (a relative Location is resolved against ``endpoint``), the
+            offset the server stored (0 without a body, or when it ignored the body), the expiry.
+        """
+        headers = {"Upload-Length": str(length)}
+        if metadata:
+            # @tus/server answers 400 to an empty Upload-Metadata header: omit it instead.
+            headers["Upload-Metadata"] = encode_metadata(metadata)
+        if body is not None:
+            headers["Content-Type"] = OFFSET_CONTENT_TYPE
+        action = "creating the upload"
+        resp = self._send("POST", endpoint, headers=headers, body=body, action=action)
+        if resp.status_code not in (200, 201) or not resp.headers.get("Location"):
+            raise error_for_response(resp, action, max_size=self._max_sizes.get(endpoint))
+        url = _resolve_location(endpoint, resp.headers["Location"])
+        offset = 0
+        if body is not None and "Upload-Offset" in resp.headers:
+            offset = _parse_int(resp, "Upload-Offset")
+            if offset > length:
+                raise _protocol_error(resp, f"Upload-Offset {offset} is beyond the length {length}")
+        return CreateResult(url=url, offset=offset, expires=resp.headers.get("Upload-Expires"))
+
+    def head(self, url: str) -> HeadResult:
+        """HEAD an upload to learn its offset.
+
+        Raises:
+            TransferError: kind "gone" for 403/404/410 (the spec lets a server use any of them
+                for an unknown upload), otherwise as classified by status.
+        """
+        action = "checking the upload on the server"
+        resp = self._send("HEAD", url, headers={"Cache-Control": "no-store"}, action=action)
+        if resp.status_code in (403, 404, 410):
+            raise error_for_response(resp, action, gone=True)
+        if resp.status_code not in (200, 204):
+            raise error_for_response(resp, action)
+        offset = _parse_int(resp, "Upload-Offset")
+        length = _parse_int(resp, "Upload-Length") if "Upload-Length" in resp.headers else None
+        if length is not None and offset > length:
+            raise _protocol_error(resp, f"Upload-Offset {offset} is beyond Upload-Length {length}")
+        try:
+            metadata = decode_metadata(resp.headers.get("Upload-Metadata"))
+        except ValueError:
+            metadata = {}  # an echo we cannot read is not worth failing the upload for
+        return HeadResult(
+            offset=offset,
+            length=length,
+            expires=resp.headers.get("Upload-Expires"),
+            metadata=metadata,
+        )
+
+    def patch(
+        self,
+        url: str,
+        offset: int,
+        body: FileSlice,
+        *,
+        checksum_algorithm: str | None = None,
+    ) -> tuple[int, str | None]:
+        """PATCH ``body`` at ``offset``; returns (the server's new offset, Upload-Expires).
+
+        Raises:
+            TransferError: "gone" (404/410), "conflict" (409), "checksum" (460), transient
+                or permanent as classified; permanent for a 2xx without a valid Upload-Offset.
+            TransferStopped: from the body's check_stop hook.
+        """
+        headers = {"Upload-Offset": str(offset), "Content-Type": OFFSET_CONTENT_TYPE}
+        if checksum_algorithm:
+            digest = base64.b64encode(body.digest(checksum_algorithm)).decode("ascii")
+            headers["Upload-Checksum"] = f"{checksum_algorithm} {digest}"
+        action = "sending data"
+        resp = self._send("PATCH", url, headers=headers, body=body, action=action)
+        if resp.status_code in (404, 410):
+            raise error_for_response(resp, action, gone=True)
+        if not 200 <= resp.status_code < 300:
+            raise error_for_response(resp, action)
+        new_offset = _parse_int(resp, "Upload-Offset")
+        if not offset <= new_offset <= offset + len(body):
+            raise _protocol_error(
+                resp, f"Upload-Offset {new_offset} after sending {len(body)} bytes at {offset}"
+            )
+        return new_offset, resp.headers.get("Upload-Expires")
+
+    def terminate(self, url: str) -> None:
+        """DELETE an upload; an upload that is already gone (404/410) is fine."""
+        action = "deleting the upload on the server"
+        resp = self._send("DELETE", url, action=action)
+        if resp.status_code in (404, 410) or 200 <= resp.status_code < 300:
+            return
+        raise error_for_response(resp, action)
+
+    def close(self) -> None:
+        """Close every thread's session (their pooled connections)."""
+        with self._lock:
+            sessions, self._sessions = self._sessions, []
+        for s in sessions:
+            s.close()
+        self._local = threading.local()
+
+    # -- plumbing ----------------------------------------------------------------------------
+
+    def _session(self) -> requests.Session:
+        session: requests.Session | None = getattr(self._local, "session", None)
+        if session is None:
+            session = requests.Session()
+            adapter = _BlockSizeAdapter(self.block_size)
+            session.mount("http://", adapter)
+            session.mount("https://", adapter)
+            session.headers.update(self.headers)
+            session.auth = self.auth
+            session.verify = self.verify
+            self._local.session = session
+            with self._lock:
+                self._sessions.append(session)
+        return session
+
+    def _send(
+        self,
+        method: str,
+        url: str,
+        *,
+        action: str,
+        headers: dict[str, str] | None = None,
+        body: FileSlice | None = None,
+    ) -> requests.Response:
+        all_headers = dict(headers or {})
+        if method != "OPTIONS":
+            all_headers["Tus-Resumable"] = TUS_VERSION
+        if body is not None:
+            # Set explicitly: requests would omit it for an empty slice (a falsy body).
+            all_headers["Content-Length"] = str(len(body))
+        timeout = (
+            (self.stall_timeout, self.read_timeout)
+            if body is not None
+            else (self.connect_timeout, self.read_timeout)
+        )
+        try:
+            return self._session().request(
+                method,
+                url,
+                headers=all_headers,
+                data=body if body is not None and len(body) else None,
+                timeout=timeout,
+                # A redirected POST becomes a GET in requests, and a streamed body cannot be
+                # replayed: a redirect is reported instead of followed.
+                allow_redirects=False,
+            )
+        except requests.RequestException as e:
+            raise classify_exception(e, url, action, stall_timeout=self.stall_timeout) from e
+
+
+def _csv(value: str | None) -> list[str]:
+    return [v.strip() for v in (value or "").split(",") if v.strip()]
+
+
+def _parse_int(resp: requests.Response, name: str) -> int:
+    value = resp.headers.get(name)
+    if value is None or not _DECIMAL.match(value.strip()):
+        raise _protocol_error(resp, f"{name} is {'missing' if value is None else repr(value)}")
+    return int(value.strip())
+
+
+def _protocol_error(resp: requests.Response, detail: str) -> TransferError:
+    return TransferError(
+        "Unexpected server response",
+        f"The server's answer to {resp.request.method} ({resp.status_code}) breaks the tus "
+        f"protocol: {detail}. Check that the target URL points at a tus server.",
+        kind=ErrorKind.PERMANENT,
+        status=resp.status_code,
+    )
+
+
+def _resolve_location(endpoint: str, location: str) -> str:
+    url = urljoin(endpoint, location.strip())
+    base, new = urlsplit(endpoint), urlsplit(url)
+    # @tus/server behind a TLS proxy (without respectForwardedHeaders) answers http:// URLs for
+    # its own https host. Following them would send credentials in clear; keep https instead.
+    if (
+        base.scheme == "https"
+        and new.scheme == "http"
+        and new.hostname == base.hostname
+        and new.port in (None, 80)
+    ):
+        url = urlunsplit(("https", base.netloc, new.path, new.query, new.fragment))
+    return url
+
+
+__all__ = [
+    "CreateResult",
+    "HeadResult",
+    "ServerCaps",
+    "TusClient",
+    "choose_checksum",
+    "decode_metadata",
+    "encode_metadata",
+]
