@@ -218,12 +218,17 @@ class Engine:
     def _claim_next(self) -> dict[str, Any] | None:
         store = self.store
         with store.tx():
-            row = store.query_one(
-                "SELECT * FROM uploads WHERE status = ? OR (status = ? AND next_attempt_at <= ?) ORDER BY id LIMIT 1",
-                (Status.QUEUED.value, Status.RETRYING.value, time.time()),
-            )
-            if row is None:
+            # Two index-ordered lookups rather than one OR query, which would sort every
+            # queued row on each claim (thousands of files from a watched folder).
+            candidates = [r for r in (
+                store.query_one("SELECT * FROM uploads WHERE status = ? ORDER BY id LIMIT 1",
+                                (Status.QUEUED.value,)),
+                store.query_one("SELECT * FROM uploads WHERE status = ? AND next_attempt_at <= ? ORDER BY id LIMIT 1",
+                                (Status.RETRYING.value, time.time())),
+            ) if r is not None]
+            if not candidates:
                 return None
+            row = min(candidates, key=lambda r: r["id"])
             extra = {"lease_owner": self.owner, "lease_expires": time.time() + LEASE_SECONDS,
                      "next_attempt_at": None, "speed": 0}
             if not row["started_at"]:

@@ -1,0 +1,142 @@
+"""Target operations of the Service: add, edit, remove, and test a connection."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from core.errors import UpqueueError
+from core.models import FINISHED_STATUSES
+from core.store import now_iso
+from core.targets import make_client, secret_key, validate_fields
+from worker.errors import Conflict, NotFound
+
+log = logging.getLogger(__name__)
+
+
+class TargetOperations:
+    """Mixed into Service; uses its ``store``, ``secrets`` and ``engine``."""
+
+    store: Any
+    secrets: Any
+    engine: Any
+
+    # -- targets --------------------------------------------------------------------------
+    def _target_dict(self, row: dict[str, Any]) -> dict[str, Any]:
+        target = dict(row)
+        target["headers"] = json.loads(target.get("headers") or "{}")
+        target["options"] = json.loads(target.get("options") or "{}")
+        target["has_secret"] = self.secrets.get(secret_key(target["id"])) is not None
+        return target
+
+    def list_targets(self) -> list[dict[str, Any]]:
+        return [self._target_dict(r) for r in self.store.query("SELECT * FROM targets ORDER BY name")]
+
+    def get_target(self, target_id: int) -> dict[str, Any]:
+        row = self.store.query_one("SELECT * FROM targets WHERE id = ?", (target_id,))
+        if row is None:
+            raise NotFound("No such target", f"There is no target with id {target_id}.")
+        return self._target_dict(row)
+
+    def resolve_target(self, target: str | int) -> dict[str, Any]:
+        """A target by id or by name; names are what people type."""
+        row = None
+        if isinstance(target, int) or str(target).isdigit():
+            row = self.store.query_one("SELECT * FROM targets WHERE id = ?", (int(target),))
+        if row is None:
+            row = self.store.query_one("SELECT * FROM targets WHERE name = ?", (str(target),))
+        if row is None:
+            raise NotFound(
+                "No such target",
+                f"There is no target called {target!r}. Add one first (upqueue target add NAME --url URL).",
+            )
+        return self._target_dict(row)
+
+    def add_target(self, fields: dict[str, Any]) -> dict[str, Any]:
+        clean = validate_fields(fields)
+        secret = fields.get("secret")
+        with self.store.tx():
+            if self.store.query_one("SELECT 1 FROM targets WHERE name = ?", (clean["name"],)):
+                raise Conflict("Name taken", f"A target called {clean['name']!r} exists already; choose another name.")
+            cur = self.store.execute(
+                "INSERT INTO targets (name, protocol, url, headers, auth_kind, username, auth_header, chunk_size, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (clean["name"], clean["protocol"], clean["url"], json.dumps(clean["headers"]), clean["auth_kind"],
+                 clean["username"], clean["auth_header"], clean["chunk_size"], now_iso()),
+            )
+            target_id = int(cur.lastrowid)
+            if secret:
+                # Inside the transaction: if the keyring refuses, the target is not created half-way.
+                self.secrets.set(secret_key(target_id), str(secret))
+        log.info("target %s added (%s)", clean["name"], clean["url"])
+        return self.get_target(target_id)
+
+    def update_target(self, target_id: int, fields: dict[str, Any]) -> dict[str, Any]:
+        self.get_target(target_id)
+        clean = validate_fields(fields, partial=True)
+        with self.store.tx():
+            if "name" in clean and self.store.query_one(
+                "SELECT 1 FROM targets WHERE name = ? AND id != ?", (clean["name"], target_id)
+            ):
+                raise Conflict("Name taken", f"A target called {clean['name']!r} exists already.")
+            if "headers" in clean:
+                clean["headers"] = json.dumps(clean["headers"])
+            if clean:
+                sets = ", ".join(f"{key} = ?" for key in clean)
+                self.store.execute(f"UPDATE targets SET {sets} WHERE id = ?", (*clean.values(), target_id))
+            secret = fields.get("secret")
+            if secret == "":
+                self.secrets.delete(secret_key(target_id))
+            elif secret:
+                self.secrets.set(secret_key(target_id), str(secret))
+        if self.engine:
+            self.engine.forget_client(target_id)
+        return self.get_target(target_id)
+
+    def remove_target(self, target_id: int) -> None:
+        target = self.get_target(target_id)
+        with self.store.tx():
+            active = self.store.query_one(
+                "SELECT count(*) AS n FROM uploads WHERE target_id = ? AND status NOT IN (?, ?, ?)",
+                (target_id, *FINISHED_STATUSES),
+            )["n"]
+            if active:
+                raise Conflict(
+                    "Target in use",
+                    f"{active} upload(s) to {target['name']} are not finished. Cancel or remove them first.",
+                )
+            watching = self.store.query_one("SELECT count(*) AS n FROM watches WHERE target_id = ?", (target_id,))["n"]
+            if watching:
+                raise Conflict("Target in use", f"{watching} watched folder(s) send to {target['name']}. Remove them first.")
+            self.store.execute("DELETE FROM targets WHERE id = ?", (target_id,))
+        self.secrets.delete(secret_key(target_id))
+
+    def test_target(self, target_id: int) -> dict[str, Any]:
+        target = self.get_target(target_id)
+        return self._test(target, self.secrets.get(secret_key(target_id)))
+
+    def test_target_config(self, fields: dict[str, Any]) -> dict[str, Any]:
+        target = validate_fields({"name": fields.get("name") or "test", **fields})
+        return self._test(target, fields.get("secret"))
+
+    def _test(self, target: dict[str, Any], secret: str | None) -> dict[str, Any]:
+        """Ask the server what it offers, and (where it allows) create and delete an empty upload,
+        which is the only way to know the credentials work."""
+        client = make_client(target, secret, self.store.settings())
+        try:
+            caps = client.discover(target["url"])
+            details = {"versions": caps.versions, "extensions": sorted(caps.extensions), "max_size": caps.max_size}
+            if "creation" in caps.extensions:
+                created = client.create(target["url"], 0, {"filename": ".upqueue-connection-test"})
+                if "termination" in caps.extensions:
+                    client.terminate(created.url)
+            limit = f", at most {caps.max_size:,} bytes per file" if caps.max_size else ""
+            return {"ok": True, "title": "Connection works",
+                    "message": f"tus {', '.join(caps.versions)} server; extensions: "
+                               f"{', '.join(sorted(caps.extensions)) or 'none'}{limit}.",
+                    "details": details}
+        except UpqueueError as exc:
+            return {"ok": False, "title": exc.title, "message": exc.message, "details": {}}
+        finally:
+            client.close()
