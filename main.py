@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import multiprocessing
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -34,8 +34,10 @@ def _window() -> int:
     try:
         from gui.app import run
     except ImportError as exc:
-        print(f"upqueue: The window cannot open: {exc}. The command line works: upqueue --help",
-              file=sys.stderr)
+        print(
+            f"upqueue: The window cannot open: {exc}. The command line works: upqueue --help",
+            file=sys.stderr,
+        )
         return 1
     return int(run() or 0)
 

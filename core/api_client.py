@@ -15,8 +15,9 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import requests
 
@@ -351,8 +352,14 @@ class ApiClient(WatchApiMixin):
         """``{"seq", "uploads", "removed", "total"}``; with ``since`` only what changed after it."""
         if status is not None and not isinstance(status, str):
             status = ",".join(status)
-        params = {"status": status or None, "since": since, "batch_id": batch_id,
-                  "limit": limit, "offset": offset, "q": q}
+        params = {
+            "status": status or None,
+            "since": since,
+            "batch_id": batch_id,
+            "limit": limit,
+            "offset": offset,
+            "q": q,
+        }
         return self._request("GET", "/api/uploads", params=params)
 
     def upload(self, upload_id: int) -> dict[str, Any]:

@@ -16,7 +16,8 @@ import logging
 import os
 import sys
 import time
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from core import paths
 from core.api_client import ApiClient, WorkerUnavailable
@@ -105,7 +106,10 @@ def run(argv: Sequence[str]) -> int:
             import traceback
 
             traceback.print_exc()
-        warn("Internal error", f"Something went wrong ({exc.__class__.__name__}); details are in {log_path}.")
+        warn(
+            "Internal error",
+            f"Something went wrong ({exc.__class__.__name__}); details are in {log_path}.",
+        )
         return 1
 
 
@@ -114,7 +118,9 @@ def _log_unexpected(exc: BaseException) -> str:
     try:
         log_path = paths.data_dir() / paths.LOG_FILE
         handler = logging.FileHandler(log_path, encoding="utf-8")
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s [cli %(process)d]: %(message)s"))
+        handler.setFormatter(
+            logging.Formatter("%(asctime)s %(levelname)s %(name)s [cli %(process)d]: %(message)s")
+        )
         log.addHandler(handler)
         try:
             log.error("command %r failed", sys.argv[1:], exc_info=exc)
@@ -181,8 +187,11 @@ def cmd_status(client: None, args: argparse.Namespace) -> int:
     from core import humanize
 
     counts = ", ".join(f"{n} {s}" for s, n in stats["counts"].items() if n) or "no uploads"
-    print(f"Worker running (pid {health['pid']}, version {health['version']}, data in {health['data_dir']}).")
-    print(f"Uploads: {counts}; {stats['active']} active, {humanize.speed(stats['speed'])}.")
+    print(
+        f"Worker running (pid {health['pid']}, version {health['version']}, data in {health['data_dir']})."
+    )
+    speed = f", sending {humanize.speed(stats['speed'])}" if stats["speed"] else ""
+    print(f"Uploads: {counts}; {stats['active']} active{speed}.")
     return 0
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import getpass
 import json
 import sys
-from typing import Any, Iterable, Sequence, TextIO
+from collections.abc import Iterable, Sequence
+from typing import Any, TextIO
 
 from core.errors import UpqueueError
 
@@ -26,9 +27,13 @@ def print_json(value: Any) -> None:
     sys.stdout.write("\n")
 
 
-def print_table(headers: Sequence[str], rows: Iterable[Sequence[Any]], right: Iterable[int] = ()) -> None:
+def print_table(
+    headers: Sequence[str], rows: Iterable[Sequence[Any]], right: Iterable[int] = ()
+) -> None:
     """A plain text table: columns as wide as their widest cell, ``right`` ones right-aligned."""
-    cells = [[str(h) for h in headers]] + [["" if c is None else str(c) for c in row] for row in rows]
+    cells = [[str(h) for h in headers]] + [
+        ["" if c is None else str(c) for c in row] for row in rows
+    ]
     widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
     right_aligned = set(right)
     for row in cells:
@@ -53,8 +58,11 @@ def read_secret(what: str) -> str:
         line = sys.stdin.readline() if sys.stdin is not None else ""
         value = line.rstrip("\r\n")
     if not value:
-        raise UsageError(f"No {what.lower()} given", f"Pipe the {what.lower()} into the command's standard input, e.g. "
-                         f"'printf %s \"$SECRET\" | upqueue target add ...'.")
+        raise UsageError(
+            f"No {what.lower()} given",
+            f"Pipe the {what.lower()} into the command's standard input, e.g. "
+            f"'printf %s \"$SECRET\" | upqueue target add ...'.",
+        )
     return value
 
 
@@ -64,6 +72,8 @@ def parse_headers(items: Iterable[str] | None) -> dict[str, str]:
     for item in items or ():
         name, sep, value = item.partition(":")
         if not sep or not name.strip():
-            raise UsageError("Invalid header", f"{item!r}: write headers as NAME:VALUE, e.g. 'X-Team: gis'.")
+            raise UsageError(
+                "Invalid header", f"{item!r}: write headers as NAME:VALUE, e.g. 'X-Team: gis'."
+            )
         headers[name.strip()] = value.strip()
     return headers

@@ -17,7 +17,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
     add = sub.add_parser("add", help="add a target")
     add.add_argument("name", metavar="NAME")
-    add.add_argument("--url", required=True, help="the upload (creation) URL, e.g. https://host/files/")
+    add.add_argument(
+        "--url", required=True, help="the upload (creation) URL, e.g. https://host/files/"
+    )
     _target_options(add)
     add.set_defaults(func=cmd_add)
 
@@ -39,23 +41,34 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     edit.add_argument("--url")
     _target_options(edit)
     edit.add_argument("--clear-headers", action="store_true", help="drop every extra header first")
-    edit.add_argument("--no-auth", action="store_true", help="send no credentials (forgets the secret)")
+    edit.add_argument(
+        "--no-auth", action="store_true", help="send no credentials (forgets the secret)"
+    )
     edit.set_defaults(func=cmd_edit)
 
 
 def _target_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--protocol", choices=["tus"], help="upload protocol (default tus)")
     parser.add_argument(
-        "--header", action="append", metavar="NAME:VALUE", help="an extra header on every request (repeatable)"
+        "--header",
+        action="append",
+        metavar="NAME:VALUE",
+        help="an extra header on every request (repeatable)",
     )
     parser.add_argument("--username", help="user name for HTTP basic authentication")
     secret = parser.add_mutually_exclusive_group()
-    secret.add_argument("--password-stdin", action="store_true", help="read the basic-auth password from stdin")
+    secret.add_argument(
+        "--password-stdin", action="store_true", help="read the basic-auth password from stdin"
+    )
     secret.add_argument("--token-stdin", action="store_true", help="read a bearer token from stdin")
     secret.add_argument(
-        "--auth-header", metavar="NAME", help="send a secret header NAME whose value is read from stdin"
+        "--auth-header",
+        metavar="NAME",
+        help="send a secret header NAME whose value is read from stdin",
     )
-    parser.add_argument("--chunk-size", metavar="SIZE", help="bytes per request, e.g. 8M (default: the setting)")
+    parser.add_argument(
+        "--chunk-size", metavar="SIZE", help="bytes per request, e.g. 8M (default: the setting)"
+    )
 
 
 def _auth_fields(args: argparse.Namespace) -> dict[str, Any]:
@@ -84,11 +97,17 @@ def _chunk_size(text: str | None) -> int | None:
     try:
         return parse_size(text)
     except ValueError:
-        raise UsageError("Invalid chunk size", f"{text!r}: give a size like 8M, 512K or 1048576.") from None
+        raise UsageError(
+            "Invalid chunk size", f"{text!r}: give a size like 8M, 512K or 1048576."
+        ) from None
 
 
 def cmd_add(client: ApiClient, args: argparse.Namespace) -> int:
-    fields: dict[str, Any] = {"name": args.name, "url": args.url, "protocol": args.protocol or "tus"}
+    fields: dict[str, Any] = {
+        "name": args.name,
+        "url": args.url,
+        "protocol": args.protocol or "tus",
+    }
     fields["headers"] = parse_headers(args.header)
     fields.update(_auth_fields(args))
     chunk = _chunk_size(args.chunk_size)
@@ -151,7 +170,9 @@ def cmd_edit(client: ApiClient, args: argparse.Namespace) -> int:
         fields["headers"] = headers
     if args.no_auth:
         if args.username or args.password_stdin or args.token_stdin or args.auth_header:
-            raise UsageError("Conflicting options", "--no-auth cannot be combined with credentials.")
+            raise UsageError(
+                "Conflicting options", "--no-auth cannot be combined with credentials."
+            )
         fields.update(auth_kind="none", username=None, auth_header=None, secret="")
     else:
         fields.update(_auth_fields(args))
@@ -159,7 +180,10 @@ def cmd_edit(client: ApiClient, args: argparse.Namespace) -> int:
     if chunk is not None:
         fields["chunk_size"] = chunk or None  # 0 = back to the global setting
     if not fields:
-        raise UsageError("Nothing to change", "Give at least one option, e.g. --url URL; see 'upqueue target edit -h'.")
+        raise UsageError(
+            "Nothing to change",
+            "Give at least one option, e.g. --url URL; see 'upqueue target edit -h'.",
+        )
     updated = client.update_target(target["id"], **fields)
     print(f"Updated target {updated['name']} ({updated['url']}).")
     return 0

@@ -21,13 +21,19 @@ ACTIONS = ("pause", "resume", "cancel", "retry", "rm")
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     add = subparsers.add_parser("add", help="queue files for upload")
     add.add_argument("paths", nargs="+", metavar="PATH")
-    add.add_argument("--target", "-t", required=True, metavar="NAME", help="the target's name (or id)")
+    add.add_argument(
+        "--target", "-t", required=True, metavar="NAME", help="the target's name (or id)"
+    )
     add.add_argument("--recursive", "-r", action="store_true", help="add the files inside folders")
-    add.add_argument("--wait", "-w", action="store_true", help="show progress and wait until they end")
+    add.add_argument(
+        "--wait", "-w", action="store_true", help="show progress and wait until they end"
+    )
     add.set_defaults(func=cmd_add)
 
     ls = subparsers.add_parser("ls", help="list uploads")
-    ls.add_argument("--status", "-s", metavar="STATUS", help="only these states, e.g. failed or queued,paused")
+    ls.add_argument(
+        "--status", "-s", metavar="STATUS", help="only these states, e.g. failed or queued,paused"
+    )
     ls.add_argument("--json", action="store_true", help="print JSON")
     ls.set_defaults(func=cmd_ls)
 
@@ -36,19 +42,28 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     show.add_argument("--json", action="store_true", help="print JSON")
     show.set_defaults(func=cmd_show)
 
-    helps = {"pause": "pause uploads", "resume": "resume paused uploads", "cancel": "cancel uploads",
-             "retry": "retry failed or cancelled uploads", "rm": "remove uploads from the list"}
+    helps = {
+        "pause": "pause uploads",
+        "resume": "resume paused uploads",
+        "cancel": "cancel uploads",
+        "retry": "retry failed or cancelled uploads",
+        "rm": "remove uploads from the list",
+    }
     for action in ACTIONS:
         parser = subparsers.add_parser(action, help=helps[action])
         parser.add_argument("ids", nargs="*", type=int, metavar="ID")
         if action in ("pause", "resume"):
-            parser.add_argument("--all", action="store_true", help=f"{action} every upload that can be")
+            parser.add_argument(
+                "--all", action="store_true", help=f"{action} every upload that can be"
+            )
         parser.set_defaults(func=cmd_action, action=action)
 
     export = subparsers.add_parser("export", help="uploads added in a date range, as CSV")
     export.add_argument("--from", dest="from_date", required=True, metavar="YYYY-MM-DD")
     export.add_argument("--to", dest="to_date", required=True, metavar="YYYY-MM-DD")
-    export.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of standard output")
+    export.add_argument(
+        "-o", "--output", metavar="FILE", help="write to FILE instead of standard output"
+    )
     export.set_defaults(func=cmd_export)
 
     settings = subparsers.add_parser("settings", help="show or change settings")
@@ -102,7 +117,9 @@ def cmd_ls(client: ApiClient, args: argparse.Namespace) -> int:
         known = {s.value for s in Status}
         unknown = [s for s in status.split(",") if s.strip() and s.strip() not in known]
         if unknown:
-            raise UsageError("Unknown status", f"{', '.join(unknown)}: use one of {', '.join(sorted(known))}.")
+            raise UsageError(
+                "Unknown status", f"{', '.join(unknown)}: use one of {', '.join(sorted(known))}."
+            )
     uploads = client.uploads(status=status)["uploads"]
     if args.json:
         print_json(uploads)
@@ -114,13 +131,21 @@ def cmd_ls(client: ApiClient, args: argparse.Namespace) -> int:
     for u in uploads:
         sending = u["status"] == Status.UPLOADING
         pct = 100.0 if u["status"] == Status.DONE else percent(u["size"], u["offset"])
-        rows.append((
-            u["id"], u["status"], f"{pct:.0f}%", humanize.size(u["size"]),
-            humanize.speed(u["speed"]) if sending else "",
-            humanize.eta(eta_seconds(u["size"], u["offset"], u["speed"])) if sending else "",
-            u["name"], u.get("target_name") or u["target_id"],
-        ))
-    print_table(["ID", "STATUS", "DONE", "SIZE", "SPEED", "ETA", "NAME", "TARGET"], rows, right=[0, 2, 3, 4])
+        rows.append(
+            (
+                u["id"],
+                u["status"],
+                f"{pct:.0f}%",
+                humanize.size(u["size"]),
+                humanize.speed(u["speed"]) if sending else "",
+                humanize.eta(eta_seconds(u["size"], u["offset"], u["speed"])) if sending else "",
+                u["name"],
+                u.get("target_name") or u["target_id"],
+            )
+        )
+    print_table(
+        ["ID", "STATUS", "DONE", "SIZE", "SPEED", "ETA", "NAME", "TARGET"], rows, right=[0, 2, 3, 4]
+    )
     return 0
 
 
@@ -131,14 +156,22 @@ def cmd_show(client: ApiClient, args: argparse.Namespace) -> int:
         return 0
     u = answer["upload"]
     fields = [
-        ("Name", u["name"]), ("Path", u["path"]), ("Target", u.get("target_name") or u["target_id"]),
+        ("Name", u["name"]),
+        ("Path", u["path"]),
+        ("Target", u.get("target_name") or u["target_id"]),
         ("Status", u["status"]),
-        ("Progress", f"{humanize.size(u['offset'])} of {humanize.size(u['size'])} "
-                     f"({percent(u['size'], u['offset']):.1f}%)"),
+        (
+            "Progress",
+            (
+                f"{humanize.size(u['offset'])} of {humanize.size(u['size'])} "
+                f"({percent(u['size'], u['offset']):.1f}%)"
+            ),
+        ),
         ("Speed", humanize.speed(u["speed"]) if u["status"] == Status.UPLOADING else ""),
         ("Remote URL", u.get("remote_url") or ""),
         ("Error", ": ".join(x for x in (u.get("error_title"), u.get("error_message")) if x)),
-        ("Attempts", u.get("attempts")), ("Added", humanize.local_time(u.get("created_at"))),
+        ("Attempts", u.get("attempts")),
+        ("Added", humanize.local_time(u.get("created_at"))),
         ("Started", humanize.local_time(u.get("started_at"))),
         ("Finished", humanize.local_time(u.get("finished_at"))),
     ]
@@ -159,16 +192,25 @@ def cmd_action(client: ApiClient, args: argparse.Namespace) -> int:
     action = args.action
     if getattr(args, "all", False):
         if args.ids:
-            raise UsageError("Conflicting arguments", f"Give either IDs or --all to {action}, not both.")
+            raise UsageError(
+                "Conflicting arguments", f"Give either IDs or --all to {action}, not both."
+            )
         count = (client.pause_all() if action == "pause" else client.resume_all())["count"]
         print(f"{'Paused' if action == 'pause' else 'Resumed'} {count} upload(s).")
         return 0
     if not args.ids:
         extra = " (or --all)" if action in ("pause", "resume") else ""
-        raise UsageError("Nothing to do", f"Give the ID of at least one upload{extra}; 'upqueue ls' lists them.")
+        raise UsageError(
+            "Nothing to do", f"Give the ID of at least one upload{extra}; 'upqueue ls' lists them."
+        )
     result = client.bulk("remove" if action == "rm" else action, args.ids)
-    past = {"pause": "Paused", "resume": "Resumed", "cancel": "Cancelled", "retry": "Retrying",
-            "rm": "Removed"}[action]
+    past = {
+        "pause": "Paused",
+        "resume": "Resumed",
+        "cancel": "Cancelled",
+        "retry": "Retrying",
+        "rm": "Removed",
+    }[action]
     if result["done"]:
         print(f"{past}: {' '.join(str(i) for i in result['done'])}")
     for skipped in result["skipped"]:
@@ -197,7 +239,10 @@ def cmd_settings_get(client: ApiClient, args: argparse.Namespace) -> int:
     values, helps = answer["settings"], answer.get("help", {})
     if args.key:
         if args.key not in values:
-            raise UsageError("Unknown setting", f"There is no setting {args.key!r}. Known: {', '.join(sorted(values))}.")
+            raise UsageError(
+                "Unknown setting",
+                f"There is no setting {args.key!r}. Known: {', '.join(sorted(values))}.",
+            )
         if args.json:
             print_json(values[args.key])
         else:
@@ -206,7 +251,10 @@ def cmd_settings_get(client: ApiClient, args: argparse.Namespace) -> int:
     if args.json:
         print_json(values)
         return 0
-    print_table(["KEY", "VALUE", "MEANING"], [(k, _show_value(v), helps.get(k, "")) for k, v in values.items()])
+    print_table(
+        ["KEY", "VALUE", "MEANING"],
+        [(k, _show_value(v), helps.get(k, "")) for k, v in values.items()],
+    )
     return 0
 
 

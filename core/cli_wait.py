@@ -10,7 +10,8 @@ from __future__ import annotations
 import shutil
 import sys
 import time
-from typing import Any, Callable, Iterable, TextIO
+from collections.abc import Callable, Iterable
+from typing import Any, TextIO
 
 from core import humanize
 from core.api_client import ApiClient, ApiError
@@ -24,8 +25,8 @@ MAX_TTY_LINES = 8
 _BAR = 20
 
 
-def progress_line(upload: dict[str, Any], width: int = 100) -> str:
-    """``name [#####.....]  42.0%  1.2 MB/2.9 MB  3.4 MB/s  1 min left  uploading``."""
+def progress_line(upload: dict[str, Any], width: int = 1000) -> str:
+    """``name [#####.....]  42.0%  uploading  1.2 MB/2.9 MB  3.4 MB/s  1 min left``."""
     size, offset, status = upload.get("size") or 0, upload.get("offset") or 0, upload.get("status")
     if status == Status.DONE:
         offset = size
@@ -41,13 +42,13 @@ def progress_line(upload: dict[str, Any], width: int = 100) -> str:
     name = str(upload.get("name") or upload.get("id"))
     name = name if len(name) <= 28 else name[:27] + "…"
     line = (
-        f"{name:<28} [{bar}] {pct:5.1f}%  {humanize.size(offset)}/{humanize.size(size)}"
-        f"  {speed:>10}  {eta:<15} {state}"
-    )
+        f"{name:<28} [{bar}] {pct:5.1f}%  {state:<10} {humanize.size(offset):>8}/{humanize.size(size):<8}"
+        f"  {speed:>10}  {eta}"
+    ).rstrip()
     return line[: max(20, width - 1)]
 
 
-def summary_line(uploads: Iterable[dict[str, Any]], width: int = 100) -> str:
+def summary_line(uploads: Iterable[dict[str, Any]], width: int = 1000) -> str:
     rows = list(uploads)
     done_bytes, total_bytes, speed = overall(rows)
     counts: dict[str, int] = {}
@@ -71,6 +72,7 @@ class Waiter:
         since: a change counter taken before the uploads were added (None: fetch them one by one).
         out, err: where progress and failures go.
         tty: redraw in place; default: whether ``out`` is a terminal.
+        width: the terminal's columns; default: asked from the terminal at each redraw.
         clock, sleep: injectable for tests.
     """
 
@@ -83,6 +85,7 @@ class Waiter:
         out: TextIO | None = None,
         err: TextIO | None = None,
         tty: bool | None = None,
+        width: int | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
@@ -92,6 +95,7 @@ class Waiter:
         self.out = out or sys.stdout
         self.err = err or sys.stderr
         self.tty = self.out.isatty() if tty is None else tty
+        self.width = width
         self.clock = clock
         self.sleep = sleep
         self.rows: dict[int, dict[str, Any]] = {}
@@ -136,9 +140,15 @@ class Waiter:
                 self._mark_removed(upload_id)
 
     def _mark_removed(self, upload_id: int) -> None:
-        row = dict(self.rows.get(upload_id) or {"id": upload_id, "name": f"upload {upload_id}", "size": 0})
-        row.update(status=Status.CANCELLED.value, speed=0.0, error_title="Removed",
-                   error_message="It was removed from the list.")
+        row = dict(
+            self.rows.get(upload_id) or {"id": upload_id, "name": f"upload {upload_id}", "size": 0}
+        )
+        row.update(
+            status=Status.CANCELLED.value,
+            speed=0.0,
+            error_title="Removed",
+            error_message="It was removed from the list.",
+        )
         self.rows[upload_id] = row
 
     def _visible(self) -> list[dict[str, Any]]:
@@ -150,9 +160,10 @@ class Waiter:
         return rows[:MAX_TTY_LINES]
 
     def _draw(self) -> None:
-        width = shutil.get_terminal_size((100, 24)).columns
         rows = [self.rows[i] for i in self.ids]
         if self.tty:
+            # A wrapped line would break the cursor arithmetic of the redraw: cut to the width.
+            width = self.width or shutil.get_terminal_size((100, 24)).columns
             lines = [progress_line(r, width) for r in self._visible()]
             if len(rows) > 1:
                 lines.append(summary_line(rows, width))
@@ -169,7 +180,7 @@ class Waiter:
             changed = self._last_status.get(row["id"]) != row["status"]
             active = row["status"] not in FINISHED_STATUSES
             if changed or (periodic and active):
-                self.out.write(progress_line(row, width) + "\n")
+                self.out.write(progress_line(row) + "\n")
             self._last_status[row["id"]] = row["status"]
         if periodic:
             self._last_report = now

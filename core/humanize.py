@@ -7,7 +7,7 @@ Sizes use decimal units as file managers do (1 kB = 1000 B).
 from __future__ import annotations
 
 import math
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 _SIZE_UNITS = ("B", "kB", "MB", "GB", "TB", "PB")
 
@@ -40,7 +40,7 @@ def duration(seconds: float | None) -> str:
     """A span as "5 s", "3 min", "1 h 20 min", "2 d 3 h"; "—" when unknown."""
     if seconds is None or math.isnan(seconds) or math.isinf(seconds):
         return "—"
-    total = max(0, int(round(seconds)))
+    total = max(0, round(seconds))
     if total < 60:
         return f"{total} s"
     minutes, secs = divmod(total, 60)
@@ -58,11 +58,11 @@ def eta(seconds: float | None) -> str:
     """Time left as "5 s left", "3 min left", "1 h 20 min left"; "" when unknown."""
     if seconds is None or math.isnan(seconds) or math.isinf(seconds):
         return ""
-    total = max(0, int(math.ceil(seconds)))
+    total = max(0, math.ceil(seconds))
     if total < 60:
         return f"{total} s left"
     # An ETA is an estimate: whole minutes (rounded up) read better than seconds.
-    minutes = int(math.ceil(total / 60))
+    minutes = math.ceil(total / 60)
     if minutes < 60:
         return f"{minutes} min left"
     hours, minutes = divmod(minutes, 60)
@@ -74,8 +74,8 @@ def eta(seconds: float | None) -> str:
 
 def parse_iso(text: str) -> datetime:
     """An ISO-8601 time (with "Z" or an offset; naive means UTC) as an aware datetime."""
-    parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+    parsed = datetime.fromisoformat(text)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def ago(iso: str | None, now: datetime | None = None) -> str:
@@ -91,9 +91,9 @@ def ago(iso: str | None, now: datetime | None = None) -> str:
         then = parse_iso(iso)
     except ValueError:
         return iso
-    reference = now or datetime.now(timezone.utc)
+    reference = now or datetime.now(UTC)
     if reference.tzinfo is None:
-        reference = reference.replace(tzinfo=timezone.utc)
+        reference = reference.replace(tzinfo=UTC)
     seconds = (reference - then).total_seconds()
     if seconds < 0:
         # Clocks of two processes differ a little; the future is "just now" to a person.

@@ -14,7 +14,6 @@ import logging
 import os
 import signal
 import subprocess
-import sys
 import time
 from datetime import date, timedelta
 from pathlib import Path
@@ -31,8 +30,19 @@ from tests.fixtures.worker import wait_for
 from worker.api import PortHolder, create_app, serve
 from worker.service import Service
 
-CSV_HEADER = ["id", "name", "path", "size", "status", "target", "remote_url", "created_at",
-              "finished_at", "attempts", "error"]
+CSV_HEADER = [
+    "id",
+    "name",
+    "path",
+    "size",
+    "status",
+    "target",
+    "remote_url",
+    "created_at",
+    "finished_at",
+    "attempts",
+    "error",
+]
 
 
 def raw(api: ApiClient, method: str, path: str, **kwargs) -> requests.Response:
@@ -84,7 +94,9 @@ def test_every_route_needs_the_token_including_docs(worker):
 
     # /docs?token= once: a cookie replaces the token in the address, and serves the docs.
     with requests.Session() as browser:
-        first = browser.get(api.base_url + f"/docs?token={api._token}", allow_redirects=False, timeout=10)
+        first = browser.get(
+            api.base_url + f"/docs?token={api._token}", allow_redirects=False, timeout=10
+        )
         assert first.status_code == 303
         assert first.headers["location"] == "/docs"
         assert "httponly" in first.headers["set-cookie"].lower()
@@ -112,8 +124,14 @@ def test_wrong_host_header_is_refused(worker):
 # -- targets --------------------------------------------------------------------------------
 def test_targets_crud_keeps_secrets_out_of_answers_and_db(worker, tus_server, upqueue_home):
     api = worker.api
-    created = api.add_target(name="lab", url=tus_server.url, auth_kind="basic", username="ann",
-                             secret="hunter2-secret", headers={"X-Team": "gis"})
+    created = api.add_target(
+        name="lab",
+        url=tus_server.url,
+        auth_kind="basic",
+        username="ann",
+        secret="hunter2-secret",
+        headers={"X-Team": "gis"},
+    )
     assert created["name"] == "lab" and created["has_secret"] is True
     assert created["headers"] == {"X-Team": "gis"}
     assert "secret" not in created
@@ -131,7 +149,9 @@ def test_targets_crud_keeps_secrets_out_of_answers_and_db(worker, tus_server, up
         api._request("POST", "/api/targets", json={"url": tus_server.url})
     assert missing.value.status == 400 and "name: Field required" in missing.value.message
     with pytest.raises(ApiError) as typo:
-        api._request("POST", "/api/targets", json={"name": "x", "url": tus_server.url, "chunksize": 1})
+        api._request(
+            "POST", "/api/targets", json={"name": "x", "url": tus_server.url, "chunksize": 1}
+        )
     assert typo.value.status == 400 and "chunksize" in typo.value.message
 
     updated = api.update_target(created["id"], url=tus_server.url.rstrip("/"), secret=None)
@@ -186,11 +206,13 @@ def test_adding_uploads_reports_each_bad_path_readably(worker, tus_server, tmp_p
     assert no_paths.value.status == 400 and "paths" in no_paths.value.message
 
     ids = result["ids"] + recursive["ids"]
-    wait_for(lambda: all(api.upload(i)["upload"]["status"] == "done" for i in ids), 30, "uploads done")
+    wait_for(
+        lambda: all(api.upload(i)["upload"]["status"] == "done" for i in ids), 30, "uploads done"
+    )
     detail = api.upload(result["ids"][0])
     assert detail["upload"]["name"] == "good.bin" and detail["upload"]["offset"] == 2000
     assert tus_server.stored_bytes(detail["upload"]["remote_url"]) == good.read_bytes()
-    assert [e["kind"] for e in detail["events"]][0] == "added"
+    assert detail["events"][0]["kind"] == "added"
     assert detail["events"][-1]["kind"] == "done"
 
 
@@ -216,8 +238,13 @@ def test_errors_have_a_title_a_message_and_the_right_status(worker, tus_server, 
         payload = answer.json()
         assert payload["title"] == title, (path, payload)
         assert payload["message"] and "Traceback" not in payload["message"]
-    broken_json = raw(api, "POST", "/api/uploads",
-                      headers={**bearer(api), "Content-Type": "application/json"}, data=b"{nope")
+    broken_json = raw(
+        api,
+        "POST",
+        "/api/uploads",
+        headers={**bearer(api), "Content-Type": "application/json"},
+        data=b"{nope",
+    )
     assert broken_json.status_code == 400 and broken_json.json()["title"] == "Invalid request"
 
     bulk = api.bulk("resume", [upload_id, 999999])
@@ -231,7 +258,9 @@ def test_errors_have_a_title_a_message_and_the_right_status(worker, tus_server, 
 def test_since_returns_only_changed_rows_and_removed_ids(worker, tus_server, tmp_path):
     api = worker.api
     api.add_target(name="t", url=tus_server.url)
-    ids = api.add_uploads([make_file(tmp_path / f"f{i}.bin", 1000 + i) for i in range(3)], "t")["ids"]
+    ids = api.add_uploads([make_file(tmp_path / f"f{i}.bin", 1000 + i) for i in range(3)], "t")[
+        "ids"
+    ]
     wait_for(lambda: api.uploads(status="done")["total"] == 3, 30, "three uploads done")
 
     everything = api.uploads()
@@ -267,7 +296,9 @@ def test_settings_are_validated_with_readable_messages(worker):
         with pytest.raises(ApiError) as refused:
             api.update_settings(**changes)
         assert refused.value.status == 400 and words in refused.value.message, changes
-    assert api.update_settings(concurrency="4", bandwidth_limit="1M")["settings"]["concurrency"] == 4
+    assert (
+        api.update_settings(concurrency="4", bandwidth_limit="1M")["settings"]["concurrency"] == 4
+    )
     assert api.settings()["settings"]["bandwidth_limit"] == 1 << 20
 
 
@@ -278,10 +309,15 @@ def test_export_csv_shape_and_filename(worker, tus_server, tmp_path):
     wait_for(lambda: api.upload(upload_id)["upload"]["status"] == "done", 30, "upload done")
     # The server's dates are UTC; so is this.
     today = api.upload(upload_id)["upload"]["created_at"][:10]
-    answer = raw(api, "GET", f"/api/export.csv?from_date={today}&to_date={today}", headers=bearer(api))
+    answer = raw(
+        api, "GET", f"/api/export.csv?from_date={today}&to_date={today}", headers=bearer(api)
+    )
     assert answer.status_code == 200
     assert answer.headers["content-type"].startswith("text/csv")
-    assert answer.headers["content-disposition"] == f'attachment; filename="upqueue-{today}-{today}.csv"'
+    assert (
+        answer.headers["content-disposition"]
+        == f'attachment; filename="upqueue-{today}-{today}.csv"'
+    )
     rows = list(csv.reader(io.StringIO(answer.text)))
     assert rows[0] == CSV_HEADER
     assert len(rows) == 2
@@ -330,19 +366,28 @@ def local_app(upqueue_home):
 def test_export_date_filter_is_inclusive_by_utc_day(local_app):
     service, client = local_app
     target = service.add_target({"name": "t", "url": "http://127.0.0.1:9/files/"})
-    created = ["2026-03-01T00:00:00.000Z", "2026-03-02T23:59:59.999Z", "2026-03-03T00:00:00.000Z",
-               "2026-02-28T23:59:59.999Z"]
+    created = [
+        "2026-03-01T00:00:00.000Z",
+        "2026-03-02T23:59:59.999Z",
+        "2026-03-03T00:00:00.000Z",
+        "2026-02-28T23:59:59.999Z",
+    ]
     with service.store.tx():
         for n, stamp in enumerate(created):
             service.store.execute(
                 "INSERT INTO uploads (target_id, path, name, size, mtime_ns, inode, status, created_at,"
                 " updated_at) VALUES (?, ?, ?, 1, 0, 0, 'done', ?, ?)",
-                (target["id"], f"/data/f{n}", f"f{n}", stamp, stamp))
-    answer = client.get("/api/export.csv", params={"from_date": "2026-03-01", "to_date": "2026-03-02"})
+                (target["id"], f"/data/f{n}", f"f{n}", stamp, stamp),
+            )
+    answer = client.get(
+        "/api/export.csv", params={"from_date": "2026-03-01", "to_date": "2026-03-02"}
+    )
     assert answer.status_code == 200
     names = [row["name"] for row in csv.DictReader(io.StringIO(answer.text))]
     assert names == ["f0", "f1"]
-    one_day = client.get("/api/export.csv", params={"from_date": "2026-03-03", "to_date": "2026-03-03"})
+    one_day = client.get(
+        "/api/export.csv", params={"from_date": "2026-03-03", "to_date": "2026-03-03"}
+    )
     assert [r["name"] for r in csv.DictReader(io.StringIO(one_day.text))] == ["f2"]
 
 
@@ -353,13 +398,13 @@ def test_unexpected_errors_answer_500_and_log_the_traceback(local_app, caplog, u
         raise RuntimeError("disk on fire at /secret/place")
 
     service.stats = broken
-    with caplog.at_level(logging.ERROR, logger="worker.api"):
+    with caplog.at_level(logging.ERROR, logger="worker.api_guard"):
         answer = client.get("/api/stats")
     assert answer.status_code == 500
     assert answer.json() == {
         "title": "Internal error",
         "message": "Something went wrong in the worker; details are in the log file "
-                   f"{upqueue_home / paths.LOG_FILE}.",
+        f"{upqueue_home / paths.LOG_FILE}.",
     }
     assert "disk on fire" in caplog.text and "Traceback" in caplog.text
 
@@ -423,7 +468,9 @@ def _alive(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    state = subprocess.run(["ps", "-o", "stat=", "-p", str(pid)], capture_output=True, text=True).stdout
+    state = subprocess.run(
+        ["ps", "-o", "stat=", "-p", str(pid)], check=False, capture_output=True, text=True
+    ).stdout
     return bool(state.strip()) and not state.strip().startswith("Z")
 
 
@@ -432,4 +479,3 @@ def test_shutdown_route_stops_the_worker(worker):
     assert answer.status_code == 202
     assert worker.proc.wait(timeout=30) == 0
     assert not (worker.home / paths.ENDPOINT_FILE).exists()
-

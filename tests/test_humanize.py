@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -55,14 +55,21 @@ def test_eta(seconds, text):
 
 @pytest.mark.parametrize(
     ("seconds", "text"),
-    [(5, "5 s"), (125, "2 min 5 s"), (600, "10 min"), (4800, "1 h 20 min"), (90000, "1 d 1 h"), (None, "—")],
+    [
+        (5, "5 s"),
+        (125, "2 min 5 s"),
+        (600, "10 min"),
+        (4800, "1 h 20 min"),
+        (90000, "1 d 1 h"),
+        (None, "—"),
+    ],
 )
 def test_duration(seconds, text):
     assert humanize.duration(seconds) == text
 
 
 def test_ago():
-    now = datetime(2026, 11, 23, 19, 0, 0, tzinfo=timezone.utc)
+    now = datetime(2026, 11, 23, 19, 0, 0, tzinfo=UTC)
 
     def iso(delta: timedelta) -> str:
         return (now - delta).isoformat(timespec="milliseconds").replace("+00:00", "Z")

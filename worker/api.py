@@ -1,45 +1,33 @@
 """The control API server: FastAPI routes over worker.service.Service, its guard, and uvicorn.
 
 Every route answers JSON (the CSV export aside) and every error is ``{"title", "message"}``.
-The guard in front of the app checks the Host header (a DNS-rebinding defence: only
-``127.0.0.1:<port>`` and ``localhost:<port>``) and the bearer token, and turns any unexpected
-exception into a 500 whose traceback goes to the log, never to the client. The routes are plain
-``def`` functions: FastAPI runs them in its thread pool, and Service is thread-safe.
+The guard in front of the app (worker/api_guard.py) checks the Host header and the bearer
+token and keeps tracebacks out of answers. The routes are plain ``def`` functions: FastAPI runs
+them in its thread pool, and Service is thread-safe.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hmac
 import importlib
 import logging
 import socket
 import threading
 import time
+from collections.abc import Callable
 from datetime import date
-from pathlib import Path
-from typing import Any, Callable, Literal
+from typing import Any, Literal
 
 import uvicorn
-from fastapi import BackgroundTasks, Depends, FastAPI, Request, Response
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi import BackgroundTasks, Depends, FastAPI, Response
 from fastapi.security import HTTPBearer
 from pydantic import BaseModel, ConfigDict
-from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from core import paths
 from core.errors import UpqueueError
-from worker.service import Conflict, NotFound
+from worker.api_guard import Guard, error_response, install_error_handlers
 
 log = logging.getLogger(__name__)
-
-TOKEN_COOKIE = "upqueue_token"
-# Paths a browser may open with the cookie that ``/docs?token=`` sets. API routes want the
-# Authorization header, so a cookie alone can never change anything (no CSRF).
-_DOCS_PATHS = frozenset({"/docs", "/openapi.json"})
-UPLOAD_ACTIONS = ("pause", "resume", "cancel", "retry")
 
 
 # -- request bodies ---------------------------------------------------------------------
@@ -85,139 +73,6 @@ class BulkIn(_Body):
     ids: list[int]
 
 
-# -- errors -----------------------------------------------------------------------------
-def error_response(status: int, title: str, message: str, **extra: Any) -> JSONResponse:
-    """The one shape of every error answer."""
-    return JSONResponse({"title": title, "message": message, **extra}, status_code=status)
-
-
-def _upqueue_error(status: int) -> Callable[[Request, Exception], JSONResponse]:
-    def handler(request: Request, exc: Exception) -> JSONResponse:
-        extra: dict[str, Any] = {}
-        # Service attaches per-item problems (e.g. every rejected path) to some errors.
-        errors = getattr(exc, "errors", None) or getattr(exc, "rejected", None)
-        if isinstance(errors, list):
-            extra["errors"] = errors
-        title = getattr(exc, "title", None) or "Request refused"
-        message = getattr(exc, "message", None) or str(exc)
-        return error_response(status, title, message, **extra)
-
-    return handler
-
-
-def validation_message(exc: RequestValidationError) -> str:
-    """Pydantic's error list as one sentence a person can read: "paths: Field required"."""
-    parts = []
-    for error in exc.errors():
-        where = ".".join(str(p) for p in error.get("loc", ()) if p not in ("body", "query", "path"))
-        text = str(error.get("msg", "invalid value"))
-        parts.append(f"{where}: {text}" if where else text)
-    return "; ".join(parts) or "The request could not be read."
-
-
-def _validation_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, RequestValidationError)
-    return error_response(400, "Invalid request", validation_message(exc) + ".")
-
-
-def _http_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, StarletteHTTPException)
-    if exc.status_code == 404:
-        return error_response(404, "Not found", f"There is no {request.url.path} in this API.")
-    if exc.status_code == 405:
-        return error_response(
-            405, "Method not allowed", f"{request.method} is not allowed on {request.url.path}."
-        )
-    return error_response(exc.status_code, "Request refused", str(exc.detail))
-
-
-# -- the guard --------------------------------------------------------------------------
-class Guard:
-    """ASGI middleware: Host check, bearer token, and a 500 for anything unexpected.
-
-    Args:
-        app: the wrapped application.
-        token: the secret every request must carry.
-        port: the port we listen on, or a callable returning it (known only after binding).
-        log_path: named in the 500 message so a person knows where to look.
-    """
-
-    def __init__(
-        self, app: ASGIApp, token: str, port: int | Callable[[], int], log_path: Path
-    ) -> None:
-        self.app = app
-        self._token = token.encode()
-        self._port = port
-        self._log_path = log_path
-
-    def _allowed_hosts(self) -> set[str]:
-        port = self._port() if callable(self._port) else self._port
-        return {f"127.0.0.1:{port}", f"localhost:{port}"}
-
-    def _token_ok(self, candidate: str | None) -> bool:
-        if not candidate:
-            return False
-        return hmac.compare_digest(candidate.encode(), self._token)
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        request = Request(scope)
-        host = request.headers.get("host", "").lower()
-        if host not in self._allowed_hosts():
-            response = error_response(
-                400,
-                "Wrong host",
-                f"This API answers only at 127.0.0.1 or localhost on its own port, not at {host or 'no host'}.",
-            )
-            await response(scope, receive, send)
-            return
-        path = scope.get("path", "")
-        header = request.headers.get("authorization", "")
-        bearer = header[7:].strip() if header[:7].lower() == "bearer " else None
-        if not self._token_ok(bearer):
-            if path in _DOCS_PATHS and self._token_ok(request.cookies.get(TOKEN_COOKIE)):
-                pass
-            elif path == "/docs" and self._token_ok(request.query_params.get("token")):
-                # Swap the token in the address bar for a cookie, so it leaves the URL and history.
-                redirect = RedirectResponse("/docs", status_code=303)
-                redirect.set_cookie(
-                    TOKEN_COOKIE, self._token.decode(), httponly=True, samesite="strict", path="/"
-                )
-                await redirect(scope, receive, send)
-                return
-            else:
-                response = error_response(
-                    401,
-                    "Not authorised",
-                    "Send the worker's token as 'Authorization: Bearer <token>'; it is in the "
-                    "file api.token in the upqueue data directory.",
-                )
-                response.headers["WWW-Authenticate"] = "Bearer"
-                await response(scope, receive, send)
-                return
-        started = False
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
-        try:
-            await self.app(scope, receive, tracking_send)
-        except Exception:
-            log.exception("control API: %s %s failed", scope.get("method"), path)
-            if not started:
-                response = error_response(
-                    500,
-                    "Internal error",
-                    f"Something went wrong in the worker; details are in the log file {self._log_path}.",
-                )
-                await response(scope, receive, send)
-
-
 # -- the app ----------------------------------------------------------------------------
 def create_app(service: Any, token: str, allowed_port: int | Callable[[], int]) -> FastAPI:
     """The control API over ``service``.
@@ -238,11 +93,7 @@ def create_app(service: Any, token: str, allowed_port: int | Callable[[], int]) 
         # Declares the bearer scheme so /docs offers "Authorize"; the Guard does the checking.
         dependencies=[Depends(HTTPBearer(auto_error=False))],
     )
-    app.add_exception_handler(NotFound, _upqueue_error(404))
-    app.add_exception_handler(Conflict, _upqueue_error(409))
-    app.add_exception_handler(UpqueueError, _upqueue_error(400))
-    app.add_exception_handler(RequestValidationError, _validation_error)
-    app.add_exception_handler(StarletteHTTPException, _http_error)
+    install_error_handlers(app)
     app.add_middleware(
         Guard, token=token, port=allowed_port, log_path=paths.data_dir() / paths.LOG_FILE
     )
@@ -257,7 +108,7 @@ def create_app(service: Any, token: str, allowed_port: int | Callable[[], int]) 
     return app
 
 
-def _add_routes(app: FastAPI, service: Any) -> None:  # noqa: C901 - one short function per route
+def _add_routes(app: FastAPI, service: Any) -> None:
     @app.get("/api/health")
     def health() -> dict[str, Any]:
         return service.health()
@@ -337,7 +188,9 @@ def _add_routes(app: FastAPI, service: Any) -> None:  # noqa: C901 - one short f
         return service.get_upload(upload_id)
 
     @app.post("/api/uploads/{upload_id}/{action}")
-    def act(upload_id: int, action: Literal["pause", "resume", "cancel", "retry"]) -> dict[str, Any]:
+    def act(
+        upload_id: int, action: Literal["pause", "resume", "cancel", "retry"]
+    ) -> dict[str, Any]:
         return service.act(upload_id, action)
 
     @app.delete("/api/uploads/{upload_id}", status_code=204)
@@ -389,11 +242,11 @@ def _parse_date(name: str, text: str) -> date:
 
 
 def _version() -> str:
-    try:
-        from importlib.metadata import version
+    from importlib.metadata import PackageNotFoundError, version
 
+    try:
         return version("upqueue")
-    except Exception:  # not installed (running from a checkout): the version is informative only
+    except PackageNotFoundError:  # running from a checkout: the version is informative only
         return "0.1.0"
 
 
@@ -409,7 +262,10 @@ class PortHolder:
 
 
 def serve(
-    app: FastAPI, host: str = "127.0.0.1", port_holder: PortHolder | None = None, timeout: float = 10.0
+    app: FastAPI,
+    host: str = "127.0.0.1",
+    port_holder: PortHolder | None = None,
+    timeout: float = 10.0,
 ) -> tuple[uvicorn.Server, threading.Thread]:
     """Run uvicorn for ``app`` in a daemon thread on a free port of ``host``.
 
