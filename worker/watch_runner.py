@@ -1,0 +1,585 @@
+"""One watched folder in the worker: its watchdog observer, the debounce, the settle checks, the
+scans, and the unavailable/re-arm cycle.
+
+A ``WatchRunner`` owns one thread. watchdog's handler only filters names and queues events; the
+runner's thread waits until the stream goes quiet, collapses the burst (``core.watchrules``),
+tracks each candidate until its size and mtime held still for the settle time and it can be
+opened, and hands settled files to a :class:`RunnerSink` (the ``WatchManager``), which dedups,
+submits and records. The runner never touches state.db itself, which keeps it testable with a
+fake sink, and it never lets an exception out of its thread: a watch cannot crash the worker.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import stat
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Protocol
+
+from watchdog.events import (
+    DirCreatedEvent,
+    DirDeletedEvent,
+    DirMovedEvent,
+    FileClosedEvent,
+    FileCreatedEvent,
+    FileDeletedEvent,
+    FileModifiedEvent,
+    FileMovedEvent,
+    FileSystemEvent,
+    FileSystemEventHandler,
+)
+from watchdog.observers import Observer
+from watchdog.observers.api import BaseObserver
+from watchdog.observers.polling import PollingObserver
+
+from core.watchrules import (
+    Change,
+    FileKey,
+    FsEvent,
+    Settle,
+    Unit,
+    WatchState,
+    collapse,
+    group_units,
+    is_wanted,
+    is_wanted_dir,
+    observe,
+    settle_wait,
+    settled,
+)
+
+log = logging.getLogger(__name__)
+
+_EVENT_FILTER: list[type[FileSystemEvent]] = [
+    FileCreatedEvent,
+    FileModifiedEvent,
+    FileClosedEvent,
+    FileMovedEvent,
+    FileDeletedEvent,
+    DirCreatedEvent,
+    DirMovedEvent,
+    DirDeletedEvent,
+]
+_KINDS = {"created", "modified", "closed", "moved", "deleted"}
+
+
+@dataclass(frozen=True)
+class WatchSpec:
+    """What a runner needs to know about its watch (a plain copy of the watches row).
+
+    Attributes:
+        id: the watch's id.
+        path: the watched folder, absolute.
+        recursive: also watch sub-folders.
+        include: globs of which one must match (empty: all).
+        exclude: globs ignored on top of the defaults.
+        settle_seconds: how long size and mtime must hold still.
+        polling: use a polling observer (network drives, where inotify sees nothing).
+        datasets: the target takes shapefile sets as one upload.
+        skip_dirs: absolute folders never looked into (the after-upload move folder).
+    """
+
+    id: int
+    path: str
+    recursive: bool = False
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    settle_seconds: float = 3.0
+    polling: bool = False
+    datasets: bool = False
+    skip_dirs: tuple[str, ...] = ()
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any], *, datasets: bool = False) -> "WatchSpec":
+        move_to = row.get("move_to")
+        # Both spellings: events carry the path as watched, which may differ from the real one.
+        skip = tuple(dict.fromkeys((os.path.abspath(move_to), os.path.realpath(move_to)))) if move_to else ()
+        return cls(
+            id=int(row["id"]),
+            path=os.path.abspath(row["path"]),
+            recursive=bool(row["recursive"]),
+            include=tuple(row.get("include") or ()),
+            exclude=tuple(row.get("exclude") or ()),
+            settle_seconds=float(row["settle_seconds"]),
+            polling=bool(row["polling"]),
+            datasets=datasets,
+            skip_dirs=skip,
+        )
+
+
+@dataclass(frozen=True)
+class ReadyUnit:
+    """A settled unit handed to the sink: its primary path and the key of every member."""
+
+    primary: str
+    files: dict[str, FileKey] = field(default_factory=dict)
+
+
+class RunnerSink(Protocol):
+    """What a runner reports to (implemented by ``worker.watcher.WatchManager``)."""
+
+    def is_new(self, watch_id: int, path: str, key: FileKey) -> bool:
+        """Whether this version of the file still has to be sent."""
+
+    def submit(self, watch_id: int, units: list[ReadyUnit]) -> None:
+        """Submit settled units; raise to have them tried again later."""
+
+    def round_finished(self, watch_id: int) -> None:
+        """Nothing is pending and the stream has been quiet: the current round is complete."""
+
+    def set_state(self, watch_id: int, state: WatchState, message: str | None) -> None:
+        """The watch became watching or unavailable."""
+
+
+class _Unavailable(Exception):
+    """The folder cannot be watched now; the message says why, for a person."""
+
+
+class _Handler(FileSystemEventHandler):
+    """watchdog's callback: filters by name and queues; nothing slow happens here."""
+
+    def __init__(self, runner: "WatchRunner"):
+        self.runner = runner
+
+    def on_any_event(self, event: FileSystemEvent) -> None:
+        try:
+            self.runner._accept(event)
+        except Exception:  # an observer thread must never die on our account
+            log.exception("watch %s: could not queue %r", self.runner.spec.id, event)
+
+
+class WatchRunner:
+    """Watches one folder on its own thread until :meth:`stop`.
+
+    Args:
+        spec: the watch.
+        sink: where settled files, the end of a round and state changes go.
+        clock: monotonic seconds; injectable for tests.
+    """
+
+    QUIET = 0.15  # the stream is quiet after this long without an event
+    MAX_DEBOUNCE = 1.0  # ...but a never-quiet stream is still looked at this often
+    HEALTH_INTERVAL = 1.0  # seconds between checks that the folder is still there
+    BACKOFF = (0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 30.0)  # re-arm attempts while unavailable
+    SUBMIT_RETRY = 5.0  # after a failed submission
+    POLLING_INTERVAL = 1.0  # the polling observer's period
+
+    def __init__(self, spec: WatchSpec, sink: RunnerSink, *, clock: Callable[[], float] = time.monotonic):
+        self.spec = spec
+        self.sink = sink
+        self.clock = clock
+        self.state = WatchState.STARTING
+        self.message: str | None = None
+        self._root = spec.path
+        self._root_real = os.path.realpath(spec.path)
+        self._events: queue.SimpleQueue[FsEvent | None] = queue.SimpleQueue()
+        self._pending: dict[str, Settle] = {}
+        self._stop = threading.Event()
+        self._rescan = threading.Event()
+        self._check_health = threading.Event()
+        self._observer: BaseObserver | None = None
+        self._identity: tuple[int, int] | None = None
+        self._backoff_step = 0
+        self._next_arm = 0.0
+        self._next_health = 0.0
+        self._submit_after = 0.0
+        self._round_open = False
+        self._last_event = clock()
+        self._thread = threading.Thread(target=self._run, name=f"watch-{spec.id}", daemon=True)
+
+    # -- control (any thread) ----------------------------------------------------------------
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop watching; returns once the thread and the observer are gone (or ``timeout``)."""
+        self._stop.set()
+        self._events.put(None)
+        if self._thread.is_alive() and threading.current_thread() is not self._thread:
+            self._thread.join(timeout)
+        self._disarm()
+
+    def request_rescan(self) -> None:
+        """Scan the whole folder soon (and try to re-arm at once if it is unavailable)."""
+        self._rescan.set()
+        self._events.put(None)
+
+    @property
+    def pending_count(self) -> int:
+        return len(self._pending)
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    # -- the handler's side ----------------------------------------------------------------
+    def _accept(self, event: FileSystemEvent) -> None:
+        kind = event.event_type
+        if kind not in _KINDS or (event.is_directory and kind in ("modified", "closed")):
+            return
+        src = os.fsdecode(event.src_path)
+        dest = os.fsdecode(getattr(event, "dest_path", "") or "")
+        if src == self._root and kind in ("deleted", "moved"):
+            self._check_health.set()
+            self._events.put(None)
+            return
+        if event.is_directory:
+            if not self.spec.recursive:
+                return
+            src = src if src and self._dir_wanted(src) else ""
+            dest = dest if dest and self._dir_wanted(dest) else ""
+        else:
+            src = src if src and self._file_wanted(src) else ""
+            dest = dest if dest and self._file_wanted(dest) else ""
+        if kind == "moved":
+            if not src and not dest:
+                return
+            self._events.put(FsEvent("moved", src, dest, event.is_directory))
+        elif src:
+            self._events.put(FsEvent(kind, src, "", event.is_directory))
+
+    def _relative(self, path: str) -> str | None:
+        rel = os.path.relpath(path, self._root)
+        if rel == "." or rel.startswith(".." + os.sep) or rel == "..":
+            return None
+        if not self.spec.recursive and os.sep in rel:
+            return None
+        return rel
+
+    def _skipped(self, path: str) -> bool:
+        return any(path == d or path.startswith(d + os.sep) for d in self.spec.skip_dirs)
+
+    def _file_wanted(self, path: str) -> bool:
+        rel = self._relative(path)
+        return (
+            rel is not None
+            and is_wanted(rel, self.spec.include, self.spec.exclude)
+            and not self._skipped(path)
+        )
+
+    def _dir_wanted(self, path: str) -> bool:
+        rel = self._relative(path)
+        return rel is not None and is_wanted_dir(rel, self.spec.exclude) and not self._skipped(path)
+
+    # -- the runner's thread -----------------------------------------------------------------
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self._step()
+            except Exception:
+                log.exception("watch %s: unexpected error; carrying on", self.spec.id)
+                self._stop.wait(1.0)
+        self._disarm()
+
+    def _step(self) -> None:
+        now = self.clock()
+        if self._observer is None:
+            if now >= self._next_arm or self._rescan.is_set():
+                self._rescan.clear()
+                self._try_arm()
+            if self._observer is None:
+                self._wait(self._next_arm - self.clock())
+                return
+        burst = self._collect(self._wake_in())
+        if self._stop.is_set():
+            return
+        if burst:
+            self._last_event = self.clock()
+            self._apply(collapse(burst))
+        if self._check_health.is_set() or self.clock() >= self._next_health:
+            self._check_health.clear()
+            self._next_health = self.clock() + self.HEALTH_INTERVAL
+            problem = self._health_problem()
+            if problem is not None:
+                self._go_unavailable(problem)
+                return
+            if self._observer is None:  # re-armed after a replacement, and that failed
+                return
+        if self._rescan.is_set():
+            self._rescan.clear()
+            try:
+                self._scan(self._root)
+            except OSError as error:
+                self._go_unavailable(self._describe(error))
+                return
+        self._check_pending()
+
+    def _wake_in(self) -> float:
+        now = self.clock()
+        wake = self._next_health
+        if self._pending:
+            soonest = min(settle_wait(t, self.spec.settle_seconds, now) for t in self._pending.values())
+            pending_wake = now + max(soonest, 0.05)
+            if self._submit_after > now:
+                pending_wake = max(pending_wake, self._submit_after)
+            wake = min(wake, pending_wake)
+        if self._round_open and not self._pending:
+            wake = min(wake, self._last_event + self.spec.settle_seconds)
+        return max(0.0, wake - now)
+
+    def _wait(self, seconds: float) -> None:
+        try:
+            self._events.get(timeout=max(0.01, seconds))
+        except queue.Empty:
+            pass
+
+    def _collect(self, timeout: float) -> list[FsEvent]:
+        """Block up to ``timeout`` for an event, then gather until the stream is quiet."""
+        burst: list[FsEvent] = []
+        try:
+            first = self._events.get(timeout=max(0.01, timeout))
+        except queue.Empty:
+            return burst
+        if first is not None:
+            burst.append(first)
+        deadline = self.clock() + self.MAX_DEBOUNCE
+        while burst and not self._stop.is_set():
+            remaining = deadline - self.clock()
+            if remaining <= 0:
+                break
+            try:
+                item = self._events.get(timeout=min(self.QUIET, remaining))
+            except queue.Empty:
+                break
+            if item is not None:
+                burst.append(item)
+        return burst
+
+    def _apply(self, changes: dict[str, Change]) -> None:
+        for path, change in changes.items():
+            if change is Change.DELETED:
+                self._pending.pop(path, None)
+                prefix = path + os.sep
+                for other in [p for p in self._pending if p.startswith(prefix)]:
+                    del self._pending[other]
+            elif change is Change.DIR_ADDED:
+                if os.path.isdir(path) and not os.path.islink(path):
+                    self._scan(path)
+            else:
+                self._consider(path, complete=change is Change.ARRIVED)
+
+    def _consider(self, path: str, *, complete: bool) -> None:
+        key = self._key(path)
+        if key is None or not self.sink.is_new(self.spec.id, path, key):
+            self._pending.pop(path, None)
+            return
+        now = self.clock()
+        previous = self._pending.get(path)
+        self._pending[path] = Settle(key, now, True) if complete else observe(previous, key, now)
+        self._round_open = True
+
+    def _key(self, path: str) -> FileKey | None:
+        """The file's key, or None if it is not a regular file inside the watched folder."""
+        try:
+            st = os.stat(path)
+        except OSError:
+            return None
+        if not stat.S_ISREG(st.st_mode):
+            return None
+        # Symbolic links (of the file or of a folder on its way) must not lead out of the folder.
+        real = os.path.realpath(path)
+        if real != self._root_real and not real.startswith(self._root_real.rstrip(os.sep) + os.sep):
+            log.info("watch %s: %s leads outside the watched folder; not followed", self.spec.id, path)
+            return None
+        return FileKey(st.st_size, st.st_mtime_ns, st.st_ino)
+
+    def _scan(self, top: str) -> None:
+        """Consider every wanted file under ``top`` (a full scan when ``top`` is the root)."""
+        stack = [top]
+        while stack and not self._stop.is_set():
+            folder = stack.pop()
+            try:
+                with os.scandir(folder) as entries:
+                    listing = list(entries)
+            except OSError as error:
+                if folder == self._root:
+                    raise
+                log.info("watch %s: cannot list %s: %s", self.spec.id, folder, error)
+                continue
+            for entry in listing:
+                try:
+                    if entry.is_dir(follow_symlinks=False):
+                        if self.spec.recursive and self._dir_wanted(entry.path):
+                            stack.append(entry.path)
+                    elif self._file_wanted(entry.path) and entry.path not in self._pending:
+                        self._consider(entry.path, complete=False)
+                except OSError as error:
+                    log.info("watch %s: skipping %s: %s", self.spec.id, entry.path, error)
+        self._round_open = True
+        self._last_event = self.clock()
+
+    def _check_pending(self) -> None:
+        now = self.clock()
+        ready: list[str] = []
+        for path, tracking in list(self._pending.items()):
+            key = self._key(path)
+            if key is None:
+                del self._pending[path]
+                continue
+            tracking = observe(tracking, key, now)
+            self._pending[path] = tracking
+            if settled(tracking, self.spec.settle_seconds, now):
+                ready.append(path)
+        if ready and now >= self._submit_after:
+            self._submit(ready)
+        if (
+            self._round_open
+            and not self._pending
+            and self._events.empty()
+            and self.clock() - self._last_event >= self.spec.settle_seconds
+        ):
+            self._round_open = False
+            self.sink.round_finished(self.spec.id)
+
+    def _submit(self, ready: list[str]) -> None:
+        sendable: list[str] = []
+        for path in ready:
+            key = self._pending[path].key
+            if not self.sink.is_new(self.spec.id, path, key):
+                del self._pending[path]
+            elif self._can_open(path):
+                sendable.append(path)
+        units, _waiting = group_units(sendable, self._pending.keys(), datasets=self.spec.datasets)
+        if not units:
+            return
+        ready_units = [
+            ReadyUnit(u.primary, {m: self._pending[m].key for m in u.members}) for u in units
+        ]
+        try:
+            self.sink.submit(self.spec.id, ready_units)
+        except Exception:
+            log.exception("watch %s: submitting %d files failed; trying again", self.spec.id, len(units))
+            self._submit_after = self.clock() + self.SUBMIT_RETRY
+            return
+        for unit in units:
+            for member in unit.members:
+                self._pending.pop(member, None)
+
+    @staticmethod
+    def _can_open(path: str) -> bool:
+        # On Windows a writer's exclusive lock shows up here; elsewhere unreadable files do.
+        try:
+            with open(path, "rb") as handle:
+                handle.read(0)
+            return True
+        except OSError:
+            return False
+
+    # -- arming, health and backoff -----------------------------------------------------------
+    def _try_arm(self) -> None:
+        try:
+            self._arm()
+        except _Unavailable as problem:
+            self._go_unavailable(str(problem))
+        except OSError as error:
+            self._go_unavailable(self._describe(error))
+        else:
+            self._backoff_step = 0
+            self._set_state(WatchState.WATCHING, None)
+            try:
+                self._scan(self._root)
+            except OSError as error:
+                self._go_unavailable(self._describe(error))
+
+    def _arm(self) -> None:
+        self._identity = self._probe()
+        self._root_real = os.path.realpath(self._root)
+        observer = self._make_observer()
+        try:
+            observer.schedule(_Handler(self), self._root, recursive=self.spec.recursive, event_filter=_EVENT_FILTER)
+            observer.start()
+        except BaseException:
+            self._stop_observer(observer)
+            raise
+        self._observer = observer
+        self._next_health = self.clock() + self.HEALTH_INTERVAL
+
+    def _make_observer(self) -> BaseObserver:
+        if self.spec.polling:
+            return PollingObserver(timeout=self.POLLING_INTERVAL)
+        try:
+            # Full events tell a file renamed in from outside (complete) from one being created.
+            return Observer(generate_full_events=True)  # type: ignore[call-arg]
+        except TypeError:  # observers other than inotify have no such option
+            return Observer()
+
+    def _probe(self) -> tuple[int, int]:
+        """Raise _Unavailable unless the folder is there, a folder, and readable."""
+        try:
+            st = os.stat(self._root)
+        except FileNotFoundError:
+            raise _Unavailable(
+                f"The folder {self._root} is not there (deleted, renamed, or its drive is not mounted)."
+            ) from None
+        if not stat.S_ISDIR(st.st_mode):
+            raise _Unavailable(f"{self._root} is no longer a folder; put the folder back or remove the watch.")
+        try:
+            with os.scandir(self._root) as entries:
+                next(entries, None)
+        except PermissionError:
+            raise _Unavailable(
+                f"The folder {self._root} cannot be read (permission denied); give upqueue read access."
+            ) from None
+        return (st.st_dev, st.st_ino)
+
+    def _health_problem(self) -> str | None:
+        try:
+            identity = self._probe()
+        except _Unavailable as problem:
+            return str(problem)
+        except OSError as error:
+            return self._describe(error)
+        if identity != self._identity:
+            # Removed and made again, or a different drive mounted there: the old observer is
+            # watching something that is gone, so arm afresh (and scan) right away.
+            log.info("watch %s: %s was replaced; watching the new folder", self.spec.id, self._root)
+            self._disarm()
+            self._pending.clear()
+            self._try_arm()
+            return None
+        if self._observer is not None and not self._observer.is_alive():
+            return f"The watcher for {self._root} stopped; starting it again."
+        return None
+
+    def _describe(self, error: OSError) -> str:
+        if error.errno == 28:  # ENOSPC from inotify_add_watch
+            return (
+                f"Cannot watch {self._root}: the system's limit of watched folders is reached. "
+                "Raise fs.inotify.max_user_watches, or choose polling for this watch."
+            )
+        return f"Cannot watch {self._root}: {error.strerror or error}."
+
+    def _go_unavailable(self, message: str) -> None:
+        self._disarm()
+        self._pending.clear()
+        delay = self.BACKOFF[min(self._backoff_step, len(self.BACKOFF) - 1)]
+        self._backoff_step += 1
+        self._next_arm = self.clock() + delay
+        self._set_state(WatchState.UNAVAILABLE, message)
+
+    def _set_state(self, state: WatchState, message: str | None) -> None:
+        if (state, message) == (self.state, self.message):
+            return
+        self.state, self.message = state, message
+        try:
+            self.sink.set_state(self.spec.id, state, message)
+        except Exception:
+            log.exception("watch %s: could not record state %s", self.spec.id, state)
+
+    def _disarm(self) -> None:
+        observer, self._observer = self._observer, None
+        if observer is not None:
+            self._stop_observer(observer)
+
+    @staticmethod
+    def _stop_observer(observer: BaseObserver) -> None:
+        try:
+            observer.stop()
+            if observer.is_alive() and threading.current_thread() is not observer:
+                observer.join(timeout=2.0)
+        except Exception:
+            log.exception("could not stop a watch observer")
