@@ -80,7 +80,8 @@ def start_worker_process(data_dir: Path) -> subprocess.Popen[bytes]:
     env[paths.HOME_ENV] = str(data_dir)
     kwargs: dict[str, Any] = {}
     if os.name == "nt":  # pragma: no cover - Windows has no sessions; detach the process instead
-        kwargs["creationflags"] = subprocess.DETACHED_PROCESS | subprocess.CREATE_NEW_PROCESS_GROUP
+        flags = ("DETACHED_PROCESS", "CREATE_NEW_PROCESS_GROUP")
+        kwargs["creationflags"] = sum(getattr(subprocess, flag, 0) for flag in flags)
     else:
         kwargs["start_new_session"] = True
     log.info("starting the worker for %s", data_dir)
@@ -282,12 +283,23 @@ class ApiClient(WatchApiMixin):
         return str(self.data_dir / paths.LOG_FILE) if self.data_dir else paths.LOG_FILE
 
     # -- worker ------------------------------------------------------------------------
+    def _object(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        """A request whose answer must be a JSON object."""
+        answer = self._request(method, path, **kwargs)
+        if not isinstance(answer, dict):
+            raise ApiError(
+                "Unexpected answer",
+                f"The worker answered {method} {path} with {type(answer).__name__}, not an object.",
+                200,
+            )
+        return answer
+
     def health(self) -> dict[str, Any]:
-        return self._request("GET", "/api/health")
+        return self._object("GET", "/api/health")
 
     def stats(self) -> dict[str, Any]:
         """``{"counts": {status: n}, "speed", "active", "seq"}``."""
-        return self._request("GET", "/api/stats")
+        return self._object("GET", "/api/stats")
 
     def shutdown(self) -> None:
         """Ask the worker to stop gracefully (running uploads resume at the next start)."""
@@ -296,17 +308,17 @@ class ApiClient(WatchApiMixin):
     # -- targets -------------------------------------------------------------------------
     def targets(self) -> dict[str, Any]:
         """``{"targets": [Target]}``."""
-        return self._request("GET", "/api/targets")
+        return self._object("GET", "/api/targets")
 
     def target(self, target_id: int) -> dict[str, Any]:
-        return self._request("GET", f"/api/targets/{int(target_id)}")
+        return self._object("GET", f"/api/targets/{int(target_id)}")
 
     def find_target(self, name_or_id: str | int) -> dict[str, Any]:
         """The target with this name (or id); ApiError 404 naming the known ones otherwise."""
         targets = self.targets()["targets"]
         for target in targets:
             if target["name"] == str(name_or_id) or str(target["id"]) == str(name_or_id):
-                return target
+                return dict(target)
         known = ", ".join(t["name"] for t in targets) or "none yet"
         raise ApiError(
             "Unknown target",
@@ -316,21 +328,21 @@ class ApiClient(WatchApiMixin):
         )
 
     def add_target(self, **fields: Any) -> dict[str, Any]:
-        return self._request("POST", "/api/targets", json=fields)
+        return self._object("POST", "/api/targets", json=fields)
 
     def update_target(self, target_id: int, **fields: Any) -> dict[str, Any]:
-        return self._request("PATCH", f"/api/targets/{int(target_id)}", json=fields)
+        return self._object("PATCH", f"/api/targets/{int(target_id)}", json=fields)
 
     def remove_target(self, target_id: int) -> None:
         self._request("DELETE", f"/api/targets/{int(target_id)}")
 
     def test_target(self, target_id: int) -> dict[str, Any]:
         """``{"ok", "title", "message", "details"}`` for a saved target."""
-        return self._request("POST", f"/api/targets/{int(target_id)}/test")
+        return self._object("POST", f"/api/targets/{int(target_id)}/test")
 
     def test_target_config(self, **fields: Any) -> dict[str, Any]:
         """Test a target that is not saved (e.g. from a dialog before OK)."""
-        return self._request("POST", "/api/targets/test", json=fields)
+        return self._object("POST", "/api/targets/test", json=fields)
 
     # -- uploads -------------------------------------------------------------------------
     def add_uploads(
@@ -338,7 +350,7 @@ class ApiClient(WatchApiMixin):
     ) -> dict[str, Any]:
         """Queue files; ``{"ids", "rejected"}``. ApiError 400 (``.errors``) when none was added."""
         body = {"paths": [os.fspath(p) for p in paths], "target": target, "recursive": recursive}
-        return self._request("POST", "/api/uploads", json=body)
+        return self._object("POST", "/api/uploads", json=body)
 
     def uploads(
         self,
@@ -360,19 +372,19 @@ class ApiClient(WatchApiMixin):
             "offset": offset,
             "q": q,
         }
-        return self._request("GET", "/api/uploads", params=params)
+        return self._object("GET", "/api/uploads", params=params)
 
     def upload(self, upload_id: int) -> dict[str, Any]:
         """``{"upload": Upload, "events": [...]}``."""
-        return self._request("GET", f"/api/uploads/{int(upload_id)}")
+        return self._object("GET", f"/api/uploads/{int(upload_id)}")
 
     def action(self, upload_id: int, name: str) -> dict[str, Any]:
         """pause / resume / cancel / retry one upload; returns the Upload (ApiError 409 if refused)."""
-        return self._request("POST", f"/api/uploads/{int(upload_id)}/{name}")
+        return self._object("POST", f"/api/uploads/{int(upload_id)}/{name}")
 
     def bulk(self, action: str, ids: Iterable[int]) -> dict[str, Any]:
         """One action on many uploads: ``{"done": [ids], "skipped": [{"id","title","message"}]}``."""
-        return self._request(
+        return self._object(
             "POST", "/api/uploads/actions", json={"action": action, "ids": [int(i) for i in ids]}
         )
 
@@ -381,22 +393,22 @@ class ApiClient(WatchApiMixin):
 
     def pause_all(self) -> dict[str, int]:
         """``{"count": n}``."""
-        return self._request("POST", "/api/uploads/pause-all")
+        return self._object("POST", "/api/uploads/pause-all")
 
     def resume_all(self) -> dict[str, int]:
         """``{"count": n}``."""
-        return self._request("POST", "/api/uploads/resume-all")
+        return self._object("POST", "/api/uploads/resume-all")
 
     # -- settings and export -------------------------------------------------------------
     def settings(self) -> dict[str, Any]:
         """``{"settings": {key: value}, "help": {key: text}}``."""
-        return self._request("GET", "/api/settings")
+        return self._object("GET", "/api/settings")
 
     def update_settings(self, **values: Any) -> dict[str, Any]:
         """``{"settings": {...}}`` after the change; ApiError 400 for a bad key or value."""
-        return self._request("PATCH", "/api/settings", json=values)
+        return self._object("PATCH", "/api/settings", json=values)
 
     def export_csv(self, from_date: str, to_date: str) -> str:
         """The CSV of uploads created between the two dates (YYYY-MM-DD, inclusive, UTC)."""
         params = {"from_date": from_date, "to_date": to_date}
-        return self._request("GET", "/api/export.csv", params=params, raw=True) or ""
+        return str(self._request("GET", "/api/export.csv", params=params, raw=True) or "")

@@ -343,3 +343,25 @@ def test_waiter_prints_plain_lines_into_a_pipe():
     lines = out.getvalue().splitlines()
     assert "\x1b" not in out.getvalue()
     assert [line.split()[3] for line in lines] == ["queued", "uploading", "done"]
+
+
+def test_an_unexpected_error_is_one_line_with_the_traceback_in_the_log(
+    upqueue_home, monkeypatch, capsys
+):
+    from core import cli as cli_module
+
+    def broken(client, args):
+        raise RuntimeError("the disk caught fire")
+
+    monkeypatch.setattr(cli_module, "cmd_status", broken)
+    assert cli_module.run(["status"]) == 1
+    err = capsys.readouterr().err
+    log_path = upqueue_home / paths.LOG_FILE
+    assert err == (
+        "upqueue: Internal error: Something went wrong (RuntimeError); "
+        f"details are in {log_path}.\n"
+    )
+    logged = log_path.read_text()
+    assert "Traceback" in logged and "the disk caught fire" in logged
+    assert cli_module.run(["--debug", "status"]) == 1
+    assert "Traceback" in capsys.readouterr().err

@@ -298,9 +298,10 @@ def serve(
         timeout_graceful_shutdown=3,
     )
     server = uvicorn.Server(config)
-    server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]
+    # uvicorn already skips signals off the main thread; say so explicitly, for every version.
+    server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
     if hasattr(server, "install_signal_handlers"):  # older uvicorn
-        server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+        server.install_signal_handlers = lambda: None
     thread = threading.Thread(
         target=server.run, kwargs={"sockets": [sock]}, name="control-api", daemon=True
     )
