@@ -1,0 +1,207 @@
+"""Small-files benchmark (issue 2): 2,000 files of 4 KiB added to upqueue at once, against a
+tuspy loop over the same files, interleaved rounds against the same local @tus/server.
+
+    .venv/bin/python bench/small_files.py                # 2,000 x 4 KiB, 3 rounds
+    .venv/bin/python bench/small_files.py --profile      # also py-spy the worker (results/)
+
+upqueue: one add_uploads call with every path, timed from the call to the last upload's
+finished_at. tuspy: one client and one uploader per file in a loop, in its own process, timed
+inside it (imports excluded). Every stored file's size is checked, and its bytes in round 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import (  # noqa: E402
+    BENCH,
+    DEFAULT_WORK,
+    RESULTS,
+    PySpy,
+    SystemCpu,
+    Table,
+    TusServer,
+    Worker,
+    add_target,
+    check_tools,
+    clear_server,
+    isolated_env,
+    machine,
+    median,
+    parse_iso,
+    poll,
+    run_child,
+    server_process,
+    start_server,
+    stored_size,
+    write_results,
+)
+
+TARGET_RATIO = 3.0
+TIMEOUT = 900.0
+ENDED = ("done", "failed", "cancelled")
+
+
+@dataclass
+class Context:
+    server: TusServer
+    files: list[Path]
+    file_size: int
+    work: Path
+    settings: dict[str, Any]
+    profile: bool
+
+
+def make_files(directory: Path, count: int, size: int) -> list[Path]:
+    """``count`` files of ``size`` random bytes each (kept between runs when they match)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    rng = random.Random(4)
+    paths = []
+    for i in range(count):
+        path = directory / f"small-{i:05d}.bin"
+        if not path.exists() or path.stat().st_size != size:
+            path.write_bytes(rng.randbytes(size))
+        paths.append(path)
+    return paths
+
+
+def run_upqueue(ctx: Context, round_no: int) -> dict[str, Any]:
+    worker = Worker(ctx.work / f"upqueue-home-small-{round_no}")
+    api = worker.start(ctx.settings)
+    try:
+        target = add_target(api, ctx.server.url)
+        spy = PySpy(worker.pid, RESULTS / f"pyspy-small-r{round_no}.txt") if ctx.profile else None
+        cpu0, t0 = worker.cpu_seconds(), time.time()
+        answer = api.add_uploads([str(p) for p in ctx.files], target)
+        add_seconds = time.time() - t0
+        if answer["rejected"] or len(answer["ids"]) != len(ctx.files):
+            raise RuntimeError(f"upqueue rejected files: {answer['rejected'][:3]}")
+        total = len(ctx.files)
+
+        def all_ended() -> bool:
+            counts = api.stats()["counts"]
+            return sum(counts[s] for s in ENDED) >= total
+
+        poll(all_ended, TIMEOUT, "all small uploads", interval=0.2)
+        cpu = worker.cpu_seconds() - cpu0
+        if spy:
+            spy.stop()
+        uploads = api.uploads()["uploads"]
+        not_done = [u for u in uploads if u["status"] != "done"]
+        if not_done:
+            raise RuntimeError(f"{len(not_done)} uploads did not finish: {not_done[0].get('error_message')}")
+        first = min(parse_iso(u["started_at"]) for u in uploads)
+        last = max(parse_iso(u["finished_at"]) for u in uploads)
+        return {
+            "seconds": last - t0,
+            "add_call_seconds": add_seconds,
+            "first_start_after_add": first - t0,
+            "cpu_seconds": cpu,
+            "peak_rss": worker.peak_rss(),
+            "urls": {u["path"]: u["remote_url"] for u in uploads},
+        }
+    finally:
+        worker.stop()
+
+
+def run_tuspy(ctx: Context, round_no: int) -> dict[str, Any]:
+    listing = ctx.work / "small-files.txt"
+    listing.write_text("".join(f"{p}\n" for p in ctx.files), encoding="utf-8")
+    child = run_child([sys.executable, str(BENCH / "tuspy_upload.py"), "--endpoint", ctx.server.url,
+                       "--list", str(listing)], timeout=TIMEOUT)
+    out = child.json()
+    return {
+        "seconds": out["seconds"],
+        "cpu_seconds": out["cpu_seconds"],
+        "process_cpu_seconds": child.cpu_seconds,
+        "process_seconds": child.wall_seconds,
+        "peak_rss": child.peak_rss,
+        "urls": {str(p): url for p, url in zip(ctx.files, out["urls"])},
+    }
+
+
+RUNNERS = {"upqueue": run_upqueue, "tuspy": run_tuspy}
+
+
+def verify(ctx: Context, result: dict[str, Any], content: bool) -> None:
+    """Every file is on the server at full size (and, if ``content``, with the same bytes)."""
+    urls: dict[str, str] = result.pop("urls")
+    if len(urls) != len(ctx.files):
+        raise RuntimeError(f"{result['client']} reported {len(urls)} uploads of {len(ctx.files)}")
+    for path in ctx.files:
+        url = urls[str(path)]
+        if stored_size(ctx.server, url) != ctx.file_size:
+            raise RuntimeError(f"{result['client']}: {path.name} stored {stored_size(ctx.server, url)} bytes")
+        if content and ctx.server.stored_bytes(url) != path.read_bytes():
+            raise RuntimeError(f"{result['client']}: {path.name} stored different bytes")
+    result["verified"] = "content" if content else "size"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--count", type=int, default=2000)
+    parser.add_argument("--size", type=int, default=4096, help="bytes per file")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--concurrency", type=int, default=0, help="upqueue's setting (0 = its default)")
+    parser.add_argument("--profile", action="store_true", help="py-spy the worker into bench/results/")
+    parser.add_argument("--work", type=Path, default=DEFAULT_WORK, help="scratch directory")
+    args = parser.parse_args(argv)
+    check_tools()
+    work = args.work.resolve()
+    isolated_env(work)
+    settings = {"concurrency": args.concurrency} if args.concurrency else {}
+    files = make_files(work / f"small-{args.count}x{args.size}", args.count, args.size)
+    server = start_server(work)
+    server_ps = server_process(server)
+    ctx = Context(server, files, args.size, work, settings, args.profile)
+    clients = list(RUNNERS)
+    runs: list[dict[str, Any]] = []
+    try:
+        for round_no in range(args.rounds):
+            order = clients if round_no % 2 == 0 else clients[::-1]
+            for client in order:
+                server_cpu0, system = sum(server_ps.cpu_times()[:2]), SystemCpu()
+                result = RUNNERS[client](ctx, round_no)
+                result["server_cpu_seconds"] = sum(server_ps.cpu_times()[:2]) - server_cpu0
+                result["machine_busy_seconds"] = system.busy_seconds()
+                result.update(client=client, round=round_no, files=len(files))
+                result["files_per_second"] = len(files) / result["seconds"]
+                verify(ctx, result, content=round_no == 0)
+                clear_server(server)
+                runs.append(result)
+                print(f"round {round_no + 1}/{args.rounds} {client:8s} {result['files_per_second']:7.1f} files/s "
+                      f"({result['seconds']:.2f} s)  cpu {result['cpu_seconds']:.2f} s  "
+                      f"peak RSS {result['peak_rss'] / 1e6:.0f} MB", flush=True)
+    finally:
+        server.stop()
+    medians = {c: {"files_per_second": median([r["files_per_second"] for r in runs if r["client"] == c]),
+                   "cpu_seconds": median([r["cpu_seconds"] for r in runs if r["client"] == c]),
+                   "peak_rss_mb": median([r["peak_rss"] / 1e6 for r in runs if r["client"] == c]),
+                   "server_cpu_seconds": median([r["server_cpu_seconds"] for r in runs if r["client"] == c])}
+               for c in clients}
+    ratio = medians["upqueue"]["files_per_second"] / medians["tuspy"]["files_per_second"]
+    met = ratio >= TARGET_RATIO
+    print(f"\nMedians of {args.rounds} rounds, {len(files)} files of {args.size} bytes")
+    table = Table(["client", "files/s", "client CPU s", "peak RSS MB", "server CPU s"])
+    for client, m in medians.items():
+        table.add(client, f"{m['files_per_second']:.1f}", f"{m['cpu_seconds']:.2f}",
+                  f"{m['peak_rss_mb']:.0f}", f"{m['server_cpu_seconds']:.2f}")
+    print(table.render())
+    print(f"upqueue / tuspy loop = {ratio:.2f}x; target >= {TARGET_RATIO:g}x: {'met' if met else 'MISSED'}")
+    path = write_results("small-files", {"machine": machine(), "count": len(files), "size": args.size,
+                                         "rounds": args.rounds, "settings": settings, "runs": runs,
+                                         "summary": {"medians": medians, "ratio": ratio, "met": met}})
+    print(f"raw results: {path}")
+    return 0 if met else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
