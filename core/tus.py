@@ -110,6 +110,10 @@ class TusClient:
     while it sends the body, so one block that cannot be sent within ``stall_timeout`` seconds
     aborts the request (a transient ConnectionError). ``read_timeout`` bounds waiting for the
     answer once the body is sent.
+
+    Python's sendall timeout covers the whole call, not each partial send, so a link slower
+    than ``block_size / stall_timeout`` (1 MiB / 30 s, about 35 KB/s) looks stalled: give slow
+    targets a smaller ``block_size``.
     """
 
     def __init__(
