@@ -27,7 +27,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _window()
     from core.cli import run
 
-    return run(args)
+    return run(args, worker_runner=_run_worker)
+
+
+def _run_worker(until_idle: bool) -> int:
+    # Imported only for the worker command: every other command stays light (no Huey, no uvicorn).
+    from worker.runtime import run_worker
+
+    return int(run_worker(until_idle=until_idle) or 0)
 
 
 def _window() -> int:

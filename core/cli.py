@@ -6,6 +6,9 @@ in core/cli_targets.py, core/cli_uploads.py and (watched folders, batches) core/
 each module's ``register(subparsers)`` adds its parsers with ``set_defaults(func=...)``, and a
 command function is ``func(client: ApiClient, args) -> int``. Set ``needs_client=False`` in
 the defaults for a command that must not connect (it is then called as ``func(None, args)``).
+
+core never imports worker/: the entry point (main.py) hands :func:`run` the function that runs
+the worker, so that ``upqueue worker`` works without this package knowing the worker.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from core import paths
@@ -74,13 +77,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def run(argv: Sequence[str]) -> int:
-    """Parse ``argv`` and run the command; return the exit code. Never raises for user errors."""
+WorkerRunner = Callable[[bool], int | None]
+
+
+def run(argv: Sequence[str], worker_runner: WorkerRunner | None = None) -> int:
+    """Parse ``argv`` and run the command; return the exit code. Never raises for user errors.
+
+    Args:
+        argv: the arguments after the program name.
+        worker_runner: runs the worker in this process, given ``until_idle``; main.py passes
+            ``worker.runtime.run_worker`` (imported only when the command is ``worker``).
+    """
     parser = build_parser()
     try:
         args = parser.parse_args(list(argv))
     except SystemExit as exc:  # --help, or a usage error already printed
         return int(exc.code or 0)
+    args.worker_runner = worker_runner
     if not getattr(args, "func", None):
         parser.print_help(sys.stderr)
         return 2
@@ -143,11 +156,11 @@ def _silence_stdout() -> None:
 
 # -- commands that manage the worker itself -------------------------------------------------
 def cmd_worker(client: None, args: argparse.Namespace) -> int:
-    # Imported here so that every other command stays light (no Huey, no uvicorn).
-    from worker.runtime import run_worker
-
-    result = run_worker(until_idle=args.until_idle)
-    return int(result or 0)
+    if args.worker_runner is None:
+        raise UpqueueError(
+            "The worker cannot run from here", "Start it with 'upqueue worker' (main.py worker)."
+        )
+    return int(args.worker_runner(args.until_idle) or 0)
 
 
 def cmd_stop(client: None, args: argparse.Namespace) -> int:
