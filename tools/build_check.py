@@ -54,12 +54,15 @@ def build(dist: Path, work: Path) -> float:
     started = time.monotonic()
     result = subprocess.run(
         [pyinstaller, "--noconfirm", "--distpath", str(dist), "--workpath", str(work), str(SPEC)],
+        check=False,
         cwd=ROOT,
         capture_output=True,
         text=True,
     )
     if result.returncode != 0:
-        raise CheckFailed(f"PyInstaller failed (exit {result.returncode}):\n{result.stderr[-4000:]}")
+        raise CheckFailed(
+            f"PyInstaller failed (exit {result.returncode}):\n{result.stderr[-4000:]}"
+        )
     return time.monotonic() - started
 
 
@@ -85,7 +88,7 @@ def isolated_env(base: Path) -> dict[str, str]:
 def run(exe: Path, args: list[str], env: dict[str, str], timeout: float = 60.0) -> str:
     """Run the frozen executable; return its stdout, or fail with what it printed."""
     result = subprocess.run(
-        [str(exe), *args], env=env, capture_output=True, text=True, timeout=timeout
+        [str(exe), *args], check=False, env=env, capture_output=True, text=True, timeout=timeout
     )
     if result.returncode != 0:
         raise CheckFailed(
@@ -144,10 +147,15 @@ def check_cli_and_worker(exe: Path, env: dict[str, str], base: Path) -> None:
         [str(exe), "worker"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
     )
     try:
-        wait_for(lambda: worker_pid(home) == worker.pid or worker.poll() is not None,
-                 START_TIMEOUT, "the frozen worker's worker.json")
+        wait_for(
+            lambda: worker_pid(home) == worker.pid or worker.poll() is not None,
+            START_TIMEOUT,
+            "the frozen worker's worker.json",
+        )
         if worker.poll() is not None:
-            raise CheckFailed(f"`upqueue worker` exited {worker.returncode}: {worker.stderr.read()}")  # type: ignore[union-attr]
+            raise CheckFailed(
+                f"`upqueue worker` exited {worker.returncode}: {worker.stderr.read()}"
+            )  # type: ignore[union-attr]
         print(f"ok  upqueue worker (pid {worker.pid}) serves the control API")
 
         payload = os.urandom(UPLOAD_SIZE)
@@ -178,8 +186,9 @@ def check_cli_and_worker(exe: Path, env: dict[str, str], base: Path) -> None:
     try:
         proc_file = Path(f"/proc/{pid}/cmdline")
         cmdline = proc_file.read_bytes().split(b"\0") if pid and proc_file.exists() else []
-        if cmdline and (Path(cmdline[0].decode()).resolve() != exe.resolve()
-                        or cmdline[1:2] != [b"worker"]):
+        if cmdline and (
+            Path(cmdline[0].decode()).resolve() != exe.resolve() or cmdline[1:2] != [b"worker"]
+        ):
             raise CheckFailed(f"the auto-started worker runs {cmdline!r}, not `{exe} worker`")
         print(f"ok  a command auto-started the worker as `{exe.name} worker` (pid {pid})")
     finally:
@@ -205,9 +214,11 @@ def check_window(exe: Path, env: dict[str, str]) -> None:
                 window.kill()
                 window.wait()
         # The window starts a worker; leave none behind.
-        subprocess.run([str(exe), "stop"], env=env, capture_output=True, timeout=60)
+        subprocess.run([str(exe), "stop"], check=False, env=env, capture_output=True, timeout=60)
     out, err = window.communicate()
-    raise CheckFailed(f"the window exited {window.returncode} within {WINDOW_SECONDS:g} s:\n{out}{err}")
+    raise CheckFailed(
+        f"the window exited {window.returncode} within {WINDOW_SECONDS:g} s:\n{out}{err}"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
