@@ -133,8 +133,23 @@ _M002_WATCHES = """
         );
 """
 
+# Files a watched folder's round could not queue at all (add_uploads rejected them): they count
+# as failures of their batch and appear in its manifest, though no upload row exists for them.
+_M003_BATCH_REJECTS = """
+        CREATE TABLE batch_rejects (
+            id INTEGER PRIMARY KEY,
+            batch_id INTEGER NOT NULL,
+            path TEXT NOT NULL,
+            size INTEGER,
+            title TEXT NOT NULL,
+            message TEXT NOT NULL,
+            at TEXT NOT NULL
+        );
+        CREATE INDEX batch_rejects_batch ON batch_rejects(batch_id);
+"""
+
 # Each entry is one SQL script; its position + 1 is the schema version it produces.
-MIGRATIONS: list[str] = [_M001_INITIAL, _M002_WATCHES]
+MIGRATIONS: list[str] = [_M001_INITIAL, _M002_WATCHES, _M003_BATCH_REJECTS]
 
 
 def apply(conn: sqlite3.Connection, db_path: Path) -> int:

@@ -8,10 +8,10 @@ rule is tested with synthetic data (the worker's ``watch_runner`` applies them t
 from __future__ import annotations
 
 import fnmatch
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import PurePath
-from typing import Iterable, Mapping, Sequence
 
 # Names that are still being written, or belong to an editor or the OS, never a person's upload.
 DEFAULT_IGNORES: tuple[str, ...] = (
@@ -67,7 +67,9 @@ def _match_any(parts: Sequence[str], relative: str, globs: Iterable[str]) -> boo
         if "/" in glob:
             if fnmatch.fnmatchcase(relative, glob):
                 return True
-        elif fnmatch.fnmatchcase(name, glob) or any(fnmatch.fnmatchcase(p, glob) for p in parts[:-1]):
+        elif fnmatch.fnmatchcase(name, glob) or any(
+            fnmatch.fnmatchcase(p, glob) for p in parts[:-1]
+        ):
             return True
     return False
 
@@ -170,7 +172,7 @@ def collapse(events: Iterable[FsEvent]) -> dict[str, Change]:
         if is_dir:
             prefix = path.rstrip("/\\") + "/"
             alt = path.rstrip("/\\") + "\\"
-            for other in [p for p in state if p.startswith(prefix) or p.startswith(alt)]:
+            for other in [p for p in state if p.startswith((prefix, alt))]:
                 del state[other]
         if path in born and path in state:
             del state[path]

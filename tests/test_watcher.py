@@ -83,7 +83,9 @@ def run_watch():
 
     def start(folder: Path, runner_class: type[WatchRunner] = WatchRunner, **options: Any):
         sink = RecordingSink()
-        spec = WatchSpec(id=1, path=str(folder), settle_seconds=options.pop("settle_seconds", SETTLE), **options)
+        spec = WatchSpec(
+            id=1, path=str(folder), settle_seconds=options.pop("settle_seconds", SETTLE), **options
+        )
         runner = runner_class(spec, sink)
         runners.append(runner)
         runner.start()
@@ -103,7 +105,9 @@ def wait_round(sink: RecordingSink, after: int) -> None:
 
 
 # -- the runner ------------------------------------------------------------------------------------
-def slow_write(path: Path, *, seconds: float, pause: float, rate: int = 1 << 20) -> tuple[bytes, float]:
+def slow_write(
+    path: Path, *, seconds: float, pause: float, rate: int = 1 << 20
+) -> tuple[bytes, float]:
     """Write at ``rate`` bytes/s, pausing ``pause`` s every half second, the file kept open.
 
     Returns the content and the monotonic time of the last write.
@@ -128,7 +132,7 @@ def slow_write(path: Path, *, seconds: float, pause: float, rate: int = 1 << 20)
 
 
 def test_slow_writer_is_never_submitted_early(run_watch, watched: Path) -> None:
-    runner, sink = run_watch(watched)
+    _runner, sink = run_watch(watched)
     rounds = sink.rounds
     target = watched / "scan.tif"
     content, last_write = slow_write(target, seconds=3.0, pause=SETTLE * 0.75)
@@ -141,7 +145,7 @@ def test_slow_writer_is_never_submitted_early(run_watch, watched: Path) -> None:
 
 
 def test_temp_then_rename_is_submitted_once_and_without_waiting(run_watch, watched: Path) -> None:
-    runner, sink = run_watch(watched, settle_seconds=2.5)
+    _runner, sink = run_watch(watched, settle_seconds=2.5)
     rounds = sink.rounds
     partial = watched / "report.pdf.part"
     make_file(partial, 300_000, seed=1)
@@ -155,7 +159,7 @@ def test_temp_then_rename_is_submitted_once_and_without_waiting(run_watch, watch
 
 
 def test_temp_written_elsewhere_then_moved_in(run_watch, watched: Path, tmp_path: Path) -> None:
-    runner, sink = run_watch(watched)
+    _runner, sink = run_watch(watched)
     rounds = sink.rounds
     outside = make_file(tmp_path / "staged.bin", 200_000, seed=2)
     os.rename(outside, watched / "staged.bin")
@@ -165,9 +169,18 @@ def test_temp_written_elsewhere_then_moved_in(run_watch, watched: Path, tmp_path
 
 
 def test_ignored_names_include_and_exclude(run_watch, watched: Path) -> None:
-    runner, sink = run_watch(watched, include=("*.tif", "*.csv"), exclude=("draft*",))
+    _runner, sink = run_watch(watched, include=("*.tif", "*.csv"), exclude=("draft*",))
     rounds = sink.rounds
-    for name in ["a.tif", "b.csv", "c.txt", "draft-1.tif", ".hidden.tif", "d.tif.part", "e.tmp", "~$f.csv"]:
+    for name in [
+        "a.tif",
+        "b.csv",
+        "c.txt",
+        "draft-1.tif",
+        ".hidden.tif",
+        "d.tif.part",
+        "e.tmp",
+        "~$f.csv",
+    ]:
         (watched / name).write_bytes(b"x" * 10)
     wait_for(lambda: len(sink.paths()) >= 2, 10, "the wanted files")
     wait_round(sink, rounds)
@@ -177,7 +190,7 @@ def test_ignored_names_include_and_exclude(run_watch, watched: Path) -> None:
 def test_recursive_watch_and_new_subfolders(run_watch, watched: Path) -> None:
     (watched / "old").mkdir()
     (watched / "old" / "1.bin").write_bytes(b"1")
-    runner, sink = run_watch(watched, recursive=True)
+    _runner, sink = run_watch(watched, recursive=True)
     rounds = sink.rounds
     (watched / "new" / "deeper").mkdir(parents=True)
     (watched / "new" / "deeper" / "2.bin").write_bytes(b"2")
@@ -185,10 +198,15 @@ def test_recursive_watch_and_new_subfolders(run_watch, watched: Path) -> None:
     (watched / ".git" / "3.bin").write_bytes(b"3")
     wait_for(lambda: len(sink.paths()) >= 2, 10, "files in sub-folders")
     wait_round(sink, rounds)
-    assert sorted(sink.paths()) == [str(watched / "new" / "deeper" / "2.bin"), str(watched / "old" / "1.bin")]
+    assert sorted(sink.paths()) == [
+        str(watched / "new" / "deeper" / "2.bin"),
+        str(watched / "old" / "1.bin"),
+    ]
 
 
-def test_symbolic_links_are_not_followed_out_of_the_folder(run_watch, watched: Path, tmp_path: Path) -> None:
+def test_symbolic_links_are_not_followed_out_of_the_folder(
+    run_watch, watched: Path, tmp_path: Path
+) -> None:
     outside = tmp_path / "elsewhere"
     outside.mkdir()
     (outside / "secret.txt").write_text("not for upload")
@@ -198,21 +216,23 @@ def test_symbolic_links_are_not_followed_out_of_the_folder(run_watch, watched: P
     os.symlink(outside / "secret.txt", watched / "link-out.txt")
     os.symlink(outside / "sub", watched / "dir-out")
     os.symlink(watched / "inside.txt", watched / "link-in.txt")
-    runner, sink = run_watch(watched, recursive=True)
+    _runner, sink = run_watch(watched, recursive=True)
     rounds = sink.rounds
     wait_for(lambda: len(sink.paths()) >= 2, 10, "the files inside")
     os.symlink(outside / "secret.txt", watched / "late-link.txt")  # through an event, too
     (watched / "later.txt").write_text("fine too")
     wait_for(lambda: str(watched / "later.txt") in sink.paths(), 10, "a later file")
     wait_round(sink, rounds)
-    assert sorted(sink.paths()) == sorted(str(watched / n) for n in ("inside.txt", "link-in.txt", "later.txt"))
+    assert sorted(sink.paths()) == sorted(
+        str(watched / n) for n in ("inside.txt", "link-in.txt", "later.txt")
+    )
 
 
 def test_polling_observer(run_watch, watched: Path) -> None:
     class QuickPolling(WatchRunner):
         POLLING_INTERVAL = 0.2
 
-    runner, sink = run_watch(watched, QuickPolling, polling=True)
+    _runner, sink = run_watch(watched, QuickPolling, polling=True)
     (watched / "on-a-share.bin").write_bytes(b"x" * 1000)
     wait_for(lambda: sink.paths(), 10, "the polled file")
     assert sink.paths() == [str(watched / "on-a-share.bin")]
@@ -231,7 +251,7 @@ def test_rescan_finds_files_whose_events_were_lost(run_watch, watched: Path) -> 
 
 
 def test_folder_removed_and_recreated(run_watch, watched: Path) -> None:
-    runner, sink = run_watch(watched)
+    _runner, sink = run_watch(watched)
     (watched / "one.bin").write_bytes(b"1" * 100)
     wait_for(lambda: sink.paths(), 10, "the first file")
     shutil.rmtree(watched)
@@ -244,27 +264,42 @@ def test_folder_removed_and_recreated(run_watch, watched: Path) -> None:
     assert sink.paths()[1] == str(watched / "two.bin")
 
 
-def test_folder_replaced_quickly_is_watched_afresh(run_watch, watched: Path, tmp_path: Path) -> None:
+def test_folder_replaced_quickly_is_watched_afresh(
+    run_watch, watched: Path, tmp_path: Path
+) -> None:
     runner, sink = run_watch(watched)
     (tmp_path / "fresh").mkdir()
     shutil.rmtree(watched)
     os.rename(tmp_path / "fresh", watched)  # gone and back between two health checks
-    wait_for(lambda: runner._identity == (os.stat(watched).st_dev, os.stat(watched).st_ino), 10,
-             "the runner to watch the new folder")
+    wait_for(
+        lambda: runner._identity == (os.stat(watched).st_dev, os.stat(watched).st_ino),
+        10,
+        "the runner to watch the new folder",
+    )
     (watched / "after.bin").write_bytes(b"x")
     wait_for(lambda: sink.paths() == [str(watched / "after.bin")], 10, "a file in the new folder")
 
 
 def test_folder_turned_into_a_file_is_unavailable(run_watch, watched: Path) -> None:
-    runner, sink = run_watch(watched)
+    _runner, sink = run_watch(watched)
     shutil.rmtree(watched)
     watched.write_text("an empty mount point's stand-in")
-    wait_for(lambda: sink.state() is WatchState.UNAVAILABLE and "no longer a folder" in (sink.states[-1][1] or ""),
-             10, "unavailable: not a folder")
+    wait_for(
+        lambda: (
+            sink.state() is WatchState.UNAVAILABLE
+            and "no longer a folder" in (sink.states[-1][1] or "")
+        ),
+        10,
+        "unavailable: not a folder",
+    )
     watched.unlink()
     watched.mkdir()
     (watched / "back.bin").write_bytes(b"b")
-    wait_for(lambda: sink.paths() == [str(watched / "back.bin")], 15, "the file after the folder came back")
+    wait_for(
+        lambda: sink.paths() == [str(watched / "back.bin")],
+        15,
+        "the file after the folder came back",
+    )
     assert sink.state() is WatchState.WATCHING
 
 
@@ -291,25 +326,47 @@ _CAPLESS_RUNNER = textwrap.dedent(
 )
 
 
-@pytest.mark.skipif(shutil.which("setpriv") is None or os.geteuid() != 0, reason="needs root and setpriv")
+@pytest.mark.skipif(
+    shutil.which("setpriv") is None or os.geteuid() != 0, reason="needs root and setpriv"
+)
 def test_unreadable_folder_without_root_overrides(watched: Path) -> None:
     watched.chmod(0o755)
     proc = subprocess.Popen(
-        ["setpriv", "--bounding-set", "-dac_override,-dac_read_search", sys.executable, "-c", _CAPLESS_RUNNER,
-         str(watched), str(REPO)],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        [
+            "setpriv",
+            "--bounding-set",
+            "-dac_override,-dac_read_search",
+            sys.executable,
+            "-c",
+            _CAPLESS_RUNNER,
+            str(watched),
+            str(REPO),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     lines: list[dict[str, Any]] = []
-    reader = threading.Thread(target=lambda: [lines.append(json.loads(line)) for line in proc.stdout], daemon=True)
+    reader = threading.Thread(
+        target=lambda: [lines.append(json.loads(line)) for line in proc.stdout], daemon=True
+    )
     reader.start()
     try:
-        wait_for(lambda: any(m.get("state") == "watching" for m in lines), 15, "the capless runner to arm")
+        wait_for(
+            lambda: any(m.get("state") == "watching" for m in lines),
+            15,
+            "the capless runner to arm",
+        )
         watched.chmod(0o000)
         wait_for(lambda: lines[-1].get("state") == "unavailable", 10, "unavailable when unreadable")
         assert "cannot be read" in lines[-1]["message"]
         watched.chmod(0o755)
         (watched / "readable-again.bin").write_bytes(b"r")
-        wait_for(lambda: {"submitted": str(watched / "readable-again.bin")} in lines, 15, "the file after chmod back")
+        wait_for(
+            lambda: {"submitted": str(watched / "readable-again.bin")} in lines,
+            15,
+            "the file after chmod back",
+        )
         assert [m["state"] for m in lines if "state" in m][-1] == "watching"
     finally:
         watched.chmod(0o755)
@@ -335,3 +392,220 @@ def test_runner_survives_a_failing_sink(run_watch, watched: Path) -> None:
     (watched / "x.bin").write_bytes(b"x")
     wait_for(lambda: sink.paths(), 10, "the file after a failed submission")
     assert failures and sink.paths() == [str(watched / "x.bin")] and runner.alive
+
+
+# -- through the real worker to the real @tus/server ---------------------------------------------
+@pytest.fixture
+def target(worker, tus_server) -> dict[str, Any]:
+    return worker.api.add_target(name="srv", url=tus_server.url)
+
+
+def watch_uploads(api, watch_id: int) -> list[dict[str, Any]]:
+    return [u for u in api.uploads()["uploads"] if u["watch_id"] == watch_id]
+
+
+def finished_batches(api, watch_id: int) -> list[dict[str, Any]]:
+    return [b for b in api.batches(watch_id=watch_id)["batches"] if b["state"] != "open"]
+
+
+def armed(api, watch: dict[str, Any]) -> dict[str, Any]:
+    return wait_for(
+        lambda: api.watch(watch["id"])["state"] == "watching" and api.watch(watch["id"]),
+        15,
+        "the watch to arm",
+    )
+
+
+def test_e2e_slow_writer_uploads_once_with_the_final_bytes(
+    worker, target, tus_server, watched: Path
+) -> None:
+    api = worker.api
+    watch = armed(api, api.add_watch(path=str(watched), target="srv", settle_seconds=SETTLE))
+    path = watched / "survey.gpkg"
+    result: list[tuple[bytes, float]] = []
+    writer = threading.Thread(
+        target=lambda: result.append(slow_write(path, seconds=3.0, pause=SETTLE * 0.75))
+    )
+    writer.start()
+    while writer.is_alive():
+        assert watch_uploads(api, watch["id"]) == [], "queued while the writer was still writing"
+        writer.join(0.1)
+    content, _ = result[0]
+    done = wait_for(
+        lambda: [u for u in watch_uploads(api, watch["id"]) if u["status"] == "done"],
+        30,
+        "the upload",
+    )
+    wait_for(lambda: finished_batches(api, watch["id"]), 20, "the batch to finish")
+    uploads = watch_uploads(api, watch["id"])
+    assert len(uploads) == 1 and uploads[0]["size"] == len(content)
+    assert tus_server.stored_bytes(done[0]["remote_url"]) == content == path.read_bytes()
+
+
+def test_e2e_temp_then_rename_uploads_exactly_once(
+    worker, target, tus_server, watched: Path
+) -> None:
+    api = worker.api
+    watch = armed(api, api.add_watch(path=str(watched), target="srv", settle_seconds=SETTLE))
+    partial = watched / "export.zip.crdownload"
+    with open(partial, "wb") as handle:  # a browser's download, in three pieces
+        for seed in range(3):
+            handle.write(os.urandom(200_000))
+            handle.flush()
+            time.sleep(0.2)  # the writer's pace
+    final = watched / "export.zip"
+    partial.rename(final)
+    batch = wait_for(lambda: finished_batches(api, watch["id"]), 30, "the batch to finish")[0]
+    uploads = watch_uploads(api, watch["id"])
+    assert [u["name"] for u in uploads] == ["export.zip"]
+    assert uploads[0]["status"] == "done" and batch["total"] == batch["done"] == 1
+    assert tus_server.stored_bytes(uploads[0]["remote_url"]) == final.read_bytes()
+    assert len(list(tus_server.dir.glob("*.json"))) == 1  # one upload on the server, not two
+
+
+def test_e2e_start_scan_finds_files_created_while_the_worker_was_stopped(
+    worker, target, tus_server, watched: Path
+) -> None:
+    api = worker.api
+    unchanged = make_file(watched / "unchanged.bin", 10_000, seed=1)
+    changed = make_file(watched / "changed.bin", 10_000, seed=2)
+    watch = armed(api, api.add_watch(path=str(watched), target="srv", settle_seconds=0.3))
+    wait_for(lambda: len(finished_batches(api, watch["id"])) == 1, 30, "the first batch")
+    worker.stop()
+    make_file(watched / "new.bin", 20_000, seed=3)
+    make_file(changed, 12_000, seed=4)  # rewritten while nothing watched
+    api = worker.start()
+    wait_for(
+        lambda: len(finished_batches(api, watch["id"])) == 2, 30, "the batch of the start scan"
+    )
+    names = sorted(u["name"] for u in watch_uploads(api, watch["id"]))
+    assert names == ["changed.bin", "changed.bin", "new.bin", "unchanged.bin"]
+    assert all(u["status"] == "done" for u in watch_uploads(api, watch["id"]))
+    assert len(list(tus_server.dir.glob("*.json"))) == 4
+    assert unchanged.exists()
+
+    # With re-uploading of changed files off, a rewrite is left alone.
+    api.update_settings(reupload_changed_files=False)
+    make_file(changed, 13_000, seed=5)
+    make_file(
+        watched / "sentinel.bin", 1_000, seed=6
+    )  # written after: once it is sent, so is the round
+    wait_for(lambda: len(finished_batches(api, watch["id"])) == 3, 30, "the sentinel's batch")
+    names = sorted(u["name"] for u in watch_uploads(api, watch["id"]))
+    assert names == ["changed.bin", "changed.bin", "new.bin", "sentinel.bin", "unchanged.bin"]
+
+
+def test_e2e_folder_removed_and_recreated(worker, target, tus_server, watched: Path) -> None:
+    api = worker.api
+    watch = armed(api, api.add_watch(path=str(watched), target="srv", settle_seconds=0.3))
+    shutil.rmtree(watched)
+    gone = wait_for(
+        lambda: (w := api.watch(watch["id"]))["state"] == "unavailable" and w, 15, "unavailable"
+    )
+    assert str(watched) in gone["state_message"]
+    watched.mkdir()
+    make_file(watched / "after.bin", 5_000)
+    wait_for(lambda: api.watch(watch["id"])["state"] == "watching", 15, "watching again")
+    done = wait_for(
+        lambda: [u for u in watch_uploads(api, watch["id"]) if u["status"] == "done"], 30, "upload"
+    )
+    assert tus_server.stored_bytes(done[0]["remote_url"]) == (watched / "after.bin").read_bytes()
+
+
+def test_api_watch_crud_and_errors(worker, target, watched: Path, tmp_path: Path) -> None:
+    from core.api_client import ApiError
+
+    api = worker.api
+    watch = api.add_watch(
+        path=str(watched),
+        target="srv",
+        recursive=True,
+        include=["*.tif"],
+        exclude=["draft*"],
+        settle_seconds=2,
+        after_upload=f"move:{tmp_path / 'sent'}",
+        polling=True,
+    )
+    assert (watch["recursive"], watch["include"], watch["exclude"], watch["settle_seconds"]) == (
+        True,
+        ["*.tif"],
+        ["draft*"],
+        2.0,
+    )
+    assert (watch["after_upload"], watch["move_to"], watch["polling"]) == (
+        "move",
+        str(tmp_path / "sent"),
+        True,
+    )
+    with pytest.raises(ApiError) as exc:
+        api.add_watch(path=str(watched), target="srv")
+    assert exc.value.status == 409 and "already watched" in exc.value.message
+    for bad, status in [
+        ({"path": str(tmp_path / "nope"), "target": "srv"}, 400),
+        ({"path": str(watched), "target": "nosuch"}, 404),
+        ({"path": str(watched), "target": "srv", "after_upload": "shred"}, 400),
+        ({"path": str(watched), "target": "srv", "after_upload": "move"}, 400),
+        ({"path": str(watched), "target": "srv", "settle_seconds": -1}, 400),
+    ]:
+        with pytest.raises(ApiError) as exc:
+            api.add_watch(**bad)
+        assert exc.value.status == status, bad
+        assert exc.value.title and exc.value.message
+    paused = api.pause_watch(watch["id"])
+    assert paused["paused"] and paused["state"] == "paused"
+    resumed = api.resume_watch(watch["id"])
+    assert not resumed["paused"]
+    wait_for(lambda: api.watch(watch["id"])["state"] == "watching", 15, "watching after resume")
+    edited = api.update_watch(watch["id"], after_upload="keep", polling=False)
+    assert edited["after_upload"] == "keep" and edited["move_to"] is None and not edited["polling"]
+    seq = api.watches()["seq"]
+    api.remove_watch(watch["id"])
+    assert api.watches()["watches"] == [] and api.watches()["seq"] > seq
+    with pytest.raises(ApiError) as exc:
+        api.watch(watch["id"])
+    assert exc.value.status == 404
+
+
+def test_cli_watch_commands(
+    worker, target, watched: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from core import cli
+
+    assert (
+        cli.run(
+            [
+                "watch",
+                "add",
+                str(watched),
+                "--target",
+                "srv",
+                "--include",
+                "*.bin",
+                "--settle",
+                "0.3",
+                "--after",
+                "keep",
+            ]
+        )
+        == 0
+    )
+    watch_id = int(capsys.readouterr().out.strip())
+    wait_for(lambda: worker.api.watch(watch_id)["state"] == "watching", 15, "watching")
+    make_file(watched / "cli.bin", 3_000)
+    wait_for(lambda: finished_batches(worker.api, watch_id), 30, "the batch")
+    assert cli.run(["watch", "ls"]) == 0
+    out = capsys.readouterr().out
+    assert str(watched) in out and "watching" in out and "srv" in out
+    assert cli.run(["watch", "pause", str(watch_id)]) == 0
+    assert worker.api.watch(watch_id)["state"] == "paused"
+    assert cli.run(["watch", "resume", str(watch_id)]) == 0
+    assert cli.run(["batch", "ls"]) == 0
+    assert "finished" in capsys.readouterr().out
+    batch_id = finished_batches(worker.api, watch_id)[0]["id"]
+    assert cli.run(["batch", "show", str(batch_id)]) == 0
+    out = capsys.readouterr().out
+    assert "cli.bin" in out and "Manifest:" in out
+    assert cli.run(["watch", "add", str(watched / "missing"), "--target", "srv"]) == 1
+    assert "Folder not found" in capsys.readouterr().err
+    assert cli.run(["watch", "rm", str(watch_id)]) == 0
+    assert worker.api.watches()["watches"] == []

@@ -27,14 +27,26 @@ from core.watchrules import (
 # -- names ----------------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     "name",
-    ["film.mkv.part", "x.tmp", "setup.exe.crdownload", "~$report.docx", ".~lock.sheet.ods#", ".DS_Store",
-     "Thumbs.db", ".hidden", "sub/.git/config", ".cache/a.bin"],
+    [
+        "film.mkv.part",
+        "x.tmp",
+        "setup.exe.crdownload",
+        "~$report.docx",
+        ".~lock.sheet.ods#",
+        ".DS_Store",
+        "Thumbs.db",
+        ".hidden",
+        "sub/.git/config",
+        ".cache/a.bin",
+    ],
 )
 def test_default_ignores(name: str) -> None:
     assert not is_wanted(name)
 
 
-@pytest.mark.parametrize("name", ["scan.tif", "a.part.tif", "report.docx", "sub/deep/data.csv", "tmp.bin"])
+@pytest.mark.parametrize(
+    "name", ["scan.tif", "a.part.tif", "report.docx", "sub/deep/data.csv", "tmp.bin"]
+)
 def test_ordinary_names_are_wanted(name: str) -> None:
     assert is_wanted(name)
 
@@ -83,7 +95,10 @@ def test_collapse_rename_within_folder() -> None:
     events = [ev("created", "/w/a"), ev("modified", "/w/a"), ev("moved", "/w/a", "/w/b")]
     assert collapse(events) == {"/w/b": Change.ARRIVED}
     # An old file renamed: the old name is gone, the new one complete.
-    assert collapse([ev("moved", "/w/old", "/w/new")]) == {"/w/old": Change.DELETED, "/w/new": Change.ARRIVED}
+    assert collapse([ev("moved", "/w/old", "/w/new")]) == {
+        "/w/old": Change.DELETED,
+        "/w/new": Change.ARRIVED,
+    }
 
 
 def test_collapse_write_after_arrival_needs_settling_again() -> None:
@@ -95,8 +110,12 @@ def test_collapse_moved_out_of_the_folder_is_deleted() -> None:
 
 
 def test_collapse_folder_removed_drops_its_files() -> None:
-    events = [ev("created", "/w/d/a"), ev("created", "/w/d/b"), ev("created", "/w/e"),
-              ev("deleted", "/w/d", is_dir=True)]
+    events = [
+        ev("created", "/w/d/a"),
+        ev("created", "/w/d/b"),
+        ev("created", "/w/e"),
+        ev("deleted", "/w/d", is_dir=True),
+    ]
     assert collapse(events) == {"/w/e": Change.UPDATED, "/w/d": Change.DELETED}
 
 
@@ -106,7 +125,9 @@ def test_collapse_folder_arrival_is_looked_into() -> None:
 
 
 def test_collapse_keeps_one_entry_per_path_over_many() -> None:
-    events = [ev(kind, f"/w/{i}") for i in range(1000) for kind in ("created", "modified", "closed")]
+    events = [
+        ev(kind, f"/w/{i}") for i in range(1000) for kind in ("created", "modified", "closed")
+    ]
     result = collapse(events)
     assert len(result) == 1000 and set(result.values()) == {Change.UPDATED}
 
@@ -119,7 +140,9 @@ def test_settle_needs_the_key_to_hold_for_the_whole_time() -> None:
     assert settle_wait(tracking, 3.0, now=1.0) == pytest.approx(2.0)
     tracking = observe(tracking, FileKey(20, 200, 7), now=2.9)  # grew: the clock restarts
     assert not settled(tracking, 3.0, now=5.8)
-    tracking = observe(tracking, FileKey(20, 200, 7), now=5.8)  # same as before: clock keeps running
+    tracking = observe(
+        tracking, FileKey(20, 200, 7), now=5.8
+    )  # same as before: clock keeps running
     assert tracking.since == 2.9
     assert settled(tracking, 3.0, now=5.9)
 
@@ -145,7 +168,9 @@ def test_should_send() -> None:
     changed = FileKey(11, 120, 7)
     assert should_send(key, changed, reupload_changed=True)
     assert not should_send(key, changed, reupload_changed=False)
-    assert should_send(key, FileKey(10, 100, 8), reupload_changed=True)  # another file under that name
+    assert should_send(
+        key, FileKey(10, 100, 8), reupload_changed=True
+    )  # another file under that name
 
 
 # -- sidecar grouping -----------------------------------------------------------------------------
@@ -176,8 +201,17 @@ def test_grouping_waits_while_a_member_is_still_settling() -> None:
 
 
 def test_grouping_is_case_insensitive_on_suffixes_and_keeps_stems_apart() -> None:
-    ready = ["/w/A.SHP", "/w/A.SHX", "/w/A.DBF", "/w/A.PRJ", "/w/b.shp", "/w/b.shx", "/w/b.dbf", "/w/b.prj",
-             "/w/c.shp"]
+    ready = [
+        "/w/A.SHP",
+        "/w/A.SHX",
+        "/w/A.DBF",
+        "/w/A.PRJ",
+        "/w/b.shp",
+        "/w/b.shx",
+        "/w/b.dbf",
+        "/w/b.prj",
+        "/w/c.shp",
+    ]
     units, waiting = group_units(ready, datasets=True)
     assert [u.primary for u in units] == ["/w/A.SHP", "/w/b.shp"]
     assert len(units[0].members) == 4 and waiting == ["/w/c.shp"]

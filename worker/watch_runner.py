@@ -17,8 +17,9 @@ import queue
 import stat
 import threading
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Protocol
+from typing import Any, Protocol
 
 from watchdog.events import (
     DirCreatedEvent,
@@ -41,7 +42,6 @@ from core.watchrules import (
     FileKey,
     FsEvent,
     Settle,
-    Unit,
     WatchState,
     collapse,
     group_units,
@@ -94,10 +94,14 @@ class WatchSpec:
     skip_dirs: tuple[str, ...] = ()
 
     @classmethod
-    def from_row(cls, row: Mapping[str, Any], *, datasets: bool = False) -> "WatchSpec":
+    def from_row(cls, row: Mapping[str, Any], *, datasets: bool = False) -> WatchSpec:
         move_to = row.get("move_to")
         # Both spellings: events carry the path as watched, which may differ from the real one.
-        skip = tuple(dict.fromkeys((os.path.abspath(move_to), os.path.realpath(move_to)))) if move_to else ()
+        skip = (
+            tuple(dict.fromkeys((os.path.abspath(move_to), os.path.realpath(move_to))))
+            if move_to
+            else ()
+        )
         return cls(
             id=int(row["id"]),
             path=os.path.abspath(row["path"]),
@@ -142,7 +146,7 @@ class _Unavailable(Exception):
 class _Handler(FileSystemEventHandler):
     """watchdog's callback: filters by name and queues; nothing slow happens here."""
 
-    def __init__(self, runner: "WatchRunner"):
+    def __init__(self, runner: WatchRunner):
         self.runner = runner
 
     def on_any_event(self, event: FileSystemEvent) -> None:
@@ -168,7 +172,9 @@ class WatchRunner:
     SUBMIT_RETRY = 5.0  # after a failed submission
     POLLING_INTERVAL = 1.0  # the polling observer's period
 
-    def __init__(self, spec: WatchSpec, sink: RunnerSink, *, clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self, spec: WatchSpec, sink: RunnerSink, *, clock: Callable[[], float] = time.monotonic
+    ):
         self.spec = spec
         self.sink = sink
         self.clock = clock
@@ -312,7 +318,9 @@ class WatchRunner:
         now = self.clock()
         wake = self._next_health
         if self._pending:
-            soonest = min(settle_wait(t, self.spec.settle_seconds, now) for t in self._pending.values())
+            soonest = min(
+                settle_wait(t, self.spec.settle_seconds, now) for t in self._pending.values()
+            )
             pending_wake = now + max(soonest, 0.05)
             if self._submit_after > now:
                 pending_wake = max(pending_wake, self._submit_after)
@@ -383,7 +391,9 @@ class WatchRunner:
         # Symbolic links (of the file or of a folder on its way) must not lead out of the folder.
         real = os.path.realpath(path)
         if real != self._root_real and not real.startswith(self._root_real.rstrip(os.sep) + os.sep):
-            log.info("watch %s: %s leads outside the watched folder; not followed", self.spec.id, path)
+            log.info(
+                "watch %s: %s leads outside the watched folder; not followed", self.spec.id, path
+            )
             return None
         return FileKey(st.st_size, st.st_mtime_ns, st.st_ino)
 
@@ -452,7 +462,9 @@ class WatchRunner:
         try:
             self.sink.submit(self.spec.id, ready_units)
         except Exception:
-            log.exception("watch %s: submitting %d files failed; trying again", self.spec.id, len(units))
+            log.exception(
+                "watch %s: submitting %d files failed; trying again", self.spec.id, len(units)
+            )
             self._submit_after = self.clock() + self.SUBMIT_RETRY
             return
         for unit in units:
@@ -490,7 +502,12 @@ class WatchRunner:
         self._root_real = os.path.realpath(self._root)
         observer = self._make_observer()
         try:
-            observer.schedule(_Handler(self), self._root, recursive=self.spec.recursive, event_filter=_EVENT_FILTER)
+            observer.schedule(
+                _Handler(self),
+                self._root,
+                recursive=self.spec.recursive,
+                event_filter=_EVENT_FILTER,
+            )
             observer.start()
         except BaseException:
             self._stop_observer(observer)
@@ -516,7 +533,9 @@ class WatchRunner:
                 f"The folder {self._root} is not there (deleted, renamed, or its drive is not mounted)."
             ) from None
         if not stat.S_ISDIR(st.st_mode):
-            raise _Unavailable(f"{self._root} is no longer a folder; put the folder back or remove the watch.")
+            raise _Unavailable(
+                f"{self._root} is no longer a folder; put the folder back or remove the watch."
+            )
         try:
             with os.scandir(self._root) as entries:
                 next(entries, None)

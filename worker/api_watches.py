@@ -1,0 +1,112 @@
+"""The control API's routes for watched folders and their batches (``/api/watches``,
+``/api/batches``), over ``service.watches`` (the worker's WatchManager).
+
+Errors follow the rest of the API: NotFound is 404, Conflict 409, any other UpqueueError 400,
+each as ``{"title", "message"}`` through the app's exception handlers.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Response
+from pydantic import BaseModel, ConfigDict
+
+from core.errors import UpqueueError
+from worker.service import NotFound
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class WatchIn(_Body):
+    path: str
+    target: str | int
+    recursive: bool = False
+    include: list[str] = []
+    exclude: list[str] = []
+    settle_seconds: float | None = None
+    after_upload: str = "keep"  # keep | delete | move | move:DIR
+    move_to: str | None = None
+    polling: bool = False
+    paused: bool = False
+
+
+class WatchPatch(_Body):
+    path: str | None = None
+    target: str | int | None = None
+    recursive: bool | None = None
+    include: list[str] | None = None
+    exclude: list[str] | None = None
+    settle_seconds: float | None = None
+    after_upload: str | None = None
+    move_to: str | None = None
+    polling: bool | None = None
+    paused: bool | None = None
+
+
+def _manager(service: Any) -> Any:
+    if service.watches is None:
+        raise UpqueueError(
+            "Watched folders unavailable", "This worker runs without watched folders."
+        )
+    return service.watches
+
+
+def make_router(service: Any) -> APIRouter:
+    """The watch and batch routes over ``service``."""
+    router = APIRouter(prefix="/api")
+
+    @router.get("/watches")
+    def list_watches() -> dict[str, Any]:
+        return _manager(service).list()
+
+    @router.post("/watches", status_code=201)
+    def add_watch(body: WatchIn) -> dict[str, Any]:
+        return _manager(service).add(body.model_dump(exclude_none=True))
+
+    @router.get("/watches/{watch_id}")
+    def get_watch(watch_id: int) -> dict[str, Any]:
+        return _manager(service).get(watch_id)
+
+    @router.patch("/watches/{watch_id}")
+    def update_watch(watch_id: int, body: WatchPatch) -> dict[str, Any]:
+        return _manager(service).update(watch_id, body.model_dump(exclude_none=True))
+
+    @router.delete("/watches/{watch_id}", status_code=204)
+    def remove_watch(watch_id: int) -> Response:
+        _manager(service).remove(watch_id)
+        return Response(status_code=204)
+
+    @router.post("/watches/{watch_id}/pause")
+    def pause_watch(watch_id: int) -> dict[str, Any]:
+        return _manager(service).pause(watch_id)
+
+    @router.post("/watches/{watch_id}/resume")
+    def resume_watch(watch_id: int) -> dict[str, Any]:
+        return _manager(service).resume(watch_id)
+
+    @router.get("/batches")
+    def list_batches(watch_id: int | None = None, limit: int = 100) -> dict[str, Any]:
+        limit = max(1, min(int(limit), 1000))
+        return {
+            "batches": _manager(service).batches.list(watch_id, limit),
+            "seq": service.store.seq,
+        }
+
+    @router.get("/batches/{batch_id}")
+    def get_batch(batch_id: int) -> dict[str, Any]:
+        book = _manager(service).batches
+        batch = book.get(batch_id)
+        if batch is None:
+            raise NotFound("No such batch", f"There is no batch with id {batch_id}.")
+        uploads = service.list_uploads(batch_id=batch_id)["uploads"]
+        return {
+            "batch": batch,
+            "uploads": uploads,
+            "rejected": book.rejects(batch_id),
+            "events": book.events(batch_id),
+        }
+
+    return router

@@ -1,0 +1,480 @@
+"""Batches of watched-folder submissions: their records and counts, the after-upload action
+(keep, move, delete) and the final step that runs once when a batch's last upload ends.
+
+Counts are recomputed from the uploads themselves rather than incremented per notification, so
+a worker killed between an upload's end and its notification still ends with the right numbers.
+All slow work (hashing, moving files, writing manifests) runs on this module's own thread: the
+finished-listener only queues, because the engine calls it from an upload's thread.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import logging
+import os
+import queue
+import shutil
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from core.models import EventKind, Status
+from core.paths import MANIFEST_DIR
+from core.store import now_iso
+from core.watchrules import AfterUpload, BatchState
+
+log = logging.getLogger(__name__)
+
+MANIFEST_COLUMNS = ("file", "size", "sha256", "remote_url", "status", "reason")
+_FAILED = (Status.FAILED.value, Status.CANCELLED.value)
+
+
+def file_sha256(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _unchanged(row: dict[str, Any]) -> bool:
+    """Is the file at the upload's path still the version that was uploaded?"""
+    try:
+        st = os.stat(row["path"])
+    except OSError:
+        return False
+    return (st.st_size, st.st_mtime_ns, st.st_ino) == (row["size"], row["mtime_ns"], row["inode"])
+
+
+def _free_name(folder: Path, name: str) -> Path:
+    """``folder/name``, or ``folder/stem (2).ext`` and so on if that is taken: never overwrite."""
+    candidate = folder / name
+    stem, suffix = os.path.splitext(name)
+    number = 2
+    while candidate.exists() or candidate.is_symlink():
+        candidate = folder / f"{stem} ({number}){suffix}"
+        number += 1
+    return candidate
+
+
+class BatchBook:
+    """The batches of every watch.
+
+    Args:
+        service: the worker's Service (its store, data_dir and finished_listeners are used).
+        forget: called with (watch_id, path) when a file left its path after upload, so the
+            watcher does not treat a new file of that name as already sent.
+    """
+
+    def __init__(self, service: Any, *, forget: Callable[[int, str], None] = lambda w, p: None):
+        self.service = service
+        self.store = service.store
+        self.forget = forget
+        self.manifest_dir = Path(service.data_dir) / MANIFEST_DIR
+        self._collecting: dict[int, int] = {}  # watch id -> the batch still taking its submissions
+        self._lock = threading.RLock()
+        self._queue: queue.Queue[tuple[str, Any] | None] = queue.Queue()
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle ------------------------------------------------------------------------------
+    def start(self) -> None:
+        """Listen for finished uploads and catch up on anything a previous run left undone."""
+        if self._on_finished not in self.service.finished_listeners:
+            self.service.finished_listeners.append(self._on_finished)
+        self._thread = threading.Thread(target=self._loop, name="batches", daemon=True)
+        self._thread.start()
+        self._queue.put(("recover", None))
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if self._on_finished in self.service.finished_listeners:
+            self.service.finished_listeners.remove(self._on_finished)
+        if self._thread is not None and self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join(timeout)
+
+    def wait_idle(self, timeout: float = 10.0) -> bool:
+        """Block until queued work is done (for tests and a clean stop)."""
+        done = threading.Event()
+        self._queue.put(("call", done.set))
+        return done.wait(timeout)
+
+    # -- the open batch of a watch ------------------------------------------------------------
+    def adopt(self, watch_id: int) -> None:
+        """After a restart, keep filling the watch's newest open batch instead of starting one.
+
+        A worker killed in the middle of a round then finishes it under the same batch.
+        """
+        row = self.store.query_one(
+            "SELECT id FROM batches WHERE watch_id = ? AND state = ? ORDER BY id DESC LIMIT 1",
+            (watch_id, BatchState.OPEN.value),
+        )
+        if row is not None:
+            with self._lock:
+                self._collecting[watch_id] = int(row["id"])
+
+    def collecting_batch(self, watch_id: int) -> int:
+        """The batch taking this watch's submissions, created on first use."""
+        with self._lock:
+            if watch_id in self._collecting:
+                return self._collecting[watch_id]
+            with self.store.tx():
+                cur = self.store.execute(
+                    "INSERT INTO batches (watch_id, state, created_at, change_seq) VALUES (?, ?, ?, ?)",
+                    (watch_id, BatchState.OPEN.value, now_iso(), self.store.next_seq()),
+                )
+                batch_id = int(cur.lastrowid)
+                self.store.add_event(
+                    EventKind.BATCH,
+                    f"Batch {batch_id} started",
+                    batch_id=batch_id,
+                    watch_id=watch_id,
+                    status=BatchState.OPEN.value,
+                )
+            self._collecting[watch_id] = batch_id
+            return batch_id
+
+    def seal(self, watch_id: int) -> None:
+        """The watch's round is over: its batch takes nothing more and may now finish."""
+        with self._lock:
+            batch_id = self._collecting.pop(watch_id, None)
+        if batch_id is not None:
+            self._queue.put(("refresh", batch_id))
+
+    def is_collecting(self, batch_id: int) -> bool:
+        with self._lock:
+            return batch_id in self._collecting.values()
+
+    def add_rejects(self, batch_id: int, rejected: list[dict[str, Any]]) -> None:
+        """Record files the queue refused; call inside ``store.tx()``."""
+        for item in rejected:
+            try:
+                size: int | None = os.stat(item["path"]).st_size
+            except OSError:
+                size = None
+            self.store.execute(
+                "INSERT INTO batch_rejects (batch_id, path, size, title, message, at) VALUES (?, ?, ?, ?, ?, ?)",
+                (batch_id, item["path"], size, item["title"], item["message"], now_iso()),
+            )
+
+    def request_refresh(self, batch_id: int) -> None:
+        self._queue.put(("refresh", batch_id))
+
+    # -- reading ------------------------------------------------------------------------------
+    def batch_dict(self, row: dict[str, Any]) -> dict[str, Any]:
+        batch = dict(row)
+        batch["collecting"] = self.is_collecting(int(row["id"]))
+        batch["pending"] = max(0, batch["total"] - batch["done"] - batch["failed"])
+        return batch
+
+    def list(self, watch_id: int | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        sql = "SELECT b.*, w.path AS watch_path FROM batches b LEFT JOIN watches w ON w.id = b.watch_id"
+        params: list[Any] = []
+        if watch_id is not None:
+            sql += " WHERE b.watch_id = ?"
+            params.append(watch_id)
+        sql += " ORDER BY b.id DESC LIMIT ?"
+        params.append(int(limit))
+        return [self.batch_dict(r) for r in self.store.query(sql, params)]
+
+    def get(self, batch_id: int) -> dict[str, Any] | None:
+        row = self.store.query_one(
+            "SELECT b.*, w.path AS watch_path FROM batches b LEFT JOIN watches w ON w.id = b.watch_id"
+            " WHERE b.id = ?",
+            (batch_id,),
+        )
+        return None if row is None else self.batch_dict(row)
+
+    def events(self, batch_id: int) -> list[dict[str, Any]]:
+        """The batch's own history (started, files queued, finished), not each upload's."""
+        return self.store.query(
+            "SELECT at, kind, status, title, message FROM events WHERE batch_id = ? AND kind IN (?, ?)"
+            " ORDER BY id",
+            (batch_id, EventKind.BATCH.value, EventKind.WATCH.value),
+        )
+
+    def rejects(self, batch_id: int) -> list[dict[str, Any]]:
+        return self.store.query(
+            "SELECT path, size, title, message, at FROM batch_rejects WHERE batch_id = ? ORDER BY id",
+            (batch_id,),
+        )
+
+    # -- the batch thread ---------------------------------------------------------------------
+    def _on_finished(self, upload: dict[str, Any]) -> None:
+        if upload.get("batch_id") is not None or upload.get("watch_id") is not None:
+            self._queue.put(("finished", upload))
+
+    def _loop(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            work = [item]
+            while True:  # take what else is waiting, so 5,000 ends cost one refresh per batch
+                try:
+                    extra = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if extra is None:
+                    self._queue.put(None)
+                    break
+                work.append(extra)
+            try:
+                self._handle(work)
+            except Exception:
+                log.exception("batch bookkeeping failed; it is retried on the next change")
+
+    def _handle(self, work: list[tuple[str, Any]]) -> None:
+        refresh: list[int] = []
+        for kind, value in work:
+            if kind == "recover":
+                refresh.extend(self._recover())
+            elif kind == "finished":
+                upload = value
+                if upload["status"] == Status.DONE.value and upload.get("watch_id") is not None:
+                    self._after_upload(upload)
+                if upload.get("batch_id") is not None:
+                    refresh.append(int(upload["batch_id"]))
+            elif kind == "refresh":
+                refresh.append(int(value))
+            elif kind == "call":
+                for batch_id in dict.fromkeys(refresh):
+                    self.refresh(batch_id)
+                refresh.clear()
+                value()
+        for batch_id in dict.fromkeys(refresh):
+            self.refresh(batch_id)
+
+    def _recover(self) -> list[int]:
+        """Redo what a killed worker may have skipped: after-upload actions and final steps."""
+        open_ids = [
+            r["id"]
+            for r in self.store.query(
+                "SELECT id FROM batches WHERE state = ?", (BatchState.OPEN.value,)
+            )
+        ]
+        for batch_id in open_ids:
+            for upload in self.store.query(
+                "SELECT * FROM uploads WHERE batch_id = ? AND status = ? AND watch_id IS NOT NULL",
+                (batch_id, Status.DONE.value),
+            ):
+                if _unchanged(upload):
+                    self._after_upload(upload)
+        return open_ids
+
+    # -- counting and the final step -----------------------------------------------------------
+    def counts(self, batch_id: int) -> tuple[int, int, int]:
+        """(total, done, failed) from the uploads and the refused files of the batch."""
+        row = self.store.query_one(
+            "SELECT count(*) AS total, coalesce(sum(status = ?), 0) AS done,"
+            " coalesce(sum(status IN (?, ?)), 0) AS failed FROM uploads WHERE batch_id = ?",
+            (Status.DONE.value, *_FAILED, batch_id),
+        ) or {"total": 0, "done": 0, "failed": 0}
+        refused = self.store.query_one(
+            "SELECT count(*) AS n FROM batch_rejects WHERE batch_id = ?", (batch_id,)
+        )["n"]  # type: ignore[index]
+        return row["total"] + refused, row["done"], row["failed"] + refused
+
+    def refresh(self, batch_id: int) -> None:
+        """Bring the batch's counts up to date, and run its final step if it just ended."""
+        total, done, failed = self.counts(batch_id)
+        with self.store.tx():
+            row = self.store.query_one("SELECT * FROM batches WHERE id = ?", (batch_id,))
+            if row is None or row["state"] != BatchState.OPEN.value:
+                return
+            if (row["total"], row["done"], row["failed"]) != (total, done, failed):
+                self.store.execute(
+                    "UPDATE batches SET total = ?, done = ?, failed = ?, change_seq = ? WHERE id = ?",
+                    (total, done, failed, self.store.next_seq(), batch_id),
+                )
+        if done + failed >= total and not self.is_collecting(batch_id):
+            self._finish(batch_id)
+
+    def _finish(self, batch_id: int) -> None:
+        batch = self.store.query_one(
+            "SELECT b.*, w.path AS watch_path FROM batches b LEFT JOIN watches w ON w.id = b.watch_id"
+            " WHERE b.id = ?",
+            (batch_id,),
+        )
+        if batch is None or batch["state"] != BatchState.OPEN.value:
+            return
+        uploads = self.store.query(
+            "SELECT * FROM uploads WHERE batch_id = ? ORDER BY id", (batch_id,)
+        )
+        self._fill_hashes(uploads)
+        refused = self.rejects(batch_id)
+        total, done, failed = self.counts(batch_id)
+        manifest = self._write_manifest(batch_id, uploads, refused)
+        state = BatchState.FINISHED if failed == 0 else BatchState.FINISHED_WITH_FAILURES
+        folder = batch["watch_path"] or "a removed watch"
+        if failed == 0:
+            title = "Batch finished"
+            message = f"Batch {batch_id} from {folder}: {done:,} file(s) uploaded."
+        else:
+            title = "Batch finished with failures"
+            first = next((u for u in uploads if u["status"] in _FAILED), None)
+            reason = (
+                (
+                    f"{first['name']}: {first['error_title'] or first['status']}"
+                    + (f" — {first['error_message']}" if first["error_message"] else "")
+                )
+                if first
+                else (
+                    f"{os.path.basename(refused[0]['path'])}: {refused[0]['title']} — {refused[0]['message']}"
+                    if refused
+                    else ""
+                )
+            )
+            message = (
+                f"Batch {batch_id} from {folder}: {done:,} of {total:,} uploaded, {failed:,} failed. "
+                f"First failure: {reason}"
+            )
+        with self.store.tx():
+            cur = self.store.execute(
+                "UPDATE batches SET state = ?, total = ?, done = ?, failed = ?, finished_at = ?, manifest_path = ?,"
+                " change_seq = ? WHERE id = ? AND state = ?",
+                (
+                    state.value,
+                    total,
+                    done,
+                    failed,
+                    now_iso(),
+                    str(manifest),
+                    self.store.next_seq(),
+                    batch_id,
+                    BatchState.OPEN.value,
+                ),
+            )
+            if cur.rowcount:
+                self.store.add_event(
+                    EventKind.BATCH,
+                    f"{message} Manifest: {manifest}",
+                    batch_id=batch_id,
+                    watch_id=batch["watch_id"],
+                    status=state.value,
+                    title=title,
+                )
+        log.info("%s", message)
+
+    def _fill_hashes(self, uploads: list[dict[str, Any]]) -> None:
+        """Hash the files the manifest will list, where the uploaded version is still there."""
+        found: list[tuple[str, int]] = []
+        for upload in uploads:
+            if upload["sha256"] or not _unchanged(upload):
+                continue
+            try:
+                upload["sha256"] = file_sha256(upload["path"])
+            except OSError:
+                continue
+            found.append((upload["sha256"], upload["id"]))
+        if found:
+            with self.store.tx():
+                for digest, upload_id in found:
+                    self.store.execute(
+                        "UPDATE uploads SET sha256 = ? WHERE id = ?", (digest, upload_id)
+                    )
+
+    def _write_manifest(
+        self, batch_id: int, uploads: list[dict[str, Any]], refused: list[dict[str, Any]]
+    ) -> Path:
+        """CSV (file, size, sha256, remote_url, status, reason), written whole then renamed."""
+        self.manifest_dir.mkdir(parents=True, exist_ok=True)
+        path = self.manifest_dir / f"batch-{batch_id:05d}-{time.strftime('%Y%m%d-%H%M%S')}.csv"
+        partial = path.with_suffix(".csv.part")
+        with open(partial, "w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(MANIFEST_COLUMNS)
+            for u in uploads:
+                reason = ": ".join(x for x in (u["error_title"], u["error_message"]) if x)
+                if u["status"] == Status.CANCELLED.value and not reason:
+                    reason = "cancelled"
+                writer.writerow(
+                    [
+                        u["path"],
+                        u["size"],
+                        u["sha256"] or "",
+                        u["remote_url"] or "",
+                        u["status"],
+                        reason,
+                    ]
+                )
+            for r in refused:
+                writer.writerow(
+                    [
+                        r["path"],
+                        "" if r["size"] is None else r["size"],
+                        "",
+                        "",
+                        "rejected",
+                        f"{r['title']}: {r['message']}",
+                    ]
+                )
+        os.replace(partial, path)
+        return path
+
+    # -- after a confirmed upload --------------------------------------------------------------
+    def _after_upload(self, upload: dict[str, Any]) -> None:
+        """Keep, delete or move the file, only once the server has every byte of it.
+
+        The file is left alone if it changed since it was uploaded: deleting it would lose
+        the newer version.
+        """
+        watch = self.store.query_one("SELECT * FROM watches WHERE id = ?", (upload["watch_id"],))
+        if watch is None or watch["after_upload"] == AfterUpload.KEEP.value:
+            return
+        if upload["status"] != Status.DONE.value or not os.path.lexists(upload["path"]):
+            return
+        if not _unchanged(upload):
+            self._note(
+                upload,
+                "Left in place",
+                f"{upload['path']} changed after it was uploaded, so it was kept.",
+            )
+            return
+        try:
+            if not upload.get("sha256"):
+                digest = file_sha256(upload["path"])
+                with self.store.tx():
+                    self.store.execute(
+                        "UPDATE uploads SET sha256 = ? WHERE id = ?", (digest, upload["id"])
+                    )
+            if watch["after_upload"] == AfterUpload.DELETE.value:
+                os.remove(upload["path"])
+                self.forget(watch["id"], upload["path"])
+                self._note(
+                    upload,
+                    "Deleted after upload",
+                    f"{upload['path']} was deleted: the server has it.",
+                )
+            elif watch["after_upload"] == AfterUpload.MOVE.value and watch["move_to"]:
+                relative = os.path.relpath(os.path.dirname(upload["path"]), watch["path"])
+                folder = Path(watch["move_to"])
+                if relative != "." and not relative.startswith(".."):
+                    folder = folder / relative
+                folder.mkdir(parents=True, exist_ok=True)
+                destination = _free_name(folder, os.path.basename(upload["path"]))
+                shutil.move(upload["path"], destination)
+                self.forget(watch["id"], upload["path"])
+                self._note(
+                    upload, "Moved after upload", f"{upload['path']} was moved to {destination}."
+                )
+        except OSError as error:
+            self._note(
+                upload,
+                "After-upload action failed",
+                f"Could not {watch['after_upload']} {upload['path']}: {error.strerror or error}. "
+                "The file is uploaded; handle it by hand.",
+            )
+
+    def _note(self, upload: dict[str, Any], title: str, message: str) -> None:
+        with self.store.tx():
+            self.store.add_event(
+                EventKind.INFO,
+                message,
+                upload_id=upload["id"],
+                batch_id=upload.get("batch_id"),
+                watch_id=upload.get("watch_id"),
+                title=title,
+            )
