@@ -242,12 +242,9 @@ def _parse_date(name: str, text: str) -> date:
 
 
 def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
+    from core.version import VERSION
 
-    try:
-        return version("upqueue")
-    except PackageNotFoundError:  # running from a checkout: the version is informative only
-        return "0.1.0"
+    return VERSION
 
 
 # -- serving ----------------------------------------------------------------------------

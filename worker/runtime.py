@@ -92,6 +92,15 @@ class _Consumer(Consumer):
 
     before_stop: Any = staticmethod(lambda: None)
 
+    def _handle_restart_signal(self, sig_num: int, frame: Any) -> None:
+        # Huey restarts on SIGHUP by exec-ing sys.executable with sys.argv, which is wrong for a
+        # frozen build (argv[0] is the executable) and skips our clean-up. Stop gracefully and
+        # leave restarting to whoever supervises the worker.
+        self._logger.info("Received SIGHUP: stopping gracefully")
+        self._received_signal = True
+        self._graceful = True
+        self._restart = False
+
     def stop(self, graceful: bool = False) -> None:
         try:
             self.before_stop()

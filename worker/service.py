@@ -24,12 +24,12 @@ from core.models import (
 from core.secrets import SecretStore
 from core.settings import SETTINGS
 from core.store import Store, now_iso, sqlite_version_report
+from core.version import VERSION
 from worker.service_targets import TargetOperations
 from worker.errors import Conflict, NotFound
 
 log = logging.getLogger(__name__)
 
-VERSION = "0.1.0"
 # Columns of an upload that are the worker's bookkeeping, not something a client needs.
 _PRIVATE_COLUMNS = ("lease_owner", "lease_expires", "mtime_ns", "inode", "paused_at")
 _UPLOAD_SELECT = "SELECT u.*, t.name AS target_name FROM uploads u LEFT JOIN targets t ON t.id = u.target_id"

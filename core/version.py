@@ -1,0 +1,3 @@
+"""upqueue's version: one place, shown by the API, the CLI and the window."""
+
+VERSION = "0.1.0"
