@@ -25,7 +25,8 @@ import pytest
 from core.watchrules import FileKey, WatchState
 from tests.fixtures.tus import make_file
 from tests.fixtures.worker import wait_for
-from worker.watch_runner import ReadyUnit, WatchRunner, WatchSpec
+from worker.watch_runner import WatchRunner
+from worker.watch_spec import ReadyUnit, WatchSpec
 
 REPO = Path(__file__).resolve().parent.parent
 SETTLE = 0.8

@@ -9,14 +9,10 @@ finished-listener only queues, because the engine calls it from an upload's thre
 
 from __future__ import annotations
 
-import csv
-import hashlib
 import logging
 import os
 import queue
-import shutil
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -25,39 +21,11 @@ from core.models import EventKind, Status
 from core.paths import MANIFEST_DIR
 from core.store import now_iso
 from core.watchrules import AfterUpload, BatchState
+from worker.batch_files import file_sha256, move_or_delete, unchanged, write_manifest
 
 log = logging.getLogger(__name__)
 
-MANIFEST_COLUMNS = ("file", "size", "sha256", "remote_url", "status", "reason")
 _FAILED = (Status.FAILED.value, Status.CANCELLED.value)
-
-
-def file_sha256(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _unchanged(row: dict[str, Any]) -> bool:
-    """Is the file at the upload's path still the version that was uploaded?"""
-    try:
-        st = os.stat(row["path"])
-    except OSError:
-        return False
-    return (st.st_size, st.st_mtime_ns, st.st_ino) == (row["size"], row["mtime_ns"], row["inode"])
-
-
-def _free_name(folder: Path, name: str) -> Path:
-    """``folder/name``, or ``folder/stem (2).ext`` and so on if that is taken: never overwrite."""
-    candidate = folder / name
-    stem, suffix = os.path.splitext(name)
-    number = 2
-    while candidate.exists() or candidate.is_symlink():
-        candidate = folder / f"{stem} ({number}){suffix}"
-        number += 1
-    return candidate
 
 
 class BatchBook:
@@ -260,7 +228,7 @@ class BatchBook:
                 "SELECT * FROM uploads WHERE batch_id = ? AND status = ? AND watch_id IS NOT NULL",
                 (batch_id, Status.DONE.value),
             ):
-                if _unchanged(upload):
+                if unchanged(upload):
                     self._after_upload(upload)
         return open_ids
 
@@ -306,7 +274,7 @@ class BatchBook:
         self._fill_hashes(uploads)
         refused = self.rejects(batch_id)
         total, done, failed = self.counts(batch_id)
-        manifest = self._write_manifest(batch_id, uploads, refused)
+        manifest = write_manifest(self.manifest_dir, batch_id, uploads, refused)
         state = BatchState.FINISHED if failed == 0 else BatchState.FINISHED_WITH_FAILURES
         folder = batch["watch_path"] or "a removed watch"
         if failed == 0:
@@ -362,7 +330,7 @@ class BatchBook:
         """Hash the files the manifest will list, where the uploaded version is still there."""
         found: list[tuple[str, int]] = []
         for upload in uploads:
-            if upload["sha256"] or not _unchanged(upload):
+            if upload["sha256"] or not unchanged(upload):
                 continue
             try:
                 upload["sha256"] = file_sha256(upload["path"])
@@ -376,44 +344,6 @@ class BatchBook:
                         "UPDATE uploads SET sha256 = ? WHERE id = ?", (digest, upload_id)
                     )
 
-    def _write_manifest(
-        self, batch_id: int, uploads: list[dict[str, Any]], refused: list[dict[str, Any]]
-    ) -> Path:
-        """CSV (file, size, sha256, remote_url, status, reason), written whole then renamed."""
-        self.manifest_dir.mkdir(parents=True, exist_ok=True)
-        path = self.manifest_dir / f"batch-{batch_id:05d}-{time.strftime('%Y%m%d-%H%M%S')}.csv"
-        partial = path.with_suffix(".csv.part")
-        with open(partial, "w", newline="", encoding="utf-8") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(MANIFEST_COLUMNS)
-            for u in uploads:
-                reason = ": ".join(x for x in (u["error_title"], u["error_message"]) if x)
-                if u["status"] == Status.CANCELLED.value and not reason:
-                    reason = "cancelled"
-                writer.writerow(
-                    [
-                        u["path"],
-                        u["size"],
-                        u["sha256"] or "",
-                        u["remote_url"] or "",
-                        u["status"],
-                        reason,
-                    ]
-                )
-            for r in refused:
-                writer.writerow(
-                    [
-                        r["path"],
-                        "" if r["size"] is None else r["size"],
-                        "",
-                        "",
-                        "rejected",
-                        f"{r['title']}: {r['message']}",
-                    ]
-                )
-        os.replace(partial, path)
-        return path
-
     # -- after a confirmed upload --------------------------------------------------------------
     def _after_upload(self, upload: dict[str, Any]) -> None:
         """Keep, delete or move the file, only once the server has every byte of it.
@@ -426,7 +356,7 @@ class BatchBook:
             return
         if upload["status"] != Status.DONE.value or not os.path.lexists(upload["path"]):
             return
-        if not _unchanged(upload):
+        if not unchanged(upload):
             self._note(
                 upload,
                 "Left in place",
@@ -440,26 +370,10 @@ class BatchBook:
                     self.store.execute(
                         "UPDATE uploads SET sha256 = ? WHERE id = ?", (digest, upload["id"])
                     )
-            if watch["after_upload"] == AfterUpload.DELETE.value:
-                os.remove(upload["path"])
+            done = move_or_delete(upload, watch)
+            if done is not None:
                 self.forget(watch["id"], upload["path"])
-                self._note(
-                    upload,
-                    "Deleted after upload",
-                    f"{upload['path']} was deleted: the server has it.",
-                )
-            elif watch["after_upload"] == AfterUpload.MOVE.value and watch["move_to"]:
-                relative = os.path.relpath(os.path.dirname(upload["path"]), watch["path"])
-                folder = Path(watch["move_to"])
-                if relative != "." and not relative.startswith(".."):
-                    folder = folder / relative
-                folder.mkdir(parents=True, exist_ok=True)
-                destination = _free_name(folder, os.path.basename(upload["path"]))
-                shutil.move(upload["path"], destination)
-                self.forget(watch["id"], upload["path"])
-                self._note(
-                    upload, "Moved after upload", f"{upload['path']} was moved to {destination}."
-                )
+                self._note(upload, *done)
         except OSError as error:
             self._note(
                 upload,

@@ -14,28 +14,12 @@ from __future__ import annotations
 import logging
 import os
 import queue
-import stat
 import threading
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from collections.abc import Callable
 
-from watchdog.events import (
-    DirCreatedEvent,
-    DirDeletedEvent,
-    DirMovedEvent,
-    FileClosedEvent,
-    FileCreatedEvent,
-    FileDeletedEvent,
-    FileModifiedEvent,
-    FileMovedEvent,
-    FileSystemEvent,
-    FileSystemEventHandler,
-)
-from watchdog.observers import Observer
+from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers.api import BaseObserver
-from watchdog.observers.polling import PollingObserver
 
 from core.watchrules import (
     Change,
@@ -51,96 +35,23 @@ from core.watchrules import (
     settle_wait,
     settled,
 )
+from worker.watch_folder import (
+    EVENT_FILTER,
+    FolderUnavailable,
+    can_open,
+    describe,
+    file_key,
+    make_observer,
+    probe,
+    stop_observer,
+)
+from worker.watch_spec import ReadyUnit, RunnerSink, WatchSpec
 
 log = logging.getLogger(__name__)
 
-_EVENT_FILTER: list[type[FileSystemEvent]] = [
-    FileCreatedEvent,
-    FileModifiedEvent,
-    FileClosedEvent,
-    FileMovedEvent,
-    FileDeletedEvent,
-    DirCreatedEvent,
-    DirMovedEvent,
-    DirDeletedEvent,
-]
 _KINDS = {"created", "modified", "closed", "moved", "deleted"}
 
-
-@dataclass(frozen=True)
-class WatchSpec:
-    """What a runner needs to know about its watch (a plain copy of the watches row).
-
-    Attributes:
-        id: the watch's id.
-        path: the watched folder, absolute.
-        recursive: also watch sub-folders.
-        include: globs of which one must match (empty: all).
-        exclude: globs ignored on top of the defaults.
-        settle_seconds: how long size and mtime must hold still.
-        polling: use a polling observer (network drives, where inotify sees nothing).
-        datasets: the target takes shapefile sets as one upload.
-        skip_dirs: absolute folders never looked into (the after-upload move folder).
-    """
-
-    id: int
-    path: str
-    recursive: bool = False
-    include: tuple[str, ...] = ()
-    exclude: tuple[str, ...] = ()
-    settle_seconds: float = 3.0
-    polling: bool = False
-    datasets: bool = False
-    skip_dirs: tuple[str, ...] = ()
-
-    @classmethod
-    def from_row(cls, row: Mapping[str, Any], *, datasets: bool = False) -> WatchSpec:
-        move_to = row.get("move_to")
-        # Both spellings: events carry the path as watched, which may differ from the real one.
-        skip = (
-            tuple(dict.fromkeys((os.path.abspath(move_to), os.path.realpath(move_to))))
-            if move_to
-            else ()
-        )
-        return cls(
-            id=int(row["id"]),
-            path=os.path.abspath(row["path"]),
-            recursive=bool(row["recursive"]),
-            include=tuple(row.get("include") or ()),
-            exclude=tuple(row.get("exclude") or ()),
-            settle_seconds=float(row["settle_seconds"]),
-            polling=bool(row["polling"]),
-            datasets=datasets,
-            skip_dirs=skip,
-        )
-
-
-@dataclass(frozen=True)
-class ReadyUnit:
-    """A settled unit handed to the sink: its primary path and the key of every member."""
-
-    primary: str
-    files: dict[str, FileKey] = field(default_factory=dict)
-
-
-class RunnerSink(Protocol):
-    """What a runner reports to (implemented by ``worker.watcher.WatchManager``)."""
-
-    def is_new(self, watch_id: int, path: str, key: FileKey) -> bool:
-        """Whether this version of the file still has to be sent."""
-
-    def submit(self, watch_id: int, units: list[ReadyUnit]) -> None:
-        """Submit settled units; raise to have them tried again later."""
-
-    def round_finished(self, watch_id: int) -> None:
-        """Nothing is pending and the stream has been quiet: the current round is complete."""
-
-    def set_state(self, watch_id: int, state: WatchState, message: str | None) -> None:
-        """The watch became watching or unavailable."""
-
-
-class _Unavailable(Exception):
-    """The folder cannot be watched now; the message says why, for a person."""
+__all__ = ["ReadyUnit", "RunnerSink", "WatchRunner", "WatchSpec"]
 
 
 class _Handler(FileSystemEventHandler):
@@ -310,7 +221,7 @@ class WatchRunner:
             try:
                 self._scan(self._root)
             except OSError as error:
-                self._go_unavailable(self._describe(error))
+                self._go_unavailable(describe(self._root, error))
                 return
         self._check_pending()
 
@@ -381,21 +292,7 @@ class WatchRunner:
         self._round_open = True
 
     def _key(self, path: str) -> FileKey | None:
-        """The file's key, or None if it is not a regular file inside the watched folder."""
-        try:
-            st = os.stat(path)
-        except OSError:
-            return None
-        if not stat.S_ISREG(st.st_mode):
-            return None
-        # Symbolic links (of the file or of a folder on its way) must not lead out of the folder.
-        real = os.path.realpath(path)
-        if real != self._root_real and not real.startswith(self._root_real.rstrip(os.sep) + os.sep):
-            log.info(
-                "watch %s: %s leads outside the watched folder; not followed", self.spec.id, path
-            )
-            return None
-        return FileKey(st.st_size, st.st_mtime_ns, st.st_ino)
+        return file_key(path, self._root_real)
 
     def _scan(self, top: str) -> None:
         """Consider every wanted file under ``top`` (a full scan when ``top`` is the root)."""
@@ -451,7 +348,7 @@ class WatchRunner:
             key = self._pending[path].key
             if not self.sink.is_new(self.spec.id, path, key):
                 del self._pending[path]
-            elif self._can_open(path):
+            elif can_open(path):
                 sendable.append(path)
         units, _waiting = group_units(sendable, self._pending.keys(), datasets=self.spec.datasets)
         if not units:
@@ -471,87 +368,47 @@ class WatchRunner:
             for member in unit.members:
                 self._pending.pop(member, None)
 
-    @staticmethod
-    def _can_open(path: str) -> bool:
-        # On Windows a writer's exclusive lock shows up here; elsewhere unreadable files do.
-        try:
-            with open(path, "rb") as handle:
-                handle.read(0)
-            return True
-        except OSError:
-            return False
-
     # -- arming, health and backoff -----------------------------------------------------------
     def _try_arm(self) -> None:
         try:
             self._arm()
-        except _Unavailable as problem:
+        except FolderUnavailable as problem:
             self._go_unavailable(str(problem))
         except OSError as error:
-            self._go_unavailable(self._describe(error))
+            self._go_unavailable(describe(self._root, error))
         else:
             self._backoff_step = 0
             self._set_state(WatchState.WATCHING, None)
             try:
                 self._scan(self._root)
             except OSError as error:
-                self._go_unavailable(self._describe(error))
+                self._go_unavailable(describe(self._root, error))
 
     def _arm(self) -> None:
-        self._identity = self._probe()
+        self._identity = probe(self._root)
         self._root_real = os.path.realpath(self._root)
-        observer = self._make_observer()
+        observer = make_observer(self.spec.polling, self.POLLING_INTERVAL)
         try:
             observer.schedule(
                 _Handler(self),
                 self._root,
                 recursive=self.spec.recursive,
-                event_filter=_EVENT_FILTER,
+                event_filter=EVENT_FILTER,
             )
             observer.start()
         except BaseException:
-            self._stop_observer(observer)
+            stop_observer(observer)
             raise
         self._observer = observer
         self._next_health = self.clock() + self.HEALTH_INTERVAL
 
-    def _make_observer(self) -> BaseObserver:
-        if self.spec.polling:
-            return PollingObserver(timeout=self.POLLING_INTERVAL)
-        try:
-            # Full events tell a file renamed in from outside (complete) from one being created.
-            return Observer(generate_full_events=True)  # type: ignore[call-arg]
-        except TypeError:  # observers other than inotify have no such option
-            return Observer()
-
-    def _probe(self) -> tuple[int, int]:
-        """Raise _Unavailable unless the folder is there, a folder, and readable."""
-        try:
-            st = os.stat(self._root)
-        except FileNotFoundError:
-            raise _Unavailable(
-                f"The folder {self._root} is not there (deleted, renamed, or its drive is not mounted)."
-            ) from None
-        if not stat.S_ISDIR(st.st_mode):
-            raise _Unavailable(
-                f"{self._root} is no longer a folder; put the folder back or remove the watch."
-            )
-        try:
-            with os.scandir(self._root) as entries:
-                next(entries, None)
-        except PermissionError:
-            raise _Unavailable(
-                f"The folder {self._root} cannot be read (permission denied); give upqueue read access."
-            ) from None
-        return (st.st_dev, st.st_ino)
-
     def _health_problem(self) -> str | None:
         try:
-            identity = self._probe()
-        except _Unavailable as problem:
+            identity = probe(self._root)
+        except FolderUnavailable as problem:
             return str(problem)
         except OSError as error:
-            return self._describe(error)
+            return describe(self._root, error)
         if identity != self._identity:
             # Removed and made again, or a different drive mounted there: the old observer is
             # watching something that is gone, so arm afresh (and scan) right away.
@@ -563,14 +420,6 @@ class WatchRunner:
         if self._observer is not None and not self._observer.is_alive():
             return f"The watcher for {self._root} stopped; starting it again."
         return None
-
-    def _describe(self, error: OSError) -> str:
-        if error.errno == 28:  # ENOSPC from inotify_add_watch
-            return (
-                f"Cannot watch {self._root}: the system's limit of watched folders is reached. "
-                "Raise fs.inotify.max_user_watches, or choose polling for this watch."
-            )
-        return f"Cannot watch {self._root}: {error.strerror or error}."
 
     def _go_unavailable(self, message: str) -> None:
         self._disarm()
@@ -592,13 +441,4 @@ class WatchRunner:
     def _disarm(self) -> None:
         observer, self._observer = self._observer, None
         if observer is not None:
-            self._stop_observer(observer)
-
-    @staticmethod
-    def _stop_observer(observer: BaseObserver) -> None:
-        try:
-            observer.stop()
-            if observer.is_alive() and threading.current_thread() is not observer:
-                observer.join(timeout=2.0)
-        except Exception:
-            log.exception("could not stop a watch observer")
+            stop_observer(observer)
