@@ -1,0 +1,591 @@
+"""The main window: the queue, its filters and actions, and the way into every dialog.
+
+It talks to the worker only through the control API client that :class:`WorkerSupervisor`
+holds, on a background pool; results come back as signals. The queue follows the worker
+through :class:`Poller` (changes ``since`` the last counter), the rows live in
+:class:`QueueModel`, and the filters in :class:`QueueFilter`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from typing import Any
+
+from PySide6.QtCore import QSettings, Qt, QUrl
+from PySide6.QtGui import (
+    QCloseEvent,
+    QDesktopServices,
+    QDragEnterEvent,
+    QDropEvent,
+    QGuiApplication,
+)
+from PySide6.QtWidgets import (
+    QApplication,
+    QFileDialog,
+    QMainWindow,
+    QMenu,
+    QMessageBox,
+    QSplitter,
+    QStackedWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from core import humanize, paths
+from core.errors import UpqueueError
+from gui import window_chrome
+from gui.background import Background
+from gui.file_expand import common_label, expand_paths
+from gui.first_run import FirstRunPage
+from gui.icons import app_icon
+from gui.models.queue_filter import QueueFilter
+from gui.models.queue_model import QueueModel
+from gui.poller import Poller
+from gui.queue_view import QueueView, local_paths
+from gui.sidebar import Sidebar
+from gui.status_panel import StatusPanel
+from gui.tray import NotificationPolicy, Tray, tooltip_text
+from gui.upload_actions import UploadActions, toggle_action, would_cancel
+from gui.worker_supervisor import WorkerState, WorkerSupervisor, default_connect
+
+log = logging.getLogger(__name__)
+
+
+class MainWindow(QMainWindow):
+    """The upqueue window.
+
+    Args:
+        connect: ``connect(start) -> client`` (an :class:`core.api_client.ApiClient`); tests
+            pass one returning their own client.
+        start: connect at once (tests that drive the supervisor themselves pass False).
+    """
+
+    def __init__(
+        self, connect: Callable[[bool], Any] = default_connect, *, start: bool = True
+    ) -> None:
+        super().__init__()
+        self.setWindowTitle("upqueue")
+        self.setWindowIcon(app_icon())
+        self.setObjectName("main-window")
+        self.setAcceptDrops(True)
+        self.background = Background(self)
+        self.supervisor = WorkerSupervisor(self.background, connect, self)
+        self.model = QueueModel(self)
+        self.proxy = QueueFilter(self)
+        self.proxy.setSourceModel(self.model)
+        self.poller = Poller(self.background, self)
+        self.commands = UploadActions(self)
+        self.tray = Tray(self)
+        self.notifications = NotificationPolicy()
+        self.targets: list[dict[str, Any]] = []
+        self.worker_settings: dict[str, Any] = {}
+        self.stats: dict[str, Any] = {"counts": {}, "speed": 0.0, "active": 0}
+        self.last_error: tuple[str, str] | None = None
+        self.loaded = False  # the first full load of the queue arrived
+        self._quitting = False
+        self._told_about_tray = False
+        self._dialogs: dict[str, QWidget] = {}
+        # Seams for tests: everything that would open a native dialog or another program.
+        self.choose_files: Callable[[], list[str]] = self._choose_files
+        self.choose_folder: Callable[[], str] = self._choose_folder
+        self.confirm: Callable[[str, str], bool] = self._confirm
+        self.ask_quit: Callable[[], str] = self._ask_quit
+        self.open_url: Callable[[QUrl], Any] = QDesktopServices.openUrl
+
+        self.view = QueueView(self.proxy)
+        self.sidebar = Sidebar()
+        self.first_run = FirstRunPage()
+        self.status_panel = StatusPanel()
+        self._build()
+        self._connect_signals()
+        self._restore_state()
+        self._update_actions()
+        if start:
+            self.supervisor.start()
+
+    # -- layout ---------------------------------------------------------------------------
+
+    def _build(self) -> None:
+        self.toolbar, self.search, self.target_combo = window_chrome.build_toolbar(
+            self, self.commands
+        )
+        self.menu_bar = window_chrome.build_menus(self, self.commands)
+        self.batch_bar = window_chrome.BatchBar()
+        queue_page = QWidget()
+        layout = QVBoxLayout(queue_page)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        layout.addWidget(self.batch_bar)
+        layout.addWidget(self.view)
+        self.pages = QStackedWidget()
+        self.pages.addWidget(queue_page)
+        self.pages.addWidget(self.first_run)
+        self._page_widgets: dict[str, QWidget] = {"queue": queue_page, "first_run": self.first_run}
+        self.splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.splitter.addWidget(self.sidebar)
+        self.splitter.addWidget(self.pages)
+        self.splitter.setStretchFactor(1, 1)
+        self.splitter.setChildrenCollapsible(False)
+        self.setCentralWidget(self.splitter)
+        self.statusBar().addPermanentWidget(self.status_panel)
+        self.statusBar().setSizeGripEnabled(True)
+        self.resize(1280, 720)
+
+    def _connect_signals(self) -> None:
+        a = self.commands
+        a["add_files"].triggered.connect(lambda: self.add_paths(self.choose_files()))
+        a["add_folder"].triggered.connect(self._add_folder)
+        a["pause"].triggered.connect(lambda: self.act_on_selection("pause"))
+        a["resume"].triggered.connect(lambda: self.act_on_selection("resume"))
+        a["toggle"].triggered.connect(self.toggle_selection)
+        a["cancel"].triggered.connect(lambda: self.act_on_selection("cancel"))
+        a["retry"].triggered.connect(lambda: self.act_on_selection("retry"))
+        a["remove"].triggered.connect(self.remove_selection)
+        a["open_folder"].triggered.connect(self.open_folders)
+        a["copy_url"].triggered.connect(self.copy_urls)
+        a["details"].triggered.connect(self.show_details)
+        a["pause_all"].triggered.connect(lambda: self.all_uploads("pause_all"))
+        a["resume_all"].triggered.connect(lambda: self.all_uploads("resume_all"))
+        a["select_all"].triggered.connect(self.view.selectAll)
+        a["search"].triggered.connect(self.focus_search)
+        a["targets"].triggered.connect(self.show_targets)
+        a["settings"].triggered.connect(self.show_settings)
+        a["quit"].triggered.connect(self.quit_app)
+        # Keys that mean something else in a text field act on the table only.
+        for key in ("toggle", "remove", "select_all"):
+            a[key].setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+            self.view.addAction(a[key])
+        self.view.customContextMenuRequested.connect(self._context_menu)
+        self.view.files_dropped.connect(self.add_paths)
+        self.view.activated_upload.connect(lambda upload_id: self.show_details(upload_id))
+        self.view.selectionModel().selectionChanged.connect(self._update_actions)
+        self.proxy.modelReset.connect(self._update_actions)
+        self.proxy.rowsRemoved.connect(self._update_actions)
+        self.search.textChanged.connect(self.proxy.set_search)
+        self.sidebar.group_selected.connect(self._show_group)
+        self.sidebar.page_selected.connect(self.show_page)
+        self.first_run.add_target.connect(self.show_targets)
+        self.batch_bar.cleared.connect(lambda: self.show_batch(None))
+        self.status_panel.restart_requested.connect(self.supervisor.restart)
+        self.supervisor.client_changed.connect(self._client_changed)
+        self.supervisor.state_changed.connect(self._worker_state)
+        self.poller.full.connect(self._full)
+        self.poller.changes.connect(self._changes)
+        self.poller.stats.connect(self._stats)
+        self.poller.failed.connect(self.supervisor.report_failure)
+        self.tray.show_requested.connect(self.show_window)
+        self.tray.pause_all.connect(lambda: self.all_uploads("pause_all"))
+        self.tray.resume_all.connect(lambda: self.all_uploads("resume_all"))
+        self.tray.quit_requested.connect(self.quit_app)
+
+    # -- talking to the worker ------------------------------------------------------------
+
+    @property
+    def api(self) -> Any:
+        """The current API client (None until the worker answers)."""
+        return self.supervisor.client
+
+    def call(
+        self,
+        fn: Callable[[Any], Any],
+        on_done: Callable[[Any], None] | None = None,
+        on_error: Callable[[BaseException], None] | None = None,
+    ) -> None:
+        """Run ``fn(client)`` off the GUI thread; errors are shown unless ``on_error`` handles them."""
+        client = self.api
+        if client is None:
+            self.show_error(
+                UpqueueError(
+                    "The worker is not running",
+                    "Wait until the status bar says “Worker running”, or restart it from there.",
+                )
+            )
+            return
+        self.background.run(lambda: fn(client), on_done, on_error or self.show_error)
+
+    def show_error(self, error: BaseException) -> None:
+        """Tell the person what went wrong, in words (never a traceback)."""
+        if isinstance(error, UpqueueError):
+            title, message = error.title, error.message
+        else:
+            log.error("unexpected error", exc_info=error)
+            title = "Something went wrong"
+            message = f"upqueue hit an unexpected problem; details are in {paths.LOG_FILE}."
+        self.last_error = (title, message)
+        self.supervisor.report_failure(error)
+        self.statusBar().showMessage(f"{title}: {message}", 15000)
+        box = QMessageBox(
+            QMessageBox.Icon.Warning, title, message, QMessageBox.StandardButton.Ok, self
+        )
+        box.setObjectName("error-box")
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.open()
+
+    def _client_changed(self, client: Any) -> None:
+        self.poller.set_source(client)
+        self.load_targets()
+        self.load_settings()
+
+    def load_targets(self) -> None:
+        self.call(lambda api: api.targets()["targets"], self._targets_loaded)
+
+    def load_settings(self) -> None:
+        self.call(lambda api: api.settings()["settings"], self._settings_loaded)
+
+    def _targets_loaded(self, targets: list[dict[str, Any]]) -> None:
+        self.targets = targets
+        window_chrome.fill_targets(self.target_combo, targets, self._state().value("target"))
+        self._update_first_run()
+
+    def _settings_loaded(self, settings: dict[str, Any]) -> None:
+        self.worker_settings = settings
+
+    def _worker_state(self, state: str, detail: str) -> None:
+        self.status_panel.set_worker_state(state, detail)
+        if state == WorkerState.STARTING and not self.loaded:
+            self.view.placeholder = "Starting the worker…"
+        elif state == WorkerState.UNREACHABLE and not self.loaded:
+            self.view.placeholder = f"The worker does not answer.\n{detail}"
+        else:
+            self.view.placeholder = "Drop files or folders here, or press Ctrl+O to add files."
+        self.view.viewport().update()
+
+    # -- following the queue --------------------------------------------------------------
+
+    def _full(self, result: dict[str, Any]) -> None:
+        self.model.reset_uploads(result.get("uploads") or [])
+        self.loaded = True
+        self._worker_state(self.supervisor.state.value, self.supervisor.detail)
+        self._update_first_run()
+
+    def _changes(self, result: dict[str, Any]) -> None:
+        transitions = self.model.apply_changes(
+            result.get("uploads") or [], result.get("removed") or []
+        )
+        if transitions:
+            self._update_actions()
+            if any(old is None for _id, old, _new in transitions):
+                self._update_first_run()
+            if self.worker_settings.get("notifications", True):
+                changed = {u["id"]: u for u in result.get("uploads") or []}
+                for title, message, error in self.notifications.on_transitions(
+                    transitions, changed
+                ):
+                    self.tray.notify(title, message, error)
+
+    def _stats(self, stats: dict[str, Any]) -> None:
+        self.stats = stats
+        self.supervisor.report_ok()
+        self.status_panel.set_stats(stats)
+        self.sidebar.set_counts(stats.get("counts") or {})
+        sent, total = self.model.unfinished_bytes()
+        speed = float(stats.get("speed") or 0.0)
+        self.tray.set_tooltip(tooltip_text(stats.get("counts") or {}, speed, sent, total))
+        title = "upqueue"
+        if speed > 0:
+            title = f"upqueue — ↑ {humanize.speed(speed)}"
+        self.setWindowTitle(title)
+        for note_title, message, error in self.notifications.on_stats(stats):
+            if self.worker_settings.get("notifications", True):
+                self.tray.notify(note_title, message, error)
+
+    def _update_first_run(self) -> None:
+        first_run = self.loaded and not self.targets and self.model.rowCount() == 0
+        current = self.pages.currentWidget()
+        if first_run and current is self._page_widgets["queue"]:
+            self.pages.setCurrentWidget(self.first_run)
+        elif not first_run and current is self.first_run:
+            self.pages.setCurrentWidget(self._page_widgets["queue"])
+
+    # -- adding ---------------------------------------------------------------------------
+
+    def current_target(self) -> dict[str, Any] | None:
+        target_id = self.target_combo.currentData()
+        return next((t for t in self.targets if t["id"] == target_id), None)
+
+    def add_paths(self, dropped: list[str]) -> None:
+        """Queue files and folders (folders expand here, skipping hidden and temp files)."""
+        if not dropped:
+            return
+        target = self.current_target()
+        if target is None:
+            self.show_error(
+                UpqueueError(
+                    "No target yet",
+                    "Add a target (the server to upload to) first; then drop the files again.",
+                )
+            )
+            self.show_targets()
+            return
+
+        def work(api: Any) -> dict[str, Any]:
+            files, missing = expand_paths(dropped)
+            if not files:
+                raise UpqueueError(
+                    "Nothing to upload",
+                    "The folders hold no files to upload (hidden and temporary files are skipped).",
+                )
+            result = api.add_uploads(files, target["id"])
+            result["files"] = files
+            result["missing"] = missing
+            return result
+
+        self.statusBar().showMessage(f"Adding {common_label(dropped)}…")
+        self.call(work, lambda result: self._added(result, target))
+
+    def _added(self, result: dict[str, Any], target: dict[str, Any]) -> None:
+        ids, rejected = result.get("ids") or [], result.get("rejected") or []
+        self.statusBar().showMessage(
+            f"Queued {common_label(result['files'])} for {target['name']}"
+            if len(ids) == len(result["files"])
+            else f"Queued {len(ids):,} of {len(result['files']):,} files for {target['name']}",
+            10000,
+        )
+        if rejected:
+            lines = [f"{os.path.basename(r['path'])}: {r['message']}" for r in rejected[:10]]
+            more = f"\n… and {len(rejected) - 10} more" if len(rejected) > 10 else ""
+            self.show_error(
+                UpqueueError(f"{len(rejected)} file(s) were not added", "\n".join(lines) + more)
+            )
+        self.poller.poll_now()
+
+    def _add_folder(self) -> None:
+        folder = self.choose_folder()
+        if folder:
+            self.add_paths([folder])
+
+    def _choose_files(self) -> list[str]:
+        files, _ = QFileDialog.getOpenFileNames(self, "Add files to upload")
+        return files
+
+    def _choose_folder(self) -> str:
+        return QFileDialog.getExistingDirectory(self, "Add a folder to upload")
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if local_paths(event):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        paths_ = local_paths(event)
+        if paths_:
+            event.acceptProposedAction()
+            self.add_paths(paths_)
+
+    # -- acting on uploads ----------------------------------------------------------------
+
+    def _update_actions(self, *_: Any) -> None:
+        self.commands.update(self.view.selected_uploads())
+
+    def act_on_selection(self, action: str, ids: list[int] | None = None) -> None:
+        """Pause, resume, cancel, retry or remove the selected uploads."""
+        ids = ids if ids is not None else self.view.selected_ids()
+        if ids:
+            self.call(lambda api: api.bulk(action, ids), lambda result: self._acted(action, result))
+
+    def _acted(self, action: str, result: dict[str, Any]) -> None:
+        done, skipped = result.get("done") or [], result.get("skipped") or []
+        if skipped:
+            first = skipped[0]
+            extra = f" (and {len(skipped) - 1} more)" if len(skipped) > 1 else ""
+            self.statusBar().showMessage(f"{first['title']}: {first['message']}{extra}", 10000)
+        else:
+            self.statusBar().showMessage(f"{action.title()}: {len(done):,} upload(s)", 5000)
+        self.poller.poll_now()
+
+    def toggle_selection(self) -> None:
+        action = toggle_action(self.view.selected_uploads())
+        if action:
+            self.act_on_selection(action)
+
+    def remove_selection(self) -> None:
+        uploads = self.view.selected_uploads()
+        if not uploads:
+            return
+        running = would_cancel(uploads)
+        if running:
+            question = (
+                f"Remove {len(uploads):,} upload(s) from the list?\n\n"
+                f"{running:,} of them {'is' if running == 1 else 'are'} not finished and will be "
+                "cancelled (the partial upload on the server is deleted where it allows)."
+            )
+            if not self.confirm("Remove unfinished uploads?", question):
+                return
+        self.act_on_selection("remove", [u["id"] for u in uploads])
+
+    def all_uploads(self, which: str) -> None:
+        def done(result: dict[str, Any]) -> None:
+            verb = "Paused" if which == "pause_all" else "Resumed"
+            self.statusBar().showMessage(f"{verb} {int(result.get('count', 0)):,} upload(s)", 5000)
+            self.poller.poll_now()
+
+        self.call(lambda api: getattr(api, which)(), done)
+
+    def open_folders(self) -> None:
+        folders = sorted({os.path.dirname(u["path"]) for u in self.view.selected_uploads()})
+        for folder in folders[:5]:  # a selection of 1,000 files must not open 1,000 windows
+            self.open_url(QUrl.fromLocalFile(folder))
+
+    def copy_urls(self) -> None:
+        urls = [u["remote_url"] for u in self.view.selected_uploads() if u.get("remote_url")]
+        if urls:
+            QGuiApplication.clipboard().setText("\n".join(urls))
+            self.statusBar().showMessage(f"Copied {len(urls)} address(es)", 4000)
+
+    def _context_menu(self, position: Any) -> None:
+        menu = QMenu(self)
+        menu.setObjectName("queue-menu")
+        for key in (
+            "pause",
+            "resume",
+            "cancel",
+            "retry",
+            None,
+            "remove",
+            None,
+            "open_folder",
+            "copy_url",
+            None,
+            "details",
+        ):
+            if key is None:
+                menu.addSeparator()
+            else:
+                menu.addAction(self.commands[key])
+        self.context_menu = menu
+        menu.popup(self.view.viewport().mapToGlobal(position))
+
+    def focus_search(self) -> None:
+        self.search.setFocus()
+        self.search.selectAll()
+
+    # -- pages and dialogs ----------------------------------------------------------------
+
+    def _show_group(self, group: str) -> None:
+        self.proxy.set_group(group)
+        self.pages.setCurrentWidget(self._page_widgets["queue"])
+        self._update_first_run()
+
+    def show_page(self, key: str) -> None:
+        widget = self._page_widgets.get(key)
+        if widget is None:
+            widget = window_chrome.make_page(key, self)
+            self._page_widgets[key] = widget
+            self.pages.addWidget(widget)
+        self.pages.setCurrentWidget(widget)
+        refresh = getattr(widget, "refresh", None)
+        if refresh:
+            refresh()
+
+    def show_batch(self, batch_id: int | None, label: str = "") -> None:
+        """Show only one batch's uploads in the queue (None: all of them)."""
+        self.proxy.set_batch(batch_id)
+        self.batch_bar.show_batch(batch_id, label)
+        if batch_id is not None:
+            self.sidebar.select_group("all")
+            self.pages.setCurrentWidget(self._page_widgets["queue"])
+
+    def show_details(self, upload_id: int | None = None) -> None:
+        ids = [upload_id] if upload_id else self.view.selected_ids()[:1]
+        if ids:
+            window_chrome.open_details(self, ids[0])
+
+    def show_targets(self) -> None:
+        window_chrome.open_dialog(self, "targets")
+
+    def show_settings(self) -> None:
+        window_chrome.open_dialog(self, "settings")
+
+    def show_window(self) -> None:
+        self.showNormal()
+        self.raise_()
+        self.activateWindow()
+
+    # -- closing --------------------------------------------------------------------------
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        if self._quitting:
+            self._shutdown_gui()
+            event.accept()
+            return
+        active = int(self.stats.get("active") or 0)
+        keep = bool(self.worker_settings.get("keep_uploading_on_close", True))
+        if active and keep and self.tray.available:
+            event.ignore()
+            self.hide()
+            if not self._told_about_tray:
+                self._told_about_tray = True
+                self.tray.notify(
+                    "upqueue keeps uploading",
+                    "The uploads go on in the background; the tray icon brings the window back.",
+                )
+            return
+        event.ignore()
+        self.quit_app()
+
+    def quit_app(self) -> None:
+        """Quit the window; ask whether the worker should keep uploading in the background."""
+        active = int(self.stats.get("active") or 0)
+        stop_worker = False
+        if active:
+            answer = self.ask_quit()
+            if answer == "cancel":
+                return
+            stop_worker = answer == "stop"
+        elif not self.worker_settings.get("keep_uploading_on_close", True):
+            stop_worker = True
+        client = self.api
+        if stop_worker and client is not None:
+            try:
+                client.shutdown()
+            except UpqueueError as exc:
+                log.warning("could not stop the worker: %s", exc)
+        self._quitting = True
+        self.close()
+        QApplication.quit()
+
+    def _shutdown_gui(self) -> None:
+        self._save_state()
+        self.poller.stop()
+        self.supervisor.stop()
+        self.tray.hide()
+        for dialog in list(self._dialogs.values()):
+            dialog.close()
+        self.background.close()
+
+    def _ask_quit(self) -> str:
+        return window_chrome.ask_quit(self, int(self.stats.get("active") or 0))
+
+    def _confirm(self, title: str, text: str) -> bool:
+        answer = QMessageBox.question(self, title, text)
+        return answer == QMessageBox.StandardButton.Yes
+
+    # -- remembering the layout -----------------------------------------------------------
+
+    def _state(self) -> QSettings:
+        return QSettings(str(paths.data_dir() / "window.ini"), QSettings.Format.IniFormat)
+
+    def _restore_state(self) -> None:
+        state = self._state()
+        geometry = state.value("geometry")
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        header = state.value("header")
+        if header is not None:
+            self.view.horizontalHeader().restoreState(header)
+        splitter = state.value("splitter")
+        if splitter is not None:
+            self.splitter.restoreState(splitter)
+        else:
+            self.splitter.setSizes([180, 1100])
+
+    def _save_state(self) -> None:
+        state = self._state()
+        state.setValue("geometry", self.saveGeometry())
+        state.setValue("header", self.view.horizontalHeader().saveState())
+        state.setValue("splitter", self.splitter.saveState())
+        target = self.current_target()
+        if target is not None:
+            state.setValue("target", target["id"])
+        state.sync()

@@ -1,0 +1,395 @@
+"""The upload queue as a Qt table model: one row per upload, kept in step with the worker.
+
+Rows are keyed by upload id. :meth:`QueueModel.apply_changes` takes what the API returned for
+``GET /api/uploads?since=N`` and turns it into the fewest model signals: one ``dataChanged``
+per contiguous range of changed rows, proper row inserts and removes, and never a reset for a
+progress update. Sorting happens here too (Python's sort on a key is fast for 100,000 rows;
+a proxy calling back into Python for every comparison is not), the filter proxy only filters.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from enum import IntEnum
+from typing import Any
+
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QModelIndex,
+    QPersistentModelIndex,
+    Qt,
+    QTimer,
+)
+from PySide6.QtGui import QColor, QGuiApplication, QPalette
+
+from core import humanize, progress
+from core.models import FINISHED_STATUSES, Status
+from gui.icons import status_icon
+from gui.models.upload_row import SORT_KEYS, STATUS_LABELS, UploadRow, short_time
+
+_ROOT = QModelIndex()  # the invisible root: a table's rows hang from it
+
+
+class Col(IntEnum):
+    """The queue's columns, in display order."""
+
+    NAME = 0
+    SIZE = 1
+    PROGRESS = 2
+    SPEED = 3
+    ETA = 4
+    STATUS = 5
+    TARGET = 6
+    ADDED = 7
+
+
+HEADERS = {
+    Col.NAME: "Name",
+    Col.SIZE: "Size",
+    Col.PROGRESS: "Progress",
+    Col.SPEED: "Speed",
+    Col.ETA: "Time left",
+    Col.STATUS: "Status",
+    Col.TARGET: "Target",
+    Col.ADDED: "Added",
+}
+
+
+class Role(IntEnum):
+    """Custom data roles; every one answers for any column of a row."""
+
+    UPLOAD_ID = Qt.ItemDataRole.UserRole + 1
+    STATUS = Qt.ItemDataRole.UserRole + 2
+    PERCENT = Qt.ItemDataRole.UserRole + 3
+    SIZE = Qt.ItemDataRole.UserRole + 4
+    OFFSET = Qt.ItemDataRole.UserRole + 5
+    FILTER_KEY = Qt.ItemDataRole.UserRole + 6
+    SORT_KEY = Qt.ItemDataRole.UserRole + 7
+    UPLOAD = Qt.ItemDataRole.UserRole + 8  # the row as a plain dict (for dialogs and actions)
+    ERROR = Qt.ItemDataRole.UserRole + 9  # (title, message) or None
+
+
+def _ranges(rows: Iterable[int]) -> list[tuple[int, int]]:
+    """Sorted row numbers grouped into inclusive contiguous ranges: [1,2,3,7] -> [(1,3),(7,7)]."""
+    result: list[tuple[int, int]] = []
+    for row in sorted(set(rows)):
+        if result and row == result[-1][1] + 1:
+            result[-1] = (result[-1][0], row)
+        else:
+            result.append((row, row))
+    return result
+
+
+class QueueModel(QAbstractTableModel):
+    """The upload queue, one row per upload id.
+
+    Args:
+        parent: the owning QObject.
+        clock: returns epoch seconds; used for the "retrying in N s" countdown (tests pass one).
+    """
+
+    def __init__(self, parent: Any = None, clock: Callable[[], float] | None = None) -> None:
+        super().__init__(parent)
+        self._clock = clock or time.time
+        self._rows: list[UploadRow] = []
+        self._index: dict[int, int] = {}  # upload id -> row number
+        # Bytes sent and to send over the unfinished uploads, kept up to date row by row so
+        # that the overall progress costs nothing per tick, however long the queue.
+        self._sent_bytes = 0
+        self._total_bytes = 0
+        self._sort_column: int = -1
+        self._sort_order = Qt.SortOrder.AscendingOrder
+        # A change to the sorted-by column re-sorts after a short pause, so that rows do not
+        # jump under the pointer on every progress tick.
+        self._resort_timer = QTimer(self)
+        self._resort_timer.setSingleShot(True)
+        self._resort_timer.setInterval(1500)
+        self._resort_timer.timeout.connect(self._resort)
+
+    # -- Qt's model interface -------------------------------------------------------------
+
+    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = _ROOT) -> int:
+        return 0 if parent.isValid() else len(self._rows)
+
+    def columnCount(self, parent: QModelIndex | QPersistentModelIndex = _ROOT) -> int:
+        return 0 if parent.isValid() else len(Col)
+
+    def headerData(
+        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
+    ) -> Any:
+        if orientation != Qt.Orientation.Horizontal or not 0 <= section < len(Col):
+            return None
+        if role == Qt.ItemDataRole.DisplayRole:
+            return HEADERS[Col(section)]
+        if role == Qt.ItemDataRole.TextAlignmentRole and section in _RIGHT_ALIGNED:
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        return None
+
+    def flags(self, index: QModelIndex | QPersistentModelIndex) -> Qt.ItemFlag:
+        if not index.isValid():
+            return Qt.ItemFlag.NoItemFlags
+        return (
+            Qt.ItemFlag.ItemIsEnabled
+            | Qt.ItemFlag.ItemIsSelectable
+            | Qt.ItemFlag.ItemNeverHasChildren
+        )
+
+    def data(
+        self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole
+    ) -> Any:
+        if not index.isValid():
+            return None
+        row_number, column = index.row(), index.column()
+        if not 0 <= row_number < len(self._rows) or not 0 <= column < len(Col):
+            return None
+        row = self._rows[row_number]
+        if role == Qt.ItemDataRole.DisplayRole:
+            return self._display(row, column)
+        if role == Qt.ItemDataRole.DecorationRole:
+            return status_icon(row.status) if column == Col.STATUS else None
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return self._tooltip(row, column)
+        if role == Qt.ItemDataRole.TextAlignmentRole:
+            if column in _RIGHT_ALIGNED:
+                return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            return None
+        if role == Qt.ItemDataRole.ForegroundRole:
+            if column == Col.STATUS and row.status == Status.FAILED:
+                return _error_colour()
+            return None
+        if role == Role.UPLOAD_ID:
+            return row.id
+        if role == Role.STATUS:
+            return row.status
+        if role == Role.PERCENT:
+            return row.percent
+        if role == Role.SIZE:
+            return row.size
+        if role == Role.OFFSET:
+            return row.offset
+        if role == Role.FILTER_KEY:
+            return row.filter_key
+        if role == Role.SORT_KEY:
+            return SORT_KEYS[column](row)
+        if role == Role.UPLOAD:
+            return row.as_dict()
+        if role == Role.ERROR:
+            return (row.error_title, row.error_message) if row.error_title else None
+        return None
+
+    def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
+        """Sort the rows by ``column`` (-1: the order they were added in)."""
+        self._sort_column, self._sort_order = column, order
+        self._resort_timer.stop()
+        self._resort()
+
+    # -- keeping in step with the worker --------------------------------------------------
+
+    def reset_uploads(self, uploads: Sequence[Mapping[str, Any]]) -> None:
+        """Replace every row (first load, or after the worker's counter went backwards)."""
+        self.beginResetModel()
+        self._rows = [UploadRow(upload) for upload in uploads]
+        self._sent_bytes = self._total_bytes = 0
+        for row in self._rows:
+            self._track(row, +1)
+        self._sort_rows()
+        self._reindex(0)
+        self.endResetModel()
+
+    def apply_changes(
+        self, uploads: Sequence[Mapping[str, Any]], removed: Sequence[int] = ()
+    ) -> list[tuple[int, str | None, str]]:
+        """Merge one poll's worth of changes.
+
+        Args:
+            uploads: upload dicts (API shape) that are new or changed.
+            removed: ids of uploads that were removed from the list.
+
+        Returns:
+            ``(upload_id, old_status, new_status)`` for every upload whose status changed
+            (``old_status`` is None for a new upload), for notifications.
+        """
+        transitions: list[tuple[int, str | None, str]] = []
+        changed_rows: list[int] = []
+        new_rows: list[UploadRow] = []
+        removed_set = set(removed)
+        sort_key = SORT_KEYS.get(self._sort_column) if self._sort_column >= 0 else None
+        resort = False
+        for upload in uploads:
+            upload_id = upload.get("id")
+            if upload_id is None or upload_id in removed_set:
+                continue
+            row_number = self._index.get(upload_id)
+            if row_number is None:
+                row = UploadRow(upload)
+                new_rows.append(row)
+                self._track(row, +1)
+                self._index[upload_id] = -1  # placeholder: a duplicate in this batch updates it
+                transitions.append((upload_id, None, row.status))
+                continue
+            if row_number < 0:
+                for pending in new_rows:
+                    if pending.id == upload_id:
+                        self._track(pending, -1)
+                        pending.update(upload)
+                        self._track(pending, +1)
+                continue
+            row = self._rows[row_number]
+            old_status = row.status
+            old_key = sort_key(row) if sort_key else None
+            self._track(row, -1)
+            updated = row.update(upload)
+            self._track(row, +1)
+            if updated:
+                changed_rows.append(row_number)
+                if row.status != old_status:
+                    transitions.append((upload_id, old_status, row.status))
+                if sort_key and sort_key(row) != old_key:
+                    resort = True
+        for first, last in _ranges(changed_rows):
+            self.dataChanged.emit(self.index(first, 0), self.index(last, len(Col) - 1))
+        if new_rows:
+            start = len(self._rows)
+            self.beginInsertRows(QModelIndex(), start, start + len(new_rows) - 1)
+            self._rows.extend(new_rows)
+            for offset, row in enumerate(new_rows):
+                self._index[row.id] = start + offset
+            self.endInsertRows()
+            resort = resort or sort_key is not None
+        if removed_set:
+            self._remove_ids(removed_set)
+        if resort and not self._resort_timer.isActive():
+            self._resort_timer.start()
+        return transitions
+
+    def row_of(self, upload_id: int) -> int | None:
+        """The row number of an upload, or None when it is not in the model."""
+        return self._index.get(upload_id)
+
+    def upload(self, upload_id: int) -> dict[str, Any] | None:
+        """An upload's current values as a dict, or None."""
+        row_number = self._index.get(upload_id)
+        return None if row_number is None else self._rows[row_number].as_dict()
+
+    def uploads(self) -> list[UploadRow]:
+        """Every row (read-only use)."""
+        return self._rows
+
+    def unfinished_bytes(self) -> tuple[int, int]:
+        """``(sent, total)`` bytes over the uploads not yet done, failed or cancelled."""
+        return self._sent_bytes, self._total_bytes
+
+    def _track(self, row: UploadRow, sign: int) -> None:
+        if row.status in FINISHED_STATUSES:
+            return
+        sent, total, _speed = progress.overall(
+            [{"size": row.size, "offset": row.offset, "status": row.status}]
+        )
+        self._sent_bytes += sign * sent
+        self._total_bytes += sign * total
+
+    # -- internals ------------------------------------------------------------------------
+
+    def _remove_ids(self, ids: set[int]) -> None:
+        rows = [self._index[i] for i in ids if self._index.get(i, -1) >= 0]
+        if not rows:
+            return
+        # Back to front so earlier row numbers stay valid while we remove.
+        for first, last in reversed(_ranges(rows)):
+            self.beginRemoveRows(QModelIndex(), first, last)
+            for row in self._rows[first : last + 1]:
+                self._index.pop(row.id, None)
+                self._track(row, -1)
+            del self._rows[first : last + 1]
+            self.endRemoveRows()
+        self._reindex(min(rows))
+
+    def _reindex(self, start: int) -> None:
+        if start == 0:
+            self._index = {row.id: number for number, row in enumerate(self._rows)}
+            return
+        for number in range(start, len(self._rows)):
+            self._index[self._rows[number].id] = number
+
+    def _sort_rows(self) -> None:
+        if self._sort_column < 0:
+            self._rows.sort(key=lambda row: row.id)
+            return
+        key = SORT_KEYS[self._sort_column]
+        reverse = self._sort_order == Qt.SortOrder.DescendingOrder
+        # Ties keep the queue order (by id) in both directions, as people expect.
+        self._rows.sort(key=lambda row: row.id)
+        self._rows.sort(key=key, reverse=reverse)
+
+    def _resort(self) -> None:
+        if not self._rows:
+            return
+        self.layoutAboutToBeChanged.emit()
+        persistent = self.persistentIndexList()
+        ids = [self._rows[index.row()].id for index in persistent]
+        self._sort_rows()
+        self._reindex(0)
+        moved = [
+            self.index(self._index[upload_id], index.column())
+            for upload_id, index in zip(ids, persistent)
+        ]
+        self.changePersistentIndexList(persistent, moved)
+        self.layoutChanged.emit()
+
+    def _display(self, row: UploadRow, column: int) -> str:
+        if column == Col.NAME:
+            return row.name or ""
+        if column == Col.SIZE:
+            return humanize.size(row.size)
+        if column == Col.PROGRESS:
+            return f"{row.percent:.0f}%"
+        if column == Col.SPEED:
+            return humanize.speed(row.speed) if row.status == Status.UPLOADING else ""
+        if column == Col.ETA:
+            return humanize.eta(row.eta) if row.status == Status.UPLOADING else ""
+        if column == Col.STATUS:
+            return self.status_text(row)
+        if column == Col.TARGET:
+            return row.target_name or ""
+        if column == Col.ADDED:
+            return short_time(row.added)
+        return ""
+
+    def status_text(self, row: UploadRow) -> str:
+        """What the Status column says: the state, and the reason when it failed or waits."""
+        label = STATUS_LABELS.get(row.status, str(row.status).title())
+        if row.status == Status.FAILED and row.error_title:
+            return f"{label}: {row.error_title}"
+        if row.status == Status.RETRYING and row.next_attempt_at:
+            wait = row.next_attempt_at - self._clock()
+            if wait > 0:
+                return f"Retrying in {humanize.duration(wait)}"
+        return label
+
+    def _tooltip(self, row: UploadRow, column: int) -> str | None:
+        if column == Col.NAME:
+            return row.path
+        if column == Col.PROGRESS:
+            return f"{humanize.size(row.offset or 0)} of {humanize.size(row.size)} sent"
+        if column == Col.STATUS:
+            if not row.error_title:
+                return STATUS_LABELS.get(row.status, row.status)
+            title = (
+                row.error_title if row.status == Status.FAILED else f"Last error: {row.error_title}"
+            )
+            return f"{title}\n{row.error_message or ''}".strip()
+        if column == Col.TARGET:
+            return row.remote_url or None
+        if column == Col.ADDED:
+            return humanize.local_time(row.created_at)
+        return None
+
+
+def _error_colour() -> QColor:
+    palette = QGuiApplication.palette()
+    dark = palette.color(QPalette.ColorRole.Window).lightness() < 128
+    return QColor("#ff6b6b") if dark else QColor("#c62828")
+
+
+_RIGHT_ALIGNED = frozenset({Col.SIZE, Col.SPEED, Col.ETA})

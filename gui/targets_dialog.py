@@ -1,0 +1,402 @@
+"""The Targets dialog: the servers files go to — add, edit, remove, and test the connection.
+
+Secrets (password, token, header value) go to the worker, which keeps them in the keyring; the
+dialog never shows a stored one, only whether one exists.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Callable
+from typing import Any
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QPlainTextEdit,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from core.models import AuthKind, Protocol
+from gui.icons import icon
+
+Call = Callable[..., None]
+_MIB = 1 << 20
+_AUTH_LABELS = {
+    AuthKind.NONE: "None",
+    AuthKind.BASIC: "Username and password",
+    AuthKind.BEARER: "Bearer token",
+    AuthKind.HEADER: "Custom header",
+}
+_SECRET_LABELS = {
+    AuthKind.BASIC: "Password:",
+    AuthKind.BEARER: "Token:",
+    AuthKind.HEADER: "Header value:",
+}
+
+
+def parse_headers(text: str) -> dict[str, str]:
+    """ "Name: value" lines to a dict; blank lines are skipped.
+
+    Raises:
+        ValueError: a line without a colon or with an empty name.
+    """
+    headers: dict[str, str] = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        name, sep, value = line.partition(":")
+        if not sep or not name.strip():
+            raise ValueError(f"Line {number} is not “Name: value”: {line.strip()!r}")
+        headers[name.strip()] = value.strip()
+    return headers
+
+
+class TargetsDialog(QDialog):
+    """Lists the targets on the left and edits the chosen one on the right.
+
+    Args:
+        call: ``call(fn, on_done, on_error)`` runs ``fn(api)`` off the GUI thread
+            (:meth:`MainWindow.call`).
+        parent: the window.
+
+    Signals:
+        changed(): a target was added, changed or removed.
+    """
+
+    changed = Signal()
+
+    def __init__(self, call: Call, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Targets")
+        self.setObjectName("targets-dialog")
+        self.resize(760, 480)
+        self._call = call
+        self.targets: list[dict[str, Any]] = []
+        self._current: dict[str, Any] | None = None  # None: a new, unsaved target
+        self._dirty = False
+        self._build()
+        self._new()
+
+    # -- layout ---------------------------------------------------------------------------
+
+    def _build(self) -> None:
+        self.list = QListWidget()
+        self.list.setObjectName("target-list")
+        self.list.setMaximumWidth(220)
+        self.list.currentItemChanged.connect(self._selected)
+        add = QPushButton(icon("add"), "Add")
+        add.setObjectName("target-add")
+        add.clicked.connect(self._new)
+        self.remove_button = QPushButton(icon("remove"), "Remove")
+        self.remove_button.setObjectName("target-remove")
+        self.remove_button.clicked.connect(self.remove_current)
+        left = QVBoxLayout()
+        left.addWidget(self.list, 1)
+        buttons = QHBoxLayout()
+        buttons.addWidget(add)
+        buttons.addWidget(self.remove_button)
+        left.addLayout(buttons)
+
+        self.name = QLineEdit()
+        self.name.setPlaceholderText("a short name, e.g. “geo”")
+        self.protocol = QComboBox()
+        for protocol in Protocol:
+            self.protocol.addItem(
+                "tus 1.0 (resumable)" if protocol == Protocol.TUS else protocol.value,
+                protocol.value,
+            )
+        self.url = QLineEdit()
+        self.url.setPlaceholderText("https://uploads.example.org/files/")
+        self.auth = QComboBox()
+        for kind, label in _AUTH_LABELS.items():
+            self.auth.addItem(label, kind.value)
+        self.username = QLineEdit()
+        self.header_name = QLineEdit()
+        self.header_name.setPlaceholderText("e.g. X-Api-Key")
+        self.secret = QLineEdit()
+        self.secret.setEchoMode(QLineEdit.EchoMode.Password)
+        self.chunk = QSpinBox()
+        self.chunk.setRange(0, 4096)
+        self.chunk.setSuffix(" MiB")
+        self.chunk.setSpecialValueText("Default (from Settings)")
+        self.headers = QPlainTextEdit()
+        self.headers.setPlaceholderText("Extra headers, one “Name: value” a line (not secret)")
+        self.headers.setMaximumHeight(70)
+        form = QFormLayout()
+        form.addRow("Name:", self.name)
+        form.addRow("Protocol:", self.protocol)
+        form.addRow("URL:", self.url)
+        form.addRow("Authentication:", self.auth)
+        form.addRow("Username:", self.username)
+        form.addRow("Header name:", self.header_name)
+        form.addRow("Password:", self.secret)
+        form.addRow("Chunk size:", self.chunk)
+        form.addRow("Headers:", self.headers)
+        self.form = form
+        for widget in (self.name, self.url, self.username, self.header_name, self.secret):
+            widget.textChanged.connect(self._edited)
+        self.headers.textChanged.connect(self._edited)
+        self.auth.currentIndexChanged.connect(self._auth_changed)
+        self.protocol.currentIndexChanged.connect(self._edited)
+        self.chunk.valueChanged.connect(self._edited)
+
+        self.result_label = QLabel()
+        self.result_label.setObjectName("target-result")
+        self.result_label.setWordWrap(True)
+        self.result_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.result_label.setMinimumHeight(48)
+        self.result_label.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
+        self.test_button = QPushButton(icon("test"), "Test Connection")
+        self.test_button.setObjectName("target-test")
+        self.test_button.clicked.connect(self.test_connection)
+        self.save_button = QPushButton("Save")
+        self.save_button.setObjectName("target-save")
+        self.save_button.setDefault(True)
+        self.save_button.clicked.connect(self.save)
+        actions = QHBoxLayout()
+        actions.addWidget(self.test_button)
+        actions.addStretch(1)
+        actions.addWidget(self.save_button)
+        right = QVBoxLayout()
+        right.addLayout(form)
+        right.addWidget(self.result_label)
+        right.addStretch(1)
+        right.addLayout(actions)
+
+        close = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        close.rejected.connect(self.reject)
+        body = QHBoxLayout()
+        body.addLayout(left)
+        body.addLayout(right, 1)
+        outer = QVBoxLayout(self)
+        outer.addLayout(body, 1)
+        outer.addWidget(close)
+
+    # -- loading --------------------------------------------------------------------------
+
+    def refresh(self, select_id: int | None = None) -> None:
+        """Load the targets from the worker."""
+        keep = select_id if select_id is not None else (self._current or {}).get("id")
+        self._call(
+            lambda api: api.targets()["targets"],
+            lambda targets: self._loaded(targets, keep),
+            self._failed,
+        )
+
+    def _loaded(self, targets: list[dict[str, Any]], select_id: int | None) -> None:
+        self.targets = targets
+        self.list.blockSignals(True)
+        self.list.clear()
+        chosen = None
+        for target in targets:
+            item = QListWidgetItem(icon("targets"), target["name"])
+            item.setData(Qt.ItemDataRole.UserRole, target["id"])
+            item.setToolTip(target["url"])
+            self.list.addItem(item)
+            if target["id"] == select_id:
+                chosen = item
+        self.list.blockSignals(False)
+        if chosen is not None:
+            self.list.setCurrentItem(chosen)
+        elif self._current is not None or not targets:
+            self._new()
+
+    def _selected(self, item: QListWidgetItem | None, _previous: Any) -> None:
+        if item is None:
+            return
+        target_id = item.data(Qt.ItemDataRole.UserRole)
+        target = next((t for t in self.targets if t["id"] == target_id), None)
+        if target is not None:
+            self._show(target)
+
+    def _new(self) -> None:
+        self.list.blockSignals(True)
+        self.list.clearSelection()
+        self.list.setCurrentItem(None)
+        self.list.blockSignals(False)
+        self._show(None)
+        self.name.setFocus()
+
+    def _show(self, target: dict[str, Any] | None) -> None:
+        self._current = target
+        data = target or {}
+        self.name.setText(data.get("name", ""))
+        self.protocol.setCurrentIndex(max(0, self.protocol.findData(data.get("protocol", "tus"))))
+        self.url.setText(data.get("url", ""))
+        self.auth.setCurrentIndex(max(0, self.auth.findData(data.get("auth_kind", "none"))))
+        self.username.setText(data.get("username") or "")
+        self.header_name.setText(data.get("auth_header") or "")
+        self.secret.clear()
+        self.secret.setPlaceholderText(
+            "stored in the keyring — type to replace" if data.get("has_secret") else ""
+        )
+        self.chunk.setValue(int((data.get("chunk_size") or 0) // _MIB))
+        self.headers.setPlainText(
+            "\n".join(f"{k}: {v}" for k, v in (data.get("headers") or {}).items())
+        )
+        self.remove_button.setEnabled(target is not None)
+        self.save_button.setText("Save" if target else "Add Target")
+        self._auth_changed()
+        self._say("", None)
+        self._dirty = False
+
+    def _auth_changed(self) -> None:
+        kind = self.auth.currentData()
+        self._row_visible(self.username, kind == AuthKind.BASIC)
+        self._row_visible(self.header_name, kind == AuthKind.HEADER)
+        self._row_visible(self.secret, kind != AuthKind.NONE)
+        label = self.form.labelForField(self.secret)
+        if isinstance(label, QLabel):
+            label.setText(_SECRET_LABELS.get(kind, "Secret:"))
+        self._edited()
+
+    def _row_visible(self, field: QWidget, visible: bool) -> None:
+        self.form.setRowVisible(field, visible)
+
+    def _edited(self) -> None:
+        self._dirty = True
+
+    # -- saving, removing, testing --------------------------------------------------------
+
+    def fields(self) -> dict[str, Any]:
+        """The form as an API target body (raises ValueError for headers it cannot read)."""
+        kind = self.auth.currentData()
+        secret = self.secret.text()
+        fields: dict[str, Any] = {
+            "name": self.name.text().strip(),
+            "protocol": self.protocol.currentData(),
+            "url": self.url.text().strip(),
+            "auth_kind": kind,
+            "username": self.username.text().strip() or None if kind == AuthKind.BASIC else None,
+            "auth_header": self.header_name.text().strip() or None
+            if kind == AuthKind.HEADER
+            else None,
+            "chunk_size": self.chunk.value() * _MIB or None,
+            "headers": parse_headers(self.headers.toPlainText()),
+            # None leaves a stored secret as it is; "" clears it (no authentication any more).
+            "secret": secret if secret else ("" if kind == AuthKind.NONE else None),
+        }
+        return fields
+
+    def save(self) -> None:
+        try:
+            fields = self.fields()
+        except ValueError as exc:
+            self._say(f"Headers: {exc}", False)
+            return
+        if not fields["name"] or not fields["url"]:
+            self._say("A target needs a name and a URL.", False)
+            return
+        current = self._current
+        if current is None:
+            fields["secret"] = fields["secret"] or None
+            self._call(lambda api: api.add_target(**fields), self._saved, self._failed)
+        else:
+            self._call(
+                lambda api: api.update_target(current["id"], **fields), self._saved, self._failed
+            )
+        self._say("Saving…", None)
+
+    def _saved(self, target: dict[str, Any]) -> None:
+        self._dirty = False
+        self._current = target
+        self._say(f"Saved “{html.escape(target['name'])}”.", True)
+        self.changed.emit()
+        self.refresh(target["id"])
+
+    def remove_current(self) -> None:
+        current = self._current
+        if current is None:
+            return
+        self._call(
+            lambda api: api.remove_target(current["id"]), lambda _: self._removed(), self._failed
+        )
+
+    def _removed(self) -> None:
+        self._current = None
+        self.changed.emit()
+        self.refresh()
+        self._say("Target removed.", True)
+
+    def test_connection(self) -> None:
+        """Ask the worker to talk to the server with these settings; say what worked or not."""
+        current = self._current
+        if current is not None and not self._dirty:
+            # Unchanged since saving: test the saved target, stored secret included.
+            fn: Callable[[Any], Any] = lambda api: api.test_target(current["id"])
+        else:
+            try:
+                fields = self.fields()
+            except ValueError as exc:
+                self._say(f"Headers: {exc}", False)
+                return
+            if not fields["url"]:
+                self._say("Type the server's URL first.", False)
+                return
+            fields["name"] = fields["name"] or "test"
+            fields["secret"] = fields["secret"] or None
+            fn = lambda api: api.test_target_config(**fields)
+        self.test_button.setEnabled(False)
+        self._say("Testing the connection…", None)
+        self._call(fn, self._tested, self._test_failed)
+
+    def _tested(self, result: dict[str, Any]) -> None:
+        self.test_button.setEnabled(True)
+        note = ""
+        if (
+            not result.get("ok")
+            and self._current
+            and self._current.get("has_secret")
+            and self._dirty
+            and not self.secret.text()
+        ):
+            note = " (Tested without the stored secret: type it again to include it.)"
+        self._say(
+            f"<b>{html.escape(result.get('title', ''))}</b><br>{html.escape(result.get('message', ''))}{note}",
+            bool(result.get("ok")),
+            rich=True,
+        )
+
+    def _test_failed(self, error: BaseException) -> None:
+        self.test_button.setEnabled(True)
+        self._failed(error)
+
+    def _failed(self, error: BaseException) -> None:
+        title = getattr(error, "title", "Something went wrong")
+        message = getattr(error, "message", "See the log for details.")
+        self._say(f"<b>{html.escape(title)}</b><br>{html.escape(message)}", False, rich=True)
+
+    def _say(self, text: str, ok: bool | None, rich: bool = False) -> None:
+        """Show a result under the form: green when it worked, red when not, plain otherwise."""
+        if not rich:
+            text = html.escape(text)
+        if ok is None:
+            self.result_label.setText(text)
+            return
+        badge = "done" if ok else "failed"
+        colour = "#23a559" if ok else "#e5484d"
+        self.result_label.setText(
+            f"<table><tr><td valign='top'><span style='color:{colour};font-size:large'>"
+            f"{'✔' if ok else '✖'}</span>&nbsp;</td><td>{text}</td></tr></table>"
+        )
+        self.result_label.setProperty("result", badge)
+
+    def result_text(self) -> str:
+        """The result line as plain text (for tests and accessibility)."""
+        from PySide6.QtGui import QTextDocument
+
+        document = QTextDocument()
+        document.setHtml(self.result_label.text())
+        return document.toPlainText().strip()

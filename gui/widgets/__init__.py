@@ -1,0 +1,1 @@
+"""Small widgets and item delegates the window is built from."""
