@@ -15,13 +15,13 @@ import argparse
 import random
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import (  # noqa: E402
+from bench.common import (
     BENCH,
     DEFAULT_WORK,
     RESULTS,
@@ -38,10 +38,12 @@ from bench.common import (  # noqa: E402
     median,
     parse_iso,
     poll,
+    raise_priority,
     run_child,
     server_process,
     start_server,
     stored_size,
+    wait_for_quiet,
     write_results,
 )
 
@@ -57,7 +59,8 @@ class Context:
     file_size: int
     work: Path
     settings: dict[str, Any]
-    profile: bool
+    profile: str | None
+    worker_args: list[str] = field(default_factory=list)
 
 
 def make_files(directory: Path, count: int, size: int) -> list[Path]:
@@ -74,11 +77,15 @@ def make_files(directory: Path, count: int, size: int) -> list[Path]:
 
 
 def run_upqueue(ctx: Context, round_no: int) -> dict[str, Any]:
-    worker = Worker(ctx.work / f"upqueue-home-small-{round_no}")
+    worker = Worker(ctx.work / f"upqueue-home-small-{round_no}", ctx.worker_args)
     api = worker.start(ctx.settings)
     try:
         target = add_target(api, ctx.server.url)
-        spy = PySpy(worker.pid, RESULTS / f"pyspy-small-r{round_no}.txt") if ctx.profile else None
+        spy = (
+            PySpy(worker.pid, RESULTS / f"pyspy-small-r{round_no}.txt", gil=ctx.profile == "gil")
+            if ctx.profile
+            else None
+        )
         cpu0, t0 = worker.cpu_seconds(), time.time()
         answer = api.add_uploads([str(p) for p in ctx.files], target)
         add_seconds = time.time() - t0
@@ -97,7 +104,9 @@ def run_upqueue(ctx: Context, round_no: int) -> dict[str, Any]:
         uploads = api.uploads()["uploads"]
         not_done = [u for u in uploads if u["status"] != "done"]
         if not_done:
-            raise RuntimeError(f"{len(not_done)} uploads did not finish: {not_done[0].get('error_message')}")
+            raise RuntimeError(
+                f"{len(not_done)} uploads did not finish: {not_done[0].get('error_message')}"
+            )
         first = min(parse_iso(u["started_at"]) for u in uploads)
         last = max(parse_iso(u["finished_at"]) for u in uploads)
         return {
@@ -115,8 +124,17 @@ def run_upqueue(ctx: Context, round_no: int) -> dict[str, Any]:
 def run_tuspy(ctx: Context, round_no: int) -> dict[str, Any]:
     listing = ctx.work / "small-files.txt"
     listing.write_text("".join(f"{p}\n" for p in ctx.files), encoding="utf-8")
-    child = run_child([sys.executable, str(BENCH / "tuspy_upload.py"), "--endpoint", ctx.server.url,
-                       "--list", str(listing)], timeout=TIMEOUT)
+    child = run_child(
+        [
+            sys.executable,
+            str(BENCH / "tuspy_upload.py"),
+            "--endpoint",
+            ctx.server.url,
+            "--list",
+            str(listing),
+        ],
+        timeout=TIMEOUT,
+    )
     out = child.json()
     return {
         "seconds": out["seconds"],
@@ -139,7 +157,9 @@ def verify(ctx: Context, result: dict[str, Any], content: bool) -> None:
     for path in ctx.files:
         url = urls[str(path)]
         if stored_size(ctx.server, url) != ctx.file_size:
-            raise RuntimeError(f"{result['client']}: {path.name} stored {stored_size(ctx.server, url)} bytes")
+            raise RuntimeError(
+                f"{result['client']}: {path.name} stored {stored_size(ctx.server, url)} bytes"
+            )
         if content and ctx.server.stored_bytes(url) != path.read_bytes():
             raise RuntimeError(f"{result['client']}: {path.name} stored different bytes")
     result["verified"] = "content" if content else "size"
@@ -150,55 +170,97 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--count", type=int, default=2000)
     parser.add_argument("--size", type=int, default=4096, help="bytes per file")
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--concurrency", type=int, default=0, help="upqueue's setting (0 = its default)")
-    parser.add_argument("--profile", action="store_true", help="py-spy the worker into bench/results/")
+    parser.add_argument(
+        "--concurrency", type=int, default=0, help="upqueue's setting (0 = its default)"
+    )
+    parser.add_argument(
+        "--profile",
+        nargs="?",
+        const="wall",
+        choices=["wall", "gil"],
+        help="py-spy the worker into bench/results/ (gil: Python CPU only)",
+    )
     parser.add_argument("--work", type=Path, default=DEFAULT_WORK, help="scratch directory")
+    parser.add_argument(
+        "--worker-wrapper",
+        type=Path,
+        help="run the worker as `python WRAPPER main.py worker` (e.g. to measure a patch)",
+    )
     args = parser.parse_args(argv)
     check_tools()
     work = args.work.resolve()
     isolated_env(work)
+    raise_priority()
     settings = {"concurrency": args.concurrency} if args.concurrency else {}
     files = make_files(work / f"small-{args.count}x{args.size}", args.count, args.size)
     server = start_server(work)
     server_ps = server_process(server)
-    ctx = Context(server, files, args.size, work, settings, args.profile)
+    wrapper = [str(args.worker_wrapper.resolve())] if args.worker_wrapper else []
+    ctx = Context(server, files, args.size, work, settings, args.profile, wrapper)
     clients = list(RUNNERS)
     runs: list[dict[str, Any]] = []
     try:
         for round_no in range(args.rounds):
             order = clients if round_no % 2 == 0 else clients[::-1]
             for client in order:
+                load_before = wait_for_quiet()
                 server_cpu0, system = sum(server_ps.cpu_times()[:2]), SystemCpu()
                 result = RUNNERS[client](ctx, round_no)
                 result["server_cpu_seconds"] = sum(server_ps.cpu_times()[:2]) - server_cpu0
                 result["machine_busy_seconds"] = system.busy_seconds()
+                result["other_load_before"] = load_before
                 result.update(client=client, round=round_no, files=len(files))
                 result["files_per_second"] = len(files) / result["seconds"]
                 verify(ctx, result, content=round_no == 0)
                 clear_server(server)
                 runs.append(result)
-                print(f"round {round_no + 1}/{args.rounds} {client:8s} {result['files_per_second']:7.1f} files/s "
-                      f"({result['seconds']:.2f} s)  cpu {result['cpu_seconds']:.2f} s  "
-                      f"peak RSS {result['peak_rss'] / 1e6:.0f} MB", flush=True)
+                print(
+                    f"round {round_no + 1}/{args.rounds} {client:8s} {result['files_per_second']:7.1f} files/s "
+                    f"({result['seconds']:.2f} s)  cpu {result['cpu_seconds']:.2f} s  "
+                    f"peak RSS {result['peak_rss'] / 1e6:.0f} MB",
+                    flush=True,
+                )
     finally:
         server.stop()
-    medians = {c: {"files_per_second": median([r["files_per_second"] for r in runs if r["client"] == c]),
-                   "cpu_seconds": median([r["cpu_seconds"] for r in runs if r["client"] == c]),
-                   "peak_rss_mb": median([r["peak_rss"] / 1e6 for r in runs if r["client"] == c]),
-                   "server_cpu_seconds": median([r["server_cpu_seconds"] for r in runs if r["client"] == c])}
-               for c in clients}
+    medians = {
+        c: {
+            "files_per_second": median([r["files_per_second"] for r in runs if r["client"] == c]),
+            "cpu_seconds": median([r["cpu_seconds"] for r in runs if r["client"] == c]),
+            "peak_rss_mb": median([r["peak_rss"] / 1e6 for r in runs if r["client"] == c]),
+            "server_cpu_seconds": median(
+                [r["server_cpu_seconds"] for r in runs if r["client"] == c]
+            ),
+        }
+        for c in clients
+    }
     ratio = medians["upqueue"]["files_per_second"] / medians["tuspy"]["files_per_second"]
     met = ratio >= TARGET_RATIO
     print(f"\nMedians of {args.rounds} rounds, {len(files)} files of {args.size} bytes")
     table = Table(["client", "files/s", "client CPU s", "peak RSS MB", "server CPU s"])
     for client, m in medians.items():
-        table.add(client, f"{m['files_per_second']:.1f}", f"{m['cpu_seconds']:.2f}",
-                  f"{m['peak_rss_mb']:.0f}", f"{m['server_cpu_seconds']:.2f}")
+        table.add(
+            client,
+            f"{m['files_per_second']:.1f}",
+            f"{m['cpu_seconds']:.2f}",
+            f"{m['peak_rss_mb']:.0f}",
+            f"{m['server_cpu_seconds']:.2f}",
+        )
     print(table.render())
-    print(f"upqueue / tuspy loop = {ratio:.2f}x; target >= {TARGET_RATIO:g}x: {'met' if met else 'MISSED'}")
-    path = write_results("small-files", {"machine": machine(), "count": len(files), "size": args.size,
-                                         "rounds": args.rounds, "settings": settings, "runs": runs,
-                                         "summary": {"medians": medians, "ratio": ratio, "met": met}})
+    print(
+        f"upqueue / tuspy loop = {ratio:.2f}x; target >= {TARGET_RATIO:g}x: {'met' if met else 'MISSED'}"
+    )
+    path = write_results(
+        "small-files",
+        {
+            "machine": machine(),
+            "count": len(files),
+            "size": args.size,
+            "rounds": args.rounds,
+            "settings": settings,
+            "runs": runs,
+            "summary": {"medians": medians, "ratio": ratio, "met": met},
+        },
+    )
     print(f"raw results: {path}")
     return 0 if met else 1
 

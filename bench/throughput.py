@@ -19,18 +19,18 @@ import base64
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import (  # noqa: E402
+from bench.common import (
     BENCH,
     DEFAULT_WORK,
+    RESULTS,
     GiB,
     MiB,
-    RESULTS,
     PySpy,
     RssSampler,
     SystemCpu,
@@ -46,11 +46,13 @@ from bench.common import (  # noqa: E402
     median,
     parse_iso,
     poll,
+    raise_priority,
     run_child,
     server_process,
     sha256,
     start_server,
     stored_size,
+    wait_for_quiet,
     warm,
     write_results,
 )
@@ -73,17 +75,22 @@ class Context:
     work: Path
     upqueue_settings: dict[str, Any]
     profile: bool
+    worker_args: list[str] = field(default_factory=list)
 
 
 # -- the clients: each uploads ctx.file once and returns its raw figures ----------------------
 def run_upqueue(ctx: Context, round_no: int) -> dict[str, Any]:
     """Through a fresh worker: add the file over the API, time from the add to finished_at."""
-    worker = Worker(ctx.work / f"upqueue-home-{round_no}")
+    worker = Worker(ctx.work / f"upqueue-home-{round_no}", ctx.worker_args)
     api = worker.start(ctx.upqueue_settings)
     try:
         target = add_target(api, ctx.server.url)
         baseline_rss = worker.rss()
-        spy = PySpy(worker.pid, RESULTS / f"pyspy-throughput-r{round_no}.txt") if ctx.profile else None
+        spy = (
+            PySpy(worker.pid, RESULTS / f"pyspy-throughput-r{round_no}.txt")
+            if ctx.profile
+            else None
+        )
         cpu0, t0 = worker.cpu_seconds(), time.time()
         ids = api.add_uploads([str(ctx.file)], target)["ids"]
         upload = poll(lambda: _finished(api, ids[0]), UPLOAD_TIMEOUT, "the upload", interval=0.1)
@@ -91,9 +98,13 @@ def run_upqueue(ctx: Context, round_no: int) -> dict[str, Any]:
         if spy:
             spy.stop()
         if upload["status"] != "done":
-            raise RuntimeError(f"upqueue upload ended {upload['status']}: {upload.get('error_message')}")
+            raise RuntimeError(
+                f"upqueue upload ended {upload['status']}: {upload.get('error_message')}"
+            )
         return {
             "seconds": parse_iso(upload["finished_at"]) - t0,
+            # From the add call until the worker marked it uploading: API, queue and claim.
+            "start_latency": parse_iso(upload["started_at"]) - t0,
             "cpu_seconds": cpu,
             "peak_rss": worker.peak_rss(),
             "baseline_rss": baseline_rss,
@@ -109,22 +120,54 @@ def _finished(api: Any, upload_id: int) -> dict[str, Any] | None:
 
 
 def run_tuspy(ctx: Context, round_no: int) -> dict[str, Any]:
-    child = run_child([sys.executable, str(BENCH / "tuspy_upload.py"), "--endpoint", ctx.server.url,
-                       "--chunk-size", str(PEER_CHUNK), "--file", str(ctx.file)], timeout=UPLOAD_TIMEOUT)
+    child = run_child(
+        [
+            sys.executable,
+            str(BENCH / "tuspy_upload.py"),
+            "--endpoint",
+            ctx.server.url,
+            "--chunk-size",
+            str(PEER_CHUNK),
+            "--file",
+            str(ctx.file),
+        ],
+        timeout=UPLOAD_TIMEOUT,
+    )
     out = child.json()
-    return {"seconds": out["seconds"], "cpu_seconds": out["cpu_seconds"], "peak_rss": child.peak_rss,
-            "process_cpu_seconds": child.cpu_seconds, "process_seconds": child.wall_seconds,
-            "url": out["urls"][0]}
+    return {
+        "seconds": out["seconds"],
+        "cpu_seconds": out["cpu_seconds"],
+        "peak_rss": child.peak_rss,
+        "process_cpu_seconds": child.cpu_seconds,
+        "process_seconds": child.wall_seconds,
+        "url": out["urls"][0],
+    }
 
 
 def run_tusjs(ctx: Context, round_no: int) -> dict[str, Any]:
-    child = run_child(["node", str(BENCH / "tusjs_upload.mjs"), "--endpoint", ctx.server.url,
-                       "--chunk-size", str(PEER_CHUNK), "--file", str(ctx.file)],
-                      cwd=BENCH, timeout=UPLOAD_TIMEOUT)
+    child = run_child(
+        [
+            "node",
+            str(BENCH / "tusjs_upload.mjs"),
+            "--endpoint",
+            ctx.server.url,
+            "--chunk-size",
+            str(PEER_CHUNK),
+            "--file",
+            str(ctx.file),
+        ],
+        cwd=BENCH,
+        timeout=UPLOAD_TIMEOUT,
+    )
     out = child.json()
-    return {"seconds": out["seconds"], "cpu_seconds": out["cpu_seconds"], "peak_rss": child.peak_rss,
-            "process_cpu_seconds": child.cpu_seconds, "process_seconds": child.wall_seconds,
-            "url": out["url"]}
+    return {
+        "seconds": out["seconds"],
+        "cpu_seconds": out["cpu_seconds"],
+        "peak_rss": child.peak_rss,
+        "process_cpu_seconds": child.cpu_seconds,
+        "process_seconds": child.wall_seconds,
+        "url": out["url"],
+    }
 
 
 def run_curl(ctx: Context, round_no: int) -> dict[str, Any]:
@@ -133,26 +176,55 @@ def run_curl(ctx: Context, round_no: int) -> dict[str, Any]:
     # No trailing slash: with one, -T would append the file name to the URL.
     endpoint = ctx.server.url.rstrip("/")
     write_out = '{"code": %{http_code}, "seconds": %{time_total}, "url": "%header{location}"}'
-    child = run_child(["curl", "-sS", "-X", "POST", "-T", str(ctx.file),
-                       "-H", "Tus-Resumable: 1.0.0", "-H", f"Upload-Length: {ctx.size}",
-                       "-H", "Content-Type: application/offset+octet-stream",
-                       "-H", f"Upload-Metadata: filename {name}",
-                       "-o", "/dev/null", "-w", write_out, endpoint], timeout=UPLOAD_TIMEOUT)
+    child = run_child(
+        [
+            "curl",
+            "-sS",
+            "-X",
+            "POST",
+            "-T",
+            str(ctx.file),
+            "-H",
+            "Tus-Resumable: 1.0.0",
+            "-H",
+            f"Upload-Length: {ctx.size}",
+            "-H",
+            "Content-Type: application/offset+octet-stream",
+            "-H",
+            f"Upload-Metadata: filename {name}",
+            "-o",
+            "/dev/null",
+            "-w",
+            write_out,
+            endpoint,
+        ],
+        timeout=UPLOAD_TIMEOUT,
+    )
     out = child.json()
     if out["code"] != 201:
         raise RuntimeError(f"curl's POST was answered {out['code']}")
-    return {"seconds": out["seconds"], "cpu_seconds": child.cpu_seconds, "peak_rss": child.peak_rss,
-            "process_cpu_seconds": child.cpu_seconds, "process_seconds": child.wall_seconds,
-            "url": out["url"]}
+    return {
+        "seconds": out["seconds"],
+        "cpu_seconds": child.cpu_seconds,
+        "peak_rss": child.peak_rss,
+        "process_cpu_seconds": child.cpu_seconds,
+        "process_seconds": child.wall_seconds,
+        "url": out["url"],
+    }
 
 
 RUNNERS: dict[str, Callable[[Context, int], dict[str, Any]]] = {
-    "upqueue": run_upqueue, "tuspy": run_tuspy, "tusjs": run_tusjs, "curl": run_curl,
+    "upqueue": run_upqueue,
+    "tuspy": run_tuspy,
+    "tusjs": run_tusjs,
+    "curl": run_curl,
 }
 
 
 # -- the interleaved run ---------------------------------------------------------------------
-def compare(ctx: Context, rounds: int, clients: list[str], verify_all: bool) -> list[dict[str, Any]]:
+def compare(
+    ctx: Context, rounds: int, clients: list[str], verify_all: bool
+) -> list[dict[str, Any]]:
     source_sha = sha256(ctx.file)
     server_ps = server_process(ctx.server)
     runs: list[dict[str, Any]] = []
@@ -160,19 +232,24 @@ def compare(ctx: Context, rounds: int, clients: list[str], verify_all: bool) -> 
         shift = round_no % len(clients)
         for client in clients[shift:] + clients[:shift]:
             warm(ctx.file)
+            load_before = wait_for_quiet()
             server_cpu0, system = sum(server_ps.cpu_times()[:2]), SystemCpu()
             result = RUNNERS[client](ctx, round_no)
             result["server_cpu_seconds"] = sum(server_ps.cpu_times()[:2]) - server_cpu0
             result["machine_busy_seconds"] = system.busy_seconds()
+            result["other_load_before"] = load_before
             result.update(client=client, round=round_no, bytes=ctx.size)
             result["mb_s"] = ctx.size / result["seconds"] / 1e6
             result["cpu_s_per_gib"] = result["cpu_seconds"] / (ctx.size / GiB)
             _verify(ctx, result, source_sha if (round_no == 0 or verify_all) else None)
             clear_server(ctx.server)
             runs.append(result)
-            print(f"round {round_no + 1}/{rounds} {client:8s} {result['mb_s']:8.1f} MB/s  "
-                  f"cpu {result['cpu_s_per_gib']:.2f} s/GiB  peak RSS {result['peak_rss'] / 1e6:.0f} MB"
-                  f"{'  (sha256 ok)' if result.get('sha256_ok') else ''}", flush=True)
+            print(
+                f"round {round_no + 1}/{rounds} {client:8s} {result['mb_s']:8.1f} MB/s  "
+                f"cpu {result['cpu_s_per_gib']:.2f} s/GiB  peak RSS {result['peak_rss'] / 1e6:.0f} MB"
+                f"{'  (sha256 ok)' if result.get('sha256_ok') else ''}",
+                flush=True,
+            )
     return runs
 
 
@@ -180,7 +257,9 @@ def _verify(ctx: Context, result: dict[str, Any], source_sha: str | None) -> Non
     stored = stored_size(ctx.server, result["url"])
     result["stored_bytes"] = stored
     if stored != ctx.size:
-        raise RuntimeError(f"{result['client']} stored {stored} bytes of {ctx.size} at {result['url']}")
+        raise RuntimeError(
+            f"{result['client']} stored {stored} bytes of {ctx.size} at {result['url']}"
+        )
     if source_sha is not None:
         result["sha256_ok"] = sha256(ctx.server.stored_path(result["url"])) == source_sha
         if not result["sha256_ok"]:
@@ -195,7 +274,9 @@ def summarize(runs: list[dict[str, Any]], clients: list[str]) -> dict[str, Any]:
             "mb_s": median([r["mb_s"] for r in mine]),
             "cpu_s_per_gib": median([r["cpu_s_per_gib"] for r in mine]),
             "peak_rss_mb": median([r["peak_rss"] / 1e6 for r in mine]),
-            "server_cpu_s_per_gib": median([r["server_cpu_seconds"] / (r["bytes"] / GiB) for r in mine]),
+            "server_cpu_s_per_gib": median(
+                [r["server_cpu_seconds"] / (r["bytes"] / GiB) for r in mine]
+            ),
         }
     summary: dict[str, Any] = {"medians": medians, "ratios": {}, "targets": {}}
     if "upqueue" in medians:
@@ -214,18 +295,28 @@ def summarize(runs: list[dict[str, Any]], clients: list[str]) -> dict[str, Any]:
 
 def print_summary(summary: dict[str, Any], rounds: int, size: int) -> None:
     print(f"\nMedians of {rounds} rounds, {size / MiB:.0f} MiB file")
-    table = Table(["client", "MB/s", "CPU s/GiB", "peak RSS MB", "server CPU s/GiB", "upqueue ÷ it"])
+    table = Table(
+        ["client", "MB/s", "CPU s/GiB", "peak RSS MB", "server CPU s/GiB", "upqueue ÷ it"]
+    )
     for client, m in summary["medians"].items():
         ratio = summary["ratios"].get(f"upqueue/{client}")
-        table.add(client, f"{m['mb_s']:.1f}", f"{m['cpu_s_per_gib']:.2f}", f"{m['peak_rss_mb']:.0f}",
-                  f"{m['server_cpu_s_per_gib']:.2f}", f"{ratio:.2f}x" if ratio else "")
+        table.add(
+            client,
+            f"{m['mb_s']:.1f}",
+            f"{m['cpu_s_per_gib']:.2f}",
+            f"{m['peak_rss_mb']:.0f}",
+            f"{m['server_cpu_s_per_gib']:.2f}",
+            f"{ratio:.2f}x" if ratio else "",
+        )
     print(table.render())
     for name, ok in summary["targets"].items():
         print(f"target {name}: {'met' if ok else 'MISSED'}")
 
 
 # -- the 2 GiB RSS step ----------------------------------------------------------------------
-def rss_2g(server: TusServer, work: Path, settings: dict[str, Any], profile: bool) -> dict[str, Any]:
+def rss_2g(
+    server: TusServer, work: Path, settings: dict[str, Any], profile: bool
+) -> dict[str, Any]:
     """Upload a 2 GiB file through a fresh worker while sampling its RSS every 50 ms."""
     size = 2 * GiB
     path = work / "rss-2g.bin"
@@ -241,7 +332,9 @@ def rss_2g(server: TusServer, work: Path, settings: dict[str, Any], profile: boo
         t0 = time.time()
         with RssSampler(worker.pid, 0.05) as sampler:
             upload_id = api.add_uploads([str(path)], target)["ids"][0]
-            upload = poll(lambda: _finished(api, upload_id), UPLOAD_TIMEOUT, "the 2 GiB upload", 0.1)
+            upload = poll(
+                lambda: _finished(api, upload_id), UPLOAD_TIMEOUT, "the 2 GiB upload", 0.1
+            )
         if spy:
             spy.stop()
         if upload["status"] != "done":
@@ -250,18 +343,26 @@ def rss_2g(server: TusServer, work: Path, settings: dict[str, Any], profile: boo
         if stored != size:
             raise RuntimeError(f"the server stored {stored} bytes of {size}")
         seconds = parse_iso(upload["finished_at"]) - t0
-        result = {"bytes": size, "seconds": seconds, "mb_s": size / seconds / 1e6,
-                  "baseline_rss_mb": baseline / 1e6, "sampled_peak_rss_mb": sampler.peak / 1e6,
-                  "samples": sampler.samples, "vmhwm_mb": worker.peak_rss() / 1e6}
+        result = {
+            "bytes": size,
+            "seconds": seconds,
+            "mb_s": size / seconds / 1e6,
+            "baseline_rss_mb": baseline / 1e6,
+            "sampled_peak_rss_mb": sampler.peak / 1e6,
+            "samples": sampler.samples,
+            "vmhwm_mb": worker.peak_rss() / 1e6,
+        }
     finally:
         worker.stop()
         clear_server(server)
     result["limit_mb"] = RSS_LIMIT_MB
     result["met"] = max(result["sampled_peak_rss_mb"], result["vmhwm_mb"]) < RSS_LIMIT_MB
-    print(f"2 GiB through the worker: {result['mb_s']:.1f} MB/s; worker RSS at start "
-          f"{result['baseline_rss_mb']:.0f} MB, sampled peak {result['sampled_peak_rss_mb']:.0f} MB "
-          f"({result['samples']} samples), VmHWM {result['vmhwm_mb']:.0f} MB; target < {RSS_LIMIT_MB} MB: "
-          f"{'met' if result['met'] else 'MISSED'}")
+    print(
+        f"2 GiB through the worker: {result['mb_s']:.1f} MB/s; worker RSS at start "
+        f"{result['baseline_rss_mb']:.0f} MB, sampled peak {result['sampled_peak_rss_mb']:.0f} MB "
+        f"({result['samples']} samples), VmHWM {result['vmhwm_mb']:.0f} MB; target < {RSS_LIMIT_MB} MB: "
+        f"{'met' if result['met'] else 'MISSED'}"
+    )
     return result
 
 
@@ -269,13 +370,28 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size-mib", type=int, default=512, help="test file size (MiB)")
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--clients", default=",".join(CLIENTS), help="comma list of " + ",".join(CLIENTS))
+    parser.add_argument(
+        "--clients", default=",".join(CLIENTS), help="comma list of " + ",".join(CLIENTS)
+    )
     parser.add_argument("--rss-2g", action="store_true", help="only the 2 GiB worker RSS step")
-    parser.add_argument("--upqueue-chunk", type=int, default=0,
-                        help="upqueue's chunk_size setting (bytes; 0 = its default, one PATCH)")
-    parser.add_argument("--profile", action="store_true", help="py-spy the worker into bench/results/")
-    parser.add_argument("--verify-all", action="store_true", help="sha256 every stored file, not round 1's")
+    parser.add_argument(
+        "--upqueue-chunk",
+        type=int,
+        default=0,
+        help="upqueue's chunk_size setting (bytes; 0 = its default, one PATCH)",
+    )
+    parser.add_argument(
+        "--profile", action="store_true", help="py-spy the worker into bench/results/"
+    )
+    parser.add_argument(
+        "--verify-all", action="store_true", help="sha256 every stored file, not round 1's"
+    )
     parser.add_argument("--work", type=Path, default=DEFAULT_WORK, help="scratch directory")
+    parser.add_argument(
+        "--worker-wrapper",
+        type=Path,
+        help="run the worker as `python WRAPPER main.py worker` (e.g. to measure a patch)",
+    )
     args = parser.parse_args(argv)
     clients = [c for c in args.clients.split(",") if c]
     unknown = set(clients) - set(CLIENTS)
@@ -285,25 +401,38 @@ def main(argv: list[str] | None = None) -> int:
     work = args.work.resolve()
     work.mkdir(parents=True, exist_ok=True)
     isolated_env(work)
+    raise_priority()
     settings = {"chunk_size": args.upqueue_chunk} if args.upqueue_chunk else {}
     server = start_server(work)
     try:
         if args.rss_2g:
             result = rss_2g(server, work, settings, args.profile)
-            path = write_results("rss-2g", {"machine": machine(), "result": result, "settings": settings})
+            path = write_results(
+                "rss-2g", {"machine": machine(), "result": result, "settings": settings}
+            )
             print(f"raw results: {path}")
             return 0 if result["met"] else 1
         size = args.size_mib * MiB
         file = work / f"throughput-{args.size_mib}M.bin"
         if not file.exists() or file.stat().st_size != size:
             make_file(file, size, seed=1)
-        ctx = Context(server, file, size, work, settings, args.profile)
+        wrapper = [str(args.worker_wrapper.resolve())] if args.worker_wrapper else []
+        ctx = Context(server, file, size, work, settings, args.profile, wrapper)
         runs = compare(ctx, args.rounds, clients, args.verify_all)
         summary = summarize(runs, clients)
         print_summary(summary, args.rounds, size)
-        path = write_results("throughput", {"machine": machine(), "rounds": args.rounds, "bytes": size,
-                                            "settings": settings, "peer_chunk": PEER_CHUNK,
-                                            "summary": summary, "runs": runs})
+        path = write_results(
+            "throughput",
+            {
+                "machine": machine(),
+                "rounds": args.rounds,
+                "bytes": size,
+                "settings": settings,
+                "peer_chunk": PEER_CHUNK,
+                "summary": summary,
+                "runs": runs,
+            },
+        )
         print(f"raw results: {path}")
         return 0 if all(summary["targets"].values()) else 1
     finally:
