@@ -13,7 +13,7 @@ from fastapi import APIRouter, Response
 from pydantic import BaseModel, ConfigDict
 
 from core.errors import UpqueueError
-from worker.service import NotFound
+from worker.errors import NotFound
 
 
 class _Body(BaseModel):

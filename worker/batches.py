@@ -13,6 +13,7 @@ import logging
 import os
 import queue
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,8 @@ class BatchBook:
         forget: called with (watch_id, path) when a file left its path after upload, so the
             watcher does not treat a new file of that name as already sent.
     """
+
+    GATHER_SECONDS = 0.2  # how long finished uploads are gathered before the counts are redone
 
     def __init__(self, service: Any, *, forget: Callable[[int, str], None] = lambda w, p: None):
         self.service = service
@@ -180,9 +183,11 @@ class BatchBook:
             if item is None:
                 return
             work = [item]
-            while True:  # take what else is waiting, so 5,000 ends cost one refresh per batch
+            # Gather for a moment: uploads ending by the hundred cost one recount, not one each.
+            deadline = time.monotonic() + self.GATHER_SECONDS
+            while True:
                 try:
-                    extra = self._queue.get_nowait()
+                    extra = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
                 except queue.Empty:
                     break
                 if extra is None:

@@ -113,12 +113,15 @@ def stop_observer(observer: BaseObserver) -> None:
         log.exception("could not stop a watch observer")
 
 
-def file_key(path: str, root_real: str) -> FileKey | None:
+def file_key(path: str, root_real: str, *, check_links: bool = True) -> FileKey | None:
     """The key of the regular file at ``path``, or None if it is not one, or is gone, or
     leads out of the watched folder whose real path is ``root_real``.
 
     Symbolic links (of the file, or of a folder on its way) are resolved and must stay inside:
-    a link is never a way to send what lies outside the folder a person chose.
+    a link is never a way to send what lies outside the folder a person chose. Resolving costs
+    a system call per path component, so the settle loop, which re-reads the key of every
+    waiting file, passes ``check_links=False``; the check runs when a file is first seen and
+    again just before it is submitted.
     """
     try:
         st = os.stat(path)
@@ -126,6 +129,8 @@ def file_key(path: str, root_real: str) -> FileKey | None:
         return None
     if not stat.S_ISREG(st.st_mode):
         return None
+    if not check_links:
+        return FileKey(st.st_size, st.st_mtime_ns, st.st_ino)
     real = os.path.realpath(path)
     if not real.startswith(root_real.rstrip(os.sep) + os.sep):
         log.info("%s leads outside the watched folder %s; not followed", path, root_real)

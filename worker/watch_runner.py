@@ -291,8 +291,8 @@ class WatchRunner:
         self._pending[path] = Settle(key, now, True) if complete else observe(previous, key, now)
         self._round_open = True
 
-    def _key(self, path: str) -> FileKey | None:
-        return file_key(path, self._root_real)
+    def _key(self, path: str, *, check_links: bool = True) -> FileKey | None:
+        return file_key(path, self._root_real, check_links=check_links)
 
     def _scan(self, top: str) -> None:
         """Consider every wanted file under ``top`` (a full scan when ``top`` is the root)."""
@@ -323,7 +323,7 @@ class WatchRunner:
         now = self.clock()
         ready: list[str] = []
         for path, tracking in list(self._pending.items()):
-            key = self._key(path)
+            key = self._key(path, check_links=False)
             if key is None:
                 del self._pending[path]
                 continue
@@ -345,9 +345,12 @@ class WatchRunner:
     def _submit(self, ready: list[str]) -> None:
         sendable: list[str] = []
         for path in ready:
-            key = self._pending[path].key
-            if not self.sink.is_new(self.spec.id, path, key):
-                del self._pending[path]
+            tracking = self._pending[path]
+            key = self._key(path)  # with the link check this time
+            if key is None or not self.sink.is_new(self.spec.id, path, key):
+                del self._pending[path]  # gone, a link out of the folder, or sent already
+            elif key != tracking.key:
+                self._pending[path] = observe(tracking, key, self.clock())  # written again
             elif can_open(path):
                 sendable.append(path)
         units, _waiting = group_units(sendable, self._pending.keys(), datasets=self.spec.datasets)

@@ -26,7 +26,7 @@ from core.watchrules import (
     takes_datasets,
 )
 from worker.batches import BatchBook
-from worker.service import Conflict, NotFound
+from worker.errors import Conflict, NotFound
 from worker.watch_fields import validate_watch
 from worker.watch_runner import WatchRunner
 from worker.watch_spec import ReadyUnit, WatchSpec
