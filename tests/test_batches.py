@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import re
+import sqlite3
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,11 +22,13 @@ import pytest
 
 from core.secrets import SecretStore
 from core.store import Store
+from core.watchrules import FileKey
 from tests.fixtures.tus import make_file
 from tests.fixtures.worker import wait_for
 from tests.test_watcher import armed, finished_batches, watch_uploads
 from worker.service import Service
 from worker.watch_runner import WatchRunner
+from worker.watch_spec import ReadyUnit
 from worker.watcher import WatchManager
 
 
@@ -270,3 +273,76 @@ def test_rescan_runs_when_due(upqueue_home: Path, tmp_path: Path) -> None:
     finally:
         manager.stop()
         store.close()
+
+
+@pytest.fixture
+def manager(upqueue_home: Path):
+    """A WatchManager on a real state.db and Service, without an upload engine."""
+    store = Store(upqueue_home / "state.db")
+    service = Service(store, SecretStore(upqueue_home), upqueue_home)
+    watches = WatchManager(service)
+    service.watches = watches
+    watches.start()
+    service.add_target({"name": "srv", "url": "http://127.0.0.1:9/files/"})  # never contacted
+    yield watches
+    watches.stop()
+    store.close()
+
+
+def test_a_file_the_queue_refuses_is_a_failure_of_its_batch(
+    manager: WatchManager, inbox: Path
+) -> None:
+    watch = manager.add({"path": str(inbox), "target": "srv", "settle_seconds": 0.2})
+    vanished = str(inbox / "vanished.bin")  # settled, then deleted before it could be queued
+    manager.submit(watch["id"], [ReadyUnit(vanished, {vanished: FileKey(10, 1, 1)})])
+    manager.round_finished(watch["id"])
+    assert manager.batches.wait_idle()
+    batch = manager.batches.list(watch["id"])[0]
+    assert (batch["state"], batch["total"], batch["done"], batch["failed"]) == (
+        "finished_with_failures",
+        1,
+        0,
+        1,
+    )
+    (row,) = read_manifest(batch)
+    assert (
+        row["file"] == vanished
+        and row["status"] == "rejected"
+        and "File not found" in row["reason"]
+    )
+    assert manager.batches.rejects(batch["id"])[0]["title"] == "File not found"
+    assert not manager.is_new(watch["id"], vanished, FileKey(10, 1, 1))  # not offered again
+
+
+@pytest.mark.slow
+def test_worker_killed_mid_round_keeps_filling_the_same_batch(
+    worker, tus_server, inbox: Path
+) -> None:
+    api = worker.api
+    api.add_target(name="srv", url=tus_server.url)
+    watch = armed(api, api.add_watch(path=str(inbox), target="srv", settle_seconds=3.0))
+    for i in range(60):
+        make_file(inbox / f"a-{i:02d}.bin", 4_000, seed=i)
+    time.sleep(1.5)  # the second half of the drop arrives later: the writer's pace
+    for i in range(60):
+        make_file(inbox / f"b-{i:02d}.bin", 4_000, seed=100 + i)
+
+    def first_half_queued() -> bool:
+        batches = api.batches(watch_id=watch["id"])["batches"]
+        return bool(batches) and batches[0]["total"] == 60
+
+    wait_for(first_half_queued, 20, "the first half to be queued", interval=0.02)
+    worker.kill9()
+    with sqlite3.connect(worker.home / "state.db") as db:  # what the killed worker had queued
+        assert db.execute("SELECT count(*) FROM uploads").fetchone()[0] == 60, "killed too late"
+    api = worker.start()
+    batch = wait_for(lambda: finished_batches(api, watch["id"]), 60, "the batch to finish")[0]
+    assert len(api.batches(watch_id=watch["id"])["batches"]) == 1
+    assert (batch["state"], batch["total"], batch["done"], batch["failed"]) == (
+        "finished",
+        120,
+        120,
+        0,
+    )
+    complete = server_complete_uploads(tus_server)
+    assert len(complete) == 120

@@ -610,3 +610,25 @@ def test_cli_watch_commands(
     assert "Folder not found" in capsys.readouterr().err
     assert cli.run(["watch", "rm", str(watch_id)]) == 0
     assert worker.api.watches()["watches"] == []
+
+
+def test_shapefile_set_waits_for_its_members_when_the_target_takes_datasets(
+    run_watch, watched: Path
+) -> None:
+    runner, sink = run_watch(watched, datasets=True, settle_seconds=0.3)
+    rounds = sink.rounds
+    for suffix in (".shp", ".shx", ".dbf", ".cpg"):
+        (watched / f"roads{suffix}").write_bytes(b"s" * 100)
+    (watched / "notes.txt").write_text("alone")
+    wait_for(lambda: sink.paths() == [str(watched / "notes.txt")], 10, "the lone file")
+    # The set waits for its .prj, but does not hold the round (and its batch) open.
+    wait_round(sink, rounds)
+    assert runner.pending_count == 4
+    rounds = sink.rounds
+    (watched / "roads.prj").write_text("GEOGCS[...]")
+    wait_for(lambda: len(sink.units) == 2, 10, "the completed set")
+    wait_round(sink, rounds)
+    unit = sink.units[1]
+    assert unit.primary == str(watched / "roads.shp")
+    assert sorted(Path(p).suffix for p in unit.files) == [".cpg", ".dbf", ".prj", ".shp", ".shx"]
+    assert len(sink.units) == 2

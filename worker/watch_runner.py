@@ -105,6 +105,7 @@ class WatchRunner:
         self._next_health = 0.0
         self._submit_after = 0.0
         self._round_open = False
+        self._held: set[str] = set()  # settled, but waiting for the rest of their set
         self._last_event = clock()
         self._thread = threading.Thread(target=self._run, name=f"watch-{spec.id}", daemon=True)
 
@@ -228,15 +229,14 @@ class WatchRunner:
     def _wake_in(self) -> float:
         now = self.clock()
         wake = self._next_health
-        if self._pending:
-            soonest = min(
-                settle_wait(t, self.spec.settle_seconds, now) for t in self._pending.values()
-            )
+        waiting = [t for p, t in self._pending.items() if p not in self._held]
+        if waiting:
+            soonest = min(settle_wait(t, self.spec.settle_seconds, now) for t in waiting)
             pending_wake = now + max(soonest, 0.05)
             if self._submit_after > now:
                 pending_wake = max(pending_wake, self._submit_after)
             wake = min(wake, pending_wake)
-        if self._round_open and not self._pending:
+        if self._round_open and not waiting:
             wake = min(wake, self._last_event + self.spec.settle_seconds)
         return max(0.0, wake - now)
 
@@ -331,11 +331,14 @@ class WatchRunner:
             self._pending[path] = tracking
             if settled(tracking, self.spec.settle_seconds, now):
                 ready.append(path)
+        self._held &= set(ready)  # a held file written again is waiting, not held
         if ready and now >= self._submit_after:
             self._submit(ready)
         if (
             self._round_open
-            and not self._pending
+            # Files held back by their set (a shapefile without its .prj) may wait for days;
+            # they do not keep the round, and its batch, open.
+            and self._pending.keys() <= self._held
             and self._events.empty()
             and self.clock() - self._last_event >= self.spec.settle_seconds
         ):
@@ -353,7 +356,8 @@ class WatchRunner:
                 self._pending[path] = observe(tracking, key, self.clock())  # written again
             elif can_open(path):
                 sendable.append(path)
-        units, _waiting = group_units(sendable, self._pending.keys(), datasets=self.spec.datasets)
+        units, waiting = group_units(sendable, self._pending.keys(), datasets=self.spec.datasets)
+        self._held = set(waiting)
         if not units:
             return
         ready_units = [
@@ -418,6 +422,7 @@ class WatchRunner:
             log.info("watch %s: %s was replaced; watching the new folder", self.spec.id, self._root)
             self._disarm()
             self._pending.clear()
+            self._held.clear()
             self._try_arm()
             return None
         if self._observer is not None and not self._observer.is_alive():
@@ -427,6 +432,7 @@ class WatchRunner:
     def _go_unavailable(self, message: str) -> None:
         self._disarm()
         self._pending.clear()
+        self._held.clear()
         delay = self.BACKOFF[min(self._backoff_step, len(self.BACKOFF) - 1)]
         self._backoff_step += 1
         self._next_arm = self.clock() + delay
