@@ -107,6 +107,55 @@ def server_process(server: TusServer) -> psutil.Process:
     return psutil.Process(server._proc.pid)  # type: ignore[union-attr]
 
 
+class ServerMeter:
+    """What the server process spent between construction and ``delta()``: CPU and syscalls.
+
+    The read calls tell how the client's bytes arrived: the same bytes in more, smaller reads
+    cost the (single-threaded) server more CPU.
+    """
+
+    def __init__(self, server: TusServer) -> None:
+        self._ps = server_process(server)
+        self._cpu, self._io = self._snapshot()
+
+    def _snapshot(self) -> tuple[float, Any]:
+        times = self._ps.cpu_times()
+        return times.user + times.system, self._ps.io_counters()
+
+    def delta(self) -> dict[str, float]:
+        cpu, io = self._snapshot()
+        return {
+            "server_cpu_seconds": cpu - self._cpu,
+            "server_read_calls": io.read_count - self._io.read_count,
+            "server_read_bytes": io.read_chars - self._io.read_chars,
+            "server_write_calls": io.write_count - self._io.write_count,
+        }
+
+
+class RunMeters:
+    """The server's spending and the machine's busy time over the timed part of one client run.
+
+    A runner calls ``start()`` just before its timed part and ``stop()`` just after, so that
+    starting a worker or an interpreter is not counted; ``figures`` then holds the deltas.
+    """
+
+    def __init__(self, server: TusServer) -> None:
+        self._server = server
+        self._meter: ServerMeter | None = None
+        self._system: SystemCpu | None = None
+        self.figures: dict[str, float] = {}
+
+    def start(self) -> None:
+        self._meter, self._system = ServerMeter(self._server), SystemCpu()
+
+    def stop(self) -> None:
+        assert self._meter is not None and self._system is not None
+        self.figures = {
+            **self._meter.delta(),
+            "machine_busy_seconds": self._system.busy_seconds(),
+        }
+
+
 def clear_server(server: TusServer) -> None:
     """Delete every stored upload, and flush, so one run's writeback does not slow the next."""
     for entry in server.dir.iterdir():

@@ -26,7 +26,7 @@ from bench.common import (
     DEFAULT_WORK,
     RESULTS,
     PySpy,
-    SystemCpu,
+    RunMeters,
     Table,
     TusServer,
     Worker,
@@ -40,7 +40,6 @@ from bench.common import (
     poll,
     raise_priority,
     run_child,
-    server_process,
     start_server,
     stored_size,
     wait_for_quiet,
@@ -61,6 +60,10 @@ class Context:
     settings: dict[str, Any]
     profile: str | None
     worker_args: list[str] = field(default_factory=list)
+    meters: RunMeters = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.meters = RunMeters(self.server)
 
 
 def make_files(directory: Path, count: int, size: int) -> list[Path]:
@@ -86,6 +89,7 @@ def run_upqueue(ctx: Context, round_no: int) -> dict[str, Any]:
             if ctx.profile
             else None
         )
+        ctx.meters.start()
         cpu0, t0 = worker.cpu_seconds(), time.time()
         answer = api.add_uploads([str(p) for p in ctx.files], target)
         add_seconds = time.time() - t0
@@ -97,8 +101,9 @@ def run_upqueue(ctx: Context, round_no: int) -> dict[str, Any]:
             counts = api.stats()["counts"]
             return sum(counts[s] for s in ENDED) >= total
 
-        poll(all_ended, TIMEOUT, "all small uploads", interval=0.2)
+        poll(all_ended, TIMEOUT, "all small uploads", interval=0.25)
         cpu = worker.cpu_seconds() - cpu0
+        ctx.meters.stop()
         if spy:
             spy.stop()
         uploads = api.uploads()["uploads"]
@@ -124,6 +129,7 @@ def run_upqueue(ctx: Context, round_no: int) -> dict[str, Any]:
 def run_tuspy(ctx: Context, round_no: int) -> dict[str, Any]:
     listing = ctx.work / "small-files.txt"
     listing.write_text("".join(f"{p}\n" for p in ctx.files), encoding="utf-8")
+    ctx.meters.start()
     child = run_child(
         [
             sys.executable,
@@ -135,6 +141,7 @@ def run_tuspy(ctx: Context, round_no: int) -> dict[str, Any]:
         ],
         timeout=TIMEOUT,
     )
+    ctx.meters.stop()
     out = child.json()
     return {
         "seconds": out["seconds"],
@@ -194,7 +201,6 @@ def main(argv: list[str] | None = None) -> int:
     settings = {"concurrency": args.concurrency} if args.concurrency else {}
     files = make_files(work / f"small-{args.count}x{args.size}", args.count, args.size)
     server = start_server(work)
-    server_ps = server_process(server)
     wrapper = [str(args.worker_wrapper.resolve())] if args.worker_wrapper else []
     ctx = Context(server, files, args.size, work, settings, args.profile, wrapper)
     clients = list(RUNNERS)
@@ -204,10 +210,14 @@ def main(argv: list[str] | None = None) -> int:
             order = clients if round_no % 2 == 0 else clients[::-1]
             for client in order:
                 load_before = wait_for_quiet()
-                server_cpu0, system = sum(server_ps.cpu_times()[:2]), SystemCpu()
                 result = RUNNERS[client](ctx, round_no)
-                result["server_cpu_seconds"] = sum(server_ps.cpu_times()[:2]) - server_cpu0
-                result["machine_busy_seconds"] = system.busy_seconds()
+                result.update(ctx.meters.figures)
+                # Busy time that neither this client nor the server used: the rest of the machine.
+                result["others_busy_seconds"] = (
+                    result["machine_busy_seconds"]
+                    - result.get("process_cpu_seconds", result["cpu_seconds"])
+                    - result["server_cpu_seconds"]
+                )
                 result["other_load_before"] = load_before
                 result.update(client=client, round=round_no, files=len(files))
                 result["files_per_second"] = len(files) / result["seconds"]

@@ -33,7 +33,7 @@ from bench.common import (
     MiB,
     PySpy,
     RssSampler,
-    SystemCpu,
+    RunMeters,
     Table,
     TusServer,
     Worker,
@@ -48,7 +48,6 @@ from bench.common import (
     poll,
     raise_priority,
     run_child,
-    server_process,
     sha256,
     start_server,
     stored_size,
@@ -74,8 +73,12 @@ class Context:
     size: int
     work: Path
     upqueue_settings: dict[str, Any]
-    profile: bool
+    profile: str | None
     worker_args: list[str] = field(default_factory=list)
+    meters: RunMeters = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.meters = RunMeters(self.server)
 
 
 # -- the clients: each uploads ctx.file once and returns its raw figures ----------------------
@@ -87,14 +90,18 @@ def run_upqueue(ctx: Context, round_no: int) -> dict[str, Any]:
         target = add_target(api, ctx.server.url)
         baseline_rss = worker.rss()
         spy = (
-            PySpy(worker.pid, RESULTS / f"pyspy-throughput-r{round_no}.txt")
+            PySpy(
+                worker.pid, RESULTS / f"pyspy-throughput-r{round_no}.txt", gil=ctx.profile == "gil"
+            )
             if ctx.profile
             else None
         )
+        ctx.meters.start()
         cpu0, t0 = worker.cpu_seconds(), time.time()
         ids = api.add_uploads([str(ctx.file)], target)["ids"]
-        upload = poll(lambda: _finished(api, ids[0]), UPLOAD_TIMEOUT, "the upload", interval=0.1)
+        upload = _wait_ended(api, ids[0])
         cpu = worker.cpu_seconds() - cpu0
+        ctx.meters.stop()
         if spy:
             spy.stop()
         if upload["status"] != "done":
@@ -114,12 +121,23 @@ def run_upqueue(ctx: Context, round_no: int) -> dict[str, Any]:
         worker.stop()
 
 
-def _finished(api: Any, upload_id: int) -> dict[str, Any] | None:
-    upload = api.upload(upload_id)["upload"]
-    return upload if upload["status"] in ("done", "failed", "cancelled") else None
+def _wait_ended(api: Any, upload_id: int) -> dict[str, Any]:
+    """Poll as the window does (stats every 250 ms), then read the upload once.
+
+    The timing comes from the upload's own finished_at, so the poll interval only costs the
+    worker a request every 250 ms (about 2 ms of its CPU each), as a watching window would.
+    """
+
+    def ended() -> bool:
+        counts = api.stats()["counts"]
+        return counts["done"] + counts["failed"] + counts["cancelled"] > 0
+
+    poll(ended, UPLOAD_TIMEOUT, f"upload {upload_id} to end", interval=0.25)
+    return api.upload(upload_id)["upload"]
 
 
 def run_tuspy(ctx: Context, round_no: int) -> dict[str, Any]:
+    ctx.meters.start()
     child = run_child(
         [
             sys.executable,
@@ -133,6 +151,7 @@ def run_tuspy(ctx: Context, round_no: int) -> dict[str, Any]:
         ],
         timeout=UPLOAD_TIMEOUT,
     )
+    ctx.meters.stop()
     out = child.json()
     return {
         "seconds": out["seconds"],
@@ -145,6 +164,7 @@ def run_tuspy(ctx: Context, round_no: int) -> dict[str, Any]:
 
 
 def run_tusjs(ctx: Context, round_no: int) -> dict[str, Any]:
+    ctx.meters.start()
     child = run_child(
         [
             "node",
@@ -159,6 +179,7 @@ def run_tusjs(ctx: Context, round_no: int) -> dict[str, Any]:
         cwd=BENCH,
         timeout=UPLOAD_TIMEOUT,
     )
+    ctx.meters.stop()
     out = child.json()
     return {
         "seconds": out["seconds"],
@@ -176,6 +197,7 @@ def run_curl(ctx: Context, round_no: int) -> dict[str, Any]:
     # No trailing slash: with one, -T would append the file name to the URL.
     endpoint = ctx.server.url.rstrip("/")
     write_out = '{"code": %{http_code}, "seconds": %{time_total}, "url": "%header{location}"}'
+    ctx.meters.start()
     child = run_child(
         [
             "curl",
@@ -200,6 +222,7 @@ def run_curl(ctx: Context, round_no: int) -> dict[str, Any]:
         ],
         timeout=UPLOAD_TIMEOUT,
     )
+    ctx.meters.stop()
     out = child.json()
     if out["code"] != 201:
         raise RuntimeError(f"curl's POST was answered {out['code']}")
@@ -226,17 +249,20 @@ def compare(
     ctx: Context, rounds: int, clients: list[str], verify_all: bool
 ) -> list[dict[str, Any]]:
     source_sha = sha256(ctx.file)
-    server_ps = server_process(ctx.server)
     runs: list[dict[str, Any]] = []
     for round_no in range(rounds):
         shift = round_no % len(clients)
         for client in clients[shift:] + clients[:shift]:
             warm(ctx.file)
             load_before = wait_for_quiet()
-            server_cpu0, system = sum(server_ps.cpu_times()[:2]), SystemCpu()
             result = RUNNERS[client](ctx, round_no)
-            result["server_cpu_seconds"] = sum(server_ps.cpu_times()[:2]) - server_cpu0
-            result["machine_busy_seconds"] = system.busy_seconds()
+            result.update(ctx.meters.figures)
+            # Busy time that neither this client nor the server used: the rest of the machine.
+            result["others_busy_seconds"] = (
+                result["machine_busy_seconds"]
+                - result.get("process_cpu_seconds", result["cpu_seconds"])
+                - result["server_cpu_seconds"]
+            )
             result["other_load_before"] = load_before
             result.update(client=client, round=round_no, bytes=ctx.size)
             result["mb_s"] = ctx.size / result["seconds"] / 1e6
@@ -315,7 +341,7 @@ def print_summary(summary: dict[str, Any], rounds: int, size: int) -> None:
 
 # -- the 2 GiB RSS step ----------------------------------------------------------------------
 def rss_2g(
-    server: TusServer, work: Path, settings: dict[str, Any], profile: bool
+    server: TusServer, work: Path, settings: dict[str, Any], profile: str | None
 ) -> dict[str, Any]:
     """Upload a 2 GiB file through a fresh worker while sampling its RSS every 50 ms."""
     size = 2 * GiB
@@ -328,13 +354,15 @@ def rss_2g(
     try:
         target = add_target(api, server.url)
         baseline = worker.rss()
-        spy = PySpy(worker.pid, RESULTS / "pyspy-rss-2g.txt") if profile else None
+        spy = (
+            PySpy(worker.pid, RESULTS / "pyspy-rss-2g.txt", gil=profile == "gil")
+            if profile
+            else None
+        )
         t0 = time.time()
         with RssSampler(worker.pid, 0.05) as sampler:
             upload_id = api.add_uploads([str(path)], target)["ids"][0]
-            upload = poll(
-                lambda: _finished(api, upload_id), UPLOAD_TIMEOUT, "the 2 GiB upload", 0.1
-            )
+            upload = _wait_ended(api, upload_id)
         if spy:
             spy.stop()
         if upload["status"] != "done":
@@ -381,7 +409,11 @@ def main(argv: list[str] | None = None) -> int:
         help="upqueue's chunk_size setting (bytes; 0 = its default, one PATCH)",
     )
     parser.add_argument(
-        "--profile", action="store_true", help="py-spy the worker into bench/results/"
+        "--profile",
+        nargs="?",
+        const="wall",
+        choices=["wall", "gil"],
+        help="py-spy the worker into bench/results/ (gil: Python CPU only)",
     )
     parser.add_argument(
         "--verify-all", action="store_true", help="sha256 every stored file, not round 1's"
