@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -349,6 +350,8 @@ def rss_2g(
     if not path.exists() or path.stat().st_size != size:
         print("writing the 2 GiB file...", flush=True)
         make_file(path, size, seed=2)
+        os.sync()  # so that writing it back does not slow the upload
+    warm(path)
     worker = Worker(work / "upqueue-home-rss")
     api = worker.start(settings)
     try:
@@ -426,7 +429,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     clients = [c for c in args.clients.split(",") if c]
-    unknown = set(clients) - set(CLIENTS)
+    unknown = set(clients) - set(RUNNERS)
     if unknown:
         parser.error(f"unknown clients: {', '.join(sorted(unknown))}")
     check_tools(node_peer="tusjs" in clients and not args.rss_2g)
