@@ -72,7 +72,7 @@ def test_five_thousand_files_dropped_at_once(
     count = 5000
     for i in range(count):
         (staging / f"scan-{i:05d}.bin").write_bytes(i.to_bytes(4, "big") * 1024)
-    watch = armed(api, api.add_watch(path=str(inbox), target="srv", settle_seconds=1.0))
+    watch = armed(api, api.add_watch(path=str(inbox), target="srv", settle_seconds=2.0))
     for entry in os.scandir(staging):  # the drop: every file moved in at once
         os.rename(entry.path, inbox / entry.name)
     batch = wait_for(

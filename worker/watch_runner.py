@@ -82,6 +82,7 @@ class WatchRunner:
     BACKOFF = (0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 30.0)  # re-arm attempts while unavailable
     SUBMIT_RETRY = 5.0  # after a failed submission
     POLLING_INTERVAL = 1.0  # the polling observer's period
+    ROUND_QUIET_MIN = 1.0  # a round (a batch) ends after at least this long without activity
 
     def __init__(
         self, spec: WatchSpec, sink: RunnerSink, *, clock: Callable[[], float] = time.monotonic
@@ -106,7 +107,8 @@ class WatchRunner:
         self._submit_after = 0.0
         self._round_open = False
         self._held: set[str] = set()  # settled, but waiting for the rest of their set
-        self._last_event = clock()
+        self._last_activity = clock()  # the last event queued, or the end of a submission
+        self._round_quiet = max(spec.settle_seconds, self.ROUND_QUIET_MIN)
         self._thread = threading.Thread(target=self._run, name=f"watch-{spec.id}", daemon=True)
 
     # -- control (any thread) ----------------------------------------------------------------
@@ -159,6 +161,9 @@ class WatchRunner:
             self._events.put(FsEvent("moved", src, dest, event.is_directory))
         elif src:
             self._events.put(FsEvent(kind, src, "", event.is_directory))
+        else:
+            return
+        self._last_activity = self.clock()
 
     def _relative(self, path: str) -> str | None:
         rel = os.path.relpath(path, self._root)
@@ -206,7 +211,7 @@ class WatchRunner:
         if self._stop.is_set():
             return
         if burst:
-            self._last_event = self.clock()
+            self._last_activity = self.clock()
             self._apply(collapse(burst))
         if self._check_health.is_set() or self.clock() >= self._next_health:
             self._check_health.clear()
@@ -237,7 +242,7 @@ class WatchRunner:
                 pending_wake = max(pending_wake, self._submit_after)
             wake = min(wake, pending_wake)
         if self._round_open and not waiting:
-            wake = min(wake, self._last_event + self.spec.settle_seconds)
+            wake = min(wake, self._last_activity + self._round_quiet)
         return max(0.0, wake - now)
 
     def _wait(self, seconds: float) -> None:
@@ -317,7 +322,7 @@ class WatchRunner:
                 except OSError as error:
                     log.info("watch %s: skipping %s: %s", self.spec.id, entry.path, error)
         self._round_open = True
-        self._last_event = self.clock()
+        self._last_activity = self.clock()
 
     def _check_pending(self) -> None:
         now = self.clock()
@@ -340,7 +345,7 @@ class WatchRunner:
             # they do not keep the round, and its batch, open.
             and self._pending.keys() <= self._held
             and self._events.empty()
-            and self.clock() - self._last_event >= self.spec.settle_seconds
+            and self.clock() - self._last_activity >= self._round_quiet
         ):
             self._round_open = False
             self.sink.round_finished(self.spec.id)
@@ -374,6 +379,9 @@ class WatchRunner:
         for unit in units:
             for member in unit.members:
                 self._pending.pop(member, None)
+        # Events that arrived while we were submitting may still be on their way (watchdog
+        # delivers them on its own thread): the quiet that ends a round starts only now.
+        self._last_activity = self.clock()
 
     # -- arming, health and backoff -----------------------------------------------------------
     def _try_arm(self) -> None:
