@@ -1,5 +1,5 @@
-"""What the benchmarks share: the real tus server, a fresh worker per run, measured child
-processes, peak-RSS sampling, verification of stored bytes, medians and the results file.
+"""What the benchmarks share: the environment, the real tus server, a fresh worker per run,
+verification of stored bytes, medians, tables and the results file (measuring: bench/measure.py).
 
 The tus server and the test-file writer are the tests' own (tests/fixtures/tus.py), so the
 benchmarks upload to exactly the server the tests use.
@@ -16,12 +16,11 @@ import shutil
 import statistics
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Self
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:  # run as a script: make core/ and tests/ importable
@@ -29,6 +28,7 @@ if str(REPO) not in sys.path:  # run as a script: make core/ and tests/ importab
 
 import psutil
 
+from bench.measure import vm_hwm
 from core.api_client import ApiClient
 from core.errors import UpqueueError
 from tests.fixtures.tus import SERVER_DIR, TusServer, make_file  # noqa: F401 (re-exported)
@@ -103,59 +103,6 @@ def start_server(work: Path) -> TusServer:
     return TusServer(store, work / "server.log").start()
 
 
-def server_process(server: TusServer) -> psutil.Process:
-    return psutil.Process(server._proc.pid)  # type: ignore[union-attr]
-
-
-class ServerMeter:
-    """What the server process spent between construction and ``delta()``: CPU and syscalls.
-
-    The read calls tell how the client's bytes arrived: the same bytes in more, smaller reads
-    cost the (single-threaded) server more CPU.
-    """
-
-    def __init__(self, server: TusServer) -> None:
-        self._ps = server_process(server)
-        self._cpu, self._io = self._snapshot()
-
-    def _snapshot(self) -> tuple[float, Any]:
-        times = self._ps.cpu_times()
-        return times.user + times.system, self._ps.io_counters()
-
-    def delta(self) -> dict[str, float]:
-        cpu, io = self._snapshot()
-        return {
-            "server_cpu_seconds": cpu - self._cpu,
-            "server_read_calls": io.read_count - self._io.read_count,
-            "server_read_bytes": io.read_chars - self._io.read_chars,
-            "server_write_calls": io.write_count - self._io.write_count,
-        }
-
-
-class RunMeters:
-    """The server's spending and the machine's busy time over the timed part of one client run.
-
-    A runner calls ``start()`` just before its timed part and ``stop()`` just after, so that
-    starting a worker or an interpreter is not counted; ``figures`` then holds the deltas.
-    """
-
-    def __init__(self, server: TusServer) -> None:
-        self._server = server
-        self._meter: ServerMeter | None = None
-        self._system: SystemCpu | None = None
-        self.figures: dict[str, float] = {}
-
-    def start(self) -> None:
-        self._meter, self._system = ServerMeter(self._server), SystemCpu()
-
-    def stop(self) -> None:
-        assert self._meter is not None and self._system is not None
-        self.figures = {
-            **self._meter.delta(),
-            "machine_busy_seconds": self._system.busy_seconds(),
-        }
-
-
 def clear_server(server: TusServer) -> None:
     """Delete every stored upload, and flush, so one run's writeback does not slow the next."""
     for entry in server.dir.iterdir():
@@ -181,95 +128,6 @@ def warm(path: Path) -> None:
     with open(path, "rb") as f:
         while f.read(8 * MiB):
             pass
-
-
-# -- measured child processes ------------------------------------------------------------------
-@dataclass
-class ChildResult:
-    """One finished child process: its exit code, output, wall time, CPU and peak RSS."""
-
-    returncode: int
-    stdout: str
-    stderr: str
-    wall_seconds: float
-    cpu_seconds: float
-    peak_rss: int  # bytes
-
-    def json(self) -> dict[str, Any]:
-        if self.returncode != 0:
-            raise RuntimeError(f"peer client exited with {self.returncode}: {self.stderr[-2000:]}")
-        return json.loads(self.stdout.strip().splitlines()[-1])
-
-
-def run_child(
-    cmd: Sequence[str], *, cwd: Path | None = None, timeout: float = 900.0
-) -> ChildResult:
-    """Run ``cmd`` and measure it with wait4: its own CPU time and peak RSS, nobody else's."""
-    out_path = DEFAULT_WORK / f"child-{os.getpid()}.out"
-    err_path = DEFAULT_WORK / f"child-{os.getpid()}.err"
-    DEFAULT_WORK.mkdir(parents=True, exist_ok=True)
-    with open(out_path, "w+") as out, open(err_path, "w+") as err:
-        t0 = time.perf_counter()
-        proc = subprocess.Popen(
-            list(cmd), cwd=cwd, stdout=out, stderr=err, stdin=subprocess.DEVNULL
-        )
-        timer = threading.Timer(timeout, proc.kill)
-        timer.start()
-        hwm = HwmWatcher(proc.pid)
-        try:
-            _, status, usage = os.wait4(proc.pid, 0)
-        finally:
-            timer.cancel()
-            hwm.stop()
-        wall = time.perf_counter() - t0
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        out.seek(0)
-        err.seek(0)
-        return ChildResult(
-            returncode=proc.returncode,
-            stdout=out.read(),
-            stderr=err.read(),
-            wall_seconds=wall,
-            cpu_seconds=usage.ru_utime + usage.ru_stime,
-            # Not ru_maxrss: Linux carries the forking parent's high-water mark (this Python
-            # process, ~60 MB) over exec into the child's, which would hide a small client.
-            peak_rss=hwm.peak,
-        )
-
-
-def vm_hwm(pid: int) -> int:
-    """VmHWM of a live process (bytes): its highest RSS since its last exec; 0 when gone."""
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return 0
-
-
-class HwmWatcher:
-    """Reads a child's VmHWM every ``interval`` s until it exits; ``.peak`` is the last seen.
-
-    The high-water mark only grows, so this misses only growth in the child's last interval.
-    """
-
-    def __init__(self, pid: int, interval: float = 0.02) -> None:
-        self.pid, self.peak = pid, 0
-        self._interval = interval
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="hwm", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self.peak = max(self.peak, vm_hwm(self.pid))
-            self._stop.wait(self._interval)
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join()
 
 
 # -- the worker --------------------------------------------------------------------------------
@@ -368,119 +226,18 @@ def poll(predicate: Callable[[], Any], timeout: float, what: str, interval: floa
     raise TimeoutError(f"timed out after {timeout:g} s waiting for {what}")
 
 
-class RssSampler:
-    """Samples a process's RSS on a thread every ``interval`` seconds; ``.peak`` is the highest."""
+def wait_all_ended(api: ApiClient, total: int, timeout: float) -> None:
+    """Poll as the window does (stats every 250 ms) until ``total`` uploads have ended.
 
-    def __init__(self, pid: int, interval: float = 0.05) -> None:
-        self._ps = psutil.Process(pid)
-        self._interval = interval
-        self._stop = threading.Event()
-        self.peak = 0
-        self.samples = 0
-        self._thread = threading.Thread(target=self._run, name="rss-sampler", daemon=True)
-
-    def __enter__(self) -> Self:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.peak = max(self.peak, int(self._ps.memory_info().rss))
-                self.samples += 1
-            except psutil.Error:
-                return
-            self._stop.wait(self._interval)
-
-
-class SystemCpu:
-    """Busy CPU seconds of the whole machine from construction to ``busy_seconds()``.
-
-    The machine may be shared: busy time beyond what the client and the server used is
-    someone else's load, recorded so that a disturbed run can be recognised.
+    Timings come from the uploads' own started_at/finished_at, so the interval only costs the
+    worker one request (about 2 ms of its CPU) every 250 ms, as a watching window would.
     """
 
-    def __init__(self) -> None:
-        self._start = self._busy()
+    def ended() -> bool:
+        counts = api.stats()["counts"]
+        return counts["done"] + counts["failed"] + counts["cancelled"] >= total
 
-    @staticmethod
-    def _busy() -> float:
-        t = psutil.cpu_times()
-        return float(
-            sum(t)
-            - t.idle
-            - getattr(t, "iowait", 0.0)
-            - getattr(t, "guest", 0.0)
-            - getattr(t, "guest_nice", 0.0)
-        )
-
-    def busy_seconds(self) -> float:
-        return self._busy() - self._start
-
-
-def wait_for_quiet(max_cores: float = 0.3, timeout: float = 60.0, window: float = 0.5) -> float:
-    """Wait (at most ``timeout`` s) until the rest of the machine uses under ``max_cores`` cores.
-
-    Call it while the benchmark itself is idle. Returns the load last measured (cores busy), to
-    be recorded with the run that follows; a run after a timeout is still made, and its load shows.
-    """
-    deadline = time.monotonic() + timeout
-    while True:
-        probe = SystemCpu()
-        time.sleep(window)  # the measuring window itself, not a wait for a condition
-        cores = probe.busy_seconds() / window
-        if cores < max_cores or time.monotonic() > deadline:
-            return cores
-
-
-# -- profiling ---------------------------------------------------------------------------------
-class PySpy:
-    """py-spy recording one process (all threads) to a collapsed-stacks file, if py-spy exists.
-
-    With ``gil`` only the thread holding the GIL is sampled: where the Python CPU time goes.
-    Without it, every thread that is not sleeping: where the wall time goes.
-    """
-
-    def __init__(self, pid: int, out: Path, rate: int = 250, *, gil: bool = False) -> None:
-        exe = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
-        self.out = out
-        self.proc: subprocess.Popen[bytes] | None = None
-        if not Path(exe).exists():
-            print("py-spy not found (pip install py-spy); not profiling", file=sys.stderr)
-            return
-        out.parent.mkdir(parents=True, exist_ok=True)
-        self.proc = subprocess.Popen(
-            [
-                exe,
-                "record",
-                "--pid",
-                str(pid),
-                "--rate",
-                str(rate),
-                "--format",
-                "raw",
-                "--threads",
-                "--nonblocking",
-                "--output",
-                str(out),
-                *(["--gil"] if gil else []),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-
-    def stop(self) -> None:
-        if self.proc is None:
-            return
-        self.proc.send_signal(2)  # SIGINT: py-spy writes its file and exits
-        try:
-            self.proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
+    poll(ended, timeout, f"{total} uploads to end", interval=0.25)
 
 
 # -- reporting ---------------------------------------------------------------------------------

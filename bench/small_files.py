@@ -21,12 +21,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench import peers
 from bench.common import (
-    BENCH,
     DEFAULT_WORK,
     RESULTS,
-    PySpy,
-    RunMeters,
     Table,
     TusServer,
     Worker,
@@ -37,18 +35,16 @@ from bench.common import (
     machine,
     median,
     parse_iso,
-    poll,
     raise_priority,
-    run_child,
     start_server,
     stored_size,
-    wait_for_quiet,
+    wait_all_ended,
     write_results,
 )
+from bench.measure import PySpy, RunMeters, wait_for_quiet
 
 TARGET_RATIO = 3.0
 TIMEOUT = 900.0
-ENDED = ("done", "failed", "cancelled")
 
 
 @dataclass
@@ -95,13 +91,7 @@ def run_upqueue(ctx: Context, round_no: int) -> dict[str, Any]:
         add_seconds = time.time() - t0
         if answer["rejected"] or len(answer["ids"]) != len(ctx.files):
             raise RuntimeError(f"upqueue rejected files: {answer['rejected'][:3]}")
-        total = len(ctx.files)
-
-        def all_ended() -> bool:
-            counts = api.stats()["counts"]
-            return sum(counts[s] for s in ENDED) >= total
-
-        poll(all_ended, TIMEOUT, "all small uploads", interval=0.25)
+        wait_all_ended(api, len(ctx.files), TIMEOUT)
         cpu = worker.cpu_seconds() - cpu0
         ctx.meters.stop()
         if spy:
@@ -129,28 +119,9 @@ def run_upqueue(ctx: Context, round_no: int) -> dict[str, Any]:
 def run_tuspy(ctx: Context, round_no: int) -> dict[str, Any]:
     listing = ctx.work / "small-files.txt"
     listing.write_text("".join(f"{p}\n" for p in ctx.files), encoding="utf-8")
-    ctx.meters.start()
-    child = run_child(
-        [
-            sys.executable,
-            str(BENCH / "tuspy_upload.py"),
-            "--endpoint",
-            ctx.server.url,
-            "--list",
-            str(listing),
-        ],
-        timeout=TIMEOUT,
-    )
-    ctx.meters.stop()
-    out = child.json()
-    return {
-        "seconds": out["seconds"],
-        "cpu_seconds": out["cpu_seconds"],
-        "process_cpu_seconds": child.cpu_seconds,
-        "process_seconds": child.wall_seconds,
-        "peak_rss": child.peak_rss,
-        "urls": {str(p): url for p, url in zip(ctx.files, out["urls"])},
-    }
+    result = peers.tuspy(ctx.server.url, ctx.meters, listing=listing)
+    result["urls"] = dict(zip((str(p) for p in ctx.files), result["urls"], strict=True))
+    return result
 
 
 RUNNERS = {"upqueue": run_upqueue, "tuspy": run_tuspy}

@@ -15,7 +15,6 @@ Server and clients share the machine's cores; the server's CPU is recorded too.
 from __future__ import annotations
 
 import argparse
-import base64
 import os
 import sys
 import time
@@ -26,15 +25,12 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench import peers
 from bench.common import (
-    BENCH,
     DEFAULT_WORK,
     RESULTS,
     GiB,
     MiB,
-    PySpy,
-    RssSampler,
-    RunMeters,
     Table,
     TusServer,
     Worker,
@@ -46,16 +42,15 @@ from bench.common import (
     make_file,
     median,
     parse_iso,
-    poll,
     raise_priority,
-    run_child,
     sha256,
     start_server,
     stored_size,
-    wait_for_quiet,
+    wait_all_ended,
     warm,
     write_results,
 )
+from bench.measure import PySpy, RssSampler, RunMeters, wait_for_quiet
 
 CLIENTS = ("upqueue", "tuspy", "tusjs", "curl")
 PEER_CHUNK = 8 * MiB
@@ -99,8 +94,9 @@ def run_upqueue(ctx: Context, round_no: int) -> dict[str, Any]:
         )
         ctx.meters.start()
         cpu0, t0 = worker.cpu_seconds(), time.time()
-        ids = api.add_uploads([str(ctx.file)], target)["ids"]
-        upload = _wait_ended(api, ids[0])
+        upload_id = api.add_uploads([str(ctx.file)], target)["ids"][0]
+        wait_all_ended(api, 1, UPLOAD_TIMEOUT)
+        upload = api.upload(upload_id)["upload"]
         cpu = worker.cpu_seconds() - cpu0
         ctx.meters.stop()
         if spy:
@@ -116,125 +112,22 @@ def run_upqueue(ctx: Context, round_no: int) -> dict[str, Any]:
             "cpu_seconds": cpu,
             "peak_rss": worker.peak_rss(),
             "baseline_rss": baseline_rss,
-            "url": upload["remote_url"],
+            "urls": [upload["remote_url"]],
         }
     finally:
         worker.stop()
 
 
-def _wait_ended(api: Any, upload_id: int) -> dict[str, Any]:
-    """Poll as the window does (stats every 250 ms), then read the upload once.
-
-    The timing comes from the upload's own finished_at, so the poll interval only costs the
-    worker a request every 250 ms (about 2 ms of its CPU each), as a watching window would.
-    """
-
-    def ended() -> bool:
-        counts = api.stats()["counts"]
-        return counts["done"] + counts["failed"] + counts["cancelled"] > 0
-
-    poll(ended, UPLOAD_TIMEOUT, f"upload {upload_id} to end", interval=0.25)
-    return api.upload(upload_id)["upload"]
-
-
 def run_tuspy(ctx: Context, round_no: int) -> dict[str, Any]:
-    ctx.meters.start()
-    child = run_child(
-        [
-            sys.executable,
-            str(BENCH / "tuspy_upload.py"),
-            "--endpoint",
-            ctx.server.url,
-            "--chunk-size",
-            str(PEER_CHUNK),
-            "--file",
-            str(ctx.file),
-        ],
-        timeout=UPLOAD_TIMEOUT,
-    )
-    ctx.meters.stop()
-    out = child.json()
-    return {
-        "seconds": out["seconds"],
-        "cpu_seconds": out["cpu_seconds"],
-        "peak_rss": child.peak_rss,
-        "process_cpu_seconds": child.cpu_seconds,
-        "process_seconds": child.wall_seconds,
-        "url": out["urls"][0],
-    }
+    return peers.tuspy(ctx.server.url, ctx.meters, file=ctx.file, chunk_size=PEER_CHUNK)
 
 
 def run_tusjs(ctx: Context, round_no: int) -> dict[str, Any]:
-    ctx.meters.start()
-    child = run_child(
-        [
-            "node",
-            str(BENCH / "tusjs_upload.mjs"),
-            "--endpoint",
-            ctx.server.url,
-            "--chunk-size",
-            str(PEER_CHUNK),
-            "--file",
-            str(ctx.file),
-        ],
-        cwd=BENCH,
-        timeout=UPLOAD_TIMEOUT,
-    )
-    ctx.meters.stop()
-    out = child.json()
-    return {
-        "seconds": out["seconds"],
-        "cpu_seconds": out["cpu_seconds"],
-        "peak_rss": child.peak_rss,
-        "process_cpu_seconds": child.cpu_seconds,
-        "process_seconds": child.wall_seconds,
-        "url": out["url"],
-    }
+    return peers.tusjs(ctx.server.url, ctx.meters, ctx.file, chunk_size=PEER_CHUNK)
 
 
 def run_curl(ctx: Context, round_no: int) -> dict[str, Any]:
-    """One creation-with-upload POST of the whole file; -T streams it from disk."""
-    name = base64.b64encode(ctx.file.name.encode()).decode()
-    # No trailing slash: with one, -T would append the file name to the URL.
-    endpoint = ctx.server.url.rstrip("/")
-    write_out = '{"code": %{http_code}, "seconds": %{time_total}, "url": "%header{location}"}'
-    ctx.meters.start()
-    child = run_child(
-        [
-            "curl",
-            "-sS",
-            "-X",
-            "POST",
-            "-T",
-            str(ctx.file),
-            "-H",
-            "Tus-Resumable: 1.0.0",
-            "-H",
-            f"Upload-Length: {ctx.size}",
-            "-H",
-            "Content-Type: application/offset+octet-stream",
-            "-H",
-            f"Upload-Metadata: filename {name}",
-            "-o",
-            "/dev/null",
-            "-w",
-            write_out,
-            endpoint,
-        ],
-        timeout=UPLOAD_TIMEOUT,
-    )
-    ctx.meters.stop()
-    out = child.json()
-    if out["code"] != 201:
-        raise RuntimeError(f"curl's POST was answered {out['code']}")
-    return {
-        "seconds": out["seconds"],
-        "cpu_seconds": child.cpu_seconds,
-        "peak_rss": child.peak_rss,
-        "process_cpu_seconds": child.cpu_seconds,
-        "process_seconds": child.wall_seconds,
-        "url": out["url"],
-    }
+    return peers.curl(ctx.server.url, ctx.meters, ctx.file)
 
 
 RUNNERS: dict[str, Callable[[Context, int], dict[str, Any]]] = {
@@ -281,6 +174,7 @@ def compare(
 
 
 def _verify(ctx: Context, result: dict[str, Any], source_sha: str | None) -> None:
+    result["url"] = result.pop("urls")[0]
     stored = stored_size(ctx.server, result["url"])
     result["stored_bytes"] = stored
     if stored != ctx.size:
@@ -365,7 +259,8 @@ def rss_2g(
         t0 = time.time()
         with RssSampler(worker.pid, 0.05) as sampler:
             upload_id = api.add_uploads([str(path)], target)["ids"][0]
-            upload = _wait_ended(api, upload_id)
+            wait_all_ended(api, 1, UPLOAD_TIMEOUT)
+            upload = api.upload(upload_id)["upload"]
         if spy:
             spy.stop()
         if upload["status"] != "done":
