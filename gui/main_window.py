@@ -8,6 +8,7 @@ through :class:`Poller` (changes ``since`` the last counter), the rows live in
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 from collections.abc import Callable
@@ -53,6 +54,12 @@ from gui.worker_supervisor import WorkerState, WorkerSupervisor, default_connect
 log = logging.getLogger(__name__)
 
 
+def _prepare_full(result: dict[str, Any]) -> dict[str, Any]:
+    """On the pool thread: the full queue's dicts become model rows (and the dicts can go)."""
+    result["rows"] = QueueModel.prepare(result.pop("uploads", None) or [])
+    return result
+
+
 class MainWindow(QMainWindow):
     """The upqueue window.
 
@@ -76,6 +83,7 @@ class MainWindow(QMainWindow):
         self.proxy = QueueFilter(self)
         self.proxy.setSourceModel(self.model)
         self.poller = Poller(self.background, self)
+        self.poller.prepare_full = _prepare_full
         self.commands = UploadActions(self)
         self.tray = Tray(self)
         self.notifications = NotificationPolicy()
@@ -84,6 +92,8 @@ class MainWindow(QMainWindow):
         self.stats: dict[str, Any] = {"counts": {}, "speed": 0.0, "active": 0}
         self.last_error: tuple[str, str] | None = None
         self.loaded = False  # the first full load of the queue arrived
+        self.targets_loaded = False
+        self._waiting_paths: list[str] = []  # dropped before the targets were known
         self._quitting = False
         self._told_about_tray = False
         self._dialogs: dict[str, QWidget] = {}
@@ -236,8 +246,12 @@ class MainWindow(QMainWindow):
 
     def _targets_loaded(self, targets: list[dict[str, Any]]) -> None:
         self.targets = targets
+        self.targets_loaded = True
         window_chrome.fill_targets(self.target_combo, targets, self._state().value("target"))
         self._update_first_run()
+        waiting, self._waiting_paths = self._waiting_paths, []
+        if waiting:
+            self.add_paths(waiting)
 
     def _settings_loaded(self, settings: dict[str, Any]) -> None:
         self.worker_settings = settings
@@ -255,7 +269,13 @@ class MainWindow(QMainWindow):
     # -- following the queue --------------------------------------------------------------
 
     def _full(self, result: dict[str, Any]) -> None:
-        self.model.reset_uploads(result.get("uploads") or [])
+        if "rows" in result:
+            self.model.reset_rows(result["rows"])
+        else:
+            self.model.reset_uploads(result.get("uploads") or [])
+        # A full scan by the cycle collector over 100,000 long-lived rows stalls the event loop
+        # for tens of milliseconds; they hold no cycles, so move them out of its way.
+        gc.freeze()
         self.loaded = True
         self._worker_state(self.supervisor.state.value, self.supervisor.detail)
         self._update_first_run()
@@ -310,6 +330,10 @@ class MainWindow(QMainWindow):
         if not dropped:
             return
         target = self.current_target()
+        if target is None and not self.targets_loaded:
+            # Dropped while the window is still starting: add them once the targets are known.
+            self._waiting_paths.extend(dropped)
+            return
         if target is None:
             self.show_error(
                 UpqueueError(

@@ -9,6 +9,8 @@ worker's change counter of the previous answer.
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from PySide6.QtCore import QObject, QTimer, Signal
@@ -69,6 +71,10 @@ class Poller(QObject):
         self._in_flight = False
         self._again = False
         self._failing = False
+        self._started = 0.0
+        # Runs on the pool thread with a full answer, to turn 100,000 dicts into rows there
+        # rather than on the GUI thread.
+        self.prepare_full: Callable[[dict[str, Any]], dict[str, Any]] | None = None
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.timeout.connect(self.poll_now)
@@ -109,9 +115,13 @@ class Poller(QObject):
         self._in_flight = True
         self._again = False
         since = self.seq
+        prepare = self.prepare_full
+        self._started = time.monotonic()
 
         def fetch() -> tuple[dict[str, Any], dict[str, Any]]:
             changed = source.uploads(since=since)
+            if since is None and prepare is not None:
+                changed = prepare(changed)
             return changed, source.stats()
 
         self._background.run(fetch, self._on_result, self._on_error)
@@ -138,7 +148,9 @@ class Poller(QObject):
                 self.changes.emit(changed)
         self.active = bool(totals.get("active"))
         self.stats.emit(totals)
-        self._schedule(0 if self._again else self.interval)
+        # The interval runs from the start of this poll, so 250 ms means 4 polls a second.
+        elapsed_ms = int((time.monotonic() - self._started) * 1000)
+        self._schedule(0 if self._again else max(0, self.interval - elapsed_ms))
 
     def _on_error(self, error: BaseException) -> None:
         self._in_flight = False

@@ -210,8 +210,9 @@ class TargetsDialog(QDialog):
         self.list.blockSignals(False)
         if chosen is not None:
             self.list.setCurrentItem(chosen)
-        elif self._current is not None or not targets:
-            self._new()
+        elif self._current is not None:
+            self._new()  # the target on show is gone
+        # Otherwise a new target is being typed in: leave the form alone.
 
     def _selected(self, item: QListWidgetItem | None, _previous: Any) -> None:
         if item is None:

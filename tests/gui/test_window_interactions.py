@@ -10,31 +10,17 @@ from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
 import pytest  # noqa: E402
-from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl  # noqa: E402
-from PySide6.QtGui import QDragEnterEvent, QDropEvent, QGuiApplication  # noqa: E402
+from PySide6.QtCore import QPoint, Qt  # noqa: E402
+from PySide6.QtGui import QGuiApplication  # noqa: E402
 from PySide6.QtWidgets import QApplication, QMessageBox  # noqa: E402
 
 from core.api_client import ApiError, WorkerUnavailable  # noqa: E402
 from gui.models.queue_model import Col, Role  # noqa: E402
-from tests.fixtures.gui import FakeApi, fake_api, make_window  # noqa: E402, F401
+from tests.fixtures.gui import FakeApi, drop, fake_api, focus_table, make_window  # noqa: E402, F401
 
 # The offscreen platform cannot size, raise or grab native windows and says so ("This plugin
 # does not support raise()"): a limit of the test platform, not of the window.
 pytestmark = pytest.mark.qt_log_ignore("^This plugin does not support")
-
-
-def drop(widget: Any, paths: list[Path]) -> None:
-    """Drag ``paths`` onto ``widget`` and drop them, as a file manager would."""
-    mime = QMimeData()
-    mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
-    centre = QPointF(widget.rect().center())
-    enter = QDragEnterEvent(centre.toPoint(), Qt.DropAction.CopyAction, mime,
-                            Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
-    QApplication.sendEvent(widget, enter)
-    assert enter.isAccepted(), "the drop target refused the drag"
-    event = QDropEvent(centre, Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
-                       Qt.KeyboardModifier.NoModifier)
-    QApplication.sendEvent(widget, event)
 
 
 def shown_ids(window: Any) -> list[int]:
@@ -106,7 +92,7 @@ def test_space_toggles_pause_and_delete_asks_before_cancelling(qtbot: Any, fake_
     row = fake_api.put(status="queued")
     done = fake_api.put(status="done", offset=1_000_000)
     window = make_window(fake_api)
-    window.view.setFocus()
+    focus_table(qtbot, window)
     select(window, row["id"])
     qtbot.keyClick(window.view, Qt.Key.Key_Space)
     qtbot.waitUntil(lambda: fake_api.rows[row["id"]]["status"] == "paused", timeout=5000)
@@ -138,8 +124,7 @@ def test_filters_search_and_ctrl_f(qtbot: Any, fake_api: FakeApi, make_window: A
     window.sidebar.select_group("active")
     assert shown_ids(window) == [ids["uploading"]]
     window.sidebar.select_group("all")
-    window.activateWindow()
-    window.view.setFocus()
+    focus_table(qtbot, window)
     qtbot.keyClick(window.view, Qt.Key.Key_F, Qt.KeyboardModifier.ControlModifier)
     qtbot.waitUntil(lambda: QApplication.focusWidget() is window.search, timeout=2000)
     qtbot.keyClicks(window.search, "PAUSED-")
@@ -154,8 +139,7 @@ def test_ctrl_o_adds_the_chosen_files(qtbot: Any, fake_api: FakeApi, make_window
     chosen.write_bytes(b"%PDF")
     window = make_window(fake_api)
     window.choose_files = lambda: [str(chosen)]
-    window.activateWindow()
-    window.view.setFocus()
+    focus_table(qtbot, window)
     qtbot.keyClick(window.view, Qt.Key.Key_O, Qt.KeyboardModifier.ControlModifier)
     qtbot.waitUntil(lambda: window.model.rowCount() == 1, timeout=5000)
     assert window.model.index(0, Col.NAME).data() == "report.pdf"
