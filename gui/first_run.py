@@ -35,7 +35,9 @@ class FirstRunPage(QWidget):
         )
         text.setWordWrap(True)
         text.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        text.setMaximumWidth(520)
+        text.setFixedWidth(480)
+        # A wrapped label in a centred layout gets one line's height unless told its own.
+        text.setMinimumHeight(text.heightForWidth(480))
         self.button = QPushButton(icon("add"), "Add a target…")
         self.button.setObjectName("first-run-add")
         self.button.setDefault(True)

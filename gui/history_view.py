@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QDate
+from PySide6.QtCore import QDate, Qt
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QDateEdit,
@@ -82,11 +82,16 @@ class HistoryView(QWidget):
         self.table.setShowGrid(False)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.verticalHeader().setVisible(False)
+        self.table.setWordWrap(False)
         self.table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
-        self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        for column, width in enumerate((260, 110, 80, 100, 140, 140, 70, 260)):
-            if column:
-                self.table.setColumnWidth(column, width)
+        self.table.verticalHeader().setDefaultSectionSize(self.table.fontMetrics().height() + 14)
+        header = self.table.horizontalHeader()
+        header.setDefaultAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
+        header.setHighlightSections(False)
+        for column, width in enumerate((240, 110, 80, 90, 130, 130, 70)):
+            self.table.setColumnWidth(column, width)
+        header.setStretchLastSection(True)  # the reason or the address takes the rest
+        self.table.sortByColumn(4, Qt.SortOrder.DescendingOrder)  # newest first
         self.message = QLabel()
         self.message.setObjectName("history-message")
         self.message.setWordWrap(True)

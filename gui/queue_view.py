@@ -16,6 +16,7 @@ from PySide6.QtGui import (
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHeaderView,
+    QStyle,
     QStyledItemDelegate,
     QStyleOptionViewItem,
     QTableView,
@@ -33,13 +34,21 @@ _WIDTHS = {
     Col.PROGRESS: 190,
     Col.SPEED: 86,
     Col.ETA: 92,
-    Col.STATUS: 185,
+    Col.STATUS: 215,
     Col.TARGET: 80,
     Col.ADDED: 100,
 }
 
 
-class _NameDelegate(QStyledItemDelegate):
+class _RowDelegate(QStyledItemDelegate):
+    """Cells of a row-selecting table: no focus frame around the one current cell."""
+
+    def initStyleOption(self, option: QStyleOptionViewItem, index: Any) -> None:
+        super().initStyleOption(option, index)
+        option.state &= ~QStyle.StateFlag.State_HasFocus
+
+
+class _NameDelegate(_RowDelegate):
     """File names lose their middle, not their extension, when the column is narrow."""
 
     def initStyleOption(self, option: QStyleOptionViewItem, index: Any) -> None:
@@ -70,6 +79,7 @@ class QueueView(QTableView):
         super().__init__(parent)
         self.setObjectName("queue")
         self.setModel(proxy)
+        self.setItemDelegate(_RowDelegate(self))
         self.setItemDelegateForColumn(Col.PROGRESS, ProgressDelegate(self))
         self.setItemDelegateForColumn(Col.NAME, _NameDelegate(self))
         self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
@@ -93,6 +103,7 @@ class QueueView(QTableView):
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setStretchLastSection(False)
         header.setHighlightSections(False)
+        header.setDefaultAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
         header.setSortIndicatorShown(True)
         header.setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
         for column, width in _WIDTHS.items():
@@ -122,13 +133,17 @@ class QueueView(QTableView):
         proxy = self.model()
         selection = self.selectionModel()
         selection.clearSelection()
+        first = None
         for row in range(proxy.rowCount()):
             index = proxy.index(row, 0)
             if index.data(Role.UPLOAD_ID) in wanted:
+                first = first or index
                 selection.select(
                     index,
                     selection.SelectionFlag.Select | selection.SelectionFlag.Rows,
                 )
+        if first is not None:
+            selection.setCurrentIndex(first, selection.SelectionFlag.NoUpdate)
 
     def keyPressEvent(self, event: Any) -> None:
         if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and self.currentIndex().isValid():

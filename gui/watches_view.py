@@ -117,7 +117,7 @@ BATCH_COLUMNS = [
 ]
 
 
-def _table(model: ListModel, name: str) -> QTableView:
+def _table(model: ListModel, name: str, widths: list[int], stretch: int) -> QTableView:
     table = QTableView()
     table.setObjectName(name)
     table.setModel(model)
@@ -126,8 +126,16 @@ def _table(model: ListModel, name: str) -> QTableView:
     table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
     table.setAlternatingRowColors(True)
     table.setShowGrid(False)
+    table.setWordWrap(False)
+    table.setTextElideMode(Qt.TextElideMode.ElideMiddle)  # folders keep both ends
     table.verticalHeader().setVisible(False)
-    table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+    table.verticalHeader().setDefaultSectionSize(table.fontMetrics().height() + 14)
+    header = table.horizontalHeader()
+    header.setDefaultAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
+    header.setHighlightSections(False)
+    for column, width in enumerate(widths):
+        table.setColumnWidth(column, width)
+    header.setSectionResizeMode(stretch, QHeaderView.ResizeMode.Stretch)
     return table
 
 
@@ -156,8 +164,8 @@ class WatchesView(QWidget):
         self.confirm: Callable[[str, str], bool] = self._confirm
         self.watches = ListModel(WATCH_COLUMNS, self)
         self.batches = ListModel(BATCH_COLUMNS, self)
-        self.watch_table = _table(self.watches, "watch-table")
-        self.batch_table = _table(self.batches, "batch-table")
+        self.watch_table = _table(self.watches, "watch-table", [260, 100, 120, 70, 80, 190, 170], 0)
+        self.batch_table = _table(self.batches, "batch-table", [70, 260, 190, 220, 130, 130], 1)
         self.watch_table.doubleClicked.connect(lambda _i: self.edit())
         self.batch_table.doubleClicked.connect(lambda _i: self.show_selected_batch())
         self.buttons: dict[str, QPushButton] = {}

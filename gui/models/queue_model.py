@@ -121,7 +121,8 @@ class QueueModel(QAbstractTableModel):
         if orientation != Qt.Orientation.Horizontal or not 0 <= section < len(Col):
             return None
         if role == Qt.ItemDataRole.DisplayRole:
-            return HEADERS[Col(section)]
+            # Right-aligned titles keep a gap to the left-aligned title next to them.
+            return HEADERS[Col(section)] + ("  " if section in _RIGHT_ALIGNED else "")
         if role == Qt.ItemDataRole.TextAlignmentRole and section in _RIGHT_ALIGNED:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         return None
