@@ -10,23 +10,17 @@ from __future__ import annotations
 
 import gc
 import logging
-import os
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QSettings, Qt, QUrl
+from PySide6.QtCore import Qt, QUrl
 from PySide6.QtGui import (
     QCloseEvent,
     QDesktopServices,
-    QDragEnterEvent,
-    QDropEvent,
-    QGuiApplication,
 )
 from PySide6.QtWidgets import (
     QApplication,
-    QFileDialog,
     QMainWindow,
-    QMenu,
     QMessageBox,
     QSplitter,
     QStackedWidget,
@@ -38,17 +32,17 @@ from core import humanize, paths
 from core.errors import UpqueueError
 from gui import window_chrome
 from gui.background import Background
-from gui.file_expand import common_label, expand_paths
 from gui.first_run import FirstRunPage
 from gui.icons import app_icon
 from gui.models.queue_filter import QueueFilter
 from gui.models.queue_model import QueueModel
 from gui.poller import Poller
-from gui.queue_view import QueueView, local_paths
+from gui.queue_commands import QueueCommands
+from gui.queue_view import QueueView
 from gui.sidebar import Sidebar
 from gui.status_panel import StatusPanel
 from gui.tray import NotificationPolicy, Tray, tooltip_text
-from gui.upload_actions import UploadActions, toggle_action, would_cancel
+from gui.upload_actions import UploadActions
 from gui.worker_supervisor import WorkerState, WorkerSupervisor, default_connect
 
 log = logging.getLogger(__name__)
@@ -60,7 +54,7 @@ def _prepare_full(result: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-class MainWindow(QMainWindow):
+class MainWindow(QueueCommands, QMainWindow):
     """The upqueue window.
 
     Args:
@@ -110,7 +104,7 @@ class MainWindow(QMainWindow):
         self.status_panel = StatusPanel()
         self._build()
         self._connect_signals()
-        self._restore_state()
+        window_chrome.restore_layout(self)
         self._update_actions()
         if start:
             self.supervisor.start()
@@ -247,7 +241,9 @@ class MainWindow(QMainWindow):
     def _targets_loaded(self, targets: list[dict[str, Any]]) -> None:
         self.targets = targets
         self.targets_loaded = True
-        window_chrome.fill_targets(self.target_combo, targets, self._state().value("target"))
+        window_chrome.fill_targets(
+            self.target_combo, targets, window_chrome.layout_state().value("target")
+        )
         self._update_first_run()
         waiting, self._waiting_paths = self._waiting_paths, []
         if waiting:
@@ -318,171 +314,6 @@ class MainWindow(QMainWindow):
             self.pages.setCurrentWidget(self.first_run)
         elif not first_run and current is self.first_run:
             self.pages.setCurrentWidget(self._page_widgets["queue"])
-
-    # -- adding ---------------------------------------------------------------------------
-
-    def current_target(self) -> dict[str, Any] | None:
-        target_id = self.target_combo.currentData()
-        return next((t for t in self.targets if t["id"] == target_id), None)
-
-    def add_paths(self, dropped: list[str]) -> None:
-        """Queue files and folders (folders expand here, skipping hidden and temp files)."""
-        if not dropped:
-            return
-        target = self.current_target()
-        if target is None and not self.targets_loaded:
-            # Dropped while the window is still starting: add them once the targets are known.
-            self._waiting_paths.extend(dropped)
-            return
-        if target is None:
-            self.show_error(
-                UpqueueError(
-                    "No target yet",
-                    "Add a target (the server to upload to) first; then drop the files again.",
-                )
-            )
-            self.show_targets()
-            return
-
-        def work(api: Any) -> dict[str, Any]:
-            files, missing = expand_paths(dropped)
-            if not files:
-                raise UpqueueError(
-                    "Nothing to upload",
-                    "The folders hold no files to upload (hidden and temporary files are skipped).",
-                )
-            result = api.add_uploads(files, target["id"])
-            result["files"] = files
-            result["missing"] = missing
-            return result
-
-        self.statusBar().showMessage(f"Adding {common_label(dropped)}…")
-        self.call(work, lambda result: self._added(result, target))
-
-    def _added(self, result: dict[str, Any], target: dict[str, Any]) -> None:
-        ids, rejected = result.get("ids") or [], result.get("rejected") or []
-        self.statusBar().showMessage(
-            f"Queued {common_label(result['files'])} for {target['name']}"
-            if len(ids) == len(result["files"])
-            else f"Queued {len(ids):,} of {len(result['files']):,} files for {target['name']}",
-            10000,
-        )
-        if rejected:
-            lines = [f"{os.path.basename(r['path'])}: {r['message']}" for r in rejected[:10]]
-            more = f"\n… and {len(rejected) - 10} more" if len(rejected) > 10 else ""
-            self.show_error(
-                UpqueueError(f"{len(rejected)} file(s) were not added", "\n".join(lines) + more)
-            )
-        self.poller.poll_now()
-
-    def _add_folder(self) -> None:
-        folder = self.choose_folder()
-        if folder:
-            self.add_paths([folder])
-
-    def _choose_files(self) -> list[str]:
-        files, _ = QFileDialog.getOpenFileNames(self, "Add files to upload")
-        return files
-
-    def _choose_folder(self) -> str:
-        return QFileDialog.getExistingDirectory(self, "Add a folder to upload")
-
-    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
-        if local_paths(event):
-            event.acceptProposedAction()
-
-    def dropEvent(self, event: QDropEvent) -> None:
-        paths_ = local_paths(event)
-        if paths_:
-            event.acceptProposedAction()
-            self.add_paths(paths_)
-
-    # -- acting on uploads ----------------------------------------------------------------
-
-    def _update_actions(self, *_: Any) -> None:
-        self.commands.update(self.view.selected_uploads())
-
-    def act_on_selection(self, action: str, ids: list[int] | None = None) -> None:
-        """Pause, resume, cancel, retry or remove the selected uploads."""
-        ids = ids if ids is not None else self.view.selected_ids()
-        if ids:
-            self.call(lambda api: api.bulk(action, ids), lambda result: self._acted(action, result))
-
-    def _acted(self, action: str, result: dict[str, Any]) -> None:
-        done, skipped = result.get("done") or [], result.get("skipped") or []
-        if skipped:
-            first = skipped[0]
-            extra = f" (and {len(skipped) - 1} more)" if len(skipped) > 1 else ""
-            self.statusBar().showMessage(f"{first['title']}: {first['message']}{extra}", 10000)
-        else:
-            self.statusBar().showMessage(f"{action.title()}: {len(done):,} upload(s)", 5000)
-        self.poller.poll_now()
-
-    def toggle_selection(self) -> None:
-        action = toggle_action(self.view.selected_uploads())
-        if action:
-            self.act_on_selection(action)
-
-    def remove_selection(self) -> None:
-        uploads = self.view.selected_uploads()
-        if not uploads:
-            return
-        running = would_cancel(uploads)
-        if running:
-            question = (
-                f"Remove {len(uploads):,} upload(s) from the list?\n\n"
-                f"{running:,} of them {'is' if running == 1 else 'are'} not finished and will be "
-                "cancelled (the partial upload on the server is deleted where it allows)."
-            )
-            if not self.confirm("Remove unfinished uploads?", question):
-                return
-        self.act_on_selection("remove", [u["id"] for u in uploads])
-
-    def all_uploads(self, which: str) -> None:
-        def done(result: dict[str, Any]) -> None:
-            verb = "Paused" if which == "pause_all" else "Resumed"
-            self.statusBar().showMessage(f"{verb} {int(result.get('count', 0)):,} upload(s)", 5000)
-            self.poller.poll_now()
-
-        self.call(lambda api: getattr(api, which)(), done)
-
-    def open_folders(self) -> None:
-        folders = sorted({os.path.dirname(u["path"]) for u in self.view.selected_uploads()})
-        for folder in folders[:5]:  # a selection of 1,000 files must not open 1,000 windows
-            self.open_url(QUrl.fromLocalFile(folder))
-
-    def copy_urls(self) -> None:
-        urls = [u["remote_url"] for u in self.view.selected_uploads() if u.get("remote_url")]
-        if urls:
-            QGuiApplication.clipboard().setText("\n".join(urls))
-            self.statusBar().showMessage(f"Copied {len(urls)} address(es)", 4000)
-
-    def _context_menu(self, position: Any) -> None:
-        menu = QMenu(self)
-        menu.setObjectName("queue-menu")
-        for key in (
-            "pause",
-            "resume",
-            "cancel",
-            "retry",
-            None,
-            "remove",
-            None,
-            "open_folder",
-            "copy_url",
-            None,
-            "details",
-        ):
-            if key is None:
-                menu.addSeparator()
-            else:
-                menu.addAction(self.commands[key])
-        self.context_menu = menu
-        menu.popup(self.view.viewport().mapToGlobal(position))
-
-    def focus_search(self) -> None:
-        self.search.setFocus()
-        self.search.selectAll()
 
     # -- pages and dialogs ----------------------------------------------------------------
 
@@ -570,7 +401,7 @@ class MainWindow(QMainWindow):
         QApplication.quit()
 
     def _shutdown_gui(self) -> None:
-        self._save_state()
+        window_chrome.save_layout(self)
         self.poller.stop()
         self.supervisor.stop()
         self.tray.hide()
@@ -584,32 +415,3 @@ class MainWindow(QMainWindow):
     def _confirm(self, title: str, text: str) -> bool:
         answer = QMessageBox.question(self, title, text)
         return answer == QMessageBox.StandardButton.Yes
-
-    # -- remembering the layout -----------------------------------------------------------
-
-    def _state(self) -> QSettings:
-        return QSettings(str(paths.data_dir() / "window.ini"), QSettings.Format.IniFormat)
-
-    def _restore_state(self) -> None:
-        state = self._state()
-        geometry = state.value("geometry")
-        if geometry is not None:
-            self.restoreGeometry(geometry)
-        header = state.value("header")
-        if header is not None:
-            self.view.horizontalHeader().restoreState(header)
-        splitter = state.value("splitter")
-        if splitter is not None:
-            self.splitter.restoreState(splitter)
-        else:
-            self.splitter.setSizes([180, 1100])
-
-    def _save_state(self) -> None:
-        state = self._state()
-        state.setValue("geometry", self.saveGeometry())
-        state.setValue("header", self.view.horizontalHeader().saveState())
-        state.setValue("splitter", self.splitter.saveState())
-        target = self.current_target()
-        if target is not None:
-            state.setValue("target", target["id"])
-        state.sync()

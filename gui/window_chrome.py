@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtCore import QSettings, QSize, Qt, Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QHBoxLayout,
@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from core import paths
 from gui.icons import icon
 from gui.upload_actions import UploadActions
 
@@ -246,3 +247,37 @@ def ask_quit(window: QWidget, active: int) -> str:
     if clicked is stop:
         return "stop"
     return "cancel"
+
+
+# -- remembering the layout ----------------------------------------------------------------
+
+
+def layout_state() -> QSettings:
+    """The window's remembered layout, in the data directory (tests get their own)."""
+    return QSettings(str(paths.data_dir() / "window.ini"), QSettings.Format.IniFormat)
+
+
+def restore_layout(window: MainWindow) -> None:
+    state = layout_state()
+    geometry = state.value("geometry")
+    if geometry is not None:
+        window.restoreGeometry(geometry)
+    header = state.value("header")
+    if header is not None:
+        window.view.horizontalHeader().restoreState(header)
+    splitter = state.value("splitter")
+    if splitter is not None:
+        window.splitter.restoreState(splitter)
+    else:
+        window.splitter.setSizes([180, 1100])
+
+
+def save_layout(window: MainWindow) -> None:
+    state = layout_state()
+    state.setValue("geometry", window.saveGeometry())
+    state.setValue("header", window.view.horizontalHeader().saveState())
+    state.setValue("splitter", window.splitter.saveState())
+    target = window.current_target()
+    if target is not None:
+        state.setValue("target", target["id"])
+    state.sync()

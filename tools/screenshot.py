@@ -77,8 +77,10 @@ QUEUE: list[tuple[str, str, int, str, float, float, str | None, str | None]] = [
         0.4,
         0.0,
         "File changed",
-        "soil_samples_2026.xlsx changed while it was uploading (size 2.3 MB → 2.4 MB). "
-        "Retry to send the new version.",
+        (
+            "soil_samples_2026.xlsx changed while it was uploading (size 2.3 MB → 2.4 MB). "
+            "Retry to send the new version."
+        ),
     ),
     ("dem_30m_mosaic.tif", "geonode", int(4.4 * GB), "done", 1.0, 0.0, None, None),
     ("boundaries_admin2.geojson", "geonode", int(24.1 * MB), "done", 1.0, 0.0, None, None),

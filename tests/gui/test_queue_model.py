@@ -6,14 +6,14 @@ import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from typing import Any  # noqa: E402
+from typing import Any
 
-import pytest  # noqa: E402
-from PySide6.QtCore import Qt  # noqa: E402
+import pytest
+from PySide6.QtCore import Qt
 
-from gui.models.queue_filter import QueueFilter  # noqa: E402
-from gui.models.queue_model import Col, QueueModel, Role  # noqa: E402
-from gui.widgets.progress_delegate import progress_text  # noqa: E402
+from gui.models.queue_filter import QueueFilter
+from gui.models.queue_model import Col, QueueModel, Role
+from gui.widgets.progress_delegate import progress_text
 
 # The model owns a QTimer (the delayed re-sort): it needs the application object.
 pytestmark = pytest.mark.usefixtures("qapp")
@@ -21,11 +21,25 @@ pytestmark = pytest.mark.usefixtures("qapp")
 
 def upload(upload_id: int, **fields: Any) -> dict[str, Any]:
     row = {
-        "id": upload_id, "target_id": 1, "target_name": "geo", "path": f"/d/f{upload_id}.bin",
-        "name": f"f{upload_id}.bin", "size": 1000, "offset": 0, "status": "queued", "speed": 0.0,
-        "remote_url": None, "error_title": None, "error_message": None, "attempts": 0,
-        "next_attempt_at": None, "created_at": f"2026-01-01T00:00:{upload_id % 60:02d}.000Z",
-        "started_at": None, "finished_at": None, "batch_id": None, "watch_id": None,
+        "id": upload_id,
+        "target_id": 1,
+        "target_name": "geo",
+        "path": f"/d/f{upload_id}.bin",
+        "name": f"f{upload_id}.bin",
+        "size": 1000,
+        "offset": 0,
+        "status": "queued",
+        "speed": 0.0,
+        "remote_url": None,
+        "error_title": None,
+        "error_message": None,
+        "attempts": 0,
+        "next_attempt_at": None,
+        "created_at": f"2026-01-01T00:00:{upload_id % 60:02d}.000Z",
+        "started_at": None,
+        "finished_at": None,
+        "batch_id": None,
+        "watch_id": None,
         "change_seq": upload_id,
     }
     row.update(fields)
@@ -38,7 +52,9 @@ class SignalLog:
         self.inserted: list[tuple[int, int]] = []
         self.removed: list[tuple[int, int]] = []
         self.resets = 0
-        model.dataChanged.connect(lambda a, b, roles=(): self.data_changed.append((a.row(), b.row())))
+        model.dataChanged.connect(
+            lambda a, b, roles=(): self.data_changed.append((a.row(), b.row()))
+        )
         model.rowsInserted.connect(lambda _p, a, b: self.inserted.append((a, b)))
         model.rowsRemoved.connect(lambda _p, a, b: self.removed.append((a, b)))
         model.modelReset.connect(self._reset)
@@ -51,7 +67,9 @@ def test_model_passes_qtmodeltester_through_changes(qtmodeltester: Any) -> None:
     model = QueueModel()
     model.reset_uploads([upload(i) for i in range(1, 21)])
     qtmodeltester.check(model)
-    model.apply_changes([upload(3, status="uploading", offset=500, speed=100.0), upload(21)], removed=[5, 6])
+    model.apply_changes(
+        [upload(3, status="uploading", offset=500, speed=100.0), upload(21)], removed=[5, 6]
+    )
     qtmodeltester.check(model)
     proxy = QueueFilter()
     proxy.setSourceModel(model)
@@ -63,7 +81,9 @@ def test_progress_changes_emit_one_data_changed_per_contiguous_range_and_never_r
     model = QueueModel()
     model.reset_uploads([upload(i) for i in range(1, 101)])
     log = SignalLog(model)
-    changed = [upload(i, status="uploading", offset=10 * i, speed=50.0) for i in (3, 4, 5, 9, 50, 51)]
+    changed = [
+        upload(i, status="uploading", offset=10 * i, speed=50.0) for i in (3, 4, 5, 9, 50, 51)
+    ]
     model.apply_changes(changed)
     assert log.data_changed == [(2, 4), (8, 8), (49, 50)]
     assert log.resets == 0 and not log.inserted and not log.removed
@@ -97,18 +117,35 @@ def test_new_rows_are_inserted_and_removed_rows_removed_in_ranges() -> None:
 def test_status_transitions_are_reported() -> None:
     model = QueueModel()
     model.reset_uploads([upload(1, status="uploading")])
-    transitions = model.apply_changes([upload(1, status="failed", error_title="Server refused the file",
-                                              error_message="413 Request Entity Too Large")])
+    transitions = model.apply_changes(
+        [
+            upload(
+                1,
+                status="failed",
+                error_title="Server refused the file",
+                error_message="413 Request Entity Too Large",
+            )
+        ]
+    )
     assert transitions == [(1, "uploading", "failed")]
 
 
 def test_display_formats_numbers_for_people() -> None:
     model = QueueModel(clock=lambda: 1000.0)
-    model.reset_uploads([
-        upload(1, status="uploading", size=3_000_000_000, offset=1_200_000_000, speed=10_000_000.0),
-        upload(2, status="failed", error_title="Server refused the file", error_message="413 Too Large"),
-        upload(3, status="retrying", next_attempt_at=1030.0, error_title="Server error"),
-    ])
+    model.reset_uploads(
+        [
+            upload(
+                1, status="uploading", size=3_000_000_000, offset=1_200_000_000, speed=10_000_000.0
+            ),
+            upload(
+                2,
+                status="failed",
+                error_title="Server refused the file",
+                error_message="413 Too Large",
+            ),
+            upload(3, status="retrying", next_attempt_at=1030.0, error_title="Server error"),
+        ]
+    )
     assert model.index(0, Col.SIZE).data() == "3.0 GB"
     assert model.index(0, Col.SPEED).data() == "10.0 MB/s"
     assert model.index(0, Col.ETA).data() == "3 min left"
@@ -118,7 +155,9 @@ def test_display_formats_numbers_for_people() -> None:
     assert "413 Too Large" in tooltip
     assert model.index(2, Col.STATUS).data() == "Retrying in 30 s"
     assert model.index(1, Col.SPEED).data() == ""  # a failed upload has no speed
-    assert progress_text(40.0, 1_200_000_000, 3_000_000_000, "uploading") == "40% · 1.2 GB of 3.0 GB"
+    assert (
+        progress_text(40.0, 1_200_000_000, 3_000_000_000, "uploading") == "40% · 1.2 GB of 3.0 GB"
+    )
 
 
 def test_sort_by_column_keeps_selection_rows_by_id() -> None:
@@ -143,14 +182,16 @@ def test_resort_after_a_change_to_the_sorted_column(qtbot: Any) -> None:
 
 def test_filter_by_group_search_and_batch() -> None:
     model = QueueModel()
-    model.reset_uploads([
-        upload(1, name="survey.shp", status="uploading"),
-        upload(2, name="Survey.dbf", status="queued", batch_id=7),
-        upload(3, name="scan.tif", status="failed"),
-        upload(4, name="notes.txt", status="cancelled", batch_id=7),
-        upload(5, name="done.bin", status="done"),
-        upload(6, name="held.bin", status="paused"),
-    ])
+    model.reset_uploads(
+        [
+            upload(1, name="survey.shp", status="uploading"),
+            upload(2, name="Survey.dbf", status="queued", batch_id=7),
+            upload(3, name="scan.tif", status="failed"),
+            upload(4, name="notes.txt", status="cancelled", batch_id=7),
+            upload(5, name="done.bin", status="done"),
+            upload(6, name="held.bin", status="paused"),
+        ]
+    )
     proxy = QueueFilter()
     proxy.setSourceModel(model)
 
@@ -182,7 +223,9 @@ def test_filter_by_group_search_and_batch() -> None:
 
 def test_unfinished_bytes_follow_changes() -> None:
     model = QueueModel()
-    model.reset_uploads([upload(1, size=1000, offset=100, status="uploading"), upload(2, size=500, status="done")])
+    model.reset_uploads(
+        [upload(1, size=1000, offset=100, status="uploading"), upload(2, size=500, status="done")]
+    )
     assert model.unfinished_bytes() == (100, 1000)
     model.apply_changes([upload(1, size=1000, offset=600, status="uploading"), upload(3, size=200)])
     assert model.unfinished_bytes() == (600, 1200)

@@ -10,22 +10,26 @@ import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from pathlib import Path  # noqa: E402
-from typing import Any  # noqa: E402
+from pathlib import Path
+from typing import Any
 
-import pytest  # noqa: E402
-from PySide6.QtCore import QPoint, Qt  # noqa: E402
+import pytest
+from PySide6.QtCore import QPoint, Qt
 
-from gui.models.queue_model import Col, Role  # noqa: E402
-from tests.fixtures.gui import drop, focus_table, make_window  # noqa: E402, F401
-from tests.fixtures.tus import make_file, same_content  # noqa: E402
+from gui.models.queue_model import Col, Role
+from tests.fixtures.gui import drop, focus_table
+from tests.fixtures.tus import make_file, same_content
+
+# The window fixtures (fake_api, make_window); the root conftest may list them as well.
+pytest_plugins = ["tests.fixtures.gui"]
 
 pytestmark = [pytest.mark.slow, pytest.mark.qt_log_ignore("^This plugin does not support")]
 UPLOAD_TIMEOUT_MS = 60_000
 
 
-def row_value(window: Any, upload_id: int, role: Any = Qt.ItemDataRole.DisplayRole,
-              column: int = Col.STATUS) -> Any:
+def row_value(
+    window: Any, upload_id: int, role: Any = Qt.ItemDataRole.DisplayRole, column: int = Col.STATUS
+) -> Any:
     row = window.model.row_of(upload_id)
     return None if row is None else window.model.index(row, column).data(role)
 
@@ -67,8 +71,9 @@ def test_pause_and_resume_from_the_window_mid_upload(
     settings = window._dialogs["settings"]
     qtbot.waitUntil(settings.isEnabled, timeout=10_000)
     settings.bandwidth.setValue(0.5)  # MB/s
-    qtbot.waitUntil(lambda: worker.api.settings()["settings"]["bandwidth_limit"] == 500_000,
-                    timeout=10_000)
+    qtbot.waitUntil(
+        lambda: worker.api.settings()["settings"]["bandwidth_limit"] == 500_000, timeout=10_000
+    )
     settings.close()
 
     drop(window.view.viewport(), [source])
@@ -76,8 +81,9 @@ def test_pause_and_resume_from_the_window_mid_upload(
     upload_id = only_upload(window)
     qtbot.waitUntil(lambda: (row_value(window, upload_id, Role.OFFSET) or 0) > 0, timeout=30_000)
     assert row_value(window, upload_id) == "Uploading"
-    qtbot.waitUntil(lambda: row_value(window, upload_id, column=Col.SPEED).endswith("kB/s"),
-                    timeout=10_000)
+    qtbot.waitUntil(
+        lambda: row_value(window, upload_id, column=Col.SPEED).endswith("kB/s"), timeout=10_000
+    )
     assert row_value(window, upload_id, column=Col.ETA).endswith("left")
 
     window.view.select_ids([upload_id])
@@ -113,8 +119,9 @@ def test_a_failing_upload_shows_its_reason(
     drop(window.view.viewport(), [source])
     qtbot.waitUntil(lambda: window.model.rowCount() == 1, timeout=10_000)
     upload_id = only_upload(window)
-    qtbot.waitUntil(lambda: (row_value(window, upload_id) or "").startswith("Failed"),
-                    timeout=UPLOAD_TIMEOUT_MS)
+    qtbot.waitUntil(
+        lambda: (row_value(window, upload_id) or "").startswith("Failed"), timeout=UPLOAD_TIMEOUT_MS
+    )
     upload = worker.api.upload(upload_id)["upload"]
     assert row_value(window, upload_id) == f"Failed: {upload['error_title']}"
     tooltip = row_value(window, upload_id, Qt.ItemDataRole.ToolTipRole)
@@ -122,8 +129,12 @@ def test_a_failing_upload_shows_its_reason(
     assert "413" in tooltip
     window.sidebar.select_group("failed")
     assert window.proxy.rowCount() == 1
-    qtbot.waitUntil(lambda: any(title.startswith("Upload failed")
-                                for title, _m, _e in window.tray.notifications), timeout=10_000)
+    qtbot.waitUntil(
+        lambda: any(
+            title.startswith("Upload failed") for title, _m, _e in window.tray.notifications
+        ),
+        timeout=10_000,
+    )
 
 
 def test_targets_dialog_against_the_worker_reports_bad_urls(
@@ -143,7 +154,8 @@ def test_targets_dialog_against_the_worker_reports_bad_urls(
     # Nothing listens on port 9: "Test Connection" says the server cannot be reached.
     dialog.url.setText("http://127.0.0.1:9/files/")
     dialog.test_button.click()
-    qtbot.waitUntil(lambda: dialog.test_button.isEnabled() and "✖" in dialog.result_label.text(),
-                    timeout=20_000)
+    qtbot.waitUntil(
+        lambda: dialog.test_button.isEnabled() and "✖" in dialog.result_label.text(), timeout=20_000
+    )
     assert dialog.result_text() != refused
     dialog.close()

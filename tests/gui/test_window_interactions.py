@@ -6,20 +6,23 @@ import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from pathlib import Path  # noqa: E402
-from typing import Any  # noqa: E402
+from pathlib import Path
+from typing import Any
 
-import pytest  # noqa: E402
-from PySide6.QtCore import QPoint, Qt  # noqa: E402
-from PySide6.QtGui import QGuiApplication  # noqa: E402
-from PySide6.QtWidgets import QApplication, QMessageBox  # noqa: E402
+import pytest
+from PySide6.QtCore import QPoint, Qt
+from PySide6.QtGui import QGuiApplication
+from PySide6.QtWidgets import QApplication, QMessageBox
 
-from core.api_client import ApiError, WorkerUnavailable  # noqa: E402
-from gui.models.queue_model import Col, Role  # noqa: E402
-from tests.fixtures.gui import FakeApi, drop, fake_api, focus_table, make_window  # noqa: E402, F401
+from core.api_client import ApiError, WorkerUnavailable
+from gui.models.queue_model import Col, Role
+from tests.fixtures.gui import FakeApi, drop, focus_table
 
 # The offscreen platform cannot size, raise or grab native windows and says so ("This plugin
 # does not support raise()"): a limit of the test platform, not of the window.
+# The window fixtures (fake_api, make_window); the root conftest may list them as well.
+pytest_plugins = ["tests.fixtures.gui"]
+
 pytestmark = pytest.mark.qt_log_ignore("^This plugin does not support")
 
 
@@ -33,13 +36,23 @@ def select(window: Any, upload_id: int) -> None:
     assert window.view.selected_ids() == [upload_id]
 
 
-def test_drop_a_folder_queues_its_files_skipping_hidden_and_temp(qtbot: Any, fake_api: FakeApi,
-                                                                 make_window: Any, tmp_path: Path) -> None:
+def test_drop_a_folder_queues_its_files_skipping_hidden_and_temp(
+    qtbot: Any, fake_api: FakeApi, make_window: Any, tmp_path: Path
+) -> None:
     folder = tmp_path / "survey"
     (folder / "sub").mkdir(parents=True)
     (folder / ".hidden-dir").mkdir()
-    for name in ("a.shp", "a.dbf", "sub/b.tif", ".secret", "x.part", "y.tmp", "z.crdownload",
-                 "~$report.docx", ".hidden-dir/c.bin"):
+    for name in (
+        "a.shp",
+        "a.dbf",
+        "sub/b.tif",
+        ".secret",
+        "x.part",
+        "y.tmp",
+        "z.crdownload",
+        "~$report.docx",
+        ".hidden-dir/c.bin",
+    ):
         (folder / name).write_bytes(b"data" * 10)
     single = tmp_path / "notes.txt"
     single.write_text("hello")
@@ -48,15 +61,20 @@ def test_drop_a_folder_queues_its_files_skipping_hidden_and_temp(qtbot: Any, fak
     qtbot.waitUntil(lambda: window.model.rowCount() == 4, timeout=5000)
     added = next(args for name, args in fake_api.calls if name == "add_uploads")
     assert sorted(os.path.relpath(p, tmp_path) for p in added[0]) == [
-        "notes.txt", "survey/a.dbf", "survey/a.shp", "survey/sub/b.tif"]
+        "notes.txt",
+        "survey/a.dbf",
+        "survey/a.shp",
+        "survey/sub/b.tif",
+    ]
     assert added[1] == 1  # the current target's id
     names = {window.model.index(r, Col.NAME).data() for r in range(4)}
     assert names == {"a.shp", "a.dbf", "b.tif", "notes.txt"}
     assert "Queued" in window.statusBar().currentMessage()
 
 
-def test_drop_onto_the_sidebar_also_queues(qtbot: Any, fake_api: FakeApi, make_window: Any,
-                                          tmp_path: Path) -> None:
+def test_drop_onto_the_sidebar_also_queues(
+    qtbot: Any, fake_api: FakeApi, make_window: Any, tmp_path: Path
+) -> None:
     path = tmp_path / "one.bin"
     path.write_bytes(b"1")
     window = make_window(fake_api)
@@ -64,7 +82,9 @@ def test_drop_onto_the_sidebar_also_queues(qtbot: Any, fake_api: FakeApi, make_w
     qtbot.waitUntil(lambda: window.model.rowCount() == 1, timeout=5000)
 
 
-def test_pause_and_resume_from_the_context_menu(qtbot: Any, fake_api: FakeApi, make_window: Any) -> None:
+def test_pause_and_resume_from_the_context_menu(
+    qtbot: Any, fake_api: FakeApi, make_window: Any
+) -> None:
     row = fake_api.put(status="uploading", offset=300_000, speed=1e6)
     window = make_window(fake_api)
     select(window, row["id"])
@@ -75,7 +95,7 @@ def test_pause_and_resume_from_the_context_menu(qtbot: Any, fake_api: FakeApi, m
     assert not labels["Retry"].isEnabled()
     labels["Pause"].trigger()
     menu.close()
-    status_cell = lambda: window.model.index(window.model.row_of(row["id"]), Col.STATUS).data()  # noqa: E731
+    status_cell = lambda: window.model.index(window.model.row_of(row["id"]), Col.STATUS).data()
     qtbot.waitUntil(lambda: status_cell() == "Paused", timeout=5000)
     assert ("bulk", ("pause", [row["id"]])) in fake_api.calls
     qtbot.waitUntil(lambda: window.commands["resume"].isEnabled(), timeout=5000)
@@ -87,8 +107,9 @@ def test_pause_and_resume_from_the_context_menu(qtbot: Any, fake_api: FakeApi, m
     qtbot.waitUntil(lambda: status_cell() == "Queued", timeout=5000)
 
 
-def test_space_toggles_pause_and_delete_asks_before_cancelling(qtbot: Any, fake_api: FakeApi,
-                                                                make_window: Any) -> None:
+def test_space_toggles_pause_and_delete_asks_before_cancelling(
+    qtbot: Any, fake_api: FakeApi, make_window: Any
+) -> None:
     row = fake_api.put(status="queued")
     done = fake_api.put(status="done", offset=1_000_000)
     window = make_window(fake_api)
@@ -115,8 +136,10 @@ def test_space_toggles_pause_and_delete_asks_before_cancelling(qtbot: Any, fake_
 
 
 def test_filters_search_and_ctrl_f(qtbot: Any, fake_api: FakeApi, make_window: Any) -> None:
-    ids = {status: fake_api.put(status=status, name=f"{status}-file.bin")["id"]
-           for status in ("queued", "uploading", "paused", "failed", "done", "cancelled")}
+    ids = {
+        status: fake_api.put(status=status, name=f"{status}-file.bin")["id"]
+        for status in ("queued", "uploading", "paused", "failed", "done", "cancelled")
+    }
     window = make_window(fake_api)
     qtbot.waitUntil(lambda: window.sidebar.count("failed") == 2, timeout=5000)
     window.sidebar.select_group("failed")
@@ -133,8 +156,9 @@ def test_filters_search_and_ctrl_f(qtbot: Any, fake_api: FakeApi, make_window: A
     assert len(shown_ids(window)) == 6
 
 
-def test_ctrl_o_adds_the_chosen_files(qtbot: Any, fake_api: FakeApi, make_window: Any,
-                                      tmp_path: Path) -> None:
+def test_ctrl_o_adds_the_chosen_files(
+    qtbot: Any, fake_api: FakeApi, make_window: Any, tmp_path: Path
+) -> None:
     chosen = tmp_path / "report.pdf"
     chosen.write_bytes(b"%PDF")
     window = make_window(fake_api)
@@ -156,25 +180,37 @@ def test_sorting_by_a_column_header(qtbot: Any, fake_api: FakeApi, make_window: 
     assert [window.proxy.index(r, 0).data(Role.SIZE) for r in range(3)] == [30, 20, 10]
 
 
-def test_failed_upload_shows_its_reason_and_notifies(qtbot: Any, fake_api: FakeApi, make_window: Any) -> None:
+def test_failed_upload_shows_its_reason_and_notifies(
+    qtbot: Any, fake_api: FakeApi, make_window: Any
+) -> None:
     row = fake_api.put(status="uploading", offset=10, speed=10.0)
     window = make_window(fake_api)
-    fake_api.put(id=row["id"], status="failed", error_title="Server refused the file",
-                 error_message="413 Request Entity Too Large — the server accepts at most 1 MB")
-    index = lambda: window.model.index(window.model.row_of(row["id"]), Col.STATUS)  # noqa: E731
+    fake_api.put(
+        id=row["id"],
+        status="failed",
+        error_title="Server refused the file",
+        error_message="413 Request Entity Too Large — the server accepts at most 1 MB",
+    )
+    index = lambda: window.model.index(window.model.row_of(row["id"]), Col.STATUS)
     qtbot.waitUntil(lambda: index().data() == "Failed: Server refused the file", timeout=5000)
     assert "at most 1 MB" in index().data(Qt.ItemDataRole.ToolTipRole)
-    qtbot.waitUntil(lambda: any("Upload failed" in t for t, _m, _e in window.tray.notifications), timeout=5000)
-    qtbot.waitUntil(lambda: any(t == "All uploads finished" for t, _m, _e in window.tray.notifications),
-                    timeout=5000)
+    qtbot.waitUntil(
+        lambda: any("Upload failed" in t for t, _m, _e in window.tray.notifications), timeout=5000
+    )
+    qtbot.waitUntil(
+        lambda: any(t == "All uploads finished" for t, _m, _e in window.tray.notifications),
+        timeout=5000,
+    )
 
 
-def test_api_errors_show_title_and_message_never_a_traceback(qtbot: Any, fake_api: FakeApi,
-                                                              make_window: Any) -> None:
+def test_api_errors_show_title_and_message_never_a_traceback(
+    qtbot: Any, fake_api: FakeApi, make_window: Any
+) -> None:
     row = fake_api.put(status="queued")
     window = make_window(fake_api)
     fake_api.bulk = lambda action, ids: (_ for _ in ()).throw(  # type: ignore[method-assign]
-        ApiError("Cannot pause", "The upload already finished.", 409))
+        ApiError("Cannot pause", "The upload already finished.", 409)
+    )
     select(window, row["id"])
     window.commands["pause"].trigger()
     qtbot.waitUntil(lambda: window.last_error is not None, timeout=5000)
@@ -185,8 +221,9 @@ def test_api_errors_show_title_and_message_never_a_traceback(qtbot: Any, fake_ap
     box.close()
 
 
-def test_worker_unreachable_shows_in_the_status_bar_and_recovers(qtbot: Any, fake_api: FakeApi,
-                                                                   make_window: Any) -> None:
+def test_worker_unreachable_shows_in_the_status_bar_and_recovers(
+    qtbot: Any, fake_api: FakeApi, make_window: Any
+) -> None:
     window = make_window(fake_api)
     qtbot.waitUntil(lambda: "running" in window.status_panel.state_label.text(), timeout=5000)
     fake_api.fail_with = WorkerUnavailable("Cannot reach the upqueue worker", "Connection refused.")
@@ -207,12 +244,16 @@ def test_first_run_offers_to_add_a_target(qtbot: Any, make_window: Any) -> None:
     dialog.name.setText("geo")
     dialog.url.setText("https://uploads.example.org/files/")
     dialog.save_button.click()
-    qtbot.waitUntil(lambda: bool(window.targets) and window.current_target() is not None, timeout=5000)
+    qtbot.waitUntil(
+        lambda: bool(window.targets) and window.current_target() is not None, timeout=5000
+    )
     qtbot.waitUntil(lambda: window.pages.currentWidget() is not window.first_run, timeout=5000)
     dialog.close()
 
 
-def test_targets_dialog_shows_the_error_for_a_bad_url(qtbot: Any, fake_api: FakeApi, make_window: Any) -> None:
+def test_targets_dialog_shows_the_error_for_a_bad_url(
+    qtbot: Any, fake_api: FakeApi, make_window: Any
+) -> None:
     window = make_window(fake_api)
     window.commands["targets"].trigger()
     dialog = window._dialogs["targets"]
@@ -242,13 +283,21 @@ def test_settings_apply_live(qtbot: Any, fake_api: FakeApi, make_window: Any) ->
     qtbot.waitUntil(lambda: "Applied" in dialog.message.text(), timeout=5000)
     dialog.keep_uploading.setChecked(False)
     dialog.close()  # a change still waiting is sent on close
-    qtbot.waitUntil(lambda: fake_api.settings_values["keep_uploading_on_close"] is False, timeout=5000)
-    qtbot.waitUntil(lambda: window.worker_settings.get("keep_uploading_on_close") is False, timeout=5000)
+    qtbot.waitUntil(
+        lambda: fake_api.settings_values["keep_uploading_on_close"] is False, timeout=5000
+    )
+    qtbot.waitUntil(
+        lambda: window.worker_settings.get("keep_uploading_on_close") is False, timeout=5000
+    )
 
 
 def test_copy_remote_url_and_details(qtbot: Any, fake_api: FakeApi, make_window: Any) -> None:
-    row = fake_api.put(status="failed", remote_url="http://server/files/abc",
-                       error_title="File changed", error_message="The file changed while uploading.")
+    row = fake_api.put(
+        status="failed",
+        remote_url="http://server/files/abc",
+        error_title="File changed",
+        error_message="The file changed while uploading.",
+    )
     window = make_window(fake_api)
     select(window, row["id"])
     window.commands["copy_url"].trigger()
@@ -265,8 +314,9 @@ def test_copy_remote_url_and_details(qtbot: Any, fake_api: FakeApi, make_window:
     dialog.close()
 
 
-def test_quit_with_running_uploads_asks_and_can_stop_the_worker(qtbot: Any, fake_api: FakeApi,
-                                                                 make_window: Any, monkeypatch: Any) -> None:
+def test_quit_with_running_uploads_asks_and_can_stop_the_worker(
+    qtbot: Any, fake_api: FakeApi, make_window: Any, monkeypatch: Any
+) -> None:
     fake_api.put(status="uploading", speed=10.0)
     window = make_window(fake_api)
     qtbot.waitUntil(lambda: window.stats.get("active") == 1, timeout=5000)
