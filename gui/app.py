@@ -58,12 +58,8 @@ def run(argv: Sequence[str] | None = None) -> int:
 
     window = MainWindow()
 
-    def palette_changed(*_: object) -> None:
-        # The toolbar icons are tinted with the text colour: draw them again for the new one.
-        icons.clear_cache()
-        window.commands.refresh_icons()
-
-    app.styleHints().colorSchemeChanged.connect(palette_changed)
+    # The window redraws its tinted icons on a palette change (MainWindow.changeEvent); Qt
+    # changes the palette when the desktop switches between light and dark.
     window.show()
     if window.windowState() & Qt.WindowState.WindowMinimized:
         window.showNormal()

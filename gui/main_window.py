@@ -13,7 +13,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import Qt, QUrl
+from PySide6.QtCore import QEvent, Qt, QTimer, QUrl
 from PySide6.QtGui import (
     QCloseEvent,
     QDesktopServices,
@@ -30,7 +30,7 @@ from PySide6.QtWidgets import (
 
 from core import humanize, paths
 from core.errors import UpqueueError
-from gui import window_chrome
+from gui import icons, window_chrome
 from gui.background import Background
 from gui.first_run import FirstRunPage
 from gui.icons import app_icon
@@ -91,6 +91,10 @@ class MainWindow(QueueCommands, QMainWindow):
         self._quitting = False
         self._told_about_tray = False
         self._dialogs: dict[str, QWidget] = {}
+        # "Retrying in 12 s" counts down although the row itself does not change.
+        self._countdown = QTimer(self)
+        self._countdown.setInterval(1000)
+        self._countdown.timeout.connect(self.view_refresh)
         # Seams for tests: everything that would open a native dialog or another program.
         self.choose_files: Callable[[], list[str]] = self._choose_files
         self.choose_folder: Callable[[], str] = self._choose_folder
@@ -303,9 +307,26 @@ class MainWindow(QueueCommands, QMainWindow):
         if speed > 0:
             title = f"upqueue — ↑ {humanize.speed(speed)}"
         self.setWindowTitle(title)
+        retrying = int((stats.get("counts") or {}).get("retrying", 0))
+        if retrying and not self._countdown.isActive():
+            self._countdown.start()
+        elif not retrying:
+            self._countdown.stop()
         for note_title, message, error in self.notifications.on_stats(stats):
             if self.worker_settings.get("notifications", True):
                 self.tray.notify(note_title, message, error)
+
+    def view_refresh(self) -> None:
+        """Repaint the rows on screen (only those: the view asks the model for what it shows)."""
+        self.view.viewport().update()
+
+    def changeEvent(self, event: QEvent) -> None:
+        if event.type() == QEvent.Type.PaletteChange:
+            # Light <-> dark: the monochrome icons are tinted with the text colour.
+            icons.clear_cache()
+            self.commands.refresh_icons()
+            self.sidebar.refresh_icons()
+        super().changeEvent(event)
 
     def _update_first_run(self) -> None:
         first_run = self.loaded and not self.targets and self.model.rowCount() == 0

@@ -138,7 +138,7 @@ class SettingsDialog(QDialog):
 
     def refresh(self) -> None:
         """Load the settings from the worker."""
-        self._call(lambda api: api.settings(), self._loaded, self._failed)
+        self._call(lambda api: api.settings(), self._loaded, self._show_error)
 
     def _loaded(self, answer: dict[str, Any]) -> None:
         self.settings = dict(answer.get("settings") or {})
@@ -169,21 +169,25 @@ class SettingsDialog(QDialog):
         if not changes:
             return
         self.message.setText("Applying…")
-        self._call(lambda api: api.update_settings(**changes), self._applied, self._failed)
+        self._call(lambda api: api.update_settings(**changes), self._applied, self._refused)
 
     def _applied(self, answer: dict[str, Any]) -> None:
         self.settings = dict(answer.get("settings") or {})
         self.message.setText("<span style='color:#23a559'>✔</span> Applied.")
         self.applied.emit(self.settings)
 
-    def _failed(self, error: BaseException) -> None:
+    def _refused(self, error: BaseException) -> None:
+        self._show_error(error)
+        # Show the worker's values again, so the form never claims a setting it does not have.
+        self.refresh()
+
+    def _show_error(self, error: BaseException) -> None:
         title = getattr(error, "title", "Could not change the settings")
         message = getattr(error, "message", "See the log for details.")
         self.message.setText(
-            f"<span style='color:#e5484d'>✖</span> <b>{html.escape(title)}</b><br>{html.escape(message)}"
+            f"<span style='color:#e5484d'>✖</span> <b>{html.escape(title)}</b><br>"
+            f"{html.escape(message)}"
         )
-        # Show the worker's values again, so the form never claims a setting it does not have.
-        self.refresh()
 
     def done(self, result: int) -> None:
         # Close, Escape and the window's X all end here: send what is still waiting.

@@ -96,6 +96,15 @@ class Sidebar(QListWidget):
     def sizeHint(self) -> QSize:
         return QSize(190, 300)
 
+    def refresh_icons(self) -> None:
+        """Draw the tinted icons again (after the palette changed)."""
+        for (kind, key), item in self._items.items():
+            if kind == "group":
+                which, name = _GROUP_ICONS[key]
+                item.setIcon(icon(name) if which == "icon" else status_icon(name))
+            else:
+                item.setIcon(icon(next(i for k, _l, i in PAGES if k == key)))
+
     def select_group(self, key: str) -> None:
         self.setCurrentItem(self._items[("group", key)])
 

@@ -329,3 +329,29 @@ def test_quit_with_running_uploads_asks_and_can_stop_the_worker(
     window.quit_app()
     assert fake_api.shutdown_called
     assert not window.isVisible()
+
+
+def test_icons_follow_a_switch_to_a_dark_palette(
+    qtbot: Any, fake_api: FakeApi, make_window: Any
+) -> None:
+    from PySide6.QtGui import QColor, QPalette
+
+    window = make_window(fake_api)
+    app = QApplication.instance()
+    original = app.palette()
+
+    def ink() -> QColor:
+        image = window.commands["pause_all"].icon().pixmap(24, 24).toImage()
+        return max(
+            (image.pixelColor(x, y) for x in range(24) for y in range(24)), key=lambda c: c.alpha()
+        )
+
+    assert ink().lightness() < 128  # dark strokes on the light test palette
+    dark = QPalette(original)
+    dark.setColor(QPalette.ColorRole.Window, QColor("#202124"))
+    dark.setColor(QPalette.ColorRole.WindowText, QColor("#e8eaed"))
+    try:
+        app.setPalette(dark)
+        qtbot.waitUntil(lambda: ink().lightness() > 128, timeout=5000)
+    finally:
+        app.setPalette(original)
