@@ -184,6 +184,8 @@ def main() -> int:
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--changing", type=int, default=1_000)
     parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--group", default="all", help="status filter shown while measuring")
+    parser.add_argument("--sort", type=int, default=-1, help="column to sort by (-1: queue order)")
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
@@ -262,6 +264,10 @@ def run(args: argparse.Namespace, port: int) -> int:
     first_paint = watch.painted_at - full_at[0]
     from_start = watch.painted_at - started
 
+    window.sidebar.select_group(args.group)
+    if args.sort >= 0:
+        window.view.sortByColumn(args.sort, Qt.SortOrder.DescendingOrder)
+
     # Event-loop lag: a 10 ms timer measuring its own lateness while changes stream in.
     lags: list[float] = []
     clock = QElapsedTimer()
@@ -302,7 +308,8 @@ def run(args: argparse.Namespace, port: int) -> int:
     window._shutdown_gui()
     print(
         f"upqueue window benchmark: {args.rows:,} uploads, {args.changing:,} changing, "
-        f"{args.seconds:g} s at the window's 250 ms poll ({os.environ['QT_QPA_PLATFORM']})"
+        f"{args.seconds:g} s at the window's 250 ms poll ({os.environ['QT_QPA_PLATFORM']}; "
+        f"filter {args.group}, sort column {args.sort})"
     )
     print(f"  polls answered            {answered} ({answered / args.seconds:.1f}/s)")
     print(

@@ -38,6 +38,9 @@ class QueueFilter(QSortFilterProxyModel):
         self._search = ""
         self._batch_id: int | None = None
         self.setFilterRole(Role.FILTER_KEY)
+        # The proxy never sorts; a sort role that never changes lets it pass progress-only
+        # dataChanged signals straight through instead of re-checking those rows.
+        self.setSortRole(Role.UPLOAD_ID)
         # Sorting belongs to the source model; the proxy keeps the source's order.
         self.setDynamicSortFilter(True)
 

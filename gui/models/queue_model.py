@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from enum import IntEnum
+from operator import attrgetter
 from typing import Any
 
 from PySide6.QtCore import (
@@ -28,7 +29,11 @@ from core.models import FINISHED_STATUSES, Status
 from gui.icons import status_icon
 from gui.models.upload_row import SORT_KEYS, STATUS_LABELS, UploadRow, short_time
 
-_ROOT = QModelIndex()  # the invisible root: a table's rows hang from it
+_ROOT = QModelIndex()
+# After a change to the sorted-by column, re-sort this long after (and no more often).
+RESORT_MS = 1500
+RESORT_LARGE_MS = 10_000
+LARGE_QUEUE = 20_000  # the invisible root: a table's rows hang from it
 
 
 class Col(IntEnum):
@@ -104,7 +109,6 @@ class QueueModel(QAbstractTableModel):
         # jump under the pointer on every progress tick.
         self._resort_timer = QTimer(self)
         self._resort_timer.setSingleShot(True)
-        self._resort_timer.setInterval(1500)
         self._resort_timer.timeout.connect(self._resort)
 
     # -- Qt's model interface -------------------------------------------------------------
@@ -139,43 +143,44 @@ class QueueModel(QAbstractTableModel):
     def data(
         self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole
     ) -> Any:
+        # Called for every visible cell on every paint and for every row the filter checks:
+        # plain int comparisons, the filter key first.
         if not index.isValid():
             return None
         row_number, column = index.row(), index.column()
-        if not 0 <= row_number < len(self._rows) or not 0 <= column < len(Col):
+        if not 0 <= row_number < len(self._rows) or not 0 <= column < _COLUMNS:
             return None
         row = self._rows[row_number]
-        if role == Qt.ItemDataRole.DisplayRole:
+        role = int(role)
+        if role == _FILTER_KEY:
+            return row.filter_key
+        if role == _DISPLAY:
             return self._display(row, column)
-        if role == Qt.ItemDataRole.DecorationRole:
+        if role == _DECORATION:
             return status_icon(row.status) if column == Col.STATUS else None
-        if role == Qt.ItemDataRole.ToolTipRole:
+        if role == _TOOLTIP:
             return self._tooltip(row, column)
-        if role == Qt.ItemDataRole.TextAlignmentRole:
-            if column in _RIGHT_ALIGNED:
-                return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-            return None
-        if role == Qt.ItemDataRole.ForegroundRole:
+        if role == _ALIGNMENT:
+            return _ALIGN_RIGHT if column in _RIGHT_ALIGNED else None
+        if role == _FOREGROUND:
             if column == Col.STATUS and row.status == Status.FAILED:
                 return _error_colour()
             return None
-        if role == Role.UPLOAD_ID:
+        if role == _UPLOAD_ID:
             return row.id
-        if role == Role.STATUS:
+        if role == _STATUS:
             return row.status
-        if role == Role.PERCENT:
+        if role == _PERCENT:
             return row.percent
-        if role == Role.SIZE:
+        if role == _SIZE:
             return row.size
-        if role == Role.OFFSET:
+        if role == _OFFSET:
             return row.offset
-        if role == Role.FILTER_KEY:
-            return row.filter_key
-        if role == Role.SORT_KEY:
+        if role == _SORT_KEY:
             return SORT_KEYS[column](row)
-        if role == Role.UPLOAD:
+        if role == _UPLOAD:
             return row.as_dict()
-        if role == Role.ERROR:
+        if role == _ERROR:
             return (row.error_title, row.error_message) if row.error_title else None
         return None
 
@@ -222,6 +227,7 @@ class QueueModel(QAbstractTableModel):
         """
         transitions: list[tuple[int, str | None, str]] = []
         changed_rows: list[int] = []
+        keyed_rows: list[int] = []
         new_rows: list[UploadRow] = []
         removed_set = set(removed)
         sort_key = SORT_KEYS.get(self._sort_column) if self._sort_column >= 0 else None
@@ -246,20 +252,25 @@ class QueueModel(QAbstractTableModel):
                         self._track(pending, +1)
                 continue
             row = self._rows[row_number]
-            old_status = row.status
+            old_status, old_filter = row.status, row.filter_key
             old_key = sort_key(row) if sort_key else None
             self._track(row, -1)
             updated = row.update(upload)
             self._track(row, +1)
             if updated:
-                changed_rows.append(row_number)
+                # Rows whose filter key stayed put need no re-filtering by the proxy.
+                (keyed_rows if row.filter_key != old_filter else changed_rows).append(row_number)
                 if row.status != old_status:
                     transitions.append((upload_id, old_status, row.status))
                 if sort_key and sort_key(row) != old_key:
                     resort = True
-        for first, last in _ranges(changed_rows):
-            # createIndex: index() would ask rowCount()/columnCount() in Python for each end.
+        # createIndex: index() would ask rowCount()/columnCount() in Python for each end.
+        for first, last in _ranges(keyed_rows):
             self.dataChanged.emit(self.createIndex(first, 0), self.createIndex(last, _COLUMNS - 1))
+        for first, last in _ranges(changed_rows):
+            self.dataChanged.emit(
+                self.createIndex(first, 0), self.createIndex(last, _COLUMNS - 1), _SHOWN_ROLES
+            )
         if new_rows:
             start = len(self._rows)
             self.beginInsertRows(QModelIndex(), start, start + len(new_rows) - 1)
@@ -271,7 +282,10 @@ class QueueModel(QAbstractTableModel):
         if removed_set:
             self._remove_ids(removed_set)
         if resort and not self._resort_timer.isActive():
-            self._resort_timer.start()
+            # Re-sorting 100,000 rows stalls the window for ~0.1 s: rarely for a huge queue.
+            self._resort_timer.start(
+                RESORT_MS if len(self._rows) < LARGE_QUEUE else RESORT_LARGE_MS
+            )
         return transitions
 
     def row_of(self, upload_id: int) -> int | None:
@@ -324,14 +338,12 @@ class QueueModel(QAbstractTableModel):
             self._index[self._rows[number].id] = number
 
     def _sort_rows(self) -> None:
+        self._rows.sort(key=_ID)
         if self._sort_column < 0:
-            self._rows.sort(key=lambda row: row.id)
             return
-        key = SORT_KEYS[self._sort_column]
+        # Stable in both directions (reverse=True keeps ties in order): ties stay by id.
         reverse = self._sort_order == Qt.SortOrder.DescendingOrder
-        # Ties keep the queue order (by id) in both directions, as people expect.
-        self._rows.sort(key=lambda row: row.id)
-        self._rows.sort(key=key, reverse=reverse)
+        self._rows.sort(key=SORT_KEYS[self._sort_column], reverse=reverse)
 
     def _resort(self) -> None:
         if not self._rows:
@@ -403,5 +415,38 @@ def _error_colour() -> QColor:
     return QColor("#ff6b6b") if dark else QColor("#c62828")
 
 
+_ID = attrgetter("id")
+_DISPLAY = int(Qt.ItemDataRole.DisplayRole.value)
+_DECORATION = int(Qt.ItemDataRole.DecorationRole.value)
+_TOOLTIP = int(Qt.ItemDataRole.ToolTipRole.value)
+_ALIGNMENT = int(Qt.ItemDataRole.TextAlignmentRole.value)
+_FOREGROUND = int(Qt.ItemDataRole.ForegroundRole.value)
+_ALIGN_RIGHT = int((Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter).value)
+_UPLOAD_ID, _STATUS, _PERCENT, _SIZE, _OFFSET = (
+    int(Role.UPLOAD_ID),
+    int(Role.STATUS),
+    int(Role.PERCENT),
+    int(Role.SIZE),
+    int(Role.OFFSET),
+)
+_FILTER_KEY, _SORT_KEY, _UPLOAD, _ERROR = (
+    int(Role.FILTER_KEY),
+    int(Role.SORT_KEY),
+    int(Role.UPLOAD),
+    int(Role.ERROR),
+)
+# The roles a change that keeps the filter key (status, batch, name) can touch.
+_SHOWN_ROLES = [
+    Qt.ItemDataRole.DisplayRole,
+    Qt.ItemDataRole.DecorationRole,
+    Qt.ItemDataRole.ToolTipRole,
+    Qt.ItemDataRole.ForegroundRole,
+    Role.PERCENT,
+    Role.SIZE,
+    Role.OFFSET,
+    Role.SORT_KEY,
+    Role.UPLOAD,
+    Role.ERROR,
+]
 _RIGHT_ALIGNED = frozenset({Col.SIZE, Col.SPEED, Col.ETA})
 _COLUMNS = len(Col)

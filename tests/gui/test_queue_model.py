@@ -49,15 +49,18 @@ def upload(upload_id: int, **fields: Any) -> dict[str, Any]:
 class SignalLog:
     def __init__(self, model: QueueModel) -> None:
         self.data_changed: list[tuple[int, int]] = []
+        self.roles: list[list[int]] = []
         self.inserted: list[tuple[int, int]] = []
         self.removed: list[tuple[int, int]] = []
         self.resets = 0
-        model.dataChanged.connect(
-            lambda a, b, roles=(): self.data_changed.append((a.row(), b.row()))
-        )
+        model.dataChanged.connect(self._changed)
         model.rowsInserted.connect(lambda _p, a, b: self.inserted.append((a, b)))
         model.rowsRemoved.connect(lambda _p, a, b: self.removed.append((a, b)))
         model.modelReset.connect(self._reset)
+
+    def _changed(self, first: Any, last: Any, roles: Any = ()) -> None:
+        self.data_changed.append((first.row(), last.row()))
+        self.roles.append([int(r) for r in roles])
 
     def _reset(self) -> None:
         self.resets += 1
@@ -87,7 +90,18 @@ def test_progress_changes_emit_one_data_changed_per_contiguous_range_and_never_r
     model.apply_changes(changed)
     assert log.data_changed == [(2, 4), (8, 8), (49, 50)]
     assert log.resets == 0 and not log.inserted and not log.removed
-    assert model.index(2, Col.PROGRESS).data(Role.OFFSET) == 30
+    # The status changed (queued -> uploading): every role, so the filter looks again.
+    assert log.roles == [[], [], []]
+    log.data_changed.clear()
+    log.roles.clear()
+    model.apply_changes(
+        [upload(i, status="uploading", offset=20 * i, speed=60.0) for i in (3, 4, 9)]
+    )
+    assert log.data_changed == [(2, 3), (8, 8)]
+    # Progress alone: the roles say so, and the filter key is not among them.
+    assert log.roles[0] and int(Role.FILTER_KEY) not in log.roles[0]
+    assert int(Qt.ItemDataRole.DisplayRole) in log.roles[0] and int(Role.PERCENT) in log.roles[0]
+    assert model.index(2, Col.PROGRESS).data(Role.OFFSET) == 60
 
 
 def test_unchanged_rows_emit_nothing() -> None:
