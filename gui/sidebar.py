@@ -98,12 +98,12 @@ class Sidebar(QListWidget):
 
     def refresh_icons(self) -> None:
         """Draw the tinted icons again (after the palette changed)."""
-        for (kind, key), item in self._items.items():
-            if kind == "group":
-                which, name = _GROUP_ICONS[key]
-                item.setIcon(icon(name) if which == "icon" else status_icon(name))
-            else:
-                item.setIcon(icon(next(i for k, _l, i in PAGES if k == key)))
+        for key, _label, _statuses in FILTER_GROUPS:
+            kind, name = _GROUP_ICONS[key]
+            item_icon = icon(name) if kind == "icon" else status_icon(name)
+            self._items[("group", key)].setIcon(item_icon)
+        for key, _label, icon_name in PAGES:
+            self._items[("page", key)].setIcon(icon(icon_name))
 
     def select_group(self, key: str) -> None:
         self.setCurrentItem(self._items[("group", key)])

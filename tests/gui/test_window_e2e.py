@@ -159,3 +159,30 @@ def test_targets_dialog_against_the_worker_reports_bad_urls(
     )
     assert dialog.result_text() != refused
     dialog.close()
+
+
+def test_targets_dialog_saves_a_secret_to_the_keyring_and_tests_a_real_server(
+    qtbot: Any, worker: Any, tus_server: Any, make_window: Any, upqueue_home: Path
+) -> None:
+    window = make_window(worker.api)
+    window.commands["targets"].trigger()
+    dialog = window._dialogs["targets"]
+    dialog.name.setText("lab")
+    dialog.url.setText(tus_server.url)
+    dialog.auth.setCurrentIndex(dialog.auth.findData("bearer"))
+    assert dialog.secret.isVisibleTo(dialog) and not dialog.username.isVisibleTo(dialog)
+    dialog.secret.setText("s3cret-token-value")
+    dialog.test_button.click()
+    qtbot.waitUntil(lambda: "Connection works" in dialog.result_text(), timeout=20_000)
+    assert "creation" in dialog.result_text()
+    dialog.save_button.click()
+    qtbot.waitUntil(lambda: bool(worker.api.targets()["targets"]), timeout=10_000)
+    saved = worker.api.targets()["targets"][0]
+    assert saved["auth_kind"] == "bearer" and saved["has_secret"] is True
+    assert "s3cret-token-value" not in str(saved)
+    assert b"s3cret-token-value" not in (upqueue_home / "state.db").read_bytes()
+    qtbot.waitUntil(lambda: window.current_target() is not None, timeout=10_000)
+    # Saved and unchanged: the test uses the stored secret.
+    dialog.test_button.click()
+    qtbot.waitUntil(lambda: "Connection works" in dialog.result_text(), timeout=20_000)
+    dialog.close()
