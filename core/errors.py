@@ -295,7 +295,8 @@ def classify_exception(
         return TransferError(
             "Server certificate not trusted",
             f"The certificate of {host} could not be verified. If this server uses its own "
-            "certificate authority, add it to the target's settings.",
+            "certificate authority, set REQUESTS_CA_BUNDLE to a file holding its certificate "
+            "and restart upqueue.",
             kind=ErrorKind.PERMANENT,
         )
     if isinstance(e, requests.exceptions.ConnectTimeout):

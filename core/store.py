@@ -53,6 +53,7 @@ class Store:
         self.path = Path(path)
         private_file(self.path)
         self._lock = threading.RLock()
+        self._settings: dict[str, Any] | None = None
         self._conn = sqlite3.connect(
             self.path, check_same_thread=False, isolation_level=None, timeout=30.0
         )
@@ -161,15 +162,22 @@ class Store:
 
     # -- settings -------------------------------------------------------------------------
     def settings(self) -> dict[str, Any]:
-        values = {key: s.default for key, s in SETTINGS.items()}
-        for row in self.query("SELECT key, value FROM settings"):
-            if row["key"] in values:
-                values[row["key"]] = json.loads(row["value"])
-        return values
+        # Kept in memory: this process is the only writer (set_settings), and the engine asks
+        # for a setting several times per upload.
+        with self._lock:
+            if self._settings is None:
+                values = {key: s.default for key, s in SETTINGS.items()}
+                for row in self.query("SELECT key, value FROM settings"):
+                    if row["key"] in values:
+                        values[row["key"]] = json.loads(row["value"])
+                self._settings = values
+            return dict(self._settings)
 
     def setting(self, key: str) -> Any:
-        row = self.query_one("SELECT value FROM settings WHERE key = ?", (key,))
-        return json.loads(row["value"]) if row else SETTINGS[key].default
+        with self._lock:
+            if self._settings is not None:
+                return self._settings[key]
+        return self.settings()[key]
 
     def set_settings(self, changes: dict[str, Any]) -> dict[str, Any]:
         """Check every value first, then write them all; returns the coerced values."""
@@ -181,4 +189,5 @@ class Store:
                     " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
                     (key, json.dumps(value)),
                 )
+            self._settings = None
         return coerced

@@ -7,6 +7,7 @@ tells the caller what to do (see PROTOCOLS.md §I). The PATCH loop lives in core
 from __future__ import annotations
 
 import base64
+import os
 import re
 import threading
 from collections.abc import Mapping
@@ -16,6 +17,7 @@ from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import requests
 import requests.auth
+import requests.utils
 from requests.adapters import HTTPAdapter
 
 from core.errors import ErrorKind, TransferError, classify_exception, error_for_response
@@ -132,7 +134,13 @@ class TusClient:
         self.connect_timeout = connect_timeout
         self.stall_timeout = stall_timeout
         self.read_timeout = read_timeout
+        # The environment is read once here and per host in _proxies_for, not on every request
+        # (requests' trust_env re-reads proxies and ~/.netrc per call: a quarter of the CPU
+        # of a small-file upload). A CA bundle named the way requests reads it is honoured.
+        if verify is True:
+            verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
         self.verify = verify
+        self._proxies: dict[str, dict[str, str]] = {}
         self.block_size = block_size
         self._local = threading.local()
         self._sessions: list[requests.Session] = []
@@ -302,6 +310,7 @@ class TusClient:
             session.headers.update(self.headers)
             session.auth = self.auth
             session.verify = self.verify
+            session.trust_env = False
             self._local.session = session
             with self._lock:
                 self._sessions.append(session)
@@ -334,12 +343,24 @@ class TusClient:
                 headers=all_headers,
                 data=body if body is not None and len(body) else None,
                 timeout=timeout,
+                proxies=self._proxies_for(url),
                 # A redirected POST becomes a GET in requests, and a streamed body cannot be
                 # replayed: a redirect is reported instead of followed.
                 allow_redirects=False,
             )
         except requests.RequestException as e:
             raise classify_exception(e, url, action, stall_timeout=self.stall_timeout) from e
+
+
+    def _proxies_for(self, url: str) -> dict[str, str]:
+        """HTTP(S)_PROXY / NO_PROXY for this URL's scheme and host, read once per host."""
+        parts = urlsplit(url)
+        key = f"{parts.scheme}://{parts.netloc}"
+        proxies = self._proxies.get(key)
+        if proxies is None:
+            proxies = requests.utils.get_environ_proxies(key)
+            self._proxies[key] = proxies
+        return proxies
 
 
 def _csv(value: str | None) -> list[str]:

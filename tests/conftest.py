@@ -4,4 +4,5 @@ pytest_plugins = [
     "tests.fixtures.env",
     "tests.fixtures.tus",
     "tests.fixtures.worker",
+    "tests.fixtures.gui",
 ]

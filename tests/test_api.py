@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import signal
+import socket
 import subprocess
 import time
 from datetime import date, timedelta
@@ -122,6 +123,28 @@ def test_wrong_host_header_is_refused(worker):
 
 
 # -- targets --------------------------------------------------------------------------------
+def test_test_connection_says_plainly_what_is_wrong(worker, tus_server, fault_proxy):
+    api = worker.api
+    works = api.test_target_config(name="probe", url=tus_server.url)
+    assert works["ok"] is True and "creation" in works["message"]
+
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        closed_port = probe.getsockname()[1]
+    unreachable = api.test_target_config(name="probe", url=f"http://127.0.0.1:{closed_port}/files/")
+    assert unreachable["ok"] is False and unreachable["title"] == "Cannot reach the server"
+    assert f"127.0.0.1:{closed_port}" in unreachable["message"]
+    assert "retried" not in unreachable["message"]
+
+    fault_proxy.respond("OPTIONS", 401, body="bad token")
+    refused = api.test_target_config(name="probe", url=fault_proxy.url)
+    assert refused["ok"] is False and "401" in refused["message"]
+
+    fault_proxy.respond("OPTIONS", 200, headers={"Content-Type": "text/html"}, body="<p>hello</p>")
+    not_tus = api.test_target_config(name="probe", url=fault_proxy.url)
+    assert not_tus["ok"] is False and not_tus["title"] == "Not a tus server"
+
+
 def test_targets_crud_keeps_secrets_out_of_answers_and_db(worker, tus_server, upqueue_home):
     api = worker.api
     created = api.add_target(

@@ -166,7 +166,7 @@ def test_transient_faults_are_retried_until_done(worker, fault_proxy, tmp_path, 
         fault_proxy.respond("PATCH", 429, headers={"Retry-After": "1"}, body="slow down")
     else:
         fault_proxy.respond("PATCH", int(fault), body=f"injected {fault}")
-    # creation-with-upload would skip PATCH for small files: make the first request a PATCH
+    # the engine creates uploads empty, so the first byte always goes in a PATCH
     started = time.monotonic()
     upload_id = worker.api.add_uploads([str(src)], "srv")["ids"][0]
     row = wait_status(worker, upload_id, "done", "failed")

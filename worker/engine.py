@@ -63,6 +63,7 @@ class _Hooks:
         self.offset = int(upload["offset"])
         self.remote_url: str | None = upload["remote_url"]
         self._last_write = 0.0
+        self._written = self.offset  # the offset state.db holds: an unchanged one is not rewritten
         self.progressed = False
 
     def check_stop(self) -> None:
@@ -77,8 +78,8 @@ class _Hooks:
         self.offset = offset
         speed = self.meter.update(offset)
         now = time.monotonic()
-        if now - self._last_write >= PROGRESS_INTERVAL:
-            self._last_write = now
+        if offset != self._written and now - self._last_write >= PROGRESS_INTERVAL:
+            self._last_write, self._written = now, offset
             self.engine.write_progress(self.upload["id"], offset, speed)
 
     def on_remote(self, url: str | None, expires: str | None) -> None:
@@ -98,6 +99,12 @@ class _Hooks:
             store.add_event(kind, message, upload_id=self.upload["id"])
 
 
+class _TargetCache:
+    def __init__(self, target: dict[str, Any], client: Any):
+        self.target, self.client = target, client
+        self.caps: Any = None
+
+
 class Engine:
     """Args:
         service: the worker's Service (store, secrets, listeners).
@@ -114,7 +121,10 @@ class Engine:
         self._lock = threading.Lock()
         self._controls: dict[int, Control] = {}
         self._runners = 0          # runner tasks started or waiting to start
-        self._clients: dict[int, Any] = {}
+        # Per target: (target row, protocol client, server capabilities or None until known).
+        # Reading the keyring and asking OPTIONS once per target rather than once per file is
+        # what lets thousands of small files go at the server's pace.
+        self._targets: dict[int, _TargetCache] = {}
         self._closing = False
         self._stop_housekeeping = threading.Event()
         self._housekeeper: threading.Thread | None = None
@@ -140,8 +150,8 @@ class Engine:
                 if not self._controls:
                     break
             time.sleep(0.05)
-        for client in list(self._clients.values()):
-            client.close()
+        for cached in list(self._targets.values()):
+            cached.client.close()
 
     # -- what the service asks ------------------------------------------------------------
     def is_running(self, upload_id: int) -> bool:
@@ -160,17 +170,18 @@ class Engine:
             self.scheduler.terminate(upload_id, row["remote_url"], row["target_id"])
 
     def forget_client(self, target_id: int) -> None:
+        """The target changed or went: its next upload reads it, its secret and its server anew."""
         with self._lock:
-            client = self._clients.pop(target_id, None)
-        if client:
-            client.close()
+            cached = self._targets.pop(target_id, None)
+        if cached:
+            cached.client.close()
 
     def settings_changed(self) -> None:
         self.bandwidth.set_rate(self.store.setting("bandwidth_limit"))
         with self._lock:
-            clients, self._clients = list(self._clients.values()), {}
-        for client in clients:
-            client.close()
+            cached, self._targets = list(self._targets.values()), {}
+        for entry in cached:
+            entry.client.close()
         self.kick()
 
     def kick(self) -> None:
@@ -239,15 +250,16 @@ class Engine:
                 self._controls[row["id"]] = Control()
         return row
 
-    def _client_for(self, target: dict[str, Any]) -> Any:
+    def _target(self, target_id: int) -> _TargetCache:
         with self._lock:
-            client = self._clients.get(target["id"])
-        if client is None:
-            secret = self.service.secrets.get(secret_key(target["id"]))
-            client = make_client(target, secret, self.store.settings())
+            cached = self._targets.get(target_id)
+        if cached is None:
+            target = self.service.get_target(target_id)
+            secret = self.service.secrets.get(secret_key(target_id))
+            cached = _TargetCache(target, make_client(target, secret, self.store.settings()))
             with self._lock:
-                self._clients[target["id"]] = client
-        return client
+                cached = self._targets.setdefault(target_id, cached)
+        return cached
 
     def run_upload(self, upload: dict[str, Any]) -> None:
         upload_id = upload["id"]
@@ -255,19 +267,27 @@ class Engine:
             control = self._controls[upload_id]
         hooks = _Hooks(self, upload, control)
         try:
-            target = self.service.get_target(upload["target_id"])
-            client = self._client_for(target)
+            cached = self._target(upload["target_id"])
+            target, client = cached.target, cached.client
             chunk = target.get("chunk_size") or int(self.store.setting("chunk_size")) or None
             metadata = {"filename": upload["name"],
                         "filetype": mimetypes.guess_type(upload["name"])[0] or "application/octet-stream"}
             expected = FileFingerprint(upload["size"], upload["mtime_ns"], upload["inode"])
+            if cached.caps is None:
+                cached.caps = client.discover(target["url"])
+            # Never send bytes inside the creation POST: if the worker dies after the server
+            # stored a whole small file but before its URL reached state.db, the restart would
+            # create and complete a second copy (a processing server would import it twice).
+            # An empty POST whose URL is saved before the first PATCH can leave at most an
+            # empty orphan, which the server expires.
             url = transfer(client, target["url"], upload["path"], expected, upload["remote_url"], metadata,
-                           hooks, chunk_size=chunk)
+                           hooks, chunk_size=chunk, caps=cached.caps, creation_with_upload_limit=0)
             self._finish(upload, Status.DONE, EventKind.DONE, "Uploaded; the server has every byte",
                          extra={"offset": upload["size"], "remote_url": url})
         except TransferStopped as stop:
             self._stopped(upload, stop.reason, hooks)
         except TransferError as error:
+            self._forget_caps(upload["target_id"])  # the server may have changed: ask it again
             self._failed_attempt(upload, error, hooks)
         except Exception:
             log.exception("upload %s failed unexpectedly", upload_id)
@@ -277,6 +297,12 @@ class Engine:
         finally:
             with self._lock:
                 self._controls.pop(upload_id, None)
+
+    def _forget_caps(self, target_id: int) -> None:
+        with self._lock:
+            cached = self._targets.get(target_id)
+        if cached:
+            cached.caps = None
 
     def write_progress(self, upload_id: int, offset: int, speed: float) -> None:
         store = self.store
@@ -318,8 +344,7 @@ class Engine:
 
     def _terminate_now(self, upload_id: int, url: str, target_id: int) -> None:
         try:
-            client = self._client_for(self.service.get_target(target_id))
-            client.terminate(url)
+            self._target(target_id).client.terminate(url)
             message = "The server's copy was deleted"
         except Exception as exc:  # the cancel stands either way; say what happened
             message = f"Could not delete the server's copy: {getattr(exc, 'message', exc)}"

@@ -6,7 +6,7 @@ import json
 import logging
 from typing import Any
 
-from core.errors import UpqueueError
+from core.errors import ErrorKind, TransferError, UpqueueError
 from core.models import FINISHED_STATUSES
 from core.store import now_iso
 from core.targets import make_client, secret_key, validate_fields
@@ -137,6 +137,12 @@ class TargetOperations:
                                f"{', '.join(sorted(caps.extensions)) or 'none'}{limit}.",
                     "details": details}
         except UpqueueError as exc:
-            return {"ok": False, "title": exc.title, "message": exc.message, "details": {}}
+            title, message = exc.title, exc.message
+            if isinstance(exc, TransferError) and exc.kind == ErrorKind.TRANSIENT:
+                # A test is not retried: say what is wrong, not what an upload would do next.
+                message = message.removesuffix(" It will be retried.")
+                if exc.status is None:
+                    title = "Cannot reach the server"
+            return {"ok": False, "title": title, "message": message, "details": {}}
         finally:
             client.close()

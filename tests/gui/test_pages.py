@@ -16,7 +16,6 @@ from gui.tray import NotificationPolicy, tooltip_text
 from tests.fixtures.gui import FakeApi
 
 # The window fixtures (fake_api, make_window); the root conftest may list them as well.
-pytest_plugins = ["tests.fixtures.gui"]
 
 pytestmark = pytest.mark.qt_log_ignore("^This plugin does not support")
 

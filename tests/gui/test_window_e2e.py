@@ -21,7 +21,6 @@ from tests.fixtures.gui import drop, focus_table
 from tests.fixtures.tus import make_file, same_content
 
 # The window fixtures (fake_api, make_window); the root conftest may list them as well.
-pytest_plugins = ["tests.fixtures.gui"]
 
 pytestmark = [pytest.mark.slow, pytest.mark.qt_log_ignore("^This plugin does not support")]
 UPLOAD_TIMEOUT_MS = 60_000
