@@ -440,3 +440,32 @@ def test_stalled_send_is_aborted_by_stall_timeout(
     assert "stalled" in info.value.message
     # Aborted by the 0.5 s stall timeout, not by the 30 s read timeout.
     assert elapsed < 5
+
+
+def test_proxy_settings_from_the_environment_are_honoured(
+    tus_server: TusServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import socket
+
+    with socket.socket() as probe:  # a proxy address where nothing listens
+        probe.bind(("127.0.0.1", 0))
+        dead_proxy = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    for name in ("NO_PROXY", "no_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", dead_proxy)
+    through_proxy = TusClient(connect_timeout=5, stall_timeout=5, read_timeout=10)
+    with pytest.raises(TransferError) as failed:
+        through_proxy.discover(tus_server.url)
+    assert failed.value.kind == "transient"
+    through_proxy.close()
+
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    direct = TusClient(connect_timeout=5, stall_timeout=5, read_timeout=10)
+    assert "creation" in direct.discover(tus_server.url).extensions
+    direct.close()
+
+
+def test_a_ca_bundle_named_in_the_environment_is_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/upqueue-test/ca.pem")
+    assert TusClient().verify == "/etc/upqueue-test/ca.pem"
+    assert TusClient(verify=False).verify is False  # an explicit choice wins

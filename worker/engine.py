@@ -22,10 +22,10 @@ from core.retry import decide
 from core.store import now_iso
 from core.targets import make_client, secret_key
 from core.transfer import transfer
+from worker.housekeeping import LEASE_SECONDS, Housekeeping
 
 log = logging.getLogger(__name__)
 
-LEASE_SECONDS = 60.0
 PROGRESS_INTERVAL = 0.25  # seconds between progress writes: smooth bars, few commits
 
 
@@ -62,7 +62,9 @@ class _Hooks:
         self.meter = SpeedMeter()
         self.offset = int(upload["offset"])
         self.remote_url: str | None = upload["remote_url"]
-        self._last_write = 0.0
+        # The claim just wrote the row: the first progress write waits an interval, so a small
+        # file goes from claimed to done without one.
+        self._last_write = time.monotonic()
         self._written = self.offset  # the offset state.db holds: an unchanged one is not rewritten
         self.progressed = False
 
@@ -105,7 +107,7 @@ class _TargetCache:
         self.caps: Any = None
 
 
-class Engine:
+class Engine(Housekeeping):
     """Args:
         service: the worker's Service (store, secrets, listeners).
         scheduler: runs runner tasks and timed wake-ups.
@@ -384,72 +386,6 @@ class Engine:
                 only_from=[Status.UPLOADING.value],
             )
         self.scheduler.dispatch_at(when)
-
-    # -- housekeeping ---------------------------------------------------------------------
-    def reconcile(self) -> int:
-        """Queue again every upload marked as running that no live runner of ours holds."""
-        store = self.store
-        with self._lock:
-            live = set(self._controls)
-        count = 0
-        with store.tx():
-            rows = store.query(
-                "SELECT id, lease_owner, lease_expires FROM uploads WHERE status = ?", (Status.UPLOADING.value,))
-            for row in rows:
-                if row["id"] in live:
-                    continue
-                if row["lease_owner"] == self.owner and (row["lease_expires"] or 0) > time.time():
-                    continue
-                self.service.set_status(
-                    row["id"], Status.QUEUED, event=EventKind.REQUEUED,
-                    message="The worker stopped while this was uploading; it resumes from the server's offset",
-                    extra={"lease_owner": None, "lease_expires": None, "speed": 0})
-                count += 1
-        if count:
-            log.info("reconcile: re-queued %d upload(s) whose runner was gone", count)
-            self.kick()
-        return count
-
-    def _housekeeping_loop(self) -> None:
-        last_lease = 0.0
-        while not self._stop_housekeeping.wait(1.0):
-            try:
-                now = time.time()
-                if now - last_lease > LEASE_SECONDS / 4:
-                    last_lease = now
-                    self._renew_leases()
-                self._auto_cancel()
-                self.kick()  # due retries, and a safety net for lost wake-ups
-            except Exception:
-                log.exception("housekeeping failed")
-
-    def _renew_leases(self) -> None:
-        with self._lock:
-            ids = list(self._controls)
-        if not ids:
-            return
-        with self.store.tx():
-            self.store.execute(
-                f"UPDATE uploads SET lease_expires = ? WHERE lease_owner = ? AND id IN ({', '.join('?' * len(ids))})",
-                (time.time() + LEASE_SECONDS, self.owner, *ids),
-            )
-
-    def _auto_cancel(self) -> None:
-        limit = float(self.store.setting("auto_cancel_paused_after"))
-        if limit <= 0:
-            return
-        rows = self.store.query("SELECT id FROM uploads WHERE status = ? AND paused_at < ?",
-                                (Status.PAUSED.value, time.time() - limit))
-        for row in rows:
-            with self.store.tx():
-                changed = self.service.set_status(
-                    row["id"], Status.CANCELLED, event=EventKind.CANCELLED,
-                    message=f"Cancelled after being paused for more than {limit:g} s (auto-cancel setting)",
-                    extra={"finished_at": now_iso()}, only_from=[Status.PAUSED.value])
-            if changed:
-                self.terminate_later(row["id"])
-                self.service.fire_finished(row["id"])
-
 
 def new_owner() -> str:
     import os
