@@ -178,16 +178,7 @@ class WatchManager:
                 " move_to, polling, paused, state, created_at, updated_at, change_seq)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
-                    clean["path"],
-                    clean["target_id"],
-                    clean["recursive"],
-                    json.dumps(clean["include"]),
-                    json.dumps(clean["exclude"]),
-                    clean["settle_seconds"],
-                    clean["after_upload"],
-                    clean["move_to"],
-                    clean["polling"],
-                    clean["paused"],
+                    *_columns(clean),
                     (WatchState.PAUSED if clean["paused"] else WatchState.STARTING).value,
                     stamp,
                     stamp,
@@ -213,16 +204,7 @@ class WatchManager:
                 " settle_seconds = ?, after_upload = ?, move_to = ?, polling = ?, paused = ?, updated_at = ?,"
                 " change_seq = ? WHERE id = ?",
                 (
-                    clean["path"],
-                    clean["target_id"],
-                    clean["recursive"],
-                    json.dumps(clean["include"]),
-                    json.dumps(clean["exclude"]),
-                    clean["settle_seconds"],
-                    clean["after_upload"],
-                    clean["move_to"],
-                    clean["polling"],
-                    clean["paused"],
+                    *_columns(clean),
                     now_iso(),
                     self.store.next_seq(),
                     watch_id,
@@ -402,3 +384,19 @@ class WatchManager:
             )
         if state is WatchState.UNAVAILABLE:
             log.warning("watch %s: %s", watch_id, message)
+
+
+def _columns(clean: dict[str, Any]) -> tuple[Any, ...]:
+    """A checked watch's settings in the column order of the INSERT and the UPDATE."""
+    return (
+        clean["path"],
+        clean["target_id"],
+        clean["recursive"],
+        json.dumps(clean["include"]),
+        json.dumps(clean["exclude"]),
+        clean["settle_seconds"],
+        clean["after_upload"],
+        clean["move_to"],
+        clean["polling"],
+        clean["paused"],
+    )
