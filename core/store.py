@@ -99,7 +99,13 @@ class Store:
 
     def query(self, sql: str, params: Any = ()) -> list[dict[str, Any]]:
         with self._lock:
-            return [dict(row) for row in self._conn.execute(sql, params).fetchall()]
+            # Plain tuples zipped with the column names: half the time of sqlite3.Row -> dict,
+            # which a full window load of 100,000 uploads feels.
+            cursor = self._conn.cursor()
+            cursor.row_factory = None
+            cursor.execute(sql, params)
+            names = [column[0] for column in cursor.description or ()]
+            return [dict(zip(names, row)) for row in cursor.fetchall()]
 
     def query_one(self, sql: str, params: Any = ()) -> dict[str, Any] | None:
         rows = self.query(sql, params)

@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict
 
 from core import paths
 from core.errors import UpqueueError
-from worker.api_guard import Guard, error_response, install_error_handlers
+from worker.api_guard import Guard, error_response, install_error_handlers, json_response
 
 log = logging.getLogger(__name__)
 
@@ -165,11 +165,11 @@ def _add_routes(app: FastAPI, service: Any) -> None:
         offset: int | None = None,
         batch_id: int | None = None,
         q: str | None = None,
-    ) -> dict[str, Any]:
+    ) -> Response:
         statuses = [s.strip() for s in status.split(",") if s.strip()] if status else None
-        return service.list_uploads(
+        return json_response(service.list_uploads(
             status=statuses, since=since, batch_id=batch_id, limit=limit, offset=offset, q=q
-        )
+        ))
 
     @app.post("/api/uploads/actions")
     def bulk(body: BulkIn) -> dict[str, Any]:
@@ -282,8 +282,13 @@ def serve(
         UpqueueError: when the server did not start in time.
     """
     holder = port_holder if port_holder is not None else PortHolder()
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # proto=IPPROTO_TCP: asyncio sets TCP_NODELAY on accepted sockets only when the protocol
+    # is named, and without it every answer on a kept-alive connection waited ~40 ms for a
+    # delayed ACK (headers and body go out as two writes). NODELAY on the listener as well,
+    # which Linux hands down to accepted sockets.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     sock.bind((host, 0))
     holder.port = sock.getsockname()[1]
     config = uvicorn.Config(
@@ -316,3 +321,4 @@ def serve(
         time.sleep(0.02)
     log.info("control API listening on %s:%d", host, holder.port)
     return server, thread
+

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Response
 from pydantic import BaseModel, ConfigDict
 
 from core.errors import UpqueueError
+from worker.api_guard import json_response
 from worker.errors import NotFound
 
 
@@ -96,17 +97,17 @@ def make_router(service: Any) -> APIRouter:
         }
 
     @router.get("/batches/{batch_id}")
-    def get_batch(batch_id: int) -> dict[str, Any]:
+    def get_batch(batch_id: int) -> Response:
         book = _manager(service).batches
         batch = book.get(batch_id)
         if batch is None:
             raise NotFound("No such batch", f"There is no batch with id {batch_id}.")
         uploads = service.list_uploads(batch_id=batch_id)["uploads"]
-        return {
+        return json_response({
             "batch": batch,
             "uploads": uploads,
             "rejected": book.rejects(batch_id),
             "events": book.events(batch_id),
-        }
+        })
 
     return router

@@ -14,7 +14,7 @@ import threading
 import time
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any, IO
+from typing import IO, Any
 
 from huey.consumer import Consumer
 
