@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
@@ -15,11 +14,6 @@ from core.errors import ErrorKind, TransferError
 # How often (in bytes read) the open file is re-checked against its fingerprint. Checking on
 # every block would cost a syscall per MiB for nothing; 8 MiB bounds what we send of a changed file.
 RECHECK_BYTES = 8 << 20
-# Blocks grow to max_block_size once this much of a slice went out at least fast enough that a
-# big block leaves in GROW_BLOCK_SECONDS: on a slow link the first megabytes vanish into the
-# socket buffer at memory speed, so only a longer average shows the link's real pace.
-GROW_AFTER_BYTES = 8 << 20
-GROW_BLOCK_SECONDS = 0.25
 
 
 @dataclass(frozen=True)
@@ -80,8 +74,7 @@ class FileSlice:
     """File-like body for requests: len() is the slice length, read(n) streams from disk in bounded memory.
 
     ``read`` never returns more than ``block_size`` bytes, whatever ``n`` is (``-1`` included), so
-    a consumer that reads in a loop holds at most one block; urllib3 reads until ``b""``. With
-    ``max_block_size``, blocks grow to it once the slice is going fast (see GROW_AFTER_BYTES).
+    a consumer that reads in a loop holds at most one block; urllib3 reads until ``b""``.
 
     The hooks run on the thread that sends the request:
       * ``check_stop()`` before every block; its exception (TransferStopped) aborts the request.
@@ -105,7 +98,6 @@ class FileSlice:
         check_stop: Callable[[], None] | None = None,
         throttle: Callable[[int], None] | None = None,
         block_size: int = 1 << 20,
-        max_block_size: int | None = None,
     ) -> None:
         if start < 0 or length < 0 or block_size <= 0:
             raise ValueError("start and length must be >= 0 and block_size > 0")
@@ -113,8 +105,6 @@ class FileSlice:
         self.start = start
         self.length = length
         self.block_size = block_size
-        self.max_block_size = max(block_size, max_block_size or block_size)
-        self._started: float | None = None
         self._expected = expected
         self._on_progress = on_progress
         self._check_stop = check_stop
@@ -161,7 +151,7 @@ class FileSlice:
             return b""
         if self._check_stop is not None:
             self._check_stop()
-        want = min(remaining, self._next_block_size())
+        want = min(remaining, self.block_size)
         if n > 0:
             want = min(want, n)
         data = self._read_exact(want)
@@ -174,22 +164,6 @@ class FileSlice:
         if self._on_progress is not None:
             self._on_progress(self._pos)
         return data
-
-    def _next_block_size(self) -> int:
-        """``block_size``, or ``max_block_size`` once the slice has shown it goes fast.
-
-        Fewer, bigger blocks cost less CPU per GiB; a small block keeps a slow link from
-        looking stalled (one block must leave within the stall timeout)."""
-        if self.max_block_size == self.block_size:
-            return self.block_size
-        now = time.monotonic()
-        if self._started is None:
-            self._started = now
-        if self._pos >= GROW_AFTER_BYTES:
-            rate = self._pos / max(now - self._started, 1e-6)
-            if rate * GROW_BLOCK_SECONDS >= self.max_block_size:
-                return self.max_block_size
-        return self.block_size
 
     def digest(self, algorithm: str) -> bytes:
         """Digest of the whole slice (one extra read pass); the read position is left unchanged.

@@ -293,7 +293,6 @@ def _slice(
         check_stop=hooks.check_stop,
         throttle=hooks.throttle,
         block_size=client.block_size,
-        max_block_size=client.max_block_size,
     )
 
 

@@ -128,7 +128,6 @@ class TusClient:
         read_timeout: float = 60.0,
         verify: bool | str = True,
         block_size: int = 1 << 20,
-        max_block_size: int | None = None,
     ) -> None:
         self.headers = dict(headers or {})
         self.auth = auth
@@ -143,8 +142,6 @@ class TusClient:
         self.verify = verify
         self._proxies: dict[str, dict[str, str]] = {}
         self.block_size = block_size
-        # Bodies start in block_size pieces and grow to max_block_size on a fast link.
-        self.max_block_size = max(block_size, max_block_size or block_size)
         self._local = threading.local()
         self._sessions: list[requests.Session] = []
         self._lock = threading.Lock()
@@ -307,7 +304,7 @@ class TusClient:
         session: requests.Session | None = getattr(self._local, "session", None)
         if session is None:
             session = requests.Session()
-            adapter = _BlockSizeAdapter(self.max_block_size)
+            adapter = _BlockSizeAdapter(self.block_size)
             session.mount("http://", adapter)
             session.mount("https://", adapter)
             session.headers.update(self.headers)

@@ -49,29 +49,6 @@ def test_read_never_returns_more_than_block_size(tmp_path: Path) -> None:
     assert sum(sizes) == 5 * MiB
 
 
-def test_blocks_grow_only_on_a_fast_slice(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import time
-
-    import core.filereader as filereader
-
-    monkeypatch.setattr(filereader, "GROW_AFTER_BYTES", 1 << 20)
-    f = make_file(tmp_path / "f.bin", 4 << 20)
-    small, big = 256 << 10, 1 << 20
-
-    with FileSlice(str(f), 0, 4 << 20, block_size=small, max_block_size=big) as fast:
-        sizes = [len(b) for b in iter(lambda: fast.read(big), b"")]
-    assert sizes[:4] == [small] * 4, "blocks grew before the slice showed its pace"
-    assert big in sizes and sum(sizes) == 4 << 20
-
-    # 256 KiB per 0.1 s is ~2.6 MB/s: a 1 MiB block would take 0.4 s, over GROW_BLOCK_SECONDS.
-    with FileSlice(
-        str(f), 0, 2 << 20, block_size=small, max_block_size=big,
-        throttle=lambda n: time.sleep(0.1),
-    ) as slow:
-        sizes = [len(b) for b in iter(lambda: slow.read(big), b"")]
-    assert set(sizes) == {small}
-
-
 def test_memory_stays_bounded_over_100_mib(tmp_path: Path) -> None:
     f = tmp_path / "big"
     with open(f, "wb") as fh:  # sparse: the content does not matter here, the peak does
