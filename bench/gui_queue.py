@@ -317,6 +317,10 @@ def run(args: argparse.Namespace, port: int) -> int:
         f"({from_start * 1000:.0f} ms from start, incl. building and decoding {args.rows:,} rows)"
     )
     print(
+        f"    of which: first request {(polls[0] - started) * 1000:.0f} ms after start; answer "
+        f"fetched, decoded and built into rows {(full_at[0] - polls[0]) * 1000:.0f} ms later"
+    )
+    print(
         f"  apply_changes per poll    median {statistics.median(applied):.1f} ms, "
         f"max {max(applied):.1f} ms"
     )
