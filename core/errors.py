@@ -209,7 +209,7 @@ def error_for_status(
     if status == 429 or status == 423 or status == 408 or (500 <= status < 600 and status != 501):
         wait = f" The server asked to wait {retry_after:g} s." if retry_after is not None else ""
         title = "Server busy" if status in (423, 429, 503) else "Server error"
-        return err(ErrorKind.TRANSIENT, title, f"{said} while {action}.{wait} It will be retried.")
+        return err(ErrorKind.TRANSIENT, title, f"{said} while {action}.{wait}")
     if status == 401:
         text = f" The server said: {server_text}" if server_text else ""
         return err(
@@ -308,9 +308,8 @@ def classify_exception(
         message = f"The connection to {host} stalled for {stall_timeout:g} s while {action}."
     else:
         message = f"The connection to {host} failed while {action}: {_short(e)}."
-    return TransferError(
-        "Connection problem", message + " It will be retried.", kind=ErrorKind.TRANSIENT
-    )
+    # Whether and when it is tried again is the caller's retry policy to say, not this text.
+    return TransferError("Connection problem", message, kind=ErrorKind.TRANSIENT)
 
 
 def _caused_by_timeout(e: BaseException) -> bool:

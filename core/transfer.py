@@ -230,7 +230,7 @@ def _patch_loop(
                     raise TransferError(
                         "Upload out of step",
                         f"The server kept answering 409 Conflict ({conflicts} times in a row) "
-                        "to the offset it had just reported. It will be retried.",
+                        "to the offset it had just reported.",
                         kind=ErrorKind.TRANSIENT,
                         status=409,
                         server_text=e.server_text,
@@ -253,7 +253,7 @@ def _patch_loop(
             raise TransferError(
                 "Server is not storing data",
                 f"The server accepted {stalled} requests in a row without storing any data "
-                f"(offset stays at {offset:,}). It will be retried.",
+                f"(offset stays at {offset:,}).",
                 kind=ErrorKind.TRANSIENT,
             )
         # The server's offset is the truth: it may have stored less than we sent.

@@ -137,12 +137,9 @@ class TargetOperations:
                                f"{', '.join(sorted(caps.extensions)) or 'none'}{limit}.",
                     "details": details}
         except UpqueueError as exc:
-            title, message = exc.title, exc.message
-            if isinstance(exc, TransferError) and exc.kind == ErrorKind.TRANSIENT:
-                # A test is not retried: say what is wrong, not what an upload would do next.
-                message = message.removesuffix(" It will be retried.")
-                if exc.status is None:
-                    title = "Cannot reach the server"
-            return {"ok": False, "title": title, "message": message, "details": {}}
+            title = exc.title
+            if isinstance(exc, TransferError) and exc.kind == ErrorKind.TRANSIENT and exc.status is None:
+                title = "Cannot reach the server"  # no answer at all, said plainly
+            return {"ok": False, "title": title, "message": exc.message, "details": {}}
         finally:
             client.close()
