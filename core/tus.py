@@ -351,7 +351,6 @@ class TusClient:
         except requests.RequestException as e:
             raise classify_exception(e, url, action, stall_timeout=self.stall_timeout) from e
 
-
     def _proxies_for(self, url: str) -> dict[str, str]:
         """HTTP(S)_PROXY / NO_PROXY for this URL's scheme and host, read once per host."""
         parts = urlsplit(url)

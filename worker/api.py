@@ -321,4 +321,3 @@ def serve(
         time.sleep(0.02)
     log.info("control API listening on %s:%d", host, holder.port)
     return server, thread
-

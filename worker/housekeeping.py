@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from core.models import EventKind, Status
@@ -29,9 +30,9 @@ class Housekeeping:
     _lock: threading.Lock
     _controls: dict[int, Any]
     _stop_housekeeping: threading.Event
-
-    def kick(self) -> None: ...
-    def terminate_later(self, upload_id: int) -> None: ...
+    # Engine's own methods; annotated rather than stubbed, so a missing one fails loudly.
+    kick: Callable[[], None]
+    terminate_later: Callable[[int], None]
 
     def reconcile(self) -> int:
         """Queue again every upload marked as running that no live runner of ours holds."""

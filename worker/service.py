@@ -41,6 +41,8 @@ _UPLOAD_SELECT = "SELECT u.*, t.name AS target_name FROM uploads u LEFT JOIN tar
 
 
 def public_upload(row: dict[str, Any]) -> dict[str, Any]:
+    """``row`` (a fresh dict from Store.query) without the bookkeeping columns, in place:
+    copying 100,000 rows for a full list cost more than the query."""
     for column in _PRIVATE_COLUMNS:
         row.pop(column, None)
     return row
