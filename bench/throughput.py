@@ -208,18 +208,16 @@ def summarize(runs: list[dict[str, Any]], clients: list[str]) -> dict[str, Any]:
         }
     summary: dict[str, Any] = {"medians": medians, "ratios": {}, "targets": {}, "per_round": {}}
     if "upqueue" in medians:
-        # The ratio within each round too: both ran seconds apart on the same machine state.
-        for peer in clients:
-            if peer != "upqueue":
-                summary["per_round"][f"upqueue/{peer}"] = [
-                    ours["mb_s"] / theirs["mb_s"]
-                    for ours in runs if ours["client"] == "upqueue"
-                    for theirs in runs if theirs["client"] == peer and theirs["round"] == ours["round"]
-                ]
         ours = medians["upqueue"]["mb_s"]
+        mb_s = {(r["client"], r["round"]): r["mb_s"] for r in runs}
+        rounds = sorted({r["round"] for r in runs})
         for peer in clients:
             if peer != "upqueue":
                 summary["ratios"][f"upqueue/{peer}"] = ours / medians[peer]["mb_s"]
+                # The ratio within each round too: both ran seconds apart on the same machine.
+                summary["per_round"][f"upqueue/{peer}"] = [
+                    mb_s[("upqueue", n)] / mb_s[(peer, n)] for n in rounds
+                ]
         if "curl" in medians:
             ratio = summary["ratios"]["upqueue/curl"]
             summary["targets"][f"upqueue >= {TARGET_VS_CURL}x curl"] = ratio >= TARGET_VS_CURL

@@ -371,14 +371,14 @@ class LocalApi:
 
 
 @pytest.fixture
-def local_app(upqueue_home):
-    """The app in-process on a real state.db, for rows with chosen dates and forced failures."""
+def served_app(upqueue_home):
+    """The app in-process on a real state.db: (service, client, uvicorn server)."""
     store = Store(upqueue_home / paths.STATE_DB)
     service = Service(store, SecretStore(upqueue_home), upqueue_home)
     holder = PortHolder()
     server, thread = serve(create_app(service, "tok", holder), "127.0.0.1", holder)
     client = LocalApi(holder.port, "tok")
-    yield service, client
+    yield service, client, server
     client.session.close()
     server.should_exit = True
     thread.join(10)
@@ -386,28 +386,24 @@ def local_app(upqueue_home):
     store.close()
 
 
-def test_answers_on_a_kept_alive_connection_are_not_held_back(upqueue_home):
+@pytest.fixture
+def local_app(served_app):
+    """(service, client): for rows with chosen dates and forced failures."""
+    service, client, _server = served_app
+    return service, client
+
+
+def test_answers_on_a_kept_alive_connection_are_not_held_back(served_app):
     """Every connection the API accepts has TCP_NODELAY: without it, each answer after the
     first on a kept-alive connection (every poll of the window) waited ~40 ms for an ACK."""
-    store = Store(upqueue_home / paths.STATE_DB)
-    service = Service(store, SecretStore(upqueue_home), upqueue_home)
-    holder = PortHolder()
-    server, thread = serve(create_app(service, "tok", holder), "127.0.0.1", holder)
-    client = LocalApi(holder.port, "tok")
-    try:
-        assert client.get("/api/health").status_code == 200
-        assert client.get("/api/health").status_code == 200  # the same connection, kept alive
-        connections = list(server.server_state.connections)
-        assert connections, "the kept-alive connection is gone"
-        for connection in connections:
-            sock = connection.transport.get_extra_info("socket")
-            assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
-    finally:
-        client.session.close()
-        server.should_exit = True
-        thread.join(10)
-        service.close()
-        store.close()
+    _service, client, server = served_app
+    assert client.get("/api/health").status_code == 200
+    assert client.get("/api/health").status_code == 200  # the same connection, kept alive
+    connections = list(server.server_state.connections)
+    assert connections, "the kept-alive connection is gone"
+    for connection in connections:
+        sock = connection.transport.get_extra_info("socket")
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
 
 
 def test_export_date_filter_is_inclusive_by_utc_day(local_app):

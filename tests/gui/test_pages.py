@@ -15,7 +15,7 @@ from gui.models.queue_model import Role
 from gui.tray import NotificationPolicy, tooltip_text
 from tests.fixtures.gui import FakeApi
 
-# The window fixtures (fake_api, make_window); the root conftest may list them as well.
+# The window fixtures (fake_api, make_window) come from tests/fixtures/gui.py via the root conftest.
 
 pytestmark = pytest.mark.qt_log_ignore("^This plugin does not support")
 

@@ -20,7 +20,7 @@ from gui.models.queue_model import Col, Role
 from tests.fixtures.gui import drop, focus_table
 from tests.fixtures.tus import make_file, same_content
 
-# The window fixtures (fake_api, make_window); the root conftest may list them as well.
+# The window fixtures (fake_api, make_window) come from tests/fixtures/gui.py via the root conftest.
 
 pytestmark = [pytest.mark.slow, pytest.mark.qt_log_ignore("^This plugin does not support")]
 UPLOAD_TIMEOUT_MS = 60_000

@@ -20,7 +20,7 @@ from tests.fixtures.gui import FakeApi, drop, focus_table
 
 # The offscreen platform cannot size, raise or grab native windows and says so ("This plugin
 # does not support raise()"): a limit of the test platform, not of the window.
-# The window fixtures (fake_api, make_window); the root conftest may list them as well.
+# The window fixtures (fake_api, make_window) come from tests/fixtures/gui.py via the root conftest.
 
 pytestmark = pytest.mark.qt_log_ignore("^This plugin does not support")
 
