@@ -30,7 +30,7 @@ def upload(upload_id: int, **fields: Any) -> dict[str, Any]:
         "offset": 0,
         "status": "queued",
         "speed": 0.0,
-        "remote_url": None,
+        "result_url": None,
         "error_title": None,
         "error_message": None,
         "attempts": 0,
