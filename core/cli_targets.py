@@ -51,7 +51,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 def _target_options(parser: argparse.ArgumentParser) -> None:
     protocols = registry.names()
     parser.add_argument(
-        "--protocol", choices=protocols, help=f"upload protocol (default {protocols[0]})"
+        "--protocol", choices=protocols, help=f"upload protocol (default {registry.DEFAULT_PROTOCOL})"
     )
     parser.add_argument(
         "--option",
@@ -129,7 +129,7 @@ def cmd_add(client: ApiClient, args: argparse.Namespace) -> int:
     fields: dict[str, Any] = {
         "name": args.name,
         "url": args.url,
-        "protocol": args.protocol or registry.names()[0],
+        "protocol": args.protocol or registry.DEFAULT_PROTOCOL,
     }
     fields["headers"] = parse_headers(args.header)
     if args.option:

@@ -175,6 +175,9 @@ _M004_TRANSPORTS = """
         );
 """
 
+# Columns of uploads that schema 4 retired (their data stays; nothing reads or writes them).
+RETIRED_UPLOAD_COLUMNS = ("remote_url", "remote_expires")
+
 # Each entry is one SQL script; its position + 1 is the schema version it produces.
 MIGRATIONS: list[str] = [_M001_INITIAL, _M002_WATCHES, _M003_BATCH_REJECTS, _M004_TRANSPORTS]
 

@@ -12,7 +12,7 @@ from core.models import AuthKind
 from core.settings import parse_size
 from core.transports import registry
 
-DEFAULT_PROTOCOL = "tus"
+DEFAULT_PROTOCOL = registry.DEFAULT_PROTOCOL
 # RFC 9110 token characters: what a header name may contain.
 _HEADER_NAME = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 

@@ -232,7 +232,7 @@ class TargetsDialog(QDialog):
         self._current = target
         data = target or {}
         self.name.setText(data.get("name", ""))
-        self.protocol.setCurrentIndex(max(0, self.protocol.findData(data.get("protocol", registry.names()[0]))))
+        self.protocol.setCurrentIndex(max(0, self.protocol.findData(data.get("protocol", registry.DEFAULT_PROTOCOL))))
         self.url.setText(data.get("url", ""))
         self.auth.setCurrentIndex(max(0, self.auth.findData(data.get("auth_kind", "none"))))
         self.username.setText(data.get("username") or "")

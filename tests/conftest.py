@@ -3,6 +3,7 @@
 pytest_plugins = [
     "tests.fixtures.env",
     "tests.fixtures.tus",
+    "tests.fixtures.tuspy",
     "tests.fixtures.worker",
     "tests.fixtures.gui",
 ]

@@ -21,6 +21,8 @@ from core.transports.base import Transport
 
 PLUGINS_ENV = "UPQUEUE_TRANSPORTS"
 
+# What a target uses when it names no protocol (targets made before there was a choice).
+DEFAULT_PROTOCOL = "tus"
 # protocol name -> "module:ClassName"
 _BUILTIN: dict[str, str] = {
     "tus": "core.transports.tus.transport:TusTransport",
@@ -88,7 +90,7 @@ def transport_for(
     target: Mapping[str, Any], secret: str | None, settings: Mapping[str, Any]
 ) -> Transport:
     """A transport bound to ``target`` (its protocol, URL, auth), with the worker's settings."""
-    cls = transport_class(str(target.get("protocol") or "tus"))
+    cls = transport_class(str(target.get("protocol") or DEFAULT_PROTOCOL))
     return cls(target, secret, settings)
 
 

@@ -9,15 +9,16 @@ from typing import Any
 
 from core.errors import UpqueueError
 from core.filereader import FileFingerprint
+from core.migrations import RETIRED_UPLOAD_COLUMNS
 from core.models import Status
 from core.store import Store
 from core.transports.base import RemoteState, UploadFile, UploadJob
 from worker.errors import NotFound
 
-# Columns of an upload that are the worker's bookkeeping, not something a client needs. The
-# tus columns of schema 1-3 keep their data for a downgrade but are read from remote_state now.
+# Columns of an upload that are the worker's bookkeeping, not something a client needs: the
+# protocol's remote state is the transport's alone, and retired columns are nobody's.
 PRIVATE_COLUMNS = ("lease_owner", "lease_expires", "mtime_ns", "inode", "paused_at",
-                   "remote_state", "remote_url", "remote_expires")
+                   "remote_state", *RETIRED_UPLOAD_COLUMNS)
 UPLOAD_SELECT = "SELECT u.*, t.name AS target_name FROM uploads u LEFT JOIN targets t ON t.id = u.target_id"
 BUSY_STATUSES = (Status.QUEUED.value, Status.UPLOADING.value, Status.RETRYING.value,
                  Status.PROCESSING.value)
