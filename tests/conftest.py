@@ -4,6 +4,7 @@ pytest_plugins = [
     "tests.fixtures.env",
     "tests.fixtures.tus",
     "tests.fixtures.tuspy",
+    "tests.fixtures.processing_server",
     "tests.fixtures.worker",
     "tests.fixtures.gui",
 ]
