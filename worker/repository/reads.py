@@ -95,7 +95,8 @@ class UploadReads:
     def listing(self, status: list[str] | None = None, since: int | None = None,
              batch_id: int | None = None, limit: int | None = None, offset: int | None = None,
              q: str | None = None) -> dict[str, Any]:
-        where, params = [], []
+        where: list[str] = []
+        params: list[Any] = []
         if status:
             unknown = set(status) - {s.value for s in Status}
             if unknown:
@@ -200,7 +201,8 @@ class UploadReads:
 
     def of_batch(self, batch_id: int, status: str | None = None,
                  from_watch: bool = False) -> list[dict[str, Any]]:
-        sql, params = "SELECT * FROM uploads WHERE batch_id = ?", [batch_id]
+        sql = "SELECT * FROM uploads WHERE batch_id = ?"
+        params: list[Any] = [batch_id]
         if status is not None:
             sql += " AND status = ?"
             params.append(status)
