@@ -85,6 +85,13 @@ def test_a_failed_import_fails_the_upload_with_the_servers_reason(
                    30, "failed")
     assert (row["error_title"], row["error_message"]) == ("Import failed",
                                                          "Unknown projection: add a .prj")
+    # A retry sends the file again (a new job), not following the failed one.
+    proc_worker.api.action(upload_id, "retry")
+    wait_for(lambda: len(processing_server.jobs) == 2, 30, "a second job")
+    processing_server.finish("http://maps.example.org/layers/x")
+    row = wait_for(lambda: (r := upload_of(proc_worker, upload_id))["status"] == "done" and r, 30,
+                   "done after the retry")
+    assert processing_server.puts == 2
 
 
 def test_kill_9_while_processing_follows_the_same_job_after_the_restart(

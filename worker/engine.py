@@ -322,8 +322,13 @@ class Engine:
             message = error.message
             if error.kind in (ErrorKind.TRANSIENT, ErrorKind.CONFLICT, ErrorKind.CHECKSUM, ErrorKind.GONE):
                 message = f"{error.message} (gave up after {attempts} attempts)"
+            extra: dict[str, Any] = {"offset": hooks.offset, "attempts": attempts}
+            if hooks.processing:
+                # The server's processing failed: a retry sends the upload again rather than
+                # following the same failed job.
+                extra["remote_state"] = None
             self._finish(upload, Status.FAILED, EventKind.FAILED, message, title=error.title,
-                         extra={"offset": hooks.offset, "attempts": attempts})
+                         extra=extra)
             return
         when = self.clock() + decision.delay
         self.repository.retry_later(
