@@ -26,6 +26,7 @@ DEFAULT_PROTOCOL = "tus"
 # protocol name -> "module:ClassName"
 _BUILTIN: dict[str, str] = {
     "tus": "core.transports.tus.transport:TusTransport",
+    "s3": "core.transports.s3.transport:S3Transport",
 }
 _registered: dict[str, str | type[Transport]] = dict(_BUILTIN)
 _lock = threading.Lock()

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 from uuid import uuid4
 
@@ -130,7 +130,7 @@ class S3Transport(Transport):
             self.client.abort_multipart(str(state["key"]), str(state["upload_id"]))
             ledger.remove(self.location.host, self.location.bucket, str(state["upload_id"]))
 
-    def clean_up_stale(self, live_states: Iterable[RemoteState | None],
+    def clean_up_stale(self, live_states: Sequence[RemoteState | None],
                        min_age: float = STALE_AFTER_S) -> list[str]:
         """Abort the multipart uploads upqueue started here and no upload tracks any more.
 
