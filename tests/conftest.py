@@ -8,4 +8,5 @@ pytest_plugins = [
     "tests.fixtures.worker",
     "tests.fixtures.gui",
     "tests.fixtures.s3",
+    "tests.fixtures.chunked",
 ]

@@ -27,6 +27,7 @@ DEFAULT_PROTOCOL = "tus"
 _BUILTIN: dict[str, str] = {
     "tus": "core.transports.tus.transport:TusTransport",
     "s3": "core.transports.s3.transport:S3Transport",
+    "chunked": "core.transports.chunked:ChunkedTransport",
 }
 _registered: dict[str, str | type[Transport]] = dict(_BUILTIN)
 _lock = threading.Lock()

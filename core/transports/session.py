@@ -12,18 +12,24 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
 
 from core.errors import classify_exception
-from core.filereader import FileSlice
 
 # A whole block must leave within the stall timeout; 256 KiB keeps links down to ~9 KB/s alive
 # at the default 30 s while costing nothing measurable in throughput.
 BLOCK_SIZE = 256 * 1024
+
+
+class StreamedBody(Protocol):
+    """A request body read in blocks (FileSlice, FormBody): its length is known up front."""
+
+    def __len__(self) -> int: ...
+    def read(self, n: int = -1) -> bytes: ...
 
 
 class _BlockSizeAdapter(HTTPAdapter):
@@ -73,7 +79,7 @@ class HttpSession:
         *,
         action: str,
         headers: Mapping[str, str] | None = None,
-        body: FileSlice | bytes | None = None,
+        body: StreamedBody | bytes | None = None,
         files: Any = None,
         data: Any = None,
     ) -> requests.Response:
