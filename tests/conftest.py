@@ -9,4 +9,5 @@ pytest_plugins = [
     "tests.fixtures.gui",
     "tests.fixtures.s3",
     "tests.fixtures.chunked",
+    "tests.fixtures.plain_http",
 ]

@@ -28,6 +28,7 @@ _BUILTIN: dict[str, str] = {
     "tus": "core.transports.tus.transport:TusTransport",
     "s3": "core.transports.s3.transport:S3Transport",
     "chunked": "core.transports.chunked:ChunkedTransport",
+    "http": "core.transports.plainhttp:PlainHttpTransport",
 }
 _registered: dict[str, str | type[Transport]] = dict(_BUILTIN)
 _lock = threading.Lock()
