@@ -62,8 +62,8 @@ class PlainHttpTransport(Transport):
 
     def probe(self) -> Capabilities:
         return Capabilities(resumable=False, described_itself=False,
-                            notes=("Plain HTTP cannot resume: an interrupted upload restarts "
-                                   "from the beginning.",),
+                            notes=(("Plain HTTP cannot resume: an interrupted upload restarts "
+                                   "from the beginning."),),
                             details={"method": self.method, "url": self.url})
 
     def target_url(self, name: str) -> str:
