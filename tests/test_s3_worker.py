@@ -150,3 +150,21 @@ def test_housekeeping_aborts_stale_multipart_uploads_of_upqueue_only(
         assert sorted(s3_bucket.pending()) == ["someone-else.bin", "tracked.bin"]
     finally:
         rig.close()
+
+
+def test_cli_adds_and_tests_an_s3_target(worker: WorkerProcess, s3_bucket: S3Bucket) -> None:
+    from tests.test_cli import cli, ok
+
+    ok("target", "add", "store", "--protocol", "s3", "--url", s3_bucket.url + "/in",
+       "--username", ACCESS_KEY, "--password-stdin", "--option", "region=us-east-1",
+       "--option", "parallel_parts=2", input=SECRET_KEY + "\n")
+    tested = ok("target", "test", "store")
+    assert "Connection works" in tested.stdout and "accepts writes" in tested.stdout
+    (target,) = worker.api.targets()["targets"]
+    assert target["options"] == {"region": "us-east-1", "parallel_parts": "2"}
+    assert SECRET_KEY not in str(target)
+    no_bucket = cli("target", "add", "x", "--protocol", "s3", "--url",
+                    s3_bucket.server.endpoint, "--username", ACCESS_KEY)
+    assert no_bucket.returncode != 0 and "names no bucket" in no_bucket.stderr + no_bucket.stdout
+    no_key = cli("target", "add", "y", "--protocol", "s3", "--url", s3_bucket.url)
+    assert no_key.returncode != 0 and "access key id" in no_key.stderr + no_key.stdout

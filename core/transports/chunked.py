@@ -46,6 +46,7 @@ from core.transports.base import (
     UploadFile,
     UploadJob,
 )
+from core.transports.form import TargetForm
 from core.transports.formdata import FormBody
 from core.transports.http import http_auth
 from core.transports.session import BLOCK_SIZE, HttpSession
@@ -68,6 +69,11 @@ class ChunkedTransport(Transport):
     name = PROTOCOL
     title = "Chunked HTTP (Content-Range, drf-chunked-upload)"
     reserved_headers = frozenset({"content-range", "content-type"})
+    form = TargetForm(
+        url_placeholder="https://example.org/api/chunkedupload/",
+        url_tooltip=("The endpoint that takes the first chunk (PUT with Content-Range) and "
+                     "answers the upload's own URL."),
+    )
 
     def __init__(self, target: Mapping[str, Any], secret: str | None,
                  settings: Mapping[str, Any]) -> None:

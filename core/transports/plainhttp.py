@@ -32,6 +32,7 @@ from core.transports.base import (
     Transport,
     UploadJob,
 )
+from core.transports.form import OptionField, TargetForm
 from core.transports.formdata import FormBody
 from core.transports.http import http_auth
 from core.transports.session import BLOCK_SIZE, HttpSession
@@ -47,6 +48,24 @@ class PlainHttpTransport(Transport):
     name = PROTOCOL
     title = "Plain HTTP (PUT or multipart POST, not resumable)"
     reserved_headers = frozenset({"content-type", "content-range"})
+    form = TargetForm(
+        url_placeholder="https://example.org/uploads/",
+        url_tooltip="PUT: each file goes to URL/<file name>. POST: the form's URL.",
+        chunk_size=False,
+        options=(
+            OptionField("method", "Method:", choices=("put", "post"),
+                        tooltip="PUT the file to URL/<file name>, or POST it as a form."),
+            OptionField("field_name", "Form field:", "file",
+                        tooltip="For POST: the name of the form's file field."),
+        ),
+    )
+
+    @classmethod
+    def check_target(cls, fields: Mapping[str, Any]) -> None:
+        method = str(dict(fields.get("options") or {}).get("method") or "put").lower()
+        if method not in ("put", "post"):
+            raise UpqueueError("Unknown method", f"{method!r}: plain HTTP targets PUT or POST "
+                               "a file; set the method option to put or post.")
 
     def __init__(self, target: Mapping[str, Any], secret: str | None,
                  settings: Mapping[str, Any]) -> None:

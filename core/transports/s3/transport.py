@@ -41,8 +41,15 @@ from core.transports.base import (
     UploadFile,
     UploadJob,
 )
+from core.transports.form import OptionField, TargetForm
 from core.transports.s3 import ledger
-from core.transports.s3.client import Part, S3Client, parse_location, s3_error
+from core.transports.s3.client import (
+    DEFAULT_REGION,
+    Part,
+    S3Client,
+    parse_location,
+    s3_error,
+)
 from core.transports.s3.parts import (
     MIB,
     choose_part_size,
@@ -76,6 +83,36 @@ class S3Transport(Transport):
     reserved_headers = frozenset({
         "authorization", "content-md5", "content-type", "x-amz-date", "x-amz-content-sha256",
     })
+    form = TargetForm(
+        url_placeholder="https://s3.example.org/BUCKET/prefix",
+        url_tooltip=("Path style http(s)://ENDPOINT/BUCKET[/PREFIX], or AWS's "
+                     "https://BUCKET.s3.REGION.amazonaws.com/PREFIX. Files go to "
+                     "PREFIX/<file name>."),
+        auth_kinds=("basic",), username_label="Access key ID:", password_label="Secret key:",
+        chunk_size=False,
+        options=(
+            OptionField("region", "Region:", DEFAULT_REGION,
+                        tooltip="The bucket's region (signing needs it)."),
+            OptionField("part_size_mib", "Part size (MiB):", str(DEFAULT_PART_MIB),
+                        tooltip="Grown as needed so that 10,000 parts cover a file."),
+            OptionField("parallel_parts", "Parallel parts:", str(DEFAULT_PARALLEL)),
+            OptionField("multipart_threshold_mib", "Multipart above (MiB):",
+                        str(DEFAULT_THRESHOLD_MIB)),
+        ),
+    )
+
+    @classmethod
+    def check_target(cls, fields: Mapping[str, Any]) -> None:
+        """The URL names a bucket, the access key id is there, numeric options are numbers."""
+        parse_location(str(fields.get("url") or ""))
+        if not fields.get("username"):
+            raise UpqueueError("Access key missing", "An S3 target needs the access key id as "
+                               "its username (and the secret key as its password).")
+        for name in ("part_size_mib", "parallel_parts", "multipart_threshold_mib"):
+            value = dict(fields.get("options") or {}).get(name)
+            if value not in (None, "") and not str(value).strip().isdigit():
+                raise UpqueueError("Invalid option", f"{name} must be a whole number, "
+                                   f"not {value!r}.")
 
     def __init__(self, target: Mapping[str, Any], secret: str | None,
                  settings: Mapping[str, Any]) -> None:
