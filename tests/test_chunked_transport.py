@@ -178,3 +178,15 @@ def test_kill_9_mid_upload_then_restart_through_the_worker(
     rows = chunked_server.rows()
     assert len(rows) == 1 and rows[0]["status"] == 2
     assert chunked_server.stored(rows[0]["id"]).read_bytes() == src.read_bytes()
+
+
+def test_an_empty_file_gets_the_servers_own_refusal(chunked_server: ChunkedSite,
+                                                    tmp_path: Path) -> None:
+    """drf-chunked-upload cannot take 0 bytes (no Content-Range describes them, and its
+    serializer refuses an empty whole-file POST): the person reads the server's reason."""
+    src = tmp_path / "empty.bin"
+    src.write_bytes(b"")
+    with pytest.raises(TransferError) as info:
+        basic(chunked_server.url).send(job_for(src), None, RecordingHooks())
+    assert info.value.kind == ErrorKind.PERMANENT
+    assert "The submitted file is empty." in info.value.message

@@ -293,3 +293,25 @@ def test_etag_mismatch_fails_with_both_figures(tmp_path: Path, s3_bucket: S3Buck
     assert info.value.title == "Upload verification failed"
     local = info.value.message.split("gives ")[1].split(":")[0]
     assert wrong in info.value.message and local.endswith("-3") and local != wrong
+
+
+def test_a_datasets_members_go_side_by_side(tmp_path: Path, s3_bucket: S3Bucket) -> None:
+    parts = [make_file(tmp_path / f"roads.{ext}", size, seed=i)
+             for i, (ext, size) in enumerate([("shp", 7 * MIB), ("dbf", 3000), ("shx", 100)])]
+    hooks = RecordingHooks()
+    sent = transport(s3_bucket.url + "/gis").send(job_for(*parts), None, hooks)
+    for src in parts:
+        assert s3_bucket.get(f"gis/{src.name}") == src.read_bytes()
+    assert sorted(sent.remote_state["done"]) == ["gis/roads.dbf", "gis/roads.shp", "gis/roads.shx"]
+    assert hooks.progress[-1] == sum(p.stat().st_size for p in parts)
+    # A send from the finished state sends nothing again.
+    again = RecordingHooks()
+    transport(s3_bucket.url + "/gis").send(job_for(*parts), sent.remote_state, again)
+    assert again.states == [] and again.events == []
+    # One member deleted on the server since: that one (alone) goes again.
+    s3_bucket.client().delete_object("gis/roads.dbf")
+    again = RecordingHooks()
+    transport(s3_bucket.url + "/gis").send(job_for(*parts), sent.remote_state, again)
+    assert s3_bucket.get("gis/roads.dbf") == parts[1].read_bytes()
+    assert [m for k, m in again.events if k == "restarted"] == [
+        "gis/roads.dbf is no longer on the server as it was sent; it is sent again."]

@@ -13,21 +13,14 @@ import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import requests
 
-from core.errors import (
-    ErrorKind,
-    TransferError,
-    error_for_response,
-    error_for_status,
-    parse_retry_after,
-    trim_server_text,
-)
+from core.errors import ErrorKind, TransferError, trim_server_text
 from core.filereader import FileSlice
+from core.transports.s3.errors import iso_time, s3_error, xml_text
 from core.transports.s3.signer import EMPTY_SHA256, canonical_query, sign, uri_encode
 from core.transports.session import HttpSession
 
@@ -160,7 +153,7 @@ class S3Client:
                    **{f"x-amz-meta-{k}": v for k, v in metadata.items()}}
         resp = self._call("POST", key, query={"uploads": ""}, headers=headers,
                           action="starting a multipart upload")
-        upload_id = _text(_xml(resp), "UploadId")
+        upload_id = xml_text(_xml(resp), "UploadId")
         if not upload_id:
             raise _protocol_error(resp, "no UploadId in the answer")
         return upload_id
@@ -185,10 +178,10 @@ class S3Client:
                               gone_code="NoSuchUpload")
             root = _xml(resp)
             for p in root.findall("{*}Part"):
-                parts.append(Part(int(_text(p, "PartNumber") or 0),
-                                  (_text(p, "ETag") or "").strip('"'), int(_text(p, "Size") or 0)))
-            marker = _text(root, "NextPartNumberMarker") or ""
-            if (_text(root, "IsTruncated") or "false").lower() != "true" or not marker:
+                parts.append(Part(int(xml_text(p, "PartNumber") or 0),
+                                  (xml_text(p, "ETag") or "").strip('"'), int(xml_text(p, "Size") or 0)))
+            marker = xml_text(root, "NextPartNumberMarker") or ""
+            if (xml_text(root, "IsTruncated") or "false").lower() != "true" or not marker:
                 return parts
 
     def complete_multipart(self, key: str, upload_id: str, parts: list[Part]) -> str:
@@ -201,7 +194,7 @@ class S3Client:
         root = _xml(resp)
         if root.tag.rsplit("}", 1)[-1] == "Error":
             raise self._error(resp, "completing the multipart upload", "NoSuchUpload", root)
-        return (_text(root, "ETag") or "").strip('"')
+        return (xml_text(root, "ETag") or "").strip('"')
 
     def abort_multipart(self, key: str, upload_id: str) -> None:
         self._call("DELETE", key, query={"uploadId": upload_id}, ok=(200, 204, 404),
@@ -224,11 +217,11 @@ class S3Client:
                 raise
             root = _xml(resp)
             for u in root.findall("{*}Upload"):
-                found.append(PendingUpload(_text(u, "Key") or "", _text(u, "UploadId") or "",
-                                           _iso(_text(u, "Initiated"))))
-            key_marker = _text(root, "NextKeyMarker") or ""
-            id_marker = _text(root, "NextUploadIdMarker") or ""
-            if (_text(root, "IsTruncated") or "false").lower() != "true" or not key_marker:
+                found.append(PendingUpload(xml_text(u, "Key") or "", xml_text(u, "UploadId") or "",
+                                           iso_time(xml_text(u, "Initiated"))))
+            key_marker = xml_text(root, "NextKeyMarker") or ""
+            id_marker = xml_text(root, "NextUploadIdMarker") or ""
+            if (xml_text(root, "IsTruncated") or "false").lower() != "true" or not key_marker:
                 return found
 
     # -- plumbing ----------------------------------------------------------------------------
@@ -275,90 +268,10 @@ class S3Client:
                 root = ET.fromstring(resp.content) if resp.content else None
             except ET.ParseError:
                 root = None
-        code = (_text(root, "Code") if root is not None else None) or ""
-        said = (_text(root, "Message") if root is not None else None) or ""
-        return s3_error(resp, code, said, action, self, gone_code)
-
-
-def s3_error(resp: requests.Response, code: str, said: str, action: str, client: S3Client,
-             gone_code: str = "") -> TransferError:
-    """One S3 error code -> what a person reads, and the kind the retry policy goes by."""
-    loc = client.location
-    status = resp.status_code
-    text = f"{code}: {said}" if code and said else code or trim_server_text(resp.text or "")
-
-    def err(kind: ErrorKind, title: str, message: str) -> TransferError:
-        return TransferError(title, message, kind=kind, status=status, server_text=text)
-
-    if code == "SignatureDoesNotMatch":
-        return err(ErrorKind.PERMANENT, "Wrong secret key",
-                   f"The server rejected the request's signature while {action}: the secret key "
-                   f"does not match access key id '{client.access_key}'. Enter the target's "
-                   "secret key again.")
-    if code in ("InvalidAccessKeyId", "InvalidClientTokenId"):
-        return err(ErrorKind.PERMANENT, "Unknown access key",
-                   f"The server does not know access key id '{client.access_key}'. Check the "
-                   "target's username (the access key id).")
-    if code == "NoSuchBucket" or (status == 404 and resp.request.method == "HEAD" and
-                                  action == "checking the bucket"):
-        return err(ErrorKind.PERMANENT, "Bucket not found",
-                   f"The bucket '{loc.bucket}' does not exist on {loc.host}. Create it, or "
-                   "correct the bucket in the target's URL.")
-    if code in ("AccessDenied", "AllAccessDisabled", "AccountProblem"):
-        return err(ErrorKind.PERMANENT, "Permission denied",
-                   f"Access key '{client.access_key}' may not do this on bucket '{loc.bucket}' "
-                   f"(the server refused {action}: {said or code}). Grant it s3:PutObject, "
-                   "s3:ListMultipartUploadParts and s3:AbortMultipartUpload on "
-                   f"{loc.describe()}, or use another key.")
-    if code == "RequestTimeTooSkewed":
-        return err(ErrorKind.PERMANENT, "This computer's clock is wrong", _skew_message(resp, datetime.now(UTC) + client.clock_offset))
-    if code in ("AuthorizationHeaderMalformed", "PermanentRedirect", "IllegalLocationConstraint"):
-        region = resp.headers.get("x-amz-bucket-region") or ""
-        hint = f" The bucket is in region '{region}'." if region else ""
-        return err(ErrorKind.PERMANENT, "Wrong region",
-                   f"The server refused the region '{loc.region}' for bucket '{loc.bucket}' "
-                   f"({code}).{hint} Set the target's region option.")
-    if gone_code and code == gone_code:
-        return err(ErrorKind.GONE, "Multipart upload no longer on the server",
-                   f"The server no longer has this multipart upload ({code}) while {action}; "
-                   "it starts over.")
-    if code in ("BadDigest", "InvalidDigest", "XAmzContentSHA256Mismatch"):
-        return err(ErrorKind.CHECKSUM, "Data damaged in transit",
-                   f"The server found that the data it received while {action} does not match "
-                   f"its checksum ({code}); it is sent again.")
-    if code in ("InvalidPart", "InvalidPartOrder"):
-        return err(ErrorKind.CONFLICT, "Parts out of step",
-                   f"The server does not hold the parts upqueue listed while {action} ({code}); "
-                   "it asks the server again and resends what is missing.")
-    if code in ("EntityTooLarge", "EntityTooSmall", "InvalidArgument", "KeyTooLongError"):
-        return err(ErrorKind.PERMANENT, "Server refused the file", f"{text} while {action}.")
-    if code in ("SlowDown", "InternalError", "ServiceUnavailable", "RequestTimeout"):
-        return err(ErrorKind.TRANSIENT, "Server busy", f"{text} while {action}.")
-    if not code:
-        return error_for_response(resp, action)
-    return error_for_status(status, action=action, server_text=text, reason=resp.reason or "",
-                            retry_after=parse_retry_after(resp.headers.get("Retry-After")))
-
-
-def _skew_message(resp: requests.Response, local: datetime) -> str:
-    server = None
-    try:
-        server = parsedate_to_datetime(resp.headers.get("Date", ""))
-    except (TypeError, ValueError, IndexError):
-        server = None
-    root = None
-    try:
-        root = ET.fromstring(resp.content)
-    except ET.ParseError:
-        pass
-    server = server or _iso(_text(root, "ServerTime") if root is not None else None)
-    if server is None:
-        return ("The server refused the request because this computer's clock differs too much "
-                "from its own (more than 15 minutes). Set the clock right (automatic time).")
-    minutes = abs((local - server).total_seconds()) / 60
-    return (f"The server refused the request: this computer's clock is {minutes:.0f} minutes "
-            f"off the server's (server time {server:%Y-%m-%d %H:%M:%S} UTC). S3 refuses requests "
-            "more than 15 minutes off. Set the clock right (turn on automatic time) and retry.")
+        code = (xml_text(root, "Code") if root is not None else None) or ""
+        said = (xml_text(root, "Message") if root is not None else None) or ""
+        return s3_error(resp, code, said, action, self.location, self.access_key,
+                        self.clock_offset, gone_code)
 
 
 def _etag(resp: requests.Response) -> str:
@@ -370,24 +283,6 @@ def _xml(resp: requests.Response) -> ET.Element:
         return ET.fromstring(resp.content)
     except ET.ParseError:
         raise _protocol_error(resp, "the answer is not XML") from None
-
-
-def _text(node: ET.Element | None, tag: str) -> str | None:
-    if node is None:
-        return None
-    found = node.find(f"{{*}}{tag}")
-    if found is None:
-        found = node.find(tag)
-    return found.text if found is not None else None
-
-
-def _iso(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    try:
-        return datetime.fromisoformat(value)
-    except ValueError:
-        return None
 
 
 def _protocol_error(resp: requests.Response, detail: str) -> TransferError:

@@ -48,8 +48,8 @@ from core.transports.s3.client import (
     Part,
     S3Client,
     parse_location,
-    s3_error,
 )
+from core.transports.s3.errors import s3_error
 from core.transports.s3.parts import (
     MIB,
     choose_part_size,
@@ -135,7 +135,8 @@ class S3Transport(Transport):
                 resp.status_code == 400 and resp.headers.get("x-amz-bucket-region")):
             # HEAD has no body: name the likely code from the status.
             code = "NoSuchBucket" if resp.status_code == 404 else "PermanentRedirect"
-            raise s3_error(resp, code, "", "checking the bucket", self.client)
+            raise s3_error(resp, code, "", "checking the bucket", self.location,
+                           self.client.access_key)
         return Capabilities(
             resumable=True, checksums=("md5",), datasets=True, terminable=True,
             details={"endpoint": f"{self.location.scheme}://{self.location.host}",
@@ -151,6 +152,10 @@ class S3Transport(Transport):
         base = 0
         for file in job.files:
             key = self.location.key_for(file.name)
+            if key in done and not self._still_there(key, done[key]):
+                hooks.on_event("restarted", f"{key} is no longer on the server as it was "
+                                            "sent; it is sent again.")
+                del done[key]
             if key not in done:
                 mine = state if state and state.get("key") == key else None
                 done[key] = self._send_file(job, file, key, mine, done, hooks, base)
@@ -302,6 +307,10 @@ class S3Transport(Transport):
             "the object on the server is not this file. Upload it again.",
             kind=ErrorKind.PERMANENT, server_text=f"ETag {server}",
         )
+
+    def _still_there(self, key: str, etag: str) -> bool:
+        head = self.client.head_object(key)
+        return head is not None and head.headers.get("ETag", "").strip('"') == etag
 
     # -- state -------------------------------------------------------------------------------
 
