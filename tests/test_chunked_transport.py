@@ -12,9 +12,9 @@ import requests
 from core.errors import ErrorKind, TransferError, TransferStopped
 from core.transports.chunked import ChunkedTransport
 from tests.fixtures.chunked import PASSWORD, TOKEN, USER, ChunkedSite
+from tests.fixtures.send_hooks import SETTINGS, RecordingHooks, job_for
 from tests.fixtures.tus import make_file
 from tests.fixtures.worker import WorkerProcess, wait_for
-from tests.transport_hooks import SETTINGS, RecordingHooks, job_for
 
 MiB = 1 << 20
 

@@ -13,9 +13,9 @@ from core.errors import ErrorKind, TransferError
 from core.transports.plainhttp import PlainHttpTransport
 from tests.faultproxy import FaultProxy
 from tests.fixtures.plain_http import UPLOAD_PASSWORD, UPLOAD_USER, PlainServer
+from tests.fixtures.send_hooks import SETTINGS, RecordingHooks, job_for
 from tests.fixtures.tus import make_file
 from tests.fixtures.worker import WorkerProcess, wait_for
-from tests.transport_hooks import SETTINGS, RecordingHooks, job_for
 
 MiB = 1 << 20
 

@@ -19,8 +19,8 @@ from core.transports.s3.signer import EMPTY_SHA256, sign
 from core.transports.s3.transport import S3Transport
 from tests.faultproxy import FaultProxy
 from tests.fixtures.s3 import ACCESS_KEY, READER_KEY, READER_SECRET, SECRET_KEY, S3Bucket
+from tests.fixtures.send_hooks import SETTINGS, RecordingHooks, job_for
 from tests.fixtures.tus import make_file
-from tests.transport_hooks import SETTINGS, RecordingHooks, job_for
 
 
 def transport(url: str, *, key: str = ACCESS_KEY, secret: str = SECRET_KEY,

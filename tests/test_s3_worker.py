@@ -114,8 +114,8 @@ def test_housekeeping_aborts_stale_multipart_uploads_of_upqueue_only(
 
     from core.errors import TransferStopped
     from core.transports.s3 import ledger
+    from tests.fixtures.send_hooks import RecordingHooks, job_for
     from tests.test_engine_inline import Rig
-    from tests.transport_hooks import RecordingHooks, job_for
     from worker.housekeeping import CLEANUP_FIRST_SECONDS
 
     rig = Rig(upqueue_home)

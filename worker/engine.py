@@ -179,9 +179,12 @@ class Engine:
         """Ask every target's transport to delete what it left on the server for uploads that
         no longer exist (e.g. S3 multipart uploads), sparing what a live upload may continue."""
         said: list[str] = []
-        for target_id, states in self.repository.remote_states_by_target().items():
+        by_target = self.repository.remote_states_by_target()
+        # Every target sees every live state: two targets may share a bucket and a prefix.
+        live = [state for states in by_target.values() for state in states]
+        for target_id in by_target:
             try:
-                done = self._target(target_id).transport.clean_up_stale(states)
+                done = self._target(target_id).transport.clean_up_stale(live)
             except UpqueueError as exc:  # one unreachable server must not stop the others
                 log.warning("cleaning up stale uploads of target %s failed: %s", target_id, exc)
                 continue

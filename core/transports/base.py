@@ -281,7 +281,7 @@ class Transport(ABC):
     def clean_up_stale(self, live_states: Sequence[RemoteState | None]) -> list[str]:
         """Housekeeping: delete what this protocol left on the server for uploads that no
         longer exist (S3's unfinished multipart uploads cost storage), never anything that
-        ``live_states`` (every upload of this target still tracked) may continue.
+        ``live_states`` (of every upload still tracked, on any target) may continue.
 
         Returns:
             one sentence per thing deleted, for the log. The default: nothing to clean.

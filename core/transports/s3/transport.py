@@ -185,11 +185,14 @@ class S3Transport(Transport):
         """
         tracked = {str(s.get("upload_id")) for s in live_states
                    if s and s.get("protocol") == PROTOCOL and s.get("upload_id")}
-        mine = ledger.started(self.location.host, self.location.bucket)
+        prefix = self.location.prefix
+        mine = {upload_id: entry for upload_id, entry in
+                ledger.started(self.location.host, self.location.bucket).items()
+                if str(entry.get("key", "")).startswith(prefix)}
         if not mine:
             return []
         on_server = {u.upload_id: u for u in
-                     self.client.list_multipart_uploads(self.location.prefix)}
+                     self.client.list_multipart_uploads(prefix)}
         said: list[str] = []
         now = time.time()
         for upload_id, entry in mine.items():
