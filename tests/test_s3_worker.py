@@ -168,3 +168,39 @@ def test_cli_adds_and_tests_an_s3_target(worker: WorkerProcess, s3_bucket: S3Buc
     assert no_bucket.returncode != 0 and "names no bucket" in no_bucket.stderr + no_bucket.stdout
     no_key = cli("target", "add", "y", "--protocol", "s3", "--url", s3_bucket.url)
     assert no_key.returncode != 0 and "access key id" in no_key.stderr + no_key.stdout
+
+
+@pytest.mark.parametrize("server", ["seaweedfs", "rclone"])
+def test_a_part_damaged_in_transit_is_caught_and_the_upload_completes(
+    make_worker: WorkerProcess, server: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    """The fault proxy flips one byte of part 2. Content-MD5 makes the server refuse it
+    (BadDigest). SeaweedFS keeps the upload: only that part goes again. rclone drops the whole
+    upload with the part (NoSuchUpload next): the upload starts over, says so, and finishes."""
+    bucket: S3Bucket = request.getfixturevalue("s3_bucket" if server == "seaweedfs"
+                                               else "rclone_bucket")
+    proxy = FaultProxy("127.0.0.1", int(urlsplit(bucket.server.endpoint).port or 0)).start()
+    try:
+        make_worker.start()
+        make_worker.settings(retry_base_delay=0.2, retry_max_delay=1.0)
+        add_s3_target(make_worker, f"{proxy.base_url}/{bucket.name}", parallel_parts=1)
+        src = make_file(tmp_path / "damaged.bin", 14 * MiB, seed=8)
+        proxy.corrupt_at("PUT", 1000, nth=2)
+        upload_id = make_worker.api.add_uploads([str(src)], "s3")["ids"][0]
+        row = wait_for(lambda: (r := upload_of(make_worker, upload_id))["status"]
+                       in ("done", "failed") and r, 90, "the upload to finish")
+        assert row["status"] == "done", row
+        assert bucket.get(src.name) == src.read_bytes()
+        events = make_worker.api.upload(upload_id)["events"]
+        said = " | ".join(e["message"] or "" for e in events)
+        assert "BadDigest" in said or "damaged in transit" in said.lower(), said
+        puts = part_puts(proxy)
+        if server == "seaweedfs":
+            assert puts == [1, 2, 2, 3], puts
+            assert not any(e["kind"] == "restarted" for e in events)
+        else:
+            assert any(e["kind"] == "restarted" and "started over" in (e["message"] or "")
+                       for e in events), said
+            assert bucket.pending() == []
+    finally:
+        proxy.close()
