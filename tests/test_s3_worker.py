@@ -204,3 +204,16 @@ def test_a_part_damaged_in_transit_is_caught_and_the_upload_completes(
             assert bucket.pending() == []
     finally:
         proxy.close()
+
+
+def test_empty_and_small_files_through_the_worker(worker: WorkerProcess, s3_bucket: S3Bucket,
+                                                  tmp_path: Path) -> None:
+    add_s3_target(worker, s3_bucket.url + "/small")
+    files = [make_file(tmp_path / "empty.bin", 0), make_file(tmp_path / "one-k.bin", 1024)]
+    ids = worker.api.add_uploads([str(f) for f in files], "s3")["ids"]
+    for upload_id, src in zip(ids, files, strict=True):
+        row = wait_for(lambda u=upload_id: (r := upload_of(worker, u))["status"]
+                       in ("done", "failed") and r, 30, f"upload {upload_id}")
+        assert row["status"] == "done", row
+        assert s3_bucket.get(f"small/{src.name}") == src.read_bytes()
+        assert row["result_url"].endswith(f"/small/{src.name}")
