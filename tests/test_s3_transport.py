@@ -138,6 +138,7 @@ def test_resume_sends_no_part_the_server_holds(tmp_path: Path, s3_bucket: S3Buck
     assert sorted(held | set(resent)) == list(range(1, 9))
     assert s3_bucket.get(src.name) == src.read_bytes()
     assert any("holds" in message for _, message in hooks.events)
+    assert hooks.progress[0] == len(held) * 5 * MIB, "a resume starts at what the server holds"
 
 
 def test_cancel_aborts_the_multipart_upload(tmp_path: Path, s3_bucket: S3Bucket) -> None:

@@ -54,9 +54,9 @@ class PartsOutcome:
 class _Tally:
     """Bytes of the file done or in flight, across part threads."""
 
-    def __init__(self) -> None:
+    def __init__(self, done: int = 0) -> None:
         self._lock = threading.Lock()
-        self._done = 0
+        self._done = done
         self._inflight: dict[int, int] = {}
 
     def moving(self, number: int, nbytes: int) -> None:
@@ -71,6 +71,10 @@ class _Tally:
     def dropped(self, number: int) -> None:
         with self._lock:
             self._inflight.pop(number, None)
+
+    def uncount(self, nbytes: int) -> None:
+        with self._lock:
+            self._done -= nbytes
 
     def total(self) -> int:
         with self._lock:
@@ -97,7 +101,9 @@ def send_parts(
     """
     size = file.fingerprint.size
     count = part_count(size, part_size)
-    tally = _Tally()
+    # The parts the server holds count from the start (the progress bar does not drop back
+    # to 0 on a resume); one that turns out not to match is taken off again.
+    tally = _Tally(sum(p.size for p in held.values() if 1 <= p.number <= count))
     stop = threading.Event()
     results: dict[int, tuple[Part, bytes, bool]] = {}
 
@@ -114,8 +120,9 @@ def send_parts(
             md5 = piece.digest("md5")
         have = held.get(number)
         if have is not None and have.size == length and have.etag.lower() == md5.hex():
-            tally.finished(number, length)
             return have, md5, False
+        if have is not None:
+            tally.uncount(have.size)
         try:
             with FileSlice(file.path, start, length, expected=file.fingerprint,
                            check_stop=check_stop, throttle=hooks.throttle,
@@ -132,6 +139,7 @@ def send_parts(
     futures: dict[Future[tuple[Part, bytes, bool]], int] = {
         pool.submit(one_part, n): n for n in range(1, count + 1)
     }
+    hooks.on_progress(base_offset + tally.total())
     pending = set(futures)
     failure: BaseException | None = None
     try:
