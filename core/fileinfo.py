@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Iterator
 
 from core.errors import UpqueueError
+from core.pathtext import readable
 
 # Names a person does not mean to send when they add a folder: editors' and browsers'
 # partial or lock files, OS metadata, hidden files.
@@ -21,7 +22,7 @@ def is_skipped_name(name: str) -> bool:
 
 def check_file(path: str) -> os.stat_result:
     """Return the stat of a regular, readable file, or raise UpqueueError saying what is wrong."""
-    shown = path
+    shown = readable(path)
     try:
         st = os.stat(path)
     except FileNotFoundError:
@@ -56,18 +57,26 @@ def check_file(path: str) -> os.stat_result:
 def expand(path: str, recursive: bool) -> Iterator[str]:
     """The files a path stands for: itself, or (recursively) the files under a folder.
 
-    Hidden and temporary names are skipped inside folders; symbolic links to folders are not
-    followed, so a link cannot pull in a tree outside the one the person chose.
+    Hidden and temporary names are skipped inside folders. Links are never a way out of the
+    folder the person chose, the rule of watched folders (worker/watch_folder.file_key):
+    symbolic links to folders are not followed, and a file reached through a link must
+    resolve to a path inside the folder.
     """
     if recursive and os.path.isdir(path):
+        inside = os.path.realpath(path).rstrip(os.sep) + os.sep
         for root, dirs, files in os.walk(path, followlinks=False):
             dirs[:] = sorted(d for d in dirs if not is_skipped_name(d))
             for name in sorted(files):
-                if not is_skipped_name(name):
-                    yield os.path.join(root, name)
+                if is_skipped_name(name):
+                    continue
+                full = os.path.join(root, name)
+                if os.path.islink(full) and not os.path.realpath(full).startswith(inside):
+                    continue
+                yield full
     else:
         yield path
 
 
 def absolute(path: str) -> str:
     return str(Path(path).expanduser().absolute())
+

@@ -25,7 +25,16 @@ from pydantic import BaseModel, ConfigDict
 
 from core import paths
 from core.errors import UpqueueError
-from worker.api_guard import Guard, error_response, install_error_handlers, json_response
+from worker.api_guard import (
+    Count,
+    Guard,
+    PathId,
+    RowId,
+    Seq,
+    error_response,
+    install_error_handlers,
+    json_response,
+)
 
 log = logging.getLogger(__name__)
 
@@ -64,13 +73,13 @@ class TargetPatch(_Body):
 
 class UploadsIn(_Body):
     paths: list[str]
-    target: str | int
+    target: str | RowId
     recursive: bool = False
 
 
 class BulkIn(_Body):
     action: Literal["pause", "resume", "cancel", "retry", "remove"]
-    ids: list[int]
+    ids: list[RowId]
 
 
 # -- the app ----------------------------------------------------------------------------
@@ -126,20 +135,20 @@ def _add_routes(app: FastAPI, service: Any) -> None:
         return service.test_target_config(body.model_dump(exclude_unset=True))
 
     @app.get("/api/targets/{target_id}")
-    def get_target(target_id: int) -> dict[str, Any]:
+    def get_target(target_id: PathId) -> dict[str, Any]:
         return service.get_target(target_id)
 
     @app.patch("/api/targets/{target_id}")
-    def update_target(target_id: int, body: TargetPatch) -> dict[str, Any]:
+    def update_target(target_id: PathId, body: TargetPatch) -> dict[str, Any]:
         return service.update_target(target_id, body.model_dump(exclude_unset=True))
 
     @app.delete("/api/targets/{target_id}", status_code=204)
-    def remove_target(target_id: int) -> Response:
+    def remove_target(target_id: PathId) -> Response:
         service.remove_target(target_id)
         return Response(status_code=204)
 
     @app.post("/api/targets/{target_id}/test")
-    def test_target(target_id: int) -> dict[str, Any]:
+    def test_target(target_id: PathId) -> dict[str, Any]:
         return service.test_target(target_id)
 
     @app.post("/api/uploads", status_code=201)
@@ -160,10 +169,10 @@ def _add_routes(app: FastAPI, service: Any) -> None:
     @app.get("/api/uploads")
     def list_uploads(
         status: str | None = None,
-        since: int | None = None,
-        limit: int | None = None,
-        offset: int | None = None,
-        batch_id: int | None = None,
+        since: Seq = None,
+        limit: Count = None,
+        offset: Seq = None,
+        batch_id: Seq = None,
         q: str | None = None,
     ) -> Response:
         statuses = [s.strip() for s in status.split(",") if s.strip()] if status else None
@@ -184,17 +193,17 @@ def _add_routes(app: FastAPI, service: Any) -> None:
         return {"count": service.resume_all()}
 
     @app.get("/api/uploads/{upload_id}")
-    def get_upload(upload_id: int) -> dict[str, Any]:
+    def get_upload(upload_id: PathId) -> dict[str, Any]:
         return service.get_upload(upload_id)
 
     @app.post("/api/uploads/{upload_id}/{action}")
     def act(
-        upload_id: int, action: Literal["pause", "resume", "cancel", "retry"]
+        upload_id: PathId, action: Literal["pause", "resume", "cancel", "retry"]
     ) -> dict[str, Any]:
         return service.act(upload_id, action)
 
     @app.delete("/api/uploads/{upload_id}", status_code=204)
-    def remove_upload(upload_id: int) -> Response:
+    def remove_upload(upload_id: PathId) -> Response:
         service.remove_upload(upload_id)
         return Response(status_code=204)
 

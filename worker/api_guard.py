@@ -13,15 +13,18 @@ import json
 import logging
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Query, Request
+from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from pydantic import Field
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from core.errors import UpqueueError
+from core.pathtext import readable
 from worker.service import Conflict, NotFound
 
 log = logging.getLogger(__name__)
@@ -32,10 +35,33 @@ TOKEN_COOKIE = "upqueue_token"
 _DOCS_PATHS = frozenset({"/docs", "/openapi.json"})
 
 
+# -- numbers a request may carry: within what SQLite stores (a 10^30 id is a 400, not a 500) --
+DB_INT_MAX = 2**63 - 1
+RowId = Annotated[int, Field(ge=1, le=DB_INT_MAX)]
+PathId = Annotated[int, PathParam(ge=1, le=DB_INT_MAX)]
+Seq = Annotated[int | None, Query(ge=0, le=DB_INT_MAX)]
+Count = Annotated[int | None, Query(ge=0, le=10**9)]
+
+
 # -- errors -----------------------------------------------------------------------------
 def error_response(status: int, title: str, message: str, **extra: Any) -> JSONResponse:
-    """The one shape of every error answer."""
-    return JSONResponse({"title": title, "message": message, **extra}, status_code=status)
+    """The one shape of every error answer.
+
+    Text is made valid first: a message quoting a path with a lone surrogate (sent to the API,
+    or a file name that is not UTF-8) could otherwise not be encoded, and the answer would die.
+    """
+    body = _valid_text({"title": title, "message": message, **extra})
+    return JSONResponse(body, status_code=status)
+
+
+def _valid_text(value: Any) -> Any:
+    if isinstance(value, str):
+        return readable(value)
+    if isinstance(value, dict):
+        return {k: _valid_text(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_valid_text(v) for v in value]
+    return value
 
 
 def _upqueue_error(status: int) -> Callable[[Request, Exception], JSONResponse]:

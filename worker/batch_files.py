@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from core.models import Status
+from core.pathtext import from_stored
 from core.watchrules import AfterUpload
 
 MANIFEST_COLUMNS = ("file", "size", "sha256", "remote_url", "status", "reason")
@@ -28,14 +29,15 @@ def file_sha256(path: str) -> str:
 def unchanged(upload: dict[str, Any]) -> bool:
     """Is the file at the upload's path still the version that was uploaded?"""
     try:
-        st = os.stat(upload["path"])
+        st = os.stat(from_stored(upload["path"]))
     except OSError:
         return False
+    ctime_ns = upload.get("ctime_ns")
     return (st.st_size, st.st_mtime_ns, st.st_ino) == (
         upload["size"],
         upload["mtime_ns"],
         upload["inode"],
-    )
+    ) and (ctime_ns is None or st.st_ctime_ns == ctime_ns)
 
 
 def free_name(folder: Path, name: str) -> Path:

@@ -17,6 +17,7 @@ from core.bandwidth import TokenBucket
 from core.errors import TransferError, TransferStopped
 from core.filereader import FileFingerprint
 from core.models import EventKind, Status
+from core.pathtext import from_stored
 from core.progress import SpeedMeter
 from core.retry import decide
 from core.store import now_iso
@@ -66,7 +67,15 @@ class _Hooks:
         # file goes from claimed to done without one.
         self._last_write = time.monotonic()
         self._written = self.offset  # the offset state.db holds: an unchanged one is not rewritten
-        self.progressed = False
+        self.size = int(upload["size"])
+        # Progress that resets the retry count is what the server confirmed storing, never bytes
+        # read from the file: a PATCH answered 503 after its whole body moved nothing.
+        self.baseline = self.confirmed = int(upload.get("confirmed_offset") or 0)
+        self.all_sent = bool(upload.get("all_sent"))
+
+    @property
+    def progressed(self) -> bool:
+        return self.confirmed > self.baseline
 
     def check_stop(self) -> None:
         self.control.check()
@@ -75,8 +84,11 @@ class _Hooks:
         self.engine.bandwidth.take(nbytes, self.control.check)
 
     def on_progress(self, offset: int) -> None:
-        if offset > self.offset:
-            self.progressed = True
+        if offset >= self.size and not self.all_sent and self.remote_url:
+            # Before the server's answer: if the worker dies now, a restart must not read a
+            # server that answers 404 for a finished upload as "start over" (issue 13).
+            self.all_sent = True
+            self.engine.mark_all_sent(self.upload["id"])
         self.offset = offset
         speed = self.meter.update(offset)
         now = time.monotonic()
@@ -84,13 +96,21 @@ class _Hooks:
             self._last_write, self._written = now, offset
             self.engine.write_progress(self.upload["id"], offset, speed)
 
+    def on_confirmed(self, offset: int) -> None:
+        self.confirmed = max(self.confirmed, offset)
+
     def on_remote(self, url: str | None, expires: str | None) -> None:
+        if url != self.remote_url:  # another server upload: what the old one had is gone
+            self.baseline = self.confirmed = 0
+            self.all_sent = False
         self.remote_url = url
         store = self.engine.store
         with store.tx():
             store.execute(
-                "UPDATE uploads SET remote_url = ?, remote_expires = ?, change_seq = ?, updated_at = ? WHERE id = ?",
-                (url, expires, store.next_seq(), now_iso(), self.upload["id"]),
+                "UPDATE uploads SET remote_url = ?, remote_expires = ?, confirmed_offset = ?, all_sent = ?,"
+                " change_seq = ?, updated_at = ? WHERE id = ?",
+                (url, expires, self.confirmed, int(self.all_sent), store.next_seq(), now_iso(),
+                 self.upload["id"]),
             )
             if url:
                 store.add_event(EventKind.INFO, f"Server upload created: {url}", upload_id=self.upload["id"])
@@ -274,7 +294,10 @@ class Engine(Housekeeping):
             chunk = target.get("chunk_size") or int(self.store.setting("chunk_size")) or None
             metadata = {"filename": upload["name"],
                         "filetype": mimetypes.guess_type(upload["name"])[0] or "application/octet-stream"}
-            expected = FileFingerprint(upload["size"], upload["mtime_ns"], upload["inode"])
+            expected = FileFingerprint(upload["size"], upload["mtime_ns"], upload["inode"],
+                                       upload.get("ctime_ns"))
+            if hooks.all_sent and upload["remote_url"] and self._sent_before(upload, client, hooks):
+                return
             if cached.caps is None:
                 cached.caps = client.discover(target["url"])
             # Never send bytes inside the creation POST: if the worker dies after the server
@@ -282,7 +305,7 @@ class Engine(Housekeeping):
             # create and complete a second copy (a processing server would import it twice).
             # An empty POST whose URL is saved before the first PATCH can leave at most an
             # empty orphan, which the server expires.
-            url = transfer(client, target["url"], upload["path"], expected, upload["remote_url"], metadata,
+            url = transfer(client, target["url"], from_stored(upload["path"]), expected, upload["remote_url"], metadata,
                            hooks, chunk_size=chunk, caps=cached.caps, creation_with_upload_limit=0)
             self._finish(upload, Status.DONE, EventKind.DONE, "Uploaded; the server has every byte",
                          extra={"offset": upload["size"], "remote_url": url})
@@ -299,6 +322,37 @@ class Engine(Housekeeping):
         finally:
             with self._lock:
                 self._controls.pop(upload_id, None)
+
+    def _sent_before(self, upload: dict[str, Any], client: Any, hooks: _Hooks) -> bool:
+        """Every byte went out before the worker stopped, and the answer was lost: ask.
+
+        Some tus servers (tuspyserver, aiohttp-tus) answer HEAD on a finished upload with 400
+        or 404. Read as "gone", that would send a second complete copy; it is done instead,
+        said plainly. Returns True when the upload was finished here.
+        """
+        url = upload["remote_url"]
+        try:
+            head = client.head(url)
+        except TransferError as error:
+            if error.status not in (400, 404):
+                raise
+            self._finish(
+                upload, Status.DONE, EventKind.DONE,
+                "Done, unconfirmed: every byte was sent before the worker stopped, but the "
+                f"server's answer was lost, and the server now answers {error.status} for this "
+                "upload, as some servers do once an upload is finished. It was not sent again; "
+                f"check the file on the server ({url}).",
+                extra={"offset": upload["size"], "remote_url": url})
+            return True
+        if head.offset < upload["size"]:  # the last bytes did not arrive: a normal resume
+            hooks.all_sent = False
+            with self.store.tx():
+                self.store.execute("UPDATE uploads SET all_sent = 0 WHERE id = ?", (upload["id"],))
+        return False
+
+    def mark_all_sent(self, upload_id: int) -> None:
+        with self.store.tx():
+            self.store.execute("UPDATE uploads SET all_sent = 1 WHERE id = ?", (upload_id,))
 
     def _forget_caps(self, target_id: int) -> None:
         with self._lock:
@@ -333,9 +387,9 @@ class Engine(Housekeeping):
         store = self.store
         with store.tx():
             store.execute(
-                'UPDATE uploads SET "offset" = ?, speed = 0, lease_owner = NULL, lease_expires = NULL,'
-                " change_seq = ? WHERE id = ?",
-                (hooks.offset, store.next_seq(), upload["id"]),
+                'UPDATE uploads SET "offset" = ?, confirmed_offset = ?, speed = 0, lease_owner = NULL,'
+                " lease_expires = NULL, change_seq = ? WHERE id = ?",
+                (hooks.offset, hooks.confirmed, store.next_seq(), upload["id"]),
             )
             if reason == "shutdown":
                 self.service.set_status(upload["id"], Status.QUEUED, event=EventKind.REQUEUED,
@@ -372,15 +426,20 @@ class Engine(Housekeeping):
             if error.kind in ("transient", "conflict", "checksum", "gone"):
                 message = f"{error.message} (gave up after {attempts} attempts)"
             self._finish(upload, Status.FAILED, EventKind.FAILED, message, title=error.title,
-                         extra={"offset": hooks.offset, "attempts": attempts})
+                         extra={"offset": hooks.offset, "attempts": attempts, "confirmed_offset": hooks.confirmed})
             return
         when = time.time() + decision.delay
+        capped = ""
+        if decision.server_asked is not None and decision.server_asked > decision.delay:
+            capped = (f" (the server asked for {decision.server_asked:g} s; upqueue waits at most "
+                      f"retry_max_delay, {decision.delay:g} s)")
         with self.store.tx():
             self.service.set_status(
                 upload["id"], Status.RETRYING, event=EventKind.RETRYING,
-                message=f"{error.message} — retry {attempts} in {decision.delay:.0f} s",
+                message=f"{error.message} — retry {attempts} in {decision.delay:.0f} s{capped}",
                 title=error.title,
                 extra={"offset": hooks.offset, "attempts": attempts, "next_attempt_at": when, "speed": 0,
+                       "confirmed_offset": hooks.confirmed,
                        "lease_owner": None, "lease_expires": None,
                        "error_title": error.title, "error_message": error.message},
                 only_from=[Status.UPLOADING.value],

@@ -18,6 +18,7 @@ from typing import Any, Callable, Iterable
 
 from core import fileinfo
 from core.errors import TransferError, UpqueueError
+from core.pathtext import from_stored, path_problem, readable, to_stored
 from core.models import (
     CANCELLABLE,
     PAUSABLE,
@@ -36,7 +37,7 @@ from worker.service_targets import TargetOperations
 log = logging.getLogger(__name__)
 
 # Columns of an upload that are the worker's bookkeeping, not something a client needs.
-_PRIVATE_COLUMNS = ("lease_owner", "lease_expires", "mtime_ns", "inode", "paused_at")
+_PRIVATE_COLUMNS = ("lease_owner", "lease_expires", "mtime_ns", "inode", "ctime_ns", "paused_at")
 _UPLOAD_SELECT = "SELECT u.*, t.name AS target_name FROM uploads u LEFT JOIN targets t ON t.id = u.target_id"
 
 
@@ -95,14 +96,24 @@ class Service(TargetOperations):
         """
         target_row = self.resolve_target(target)
         rows, rejected = [], []
+        paths = list(paths)
         for given in paths:
-            for path in fileinfo.expand(fileinfo.absolute(str(given)), recursive):
+            # A name that is not UTF-8 may come as its stored form (from `ls`) or escaped.
+            text = from_stored(os.path.expanduser(str(given)))
+            problem = path_problem(text)
+            if problem:
+                shown = readable(text).replace("\x00", "\\0")
+                rejected.append({"path": shown, "title": "Invalid path", "message": f"{shown} {problem}."})
+                continue
+            for path in fileinfo.expand(text, recursive):
                 try:
                     st = fileinfo.check_file(path)
                 except UpqueueError as exc:
-                    rejected.append({"path": path, "title": exc.title, "message": exc.message})
+                    rejected.append({"path": to_stored(path), "title": exc.title, "message": exc.message})
                     continue
                 rows.append((path, st))
+        if not rows and not rejected:
+            raise UpqueueError("Nothing was added", _nothing_found(paths, recursive))
         ids: list[int] = []
         if rows:
             with self.store.tx():
@@ -110,10 +121,11 @@ class Service(TargetOperations):
                     seq = self.store.next_seq()
                     stamp = now_iso()
                     cur = self.store.execute(
-                        "INSERT INTO uploads (target_id, path, name, size, mtime_ns, inode, status, created_at,"
-                        " updated_at, change_seq, batch_id, watch_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        (target_row["id"], path, os.path.basename(path), st.st_size, st.st_mtime_ns, st.st_ino,
-                         Status.QUEUED.value, stamp, stamp, seq, batch_id, watch_id),
+                        "INSERT INTO uploads (target_id, path, name, size, mtime_ns, inode, ctime_ns, status,"
+                        " created_at, updated_at, change_seq, batch_id, watch_id)"
+                        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        (target_row["id"], path, readable(os.path.basename(path)), st.st_size, st.st_mtime_ns,
+                         st.st_ino, st.st_ctime_ns, Status.QUEUED.value, stamp, stamp, seq, batch_id, watch_id),
                     )
                     upload_id = int(cur.lastrowid)
                     ids.append(upload_id)
@@ -265,7 +277,8 @@ class Service(TargetOperations):
         extra: dict[str, Any] = {"attempts": 0, "error_title": None, "error_message": None, "finished_at": None,
                                  "next_attempt_at": None}
         if row["status"] == Status.CANCELLED:
-            extra.update(remote_url=None, remote_expires=None, offset=0)  # its remote upload was terminated
+            # its remote upload was terminated
+            extra.update(remote_url=None, remote_expires=None, offset=0, confirmed_offset=0, all_sent=0)
         self.set_status(row["id"], Status.QUEUED, event=EventKind.RESUMED, message="Retry asked by you", extra=extra)
 
     def remove_upload(self, upload_id: int) -> None:
@@ -361,6 +374,16 @@ class Service(TargetOperations):
     def close(self) -> None:
         """Let queued notifications finish (the runtime calls this as the worker stops)."""
         self._notifier.shutdown(wait=True)
+
+
+def _nothing_found(paths: list[Any], recursive: bool) -> str:
+    if not paths:
+        return "No paths were given: name at least one file or folder."
+    folders = [readable(str(p)) for p in paths if os.path.isdir(str(p))]
+    if folders and recursive:
+        return (f"No files were found in {', '.join(folders)} (hidden and temporary files, and "
+                "links leading out of the folder, are left out).")
+    return "No files were found among the paths given."
 
 
 def _parse_day(text: str, name: str) -> date:
