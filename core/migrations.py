@@ -11,6 +11,8 @@ import sqlite3
 import time
 from pathlib import Path
 
+from core.paths import BACKUP_DIR, private_dir, private_file
+
 log = logging.getLogger(__name__)
 
 
@@ -179,9 +181,8 @@ def apply(conn: sqlite3.Connection, db_path: Path) -> int:
     if current == target:
         return current
     if current > 0:
-        backup_dir = db_path.parent / "backups"
-        backup_dir.mkdir(exist_ok=True)
-        copy_path = backup_dir / f"state-v{current}-{time.strftime('%Y%m%d-%H%M%S')}.db"
+        backup_dir = private_dir(db_path.parent / BACKUP_DIR)
+        copy_path = private_file(backup_dir / f"state-v{current}-{time.strftime('%Y%m%d-%H%M%S')}.db")
         with sqlite3.connect(copy_path) as copy:
             conn.backup(copy)
         log.info("backed up state.db to %s before migrating", copy_path)

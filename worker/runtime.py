@@ -129,6 +129,7 @@ class _Consumer(Consumer):
 def run_worker(until_idle: bool = False, *, foreground: bool = True) -> int:
     """Run the worker until stopped (SIGINT, SIGTERM, `upqueue stop`), or until idle."""
     data_dir = paths.data_dir()
+    paths.tighten_modes(data_dir)
     setup_logging(data_dir, foreground=foreground)
     lock = WorkerLock(data_dir)
     lock.acquire()
