@@ -103,8 +103,13 @@ def create_app(service: Any, token: str, allowed_port: int | Callable[[], int]) 
         dependencies=[Depends(HTTPBearer(auto_error=False))],
     )
     install_error_handlers(app)
+    def disk_full() -> bool:
+        disk = getattr(getattr(service, "engine", None), "disk", None)
+        return bool(disk is not None and disk.full)
+
     app.add_middleware(
-        Guard, token=token, port=allowed_port, log_path=paths.data_dir() / paths.LOG_FILE
+        Guard, token=token, port=allowed_port, log_path=paths.data_dir() / paths.LOG_FILE,
+        disk_full=disk_full,
     )
     _add_routes(app, service)
     try:

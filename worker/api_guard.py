@@ -23,6 +23,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from pydantic import Field
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from core.diskspace import DISK_FULL_TITLE, disk_full_message, is_disk_full
 from core.errors import UpqueueError
 from core.pathtext import readable
 from worker.service import Conflict, NotFound
@@ -113,15 +114,23 @@ class Guard:
         token: the secret every request must carry.
         port: the port we listen on, or a callable returning it (known only after binding).
         log_path: named in the 500 message so a person knows where to look.
+        disk_full: True while the disk holding the data directory is full: requests that
+            change something answer 507 then, with a message saying so (reads still work).
     """
 
     def __init__(
-        self, app: ASGIApp, token: str, port: int | Callable[[], int], log_path: Path
+        self, app: ASGIApp, token: str, port: int | Callable[[], int], log_path: Path,
+        disk_full: Callable[[], bool] = lambda: False,
     ) -> None:
         self.app = app
         self._token = token.encode()
         self._port = port
         self._log_path = log_path
+        self._disk_full = disk_full
+
+    def _full_disk_response(self) -> JSONResponse:
+        return error_response(507, DISK_FULL_TITLE, disk_full_message(self._log_path.parent)
+                              + " Uploads wait, and resume by themselves when there is room.")
 
     def _allowed_hosts(self) -> set[str]:
         port = self._port() if callable(self._port) else self._port
@@ -170,6 +179,10 @@ class Guard:
                 response.headers["WWW-Authenticate"] = "Bearer"
                 await response(scope, receive, send)
                 return
+        if scope.get("method") not in ("GET", "HEAD", "OPTIONS") and path != "/api/shutdown":
+            if self._disk_full():
+                await self._full_disk_response()(scope, receive, send)
+                return
         started = False
 
         async def tracking_send(message: Message) -> None:
@@ -180,7 +193,12 @@ class Guard:
 
         try:
             await self.app(scope, receive, tracking_send)
-        except Exception:
+        except Exception as exc:
+            if is_disk_full(exc):
+                log.warning("control API: %s %s: the disk is full", scope.get("method"), path)
+                if not started:
+                    await self._full_disk_response()(scope, receive, send)
+                return
             log.exception("control API: %s %s failed", scope.get("method"), path)
             if not started:
                 response = error_response(

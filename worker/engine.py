@@ -17,17 +17,20 @@ from core.bandwidth import TokenBucket
 from core.errors import TransferError, TransferStopped
 from core.filereader import FileFingerprint
 from core.models import EventKind, Status
+from core.diskspace import DISK_FULL_TITLE, disk_full_message, is_disk_full
 from core.pathtext import from_stored
 from core.progress import SpeedMeter
 from core.retry import decide
 from core.store import now_iso
 from core.targets import make_client, secret_key
 from core.transfer import transfer
+from worker.diskguard import DiskGuard
 from worker.housekeeping import LEASE_SECONDS, Housekeeping
 
 log = logging.getLogger(__name__)
 
 PROGRESS_INTERVAL = 0.25  # seconds between progress writes: smooth bars, few commits
+DISK_FULL = "disk_full"  # the stop reason of an upload that waits for disk space
 
 
 class Scheduler(Protocol):
@@ -88,13 +91,23 @@ class _Hooks:
             # Before the server's answer: if the worker dies now, a restart must not read a
             # server that answers 404 for a finished upload as "start over" (issue 13).
             self.all_sent = True
-            self.engine.mark_all_sent(self.upload["id"])
+            self._write(self.engine.mark_all_sent, self.upload["id"])
         self.offset = offset
         speed = self.meter.update(offset)
         now = time.monotonic()
         if offset != self._written and now - self._last_write >= PROGRESS_INTERVAL:
             self._last_write, self._written = now, offset
-            self.engine.write_progress(self.upload["id"], offset, speed)
+            self._write(self.engine.write_progress, self.upload["id"], offset, speed)
+
+    def _write(self, write: Callable[..., None], *args: Any) -> None:
+        """A write of state.db from inside the request body: a full disk stops the upload
+        as "waiting for disk space" (TransferStopped), not as a crash of the transfer."""
+        try:
+            write(*args)
+        except Exception as exc:
+            if self.engine.disk.report(exc):
+                raise TransferStopped(DISK_FULL) from exc
+            raise
 
     def on_confirmed(self, offset: int) -> None:
         self.confirmed = max(self.confirmed, offset)
@@ -148,11 +161,13 @@ class Engine(Housekeeping):
         # what lets thousands of small files go at the server's pace.
         self._targets: dict[int, _TargetCache] = {}
         self._closing = False
+        self.disk = DiskGuard(service.data_dir, on_full=self._disk_full, on_space=self._disk_space_back)
         self._stop_housekeeping = threading.Event()
         self._housekeeper: threading.Thread | None = None
 
     # -- lifecycle ------------------------------------------------------------------------
     def start(self) -> None:
+        self.disk.start()
         self.reconcile()
         self._housekeeper = threading.Thread(target=self._housekeeping_loop, name="housekeeping", daemon=True)
         self._housekeeper.start()
@@ -161,6 +176,7 @@ class Engine(Housekeeping):
     def shutdown(self, timeout: float = 10.0) -> None:
         """Stop every running transfer; they go back to queued and resume at the next start."""
         self._closing = True
+        self.disk.stop()
         self._stop_housekeeping.set()
         with self._lock:
             controls = list(self._controls.values())
@@ -208,7 +224,7 @@ class Engine(Housekeeping):
 
     def kick(self) -> None:
         """Start runners for free slots when there is work that is due."""
-        if self._closing:
+        if self._closing or self.disk.full:
             return
         concurrency = int(self.store.setting("concurrency"))
         due = self._count_due()
@@ -239,7 +255,14 @@ class Engine(Housekeeping):
                 with self._lock:
                     if self._runners > concurrency:  # the limit was lowered: this runner retires
                         break
-                upload = self._claim_next()
+                if self.disk.full:
+                    break
+                try:
+                    upload = self._claim_next()
+                except Exception as exc:
+                    if self.disk.report(exc):
+                        break
+                    raise
                 if upload is None:
                     break
                 self.run_upload(upload)
@@ -314,7 +337,10 @@ class Engine(Housekeeping):
         except TransferError as error:
             self._forget_caps(upload["target_id"])  # the server may have changed: ask it again
             self._failed_attempt(upload, error, hooks)
-        except Exception:
+        except Exception as exc:
+            if self.disk.report(exc):
+                self._stopped(upload, DISK_FULL, hooks)
+                return
             log.exception("upload %s failed unexpectedly", upload_id)
             self._finish(upload, Status.FAILED, EventKind.FAILED,
                          f"An internal error stopped this upload; details are in {self.service.data_dir}/upqueue.log",
@@ -384,6 +410,9 @@ class Engine(Housekeeping):
             self.service.fire_finished(upload["id"])
 
     def _stopped(self, upload: dict[str, Any], reason: str, hooks: _Hooks) -> None:
+        if reason == DISK_FULL:
+            self._wait_for_disk(upload, hooks)
+            return
         store = self.store
         with store.tx():
             store.execute(
@@ -397,6 +426,48 @@ class Engine(Housekeeping):
                                         only_from=[Status.UPLOADING.value])
         if reason == "cancel" and hooks.remote_url:
             self._terminate_now(upload["id"], hooks.remote_url, upload["target_id"])
+
+    # -- a full disk ----------------------------------------------------------------------
+    def _disk_full(self) -> None:
+        with self._lock:
+            controls = list(self._controls.values())
+        for control in controls:
+            control.stop(DISK_FULL)
+
+    def _wait_for_disk(self, upload: dict[str, Any], hooks: _Hooks) -> None:
+        """Record the upload as waiting for disk space; it is due again at once, and runners
+        claim it as soon as the disk guard sees room."""
+        message = (f"Waiting for disk space: {disk_full_message(self.service.data_dir)} "
+                   "This upload resumes by itself when there is room.")
+        try:
+            with self.store.tx():
+                self.service.set_status(
+                    upload["id"], Status.RETRYING, event=EventKind.RETRYING, message=message,
+                    title=DISK_FULL_TITLE,
+                    extra={"offset": hooks.offset, "confirmed_offset": hooks.confirmed, "speed": 0,
+                           "next_attempt_at": time.time(), "lease_owner": None, "lease_expires": None,
+                           "error_title": DISK_FULL_TITLE, "error_message": message},
+                    only_from=[Status.UPLOADING.value])
+        except Exception as exc:
+            if not is_disk_full(exc):
+                raise
+            # Not even that could be written: the row stays "uploading" under our lease, and
+            # _disk_space_back queues it again.
+            log.warning("upload %s: waiting for disk space (could not record it)", upload["id"])
+
+    def _disk_space_back(self) -> None:
+        with self._lock:
+            live = set(self._controls)
+        with self.store.tx():
+            rows = self.store.query("SELECT id FROM uploads WHERE status = ? AND lease_owner = ?",
+                                    (Status.UPLOADING.value, self.owner))
+            for row in rows:
+                if row["id"] not in live:
+                    self.service.set_status(
+                        row["id"], Status.QUEUED, event=EventKind.REQUEUED,
+                        message="Disk space is back; resuming from the server's offset",
+                        extra={"lease_owner": None, "lease_expires": None, "speed": 0})
+        self.kick()
 
     def _terminate_now(self, upload_id: int, url: str, target_id: int) -> None:
         try:

@@ -19,6 +19,7 @@ from typing import IO, Any
 from huey.consumer import Consumer
 
 from core import paths
+from core.diskspace import disk_full_error, is_disk_full
 from core.errors import UpqueueError
 from core.models import Status
 from core.secrets import SecretStore
@@ -127,7 +128,20 @@ class _Consumer(Consumer):
 
 
 def run_worker(until_idle: bool = False, *, foreground: bool = True) -> int:
-    """Run the worker until stopped (SIGINT, SIGTERM, `upqueue stop`), or until idle."""
+    """Run the worker until stopped (SIGINT, SIGTERM, `upqueue stop`), or until idle.
+
+    Raises:
+        UpqueueError: it cannot start, e.g. "Disk full" rather than SQLite's OperationalError.
+    """
+    try:
+        return _run_worker(until_idle, foreground=foreground)
+    except Exception as exc:
+        if is_disk_full(exc):
+            raise disk_full_error(paths.data_dir()) from exc
+        raise
+
+
+def _run_worker(until_idle: bool, *, foreground: bool) -> int:
     data_dir = paths.data_dir()
     paths.tighten_modes(data_dir)
     setup_logging(data_dir, foreground=foreground)

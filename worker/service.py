@@ -77,6 +77,9 @@ class Service(TargetOperations):
             "started_at": self.started_at,
             "seq": self.store.seq,
             "secret_store": self.secrets.backend_name,
+            # True while the disk holding the data directory is full (uploads wait for space).
+            "disk_full": bool(self.engine is not None and getattr(self.engine, "disk", None)
+                              and self.engine.disk.full),
             **sqlite_version_report(),
         }
 
