@@ -10,6 +10,7 @@ byte as the private-use character U+F7XY instead: valid text, and mapped back ex
 from __future__ import annotations
 
 import os
+from typing import Any
 
 _ESCAPE_LOW, _ESCAPE_HIGH = 0xDC80, 0xDCFF  # surrogateescape: bytes 0x80..0xFF
 _STORED_SHIFT = 0xF780 - 0xDC80  # U+F780..U+F7FF, in the Private Use Area
@@ -62,13 +63,14 @@ def path_problem(path: str) -> str | None:
     return None
 
 
-def storable_params(params: object) -> object:
+def storable_params(params: Any) -> Any:
     """SQL parameters with every str made storable by :func:`to_stored`."""
     if isinstance(params, (tuple, list)):
         if any(isinstance(p, str) and not is_valid_text(p) for p in params):
             return [to_stored(p) if isinstance(p, str) else p for p in params]
         return params
-    if isinstance(params, dict):
-        if any(isinstance(p, str) and not is_valid_text(p) for p in params.values()):
-            return {k: to_stored(v) if isinstance(v, str) else v for k, v in params.items()}
+    if isinstance(params, dict) and any(
+        isinstance(p, str) and not is_valid_text(p) for p in params.values()
+    ):
+        return {k: to_stored(v) if isinstance(v, str) else v for k, v in params.items()}
     return params

@@ -19,9 +19,9 @@ from typing import Any, Iterator
 import sqlite_utils
 
 from core import migrations
+from core.errors import UpqueueError
 from core.paths import private_file
 from core.pathtext import storable_params
-from core.errors import UpqueueError
 from core.settings import SETTINGS, coerce
 
 log = logging.getLogger(__name__)

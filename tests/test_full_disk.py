@@ -89,7 +89,7 @@ class NamespacedWorker:
             try:
                 client = ApiClient.from_files(self.view)
                 return client if client is not None and client.health() else None
-            except Exception:
+            except Exception:  # noqa: BLE001 - not answering yet, whatever the reason
                 return None
 
         api = wait_for(answering, 30, "the namespaced worker's API")
@@ -103,7 +103,7 @@ class NamespacedWorker:
             try:
                 ApiClient.from_files(self.view).shutdown()  # type: ignore[union-attr]
                 self.proc.wait(timeout=30)
-            except Exception:
+            except Exception:  # noqa: BLE001 - stop it either way
                 self.proc.kill()
                 self.proc.wait(timeout=10)
         return self.result_path.read_text().strip() if self.result_path.exists() else ""
@@ -176,7 +176,7 @@ def test_full_disk_makes_uploads_wait_says_so_everywhere_and_they_resume(ns_work
 
 def test_worker_started_on_a_full_disk_says_so(ns_worker):
     proc = ns_worker.launch(fill_first=True)
-    out, err = proc.communicate(timeout=60)
+    _, err = proc.communicate(timeout=60)
     text = err.decode(errors="replace")
     assert proc.returncode == 1, (proc.returncode, text)
     assert f"Disk full: The disk holding upqueue's data ({ns_worker.home}) is full: free some space" in text

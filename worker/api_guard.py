@@ -19,8 +19,8 @@ from fastapi import FastAPI, Query, Request
 from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
-from starlette.exceptions import HTTPException as StarletteHTTPException
 from pydantic import Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from core.diskspace import DISK_FULL_TITLE, disk_full_message, is_disk_full
@@ -179,10 +179,10 @@ class Guard:
                 response.headers["WWW-Authenticate"] = "Bearer"
                 await response(scope, receive, send)
                 return
-        if scope.get("method") not in ("GET", "HEAD", "OPTIONS") and path != "/api/shutdown":
-            if self._disk_full():
-                await self._full_disk_response()(scope, receive, send)
-                return
+        changes = scope.get("method") not in ("GET", "HEAD", "OPTIONS") and path != "/api/shutdown"
+        if changes and self._disk_full():
+            await self._full_disk_response()(scope, receive, send)
+            return
         started = False
 
         async def tracking_send(message: Message) -> None:

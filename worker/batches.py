@@ -18,9 +18,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from core.pathtext import from_stored
 from core.models import EventKind, Status
 from core.paths import MANIFEST_DIR
+from core.pathtext import from_stored
 from core.store import now_iso
 from core.watchrules import AfterUpload, BatchState
 from worker.batch_files import file_sha256, move_or_delete, unchanged, write_manifest

@@ -79,7 +79,7 @@ class DiskGuard:
                     self._enter_full()
                 elif self._full and free >= RESUME_AT:
                     self._leave_full()
-            except Exception:  # noqa: BLE001 - the guard must outlive anything it calls
+            except Exception:  # the guard must outlive anything it calls
                 log.exception("disk guard check failed")
 
     def _enter_full(self) -> None:

@@ -17,7 +17,6 @@ from core.bandwidth import TokenBucket
 from core.errors import TransferError, TransferStopped
 from core.filereader import FileFingerprint
 from core.models import EventKind, Status
-from core.diskspace import DISK_FULL_TITLE, disk_full_message, is_disk_full
 from core.pathtext import from_stored
 from core.progress import SpeedMeter
 from core.retry import decide
@@ -25,12 +24,12 @@ from core.store import now_iso
 from core.targets import make_client, secret_key
 from core.transfer import transfer
 from worker.diskguard import DiskGuard
+from worker.engine_faults import DISK_FULL, FaultRecovery
 from worker.housekeeping import LEASE_SECONDS, Housekeeping
 
 log = logging.getLogger(__name__)
 
 PROGRESS_INTERVAL = 0.25  # seconds between progress writes: smooth bars, few commits
-DISK_FULL = "disk_full"  # the stop reason of an upload that waits for disk space
 
 
 class Scheduler(Protocol):
@@ -140,7 +139,7 @@ class _TargetCache:
         self.caps: Any = None
 
 
-class Engine(Housekeeping):
+class Engine(FaultRecovery, Housekeeping):
     """Args:
         service: the worker's Service (store, secrets, listeners).
         scheduler: runs runner tasks and timed wake-ups.
@@ -349,37 +348,6 @@ class Engine(Housekeeping):
             with self._lock:
                 self._controls.pop(upload_id, None)
 
-    def _sent_before(self, upload: dict[str, Any], client: Any, hooks: _Hooks) -> bool:
-        """Every byte went out before the worker stopped, and the answer was lost: ask.
-
-        Some tus servers (tuspyserver, aiohttp-tus) answer HEAD on a finished upload with 400
-        or 404. Read as "gone", that would send a second complete copy; it is done instead,
-        said plainly. Returns True when the upload was finished here.
-        """
-        url = upload["remote_url"]
-        try:
-            head = client.head(url)
-        except TransferError as error:
-            if error.status not in (400, 404):
-                raise
-            self._finish(
-                upload, Status.DONE, EventKind.DONE,
-                "Done, unconfirmed: every byte was sent before the worker stopped, but the "
-                f"server's answer was lost, and the server now answers {error.status} for this "
-                "upload, as some servers do once an upload is finished. It was not sent again; "
-                f"check the file on the server ({url}).",
-                extra={"offset": upload["size"], "remote_url": url})
-            return True
-        if head.offset < upload["size"]:  # the last bytes did not arrive: a normal resume
-            hooks.all_sent = False
-            with self.store.tx():
-                self.store.execute("UPDATE uploads SET all_sent = 0 WHERE id = ?", (upload["id"],))
-        return False
-
-    def mark_all_sent(self, upload_id: int) -> None:
-        with self.store.tx():
-            self.store.execute("UPDATE uploads SET all_sent = 1 WHERE id = ?", (upload_id,))
-
     def _forget_caps(self, target_id: int) -> None:
         with self._lock:
             cached = self._targets.get(target_id)
@@ -426,48 +394,6 @@ class Engine(Housekeeping):
                                         only_from=[Status.UPLOADING.value])
         if reason == "cancel" and hooks.remote_url:
             self._terminate_now(upload["id"], hooks.remote_url, upload["target_id"])
-
-    # -- a full disk ----------------------------------------------------------------------
-    def _disk_full(self) -> None:
-        with self._lock:
-            controls = list(self._controls.values())
-        for control in controls:
-            control.stop(DISK_FULL)
-
-    def _wait_for_disk(self, upload: dict[str, Any], hooks: _Hooks) -> None:
-        """Record the upload as waiting for disk space; it is due again at once, and runners
-        claim it as soon as the disk guard sees room."""
-        message = (f"Waiting for disk space: {disk_full_message(self.service.data_dir)} "
-                   "This upload resumes by itself when there is room.")
-        try:
-            with self.store.tx():
-                self.service.set_status(
-                    upload["id"], Status.RETRYING, event=EventKind.RETRYING, message=message,
-                    title=DISK_FULL_TITLE,
-                    extra={"offset": hooks.offset, "confirmed_offset": hooks.confirmed, "speed": 0,
-                           "next_attempt_at": time.time(), "lease_owner": None, "lease_expires": None,
-                           "error_title": DISK_FULL_TITLE, "error_message": message},
-                    only_from=[Status.UPLOADING.value])
-        except Exception as exc:
-            if not is_disk_full(exc):
-                raise
-            # Not even that could be written: the row stays "uploading" under our lease, and
-            # _disk_space_back queues it again.
-            log.warning("upload %s: waiting for disk space (could not record it)", upload["id"])
-
-    def _disk_space_back(self) -> None:
-        with self._lock:
-            live = set(self._controls)
-        with self.store.tx():
-            rows = self.store.query("SELECT id FROM uploads WHERE status = ? AND lease_owner = ?",
-                                    (Status.UPLOADING.value, self.owner))
-            for row in rows:
-                if row["id"] not in live:
-                    self.service.set_status(
-                        row["id"], Status.QUEUED, event=EventKind.REQUEUED,
-                        message="Disk space is back; resuming from the server's offset",
-                        extra={"lease_owner": None, "lease_expires": None, "speed": 0})
-        self.kick()
 
     def _terminate_now(self, upload_id: int, url: str, target_id: int) -> None:
         try:

@@ -63,7 +63,7 @@ class _LogFile(logging.handlers.RotatingFileHandler):
         try:
             sys.stderr.write(f"upqueue: cannot write the log file {self.baseFilename}; "
                              "is its disk full? Logging continues when it can.\n")
-        except Exception:  # noqa: BLE001 - nowhere left to say it
+        except Exception:  # noqa: BLE001, S110 - nowhere left to say it
             pass
 
 

@@ -18,7 +18,6 @@ from typing import Any, Callable, Iterable
 
 from core import fileinfo
 from core.errors import TransferError, UpqueueError
-from core.pathtext import from_stored, path_problem, readable, to_stored
 from core.models import (
     CANCELLABLE,
     PAUSABLE,
@@ -27,6 +26,7 @@ from core.models import (
     EventKind,
     Status,
 )
+from core.pathtext import from_stored, path_problem, readable, to_stored
 from core.secrets import SecretStore
 from core.settings import SETTINGS
 from core.store import Store, now_iso, sqlite_version_report

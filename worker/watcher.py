@@ -17,8 +17,8 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from core.errors import UpqueueError
-from core.pathtext import from_stored
 from core.models import EventKind
+from core.pathtext import from_stored
 from core.store import now_iso
 from core.watchrules import (
     FileKey,
