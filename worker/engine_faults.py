@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from core.diskspace import DISK_FULL_TITLE, disk_full_message, is_disk_full
-from core.errors import TransferError
+from core.errors import ErrorKind, TransferError
 from core.models import EventKind, Status
 
 log = logging.getLogger("worker.engine")
@@ -44,13 +44,15 @@ class FaultRecovery:
             head = client.head(url)
         except TransferError as error:
             if error.status not in (400, 404):
+                if error.kind == ErrorKind.GONE:  # 403/410: expired or deleted; start over
+                    return False
                 raise
             self._finish(
                 upload, Status.DONE, EventKind.DONE,
-                "Done, unconfirmed: every byte was sent before the worker stopped, but the "
-                f"server's answer was lost, and the server now answers {error.status} for this "
-                "upload, as some servers do once an upload is finished. It was not sent again; "
-                f"check the file on the server ({url}).",
+                "Done, unconfirmed: every byte was sent, but the server's answer to the last "
+                "one was lost (the connection broke or the worker stopped), and the server now "
+                f"answers {error.status} for this upload, as some servers do once an upload is "
+                f"finished. It was not sent again; check the file on the server ({url}).",
                 extra={"offset": upload["size"], "remote_url": url})
             return True
         if head.offset < upload["size"]:  # the last bytes did not arrive: a normal resume
