@@ -135,15 +135,19 @@ def test_add_reports_bad_paths_and_still_adds_the_good_ones(worker, tus_server, 
     good = make_file(tmp_path / "good.bin", 100)
     missing = tmp_path / "missing.bin"
     mixed = cli("add", str(good), str(missing), "--target", "srv")
-    assert mixed.returncode == 1
+    assert mixed.returncode == 3  # some added, some rejected
     assert len(mixed.stdout.split()) == 1 and mixed.stdout.split()[0].isdigit()
-    assert mixed.stderr.startswith(f"upqueue: {missing}: File not found: {missing} does not exist.")
+    assert mixed.stderr.splitlines() == [
+        f"upqueue: {missing}: File not found: {missing} does not exist. Check the path and try again.",
+        "upqueue: Queued 1 file(s) for srv; 1 path(s) rejected.",
+    ]
     only_bad = cli("add", str(tmp_path), "--target", "srv")
     assert only_bad.returncode == 1 and only_bad.stdout == ""
     assert (
         f"upqueue: {tmp_path}: Is a folder: " in only_bad.stderr
         and "--recursive" in only_bad.stderr
     )
+    assert only_bad.stderr.splitlines()[-1] == "upqueue: Nothing was added: 1 path(s) rejected."
 
     # Relative paths are the caller's, not the worker's.
     relative = subprocess.run(
