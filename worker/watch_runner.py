@@ -417,6 +417,9 @@ class WatchRunner:
                 self._root,
                 recursive=self.spec.recursive,
                 event_filter=EVENT_FILTER,
+                # watchdog 7 can follow links to folders; the walker (core/walk.py) never does,
+                # so the events and the scans see the same tree.
+                follow_symlink=False,
             )
             observer.start()
         except BaseException:
