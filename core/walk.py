@@ -171,8 +171,9 @@ def walk(
         except OSError as error:
             if folder == top:
                 raise
+            reason = error.strerror or str(error)
             tell(Skipped(folder, "Cannot read folder",
-                         f"{folder} cannot be listed ({error.strerror or error}); its files were left out."))
+                         f"{folder} cannot be listed ({reason}); its files were left out."))
             continue
         subfolders: list[str] = []
         for entry in listing:
@@ -214,6 +215,8 @@ def _problem(entry: os.DirEntry[str], root_real: str) -> Skipped | None:
                            f"{path} is a link to {os.path.realpath(path)}, outside the folder "
                            "being added; add that file itself to upload it.")
     else:
+        if entry.is_file(follow_symlinks=False):  # from the listing itself: no system call
+            return None
         st = entry.stat(follow_symlinks=False)
     if not stat.S_ISREG(st.st_mode):
         return Skipped(path, "Not a regular file",

@@ -56,12 +56,12 @@ class QueueCommands(_Base):
             self.show_targets()
             return
 
-        def work(api: Any) -> tuple[AddResult, list[str]]:
+        def work(api: Any) -> AddResult:
             files, skipped = expand_paths(dropped)
             left_out = [Rejected(s.path, s.title, s.message) for s in skipped]
             if not files:
                 if left_out:
-                    return AddResult((), tuple(left_out)), files
+                    return AddResult((), tuple(left_out))
                 raise UpqueueError(
                     "Nothing to upload",
                     "The folders hold no files to upload (hidden and temporary files are skipped).",
@@ -69,12 +69,12 @@ class QueueCommands(_Base):
             answer = AddResult.from_json(api.add_uploads(files, target["id"]))
             # What the walker left out (links leading outside, unreadable folders) and what the
             # worker refused are one list for the person.
-            return AddResult(answer.added, (*left_out, *answer.rejected)), files
+            return AddResult(answer.added, (*left_out, *answer.rejected))
 
         self.statusBar().showMessage(f"Adding {common_label(dropped)}…")
-        self.call(work, lambda answer: self._added(*answer, target))
+        self.call(work, lambda result: self._added(result, target))
 
-    def _added(self, result: AddResult, files: list[str], target: dict[str, Any]) -> None:
+    def _added(self, result: AddResult, target: dict[str, Any]) -> None:
         added, rejected = result.added, result.rejected
         if not added:
             self.statusBar().showMessage(f"Nothing was added to {target['name']}", 10000)

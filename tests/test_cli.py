@@ -138,7 +138,8 @@ def test_add_reports_bad_paths_and_still_adds_the_good_ones(worker, tus_server, 
     assert mixed.returncode == 3  # some added, some rejected
     assert len(mixed.stdout.split()) == 1 and mixed.stdout.split()[0].isdigit()
     assert mixed.stderr.splitlines() == [
-        f"upqueue: {missing}: File not found: {missing} does not exist. Check the path and try again.",
+        f"upqueue: {missing}: File not found: {missing} does not exist."
+        " Check the path and try again.",
         "upqueue: Queued 1 file(s) for srv; 1 path(s) rejected.",
     ]
     only_bad = cli("add", str(tmp_path), "--target", "srv")
