@@ -97,7 +97,11 @@ def test_uploads_targets_and_add_results_have_the_records_shape(api: Any, tmp_pa
     nothing = AddResult.from_json(api.add_uploads([str(missing)], "t"))
     assert nothing.added == () and len(nothing.rejected) == 1
 
-    uploads = api.uploads()["uploads"]
+    listing = api.uploads()
+    assert set(listing) == {"seq", "uploads", "removed", "total"} and listing["total"] == 1
+    uploads = listing["uploads"]
+    changed = api.uploads(since=listing["seq"])
+    assert (changed["uploads"], changed["removed"]) == ([], [])
     assert [u["id"] for u in uploads] == result.ids
     for row in uploads:
         assert_is_record(row, UploadRecord)
