@@ -348,7 +348,9 @@ class ApiClient(WatchApiMixin):
     def add_uploads(
         self, paths: Iterable[str | os.PathLike[str]], target: str | int, recursive: bool = False
     ) -> dict[str, Any]:
-        """Queue files; ``{"ids", "rejected"}``. ApiError 400 (``.errors``) when none was added."""
+        """Queue files: ``{"added": [{"id", "path"}], "ids", "rejected": [{"path", "title",
+        "message"}]}`` (:meth:`core.records.AddResult.from_json` reads it). Nothing added is an
+        answer too (``added`` empty), not an error; an unknown target is an ApiError (404)."""
         body = {"paths": [os.fspath(p) for p in paths], "target": target, "recursive": recursive}
         return self._object("POST", "/api/uploads", json=body)
 

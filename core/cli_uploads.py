@@ -9,11 +9,12 @@ from pathlib import Path
 from typing import Any
 
 from core import humanize
-from core.api_client import ApiClient, ApiError
-from core.cli_common import UsageError, print_json, print_table, warn
+from core.api_client import ApiClient
+from core.cli_common import PROG, UsageError, print_json, print_table, warn
 from core.cli_wait import Waiter
 from core.models import Status
 from core.progress import eta_seconds, percent
+from core.records import AddResult
 
 ACTIONS = ("pause", "resume", "cancel", "retry", "rm")
 
@@ -27,6 +28,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     add.add_argument("--recursive", "-r", action="store_true", help="add the files inside folders")
     add.add_argument(
         "--wait", "-w", action="store_true", help="show progress and wait until they end"
+    )
+    add.epilog = (
+        "Prints the id of each upload queued, one a line; each path that was not queued goes "
+        "to stderr with the reason. Exit code: 0 all queued, 1 nothing queued, 3 some queued "
+        "and some rejected."
     )
     add.set_defaults(func=cmd_add)
 
@@ -79,25 +85,35 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
 
 # -- add ------------------------------------------------------------------------------------
+# Exit codes of `upqueue add` (in its --help): scripts can tell "some queued" from "none".
+ADD_ALL, ADD_NONE, ADD_SOME = 0, 1, 3
+
+
 def cmd_add(client: ApiClient, args: argparse.Namespace) -> int:
     # The worker may run in another directory: send absolute paths, as the person meant them.
     paths = [os.path.abspath(os.path.expanduser(p)) for p in args.paths]
     since = client.stats()["seq"] if args.wait else None
-    try:
-        result = client.add_uploads(paths, args.target, recursive=args.recursive)
-    except ApiError as exc:
-        if exc.status == 400 and exc.errors:
-            _print_rejected(exc.errors)
-            return 1
-        raise
-    for upload_id in result["ids"]:
-        print(upload_id)
+    result = AddResult.from_json(
+        client.add_uploads(paths, args.target, recursive=args.recursive)
+    )
+    # stdout: one upload id per line, for scripts; what was added and why a path was not, for
+    # the person, on stderr.
+    for item in result.added:
+        print(item.id)
     sys.stdout.flush()
-    _print_rejected(result.get("rejected") or [])
-    status = 1 if result.get("rejected") else 0
-    if args.wait and result["ids"]:
+    for rejected in result.rejected:
+        warn(rejected.path, rejected.title, rejected.message)
+    if not result.added:
+        warn("Nothing was added",
+             f"{len(result.rejected)} path(s) rejected." if result.rejected else "no files found.")
+        return ADD_NONE
+    if result.rejected or args.recursive or len(result.added) > 1:
+        refused = f"; {len(result.rejected)} path(s) rejected" if result.rejected else ""
+        note(f"Queued {len(result.added)} file(s) for {args.target}{refused}.")
+    status = ADD_SOME if result.rejected else ADD_ALL
+    if args.wait:
         try:
-            status = max(status, Waiter(client, result["ids"], since).run())
+            status = max(status, Waiter(client, result.ids, since).run())
         except KeyboardInterrupt:
             print(file=sys.stderr)
             warn("Stopped waiting", "the uploads go on in the worker (see 'upqueue ls').")
@@ -105,9 +121,9 @@ def cmd_add(client: ApiClient, args: argparse.Namespace) -> int:
     return status
 
 
-def _print_rejected(rejected: list[dict[str, Any]]) -> None:
-    for item in rejected:
-        warn(item.get("path", ""), item.get("title", "Rejected"), item.get("message", ""))
+def note(text: str) -> None:
+    """A line for the person on stderr (stdout stays the ids)."""
+    print(f"{PROG}: {text}", file=sys.stderr)
 
 
 # -- ls / show ------------------------------------------------------------------------------

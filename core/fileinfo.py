@@ -2,22 +2,14 @@
 
 from __future__ import annotations
 
-import fnmatch
 import os
 import stat
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from core.errors import UpqueueError
 from core.pathtext import readable
-
-# Names a person does not mean to send when they add a folder: editors' and browsers'
-# partial or lock files, OS metadata, hidden files.
-SKIPPED_NAMES = ("*.part", "*.tmp", "*.crdownload", "~$*", ".~lock*", ".DS_Store", "Thumbs.db", ".*")
-
-
-def is_skipped_name(name: str) -> bool:
-    return any(fnmatch.fnmatchcase(name, pattern) for pattern in SKIPPED_NAMES)
+from core.walk import OnSkip, Skipped, walk
 
 
 def check_file(path: str) -> os.stat_result:
@@ -54,29 +46,24 @@ def check_file(path: str) -> os.stat_result:
     return st
 
 
-def expand(path: str, recursive: bool) -> Iterator[str]:
+def expand(path: str, recursive: bool, on_skip: OnSkip | None = None) -> Iterator[str]:
     """The files a path stands for: itself, or (recursively) the files under a folder.
 
-    Hidden and temporary names are skipped inside folders. Links are never a way out of the
-    folder the person chose, the rule of watched folders (worker/watch_folder.file_key):
-    symbolic links to folders are not followed, and a file reached through a link must
-    resolve to a path inside the folder.
+    Folders are walked by :func:`core.walk.walk` (the walker the window and watched folders
+    use): junk names are left out silently, links leading outside the folder, links to folders,
+    special files and unreadable sub-folders are told to ``on_skip`` with a reason. A path given
+    by itself is taken as it is (its checks are :func:`check_file`'s).
     """
     if recursive and os.path.isdir(path):
-        inside = os.path.realpath(path).rstrip(os.sep) + os.sep
-        for root, dirs, files in os.walk(path, followlinks=False):
-            dirs[:] = sorted(d for d in dirs if not is_skipped_name(d))
-            for name in sorted(files):
-                if is_skipped_name(name):
-                    continue
-                full = os.path.join(root, name)
-                if os.path.islink(full) and not os.path.realpath(full).startswith(inside):
-                    continue
-                yield full
+        try:
+            yield from walk(path, on_skip=on_skip)
+        except OSError as exc:
+            if on_skip is not None:
+                on_skip(Skipped(path, "Cannot read folder",
+                                f"{path} cannot be listed: {exc.strerror or exc}."))
     else:
         yield path
 
 
 def absolute(path: str) -> str:
     return str(Path(path).expanduser().absolute())
-

@@ -16,8 +16,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator
 
-import sqlite_utils
-
 from core import migrations
 from core.errors import UpqueueError
 from core.paths import private_file
@@ -71,7 +69,6 @@ class Store:
             side = self.path.with_name(self.path.name + suffix)
             if side.exists():
                 private_file(side)
-        self.db = sqlite_utils.Database(self._conn)
         self._seq = self._max_seq()
         report = sqlite_version_report()
         if report["wal_reset_bug"]:
@@ -82,12 +79,12 @@ class Store:
 
     # -- connection -----------------------------------------------------------------------
     @contextmanager
-    def tx(self) -> Iterator[sqlite_utils.Database]:
+    def tx(self) -> Iterator[None]:
         """A write transaction (BEGIN IMMEDIATE), serialised with every other use."""
         with self._lock:
             self._conn.execute("BEGIN IMMEDIATE")
             try:
-                yield self.db
+                yield
             except BaseException:
                 self._conn.execute("ROLLBACK")
                 raise
@@ -95,9 +92,10 @@ class Store:
                 self._conn.execute("COMMIT")
 
     @contextmanager
-    def read(self) -> Iterator[sqlite_utils.Database]:
+    def read(self) -> Iterator[None]:
+        """Hold the connection for several reads that must see one state."""
         with self._lock:
-            yield self.db
+            yield
 
     def query(self, sql: str, params: Any = ()) -> list[dict[str, Any]]:
         with self._lock:

@@ -15,6 +15,7 @@ from PySide6.QtGui import QDragEnterEvent, QDropEvent, QGuiApplication
 from PySide6.QtWidgets import QFileDialog, QMenu
 
 from core.errors import UpqueueError
+from core.records import AddResult, Rejected
 from gui.file_expand import common_label, expand_paths
 from gui.queue_view import local_paths
 from gui.upload_actions import toggle_action, would_cancel
@@ -55,35 +56,42 @@ class QueueCommands(_Base):
             self.show_targets()
             return
 
-        def work(api: Any) -> dict[str, Any]:
-            files, missing = expand_paths(dropped)
+        def work(api: Any) -> AddResult:
+            files, skipped = expand_paths(dropped)
+            left_out = [Rejected(s.path, s.title, s.message) for s in skipped]
             if not files:
+                if left_out:
+                    return AddResult((), tuple(left_out))
                 raise UpqueueError(
                     "Nothing to upload",
                     "The folders hold no files to upload (hidden and temporary files are skipped).",
                 )
-            result = api.add_uploads(files, target["id"])
-            result["files"] = files
-            result["missing"] = missing
-            return result
+            answer = AddResult.from_json(api.add_uploads(files, target["id"]))
+            # What the walker left out (links leading outside, unreadable folders) and what the
+            # worker refused are one list for the person.
+            return AddResult(answer.added, (*left_out, *answer.rejected))
 
         self.statusBar().showMessage(f"Adding {common_label(dropped)}…")
         self.call(work, lambda result: self._added(result, target))
 
-    def _added(self, result: dict[str, Any], target: dict[str, Any]) -> None:
-        ids, rejected = result.get("ids") or [], result.get("rejected") or []
-        self.statusBar().showMessage(
-            f"Queued {common_label(result['files'])} for {target['name']}"
-            if len(ids) == len(result["files"])
-            else f"Queued {len(ids):,} of {len(result['files']):,} files for {target['name']}",
-            10000,
-        )
-        if rejected:
-            lines = [f"{os.path.basename(r['path'])}: {r['message']}" for r in rejected[:10]]
-            more = f"\n… and {len(rejected) - 10} more" if len(rejected) > 10 else ""
-            self.show_error(
-                UpqueueError(f"{len(rejected)} file(s) were not added", "\n".join(lines) + more)
+    def _added(self, result: AddResult, target: dict[str, Any]) -> None:
+        added, rejected = result.added, result.rejected
+        if not added:
+            self.statusBar().showMessage(f"Nothing was added to {target['name']}", 10000)
+        else:
+            self.statusBar().showMessage(
+                f"Queued {common_label([a.path for a in added])} for {target['name']}"
+                if not rejected
+                else f"Queued {len(added):,} of {len(added) + len(rejected):,} files for "
+                f"{target['name']}",
+                10000,
             )
+        if rejected:
+            lines = [f"{os.path.basename(r.path)}: {r.message}" for r in rejected[:10]]
+            more = f"\n… and {len(rejected) - 10} more" if len(rejected) > 10 else ""
+            title = (f"{len(rejected)} file(s) were not added" if added
+                     else "Nothing was added")
+            self.show_error(UpqueueError(title, "\n".join(lines) + more))
         self.poller.poll_now()
 
     def _add_folder(self) -> None:

@@ -135,15 +135,20 @@ def test_add_reports_bad_paths_and_still_adds_the_good_ones(worker, tus_server, 
     good = make_file(tmp_path / "good.bin", 100)
     missing = tmp_path / "missing.bin"
     mixed = cli("add", str(good), str(missing), "--target", "srv")
-    assert mixed.returncode == 1
+    assert mixed.returncode == 3  # some added, some rejected
     assert len(mixed.stdout.split()) == 1 and mixed.stdout.split()[0].isdigit()
-    assert mixed.stderr.startswith(f"upqueue: {missing}: File not found: {missing} does not exist.")
+    assert mixed.stderr.splitlines() == [
+        f"upqueue: {missing}: File not found: {missing} does not exist."
+        " Check the path and try again.",
+        "upqueue: Queued 1 file(s) for srv; 1 path(s) rejected.",
+    ]
     only_bad = cli("add", str(tmp_path), "--target", "srv")
     assert only_bad.returncode == 1 and only_bad.stdout == ""
     assert (
         f"upqueue: {tmp_path}: Is a folder: " in only_bad.stderr
         and "--recursive" in only_bad.stderr
     )
+    assert only_bad.stderr.splitlines()[-1] == "upqueue: Nothing was added: 1 path(s) rejected."
 
     # Relative paths are the caller's, not the worker's.
     relative = subprocess.run(
@@ -164,6 +169,36 @@ def test_add_reports_bad_paths_and_still_adds_the_good_ones(worker, tus_server, 
     assert usage.returncode == 2 and "upqueue: Invalid arguments: " in usage.stderr
     for result in (mixed, only_bad, unknown, usage):
         assert "Traceback" not in result.stderr
+
+
+def test_add_recursive_prints_what_was_added_and_each_rejection_with_its_reason(
+    worker, tus_server, tmp_path
+):
+    ok("target", "add", "srv", "--url", tus_server.url)
+    folder = tmp_path / "survey"
+    (folder / "sub").mkdir(parents=True)
+    make_file(folder / "a.bin", 10)
+    make_file(folder / "sub" / "b.bin", 20)
+    make_file(folder / "draft.tmp", 5)  # junk: left out silently
+    make_file(tmp_path / "elsewhere.bin", 5)
+    (folder / "link-out.bin").symlink_to(tmp_path / "elsewhere.bin")
+    run = cli("add", "-r", str(folder), "--target", "srv")
+    assert run.returncode == 3, (run.stdout, run.stderr)  # some added, some rejected
+    ids = [int(line) for line in run.stdout.split()]
+    listed = {u["id"]: u["path"] for u in json.loads(ok("ls", "--json").stdout)}
+    assert sorted(listed[i] for i in ids) == [str(folder / "a.bin"), str(folder / "sub" / "b.bin")]
+    link = folder / "link-out.bin"
+    assert run.stderr.splitlines() == [
+        f"upqueue: {link}: Link leads outside: {link} is a link to {tmp_path / 'elsewhere.bin'},"
+        " outside the folder being added; add that file itself to upload it.",
+        "upqueue: Queued 2 file(s) for srv; 1 path(s) rejected.",
+    ]
+    link.unlink()
+    (folder / "a.bin").unlink()
+    (folder / "sub" / "b.bin").unlink()
+    empty = cli("add", "-r", str(folder), "--target", "srv")
+    assert empty.returncode == 1 and empty.stdout == ""
+    assert empty.stderr.strip() == "upqueue: Nothing was added: no files found."
 
 
 def test_add_wait_exits_1_with_the_reason_when_an_upload_fails(worker, make_tus_server, tmp_path):

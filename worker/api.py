@@ -25,16 +25,10 @@ from pydantic import BaseModel, ConfigDict
 
 from core import paths
 from core.errors import UpqueueError
-from worker.api_guard import (
-    Count,
-    Guard,
-    PathId,
-    RowId,
-    Seq,
-    error_response,
-    install_error_handlers,
-    json_response,
-)
+from core.pathtext import to_stored
+from core.records import public_target
+from worker.api_guard import Count, Guard, PathId, RowId, Seq, install_error_handlers, json_response
+from worker.service import nothing_added_message
 
 log = logging.getLogger(__name__)
 
@@ -129,11 +123,11 @@ def _add_routes(app: FastAPI, service: Any) -> None:
 
     @app.get("/api/targets")
     def list_targets() -> dict[str, Any]:
-        return {"targets": service.list_targets()}
+        return {"targets": [public_target(t) for t in service.list_targets()]}
 
     @app.post("/api/targets", status_code=201)
     def add_target(body: TargetIn) -> dict[str, Any]:
-        return service.add_target(body.model_dump(exclude_unset=True))
+        return public_target(service.add_target(body.model_dump(exclude_unset=True)))
 
     @app.post("/api/targets/test")
     def test_target_config(body: TargetIn) -> dict[str, Any]:
@@ -141,11 +135,11 @@ def _add_routes(app: FastAPI, service: Any) -> None:
 
     @app.get("/api/targets/{target_id}")
     def get_target(target_id: PathId) -> dict[str, Any]:
-        return service.get_target(target_id)
+        return public_target(service.get_target(target_id))
 
     @app.patch("/api/targets/{target_id}")
     def update_target(target_id: PathId, body: TargetPatch) -> dict[str, Any]:
-        return service.update_target(target_id, body.model_dump(exclude_unset=True))
+        return public_target(service.update_target(target_id, body.model_dump(exclude_unset=True)))
 
     @app.delete("/api/targets/{target_id}", status_code=204)
     def remove_target(target_id: PathId) -> Response:
@@ -157,19 +151,17 @@ def _add_routes(app: FastAPI, service: Any) -> None:
         return service.test_target(target_id)
 
     @app.post("/api/uploads", status_code=201)
-    def add_uploads(body: UploadsIn) -> Any:
+    def add_uploads(body: UploadsIn, response: Response) -> Any:
+        # Partial success, and nothing added, are answers (``added`` and ``rejected``, each with
+        # its reason), not errors: 201 when something was queued, 200 when nothing was.
         result = service.add_uploads(body.paths, body.target, body.recursive)
-        if not result.get("ids") and result.get("rejected"):
-            rejected = result["rejected"]
-            first = rejected[0]
-            more = f" (and {len(rejected) - 1} more)" if len(rejected) > 1 else ""
-            return error_response(
-                400,
-                "Nothing was added",
-                f"{first['path']}: {first['title']}: {first['message']}{more}",
-                errors=rejected,
-            )
-        return result
+        answer = result.to_json()
+        for item in (*answer["added"], *answer["rejected"]):
+            item["path"] = to_stored(item["path"])  # a name that is not UTF-8, as valid text
+        if not result.added:
+            response.status_code = 200
+            answer["message"] = nothing_added_message(body.paths, body.recursive, len(result.rejected))
+        return answer
 
     @app.get("/api/uploads")
     def list_uploads(

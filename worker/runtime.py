@@ -111,14 +111,14 @@ class _Consumer(Consumer):
 
     before_stop: Any = staticmethod(lambda: None)
 
-    def _handle_restart_signal(self, sig_num: int, frame: Any) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
         # Huey restarts on SIGHUP by exec-ing sys.executable with sys.argv, which is wrong for a
-        # frozen build (argv[0] is the executable) and skips our clean-up. Stop gracefully and
-        # leave restarting to whoever supervises the worker.
-        self._logger.info("Received SIGHUP: stopping gracefully")
-        self._received_signal = True
-        self._graceful = True
-        self._restart = False
+        # frozen build (argv[0] is the executable) and skips our clean-up. Make it a graceful
+        # stop and leave restarting to whoever supervises the worker. Huey 3 maps each signal
+        # to (restart, graceful) in this table, read when the signal arrives.
+        if hasattr(signal, "SIGHUP"):
+            self._signal_actions[signal.SIGHUP] = (False, True)
 
     def stop(self, graceful: bool = False) -> None:
         try:

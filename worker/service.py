@@ -26,27 +26,37 @@ from core.models import (
     EventKind,
     Status,
 )
-from core.pathtext import from_stored, path_problem, readable, to_stored
+from core.pathtext import from_stored, path_problem, readable
+from core.records import (
+    EXPORT_HEADER,
+    UPLOAD_FIELDS,
+    Added,
+    AddResult,
+    Rejected,
+    export_row,
+    upload_columns_sql,
+)
 from core.secrets import SecretStore
 from core.settings import SETTINGS
 from core.store import Store, now_iso, sqlite_version_report
 from core.version import VERSION
+from core.walk import Skipped
 from worker.errors import Conflict, NotFound
 from worker.service_targets import TargetOperations
 
 log = logging.getLogger(__name__)
 
-# Columns of an upload that are the worker's bookkeeping, not something a client needs.
-_PRIVATE_COLUMNS = ("lease_owner", "lease_expires", "mtime_ns", "inode", "ctime_ns", "paused_at")
 _UPLOAD_SELECT = "SELECT u.*, t.name AS target_name FROM uploads u LEFT JOIN targets t ON t.id = u.target_id"
+# What clients get: the columns of core.records.UploadRecord, selected as they are (no per-row
+# copy or filtering for a list of 100,000).
+_PUBLIC_SELECT = (f"SELECT {upload_columns_sql('u')}"
+                  " FROM uploads u LEFT JOIN targets t ON t.id = u.target_id")
 
 
 def public_upload(row: dict[str, Any]) -> dict[str, Any]:
-    """``row`` (a fresh dict from Store.query) without the bookkeeping columns, in place:
-    copying 100,000 rows for a full list cost more than the query."""
-    for column in _PRIVATE_COLUMNS:
-        row.pop(column, None)
-    return row
+    """``row`` (an upload with every column) as clients see it: core.records.UploadRecord's
+    fields, whatever columns the table has gained."""
+    return {name: row.get(name) for name in UPLOAD_FIELDS}
 
 
 class Service(TargetOperations):
@@ -92,32 +102,44 @@ class Service(TargetOperations):
         *,
         batch_id: int | None = None,
         watch_id: int | None = None,
-    ) -> dict[str, Any]:
-        """Queue files; each bad path is reported with its reason and the good ones still go.
+    ) -> AddResult:
+        """Queue files: what was added (ids and paths) and what was rejected (with reasons).
 
-        All rows go in one transaction, so thousands of files cost one commit.
+        Partial success is the answer, not an error, and so is "nothing added"; only an unknown
+        target raises. Folders given with ``recursive`` are walked by :func:`core.walk.walk`
+        (the window's and the watcher's walker); what it leaves out for a reason other than its
+        name is rejected with that reason. All rows go in one transaction, so thousands of files
+        cost one commit.
         """
         target_row = self.resolve_target(target)
-        rows, rejected = [], []
-        paths = list(paths)
-        for given in paths:
-            # A name that is not UTF-8 may come as its stored form (from `ls`) or escaped.
-            text = from_stored(os.path.expanduser(str(given)))
-            problem = path_problem(text)
-            if problem:
+        # A name that is not UTF-8 may come as its stored form (from `ls`) or escaped.
+        texts = [from_stored(os.path.expanduser(str(given))) for given in paths]
+        invalid = [(text, problem) for text in texts if (problem := path_problem(text))]
+        if invalid:
+            # Malformed input, not a file that cannot be sent: the request is refused (400).
+            errors = []
+            for text, problem in invalid:
                 shown = readable(text).replace("\x00", "\\0")
-                rejected.append({"path": shown, "title": "Invalid path", "message": f"{shown} {problem}."})
-                continue
-            for path in fileinfo.expand(text, recursive):
+                errors.append({"path": shown, "title": "Invalid path", "message": f"{shown} {problem}."})
+            more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+            error = UpqueueError("Invalid path", errors[0]["message"] + more)
+            error.errors = errors  # type: ignore[attr-defined]
+            raise error
+        rows: list[tuple[str, os.stat_result]] = []
+        rejected: list[Rejected] = []
+
+        def skipped(entry: Skipped) -> None:
+            rejected.append(Rejected(entry.path, entry.title, entry.message))
+
+        for text in texts:
+            for path in fileinfo.expand(text, recursive, skipped):
                 try:
                     st = fileinfo.check_file(path)
                 except UpqueueError as exc:
-                    rejected.append({"path": to_stored(path), "title": exc.title, "message": exc.message})
+                    rejected.append(Rejected(path, exc.title, exc.message))
                     continue
                 rows.append((path, st))
-        if not rows and not rejected:
-            raise UpqueueError("Nothing was added", _nothing_found(paths, recursive))
-        ids: list[int] = []
+        added: list[Added] = []
         if rows:
             with self.store.tx():
                 for path, st in rows:
@@ -130,19 +152,13 @@ class Service(TargetOperations):
                         (target_row["id"], path, readable(os.path.basename(path)), st.st_size, st.st_mtime_ns,
                          st.st_ino, st.st_ctime_ns, Status.QUEUED.value, stamp, stamp, seq, batch_id, watch_id),
                     )
-                    upload_id = int(cur.lastrowid)
-                    ids.append(upload_id)
+                    upload_id = int(cur.lastrowid or 0)
+                    added.append(Added(upload_id, path))
                     self.store.add_event(EventKind.ADDED, f"Queued for {target_row['name']}",
                                          upload_id=upload_id, batch_id=batch_id, status=Status.QUEUED)
-        if not ids and rejected:
-            first = rejected[0]
-            error = UpqueueError(first["title"], first["message"] if len(rejected) == 1 else
-                                 f"None of the {len(rejected)} paths could be added; first: {first['message']}")
-            error.rejected = rejected  # type: ignore[attr-defined]
-            raise error
-        if ids and self.engine:
+        if added and self.engine:
             self.engine.kick()
-        return {"ids": ids, "rejected": rejected}
+        return AddResult(tuple(added), tuple(rejected))
 
     # -- uploads: reading -----------------------------------------------------------------
     def list_uploads(
@@ -181,12 +197,12 @@ class Service(TargetOperations):
             # With `since`, "+u.id" lets SQLite find the few changed rows by the change_seq index
             # and sort them, rather than walk every upload in id order (17 ms a poll at 100,000).
             order = "+u.id" if since is not None else "u.id"
-            rows = self.store.query(f"{_UPLOAD_SELECT}{clause} ORDER BY {order}{page}", params)
+            rows = self.store.query(f"{_PUBLIC_SELECT}{clause} ORDER BY {order}{page}", params)
             removed = []
             if since is not None:
                 removed = [r["upload_id"] for r in self.store.query(
                     "SELECT upload_id FROM removed_uploads WHERE change_seq > ? ORDER BY upload_id", (int(since),))]
-        return {"seq": seq, "uploads": [public_upload(r) for r in rows], "removed": removed, "total": total}
+        return {"seq": seq, "uploads": rows, "removed": removed, "total": total}
 
     def _upload_row(self, upload_id: int) -> dict[str, Any]:
         row = self.store.query_one(f"{_UPLOAD_SELECT} WHERE u.id = ?", (upload_id,))
@@ -363,12 +379,9 @@ class Service(TargetOperations):
         )
         out = io.StringIO()
         writer = csv.writer(out)
-        writer.writerow(["id", "name", "path", "size", "status", "target", "remote_url", "created_at",
-                         "finished_at", "attempts", "error"])
+        writer.writerow(EXPORT_HEADER)
         for r in rows:
-            error = ": ".join(x for x in (r["error_title"], r["error_message"]) if x)
-            writer.writerow([r["id"], r["name"], r["path"], r["size"], r["status"], r["target_name"],
-                             r["remote_url"] or "", r["created_at"], r["finished_at"] or "", r["attempts"], error])
+            writer.writerow(export_row(r))
         return out.getvalue()
 
     def shutdown(self) -> None:
@@ -379,14 +392,17 @@ class Service(TargetOperations):
         self._notifier.shutdown(wait=True)
 
 
-def _nothing_found(paths: list[Any], recursive: bool) -> str:
+def nothing_added_message(paths: list[str], recursive: bool, rejected: int) -> str:
+    """What to say when a request to add files queued none: why, as far as it is known."""
+    if rejected:
+        return f"Nothing was added: {rejected} path(s) rejected, each with its reason."
     if not paths:
-        return "No paths were given: name at least one file or folder."
-    folders = [readable(str(p)) for p in paths if os.path.isdir(str(p))]
+        return "Nothing was added: no paths were given; name at least one file or folder."
+    folders = [readable(p) for p in paths if os.path.isdir(from_stored(p))]
     if folders and recursive:
-        return (f"No files were found in {', '.join(folders)} (hidden and temporary files, and "
-                "links leading out of the folder, are left out).")
-    return "No files were found among the paths given."
+        return (f"Nothing was added: no files were found in {', '.join(folders)} (hidden and "
+                "temporary files, and links leading out of the folder, are left out).")
+    return "Nothing was added: no files were found among the paths given."
 
 
 def _parse_day(text: str, name: str) -> date:

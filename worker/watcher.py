@@ -14,6 +14,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import asdict
 from typing import Any
 
 from core.errors import UpqueueError
@@ -309,26 +310,13 @@ class WatchManager:
     def _submit_chunk(self, row: dict[str, Any], batch_id: int, chunk: list[ReadyUnit]) -> None:
         watch_id = int(row["id"])
         paths = [unit.primary for unit in chunk]
-        try:
-            result = self.service.add_uploads(
-                paths, row["target_id"], batch_id=batch_id, watch_id=watch_id
-            )
-        except UpqueueError as exc:
-            rejected = getattr(exc, "rejected", None)
-            if rejected is None:
-                raise
-            result = {"ids": [], "rejected": rejected}
+        result = self.service.add_uploads(
+            paths, row["target_id"], batch_id=batch_id, watch_id=watch_id
+        )
         self.submissions += 1
-        ids = result["ids"]
-        uploaded: dict[str, int] = {}
-        if ids:
-            marks = ", ".join("?" * len(ids))
-            uploaded = {
-                from_stored(r["path"]): r["id"]
-                for r in self.store.query(
-                    f"SELECT id, path FROM uploads WHERE id IN ({marks})", ids
-                )
-            }
+        ids = result.ids
+        uploaded = {item.path: item.id for item in result.added}
+        rejected = [asdict(item) for item in result.rejected]
         stamp = now_iso()
         with self.store.tx():
             for unit in chunk:
@@ -339,8 +327,8 @@ class WatchManager:
                         " VALUES (?, ?, ?, ?, ?, ?, ?)",
                         (watch_id, member, key.size, key.mtime_ns, key.inode, upload_id, stamp),
                     )
-            self.batches.add_rejects(batch_id, result["rejected"])
-            refused = f"; {len(result['rejected'])} refused" if result["rejected"] else ""
+            self.batches.add_rejects(batch_id, rejected)
+            refused = f"; {len(rejected)} refused" if rejected else ""
             self.store.add_event(
                 EventKind.WATCH,
                 f"{len(ids)} file(s) from {row['path']} queued in batch {batch_id}{refused}",
