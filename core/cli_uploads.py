@@ -93,9 +93,8 @@ def cmd_add(client: ApiClient, args: argparse.Namespace) -> int:
     # The worker may run in another directory: send absolute paths, as the person meant them.
     paths = [os.path.abspath(os.path.expanduser(p)) for p in args.paths]
     since = client.stats()["seq"] if args.wait else None
-    result = AddResult.from_json(
-        client.add_uploads(paths, args.target, recursive=args.recursive)
-    )
+    answer = client.add_uploads(paths, args.target, recursive=args.recursive)
+    result = AddResult.from_json(answer)
     # stdout: one upload id per line, for scripts; what was added and why a path was not, for
     # the person, on stderr.
     for item in result.added:
@@ -104,8 +103,10 @@ def cmd_add(client: ApiClient, args: argparse.Namespace) -> int:
     for rejected in result.rejected:
         warn(rejected.path, rejected.title, rejected.message)
     if not result.added:
-        warn("Nothing was added",
-             f"{len(result.rejected)} path(s) rejected." if result.rejected else "no files found.")
+        # The worker says why (e.g. which folder held no files); older workers did not.
+        said = str(answer.get("message") or "").removeprefix("Nothing was added: ")
+        warn("Nothing was added", said or (
+            f"{len(result.rejected)} path(s) rejected." if result.rejected else "no files found."))
         return ADD_NONE
     if result.rejected or args.recursive or len(result.added) > 1:
         refused = f"; {len(result.rejected)} path(s) rejected" if result.rejected else ""

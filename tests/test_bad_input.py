@@ -75,8 +75,9 @@ def test_bad_api_input_answers_400_not_500(worker, tus_server, tmp_path):
     refused(post(api, "/api/uploads/actions", json={"action": "pause", "ids": [10**30]}))
     refused(post(api, "/api/uploads", json={"paths": [str(good)], "target": 10**30}))
     refused(post(api, "/api/uploads", json={"paths": ["good.bin"], "target": "srv"}), "relative path")
-    refused(post(api, "/api/uploads", json={"paths": [], "target": "srv"}))
-    assert post(api, "/api/uploads", json={"paths": [], "target": "srv"}).json()["title"] == "Nothing was added"
+    empty = post(api, "/api/uploads", json={"paths": [], "target": "srv"})
+    assert empty.status_code == 200 and empty.json()["added"] == [], empty.text
+    assert empty.json()["message"].startswith("Nothing was added: no paths were given")
     refused(post(api, "/api/targets", json={"name": "p", "url": "http://127.0.0.1:99999/files/"}), "65535")
     # the worker is unharmed, and nothing was queued
     assert api.uploads()["total"] == 0
@@ -88,5 +89,5 @@ def test_add_recursive_of_an_empty_folder_says_nothing_was_added(worker, tus_ser
     empty.mkdir()
     (empty / ".hidden").write_text("x")
     result = cli("add", "-r", str(empty), "--target", "srv")
-    assert result.returncode == 1, (result.stdout, result.stderr)
-    assert "Nothing was added" in result.stderr and str(empty) in result.stderr, result.stderr
+    assert result.returncode != 0 and result.stdout == "", (result.stdout, result.stderr)
+    assert "Nothing was added: no files were found in " + str(empty) in result.stderr, result.stderr
