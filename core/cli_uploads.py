@@ -93,8 +93,9 @@ def cmd_add(client: ApiClient, args: argparse.Namespace) -> int:
     # The worker may run in another directory: send absolute paths, as the person meant them.
     paths = [os.path.abspath(os.path.expanduser(p)) for p in args.paths]
     since = client.stats()["seq"] if args.wait else None
-    answer = client.add_uploads(paths, args.target, recursive=args.recursive)
-    result = AddResult.from_json(answer)
+    result = AddResult.from_json(
+        client.add_uploads(paths, args.target, recursive=args.recursive)
+    )
     # stdout: one upload id per line, for scripts; what was added and why a path was not, for
     # the person, on stderr.
     for item in result.added:
@@ -103,10 +104,8 @@ def cmd_add(client: ApiClient, args: argparse.Namespace) -> int:
     for rejected in result.rejected:
         warn(rejected.path, rejected.title, rejected.message)
     if not result.added:
-        # The worker says why (e.g. which folder held no files); older workers did not.
-        said = str(answer.get("message") or "").removeprefix("Nothing was added: ")
-        warn("Nothing was added", said or (
-            f"{len(result.rejected)} path(s) rejected." if result.rejected else "no files found."))
+        warn("Nothing was added",
+             f"{len(result.rejected)} path(s) rejected." if result.rejected else "no files found.")
         return ADD_NONE
     if result.rejected or args.recursive or len(result.added) > 1:
         refused = f"; {len(result.rejected)} path(s) rejected" if result.rejected else ""
