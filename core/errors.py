@@ -8,10 +8,13 @@ that got no answer (``classify_exception``), so the retry policy can branch on `
 
 from __future__ import annotations
 
+import base64
+import binascii
 import email.utils
 import html
 import re
 import time
+from collections.abc import Mapping
 from enum import StrEnum
 from http import HTTPStatus
 from urllib.parse import urlsplit
@@ -252,23 +255,76 @@ def error_for_status(
 # -- requests outcomes -> TransferError ---------------------------------------------------------
 
 
+# Request headers the protocol sets: their values are no secret (and are short words such as
+# "1.0.0" that must not be blanked out of a server's text). Every other value is the target's:
+# its credential, or a header a person configured, which may be one.
+_PROTOCOL_HEADERS = frozenset({
+    "tus-resumable", "upload-offset", "upload-length", "upload-metadata", "upload-checksum",
+    "upload-defer-length", "upload-concat", "content-type", "content-length", "host",
+    "user-agent", "accept", "accept-encoding", "connection", "cache-control",
+})  # fmt: skip
+REDACTED = "[redacted]"
+_MIN_SECRET = 4  # shorter values would blank out ordinary words of the text
+
+
+def request_secrets(headers: Mapping[str, str]) -> list[str]:
+    """The secret strings a request carried: header values, a scheme's credential, and for
+    Basic the base64 text, ``user:password`` and the password; longest first."""
+    found: set[str] = set()
+    for name, value in headers.items():
+        if name.lower() in _PROTOCOL_HEADERS or not value:
+            continue
+        found.add(value)
+        scheme, _, credential = value.strip().partition(" ")
+        credential = credential.strip()
+        if credential:
+            found.add(credential)
+        if scheme.lower() == "basic" and credential:
+            try:
+                pair = base64.b64decode(credential, validate=True).decode("utf-8", "replace")
+            except (ValueError, binascii.Error):
+                continue
+            found.add(pair)
+            found.add(pair.partition(":")[2])
+    return sorted((s for s in found if len(s) >= _MIN_SECRET), key=len, reverse=True)
+
+
+def redact(text: str, secrets: list[str]) -> str:
+    """``text`` with every one of ``secrets`` replaced by [redacted]."""
+    for secret in secrets:
+        if secret in text:
+            text = text.replace(secret, REDACTED)
+    return text
+
+
 def error_for_response(
     resp: requests.Response, action: str, *, gone: bool = False, max_size: int | None = None
 ) -> TransferError:
-    """Classify a non-success response (see core.errors.error_for_status)."""
+    """Classify a non-success response (see core.errors.error_for_status).
+
+    A server may quote the credential it refused ("invalid credential: Bearer <token>"): every
+    secret the request carried is redacted from its text before anyone shows or stores it.
+    """
     try:
         text = resp.text
     except (requests.RequestException, UnicodeDecodeError):
         text = ""
+    request = getattr(resp, "request", None)
+    secrets = request_secrets(request.headers) if request is not None else []
+    if secrets:
+        text = redact(text, secrets)
+    location = resp.headers.get("Location")
+    if location and secrets:
+        location = redact(location, secrets)
     return error_for_status(
         resp.status_code,
         action=action,
         server_text=trim_server_text(text, resp.headers.get("Content-Type", "")),
-        reason=resp.reason or "",
+        reason=redact(resp.reason or "", secrets),
         retry_after=parse_retry_after(resp.headers.get("Retry-After")),
         gone=gone,
         max_size=max_size,
-        location=resp.headers.get("Location"),
+        location=location,
     )
 
 

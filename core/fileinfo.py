@@ -8,12 +8,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from core.errors import UpqueueError
+from core.pathtext import readable
 from core.walk import OnSkip, Skipped, walk
 
 
 def check_file(path: str) -> os.stat_result:
     """Return the stat of a regular, readable file, or raise UpqueueError saying what is wrong."""
-    shown = path
+    shown = readable(path)
     try:
         st = os.stat(path)
     except FileNotFoundError:

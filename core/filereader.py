@@ -23,6 +23,19 @@ class FileFingerprint:
     size: int
     mtime_ns: int
     inode: int
+    # The change time: a rewrite at the same size whose mtime was put back (touch -d, rsync
+    # --times, a restore) leaves size, mtime and inode alone but always moves ctime, which no
+    # program can set. None: not known (uploads queued before it was recorded), not compared.
+    ctime_ns: int | None = None
+
+    def matches(self, st: os.stat_result, *, inode: bool = True) -> bool:
+        """Does ``st`` describe this version of the file?"""
+        return (
+            st.st_size == self.size
+            and st.st_mtime_ns == self.mtime_ns
+            and (not inode or st.st_ino == self.inode)
+            and (self.ctime_ns is None or st.st_ctime_ns == self.ctime_ns)
+        )
 
 
 def fingerprint(path: str | os.PathLike[str]) -> FileFingerprint:
@@ -32,7 +45,9 @@ def fingerprint(path: str | os.PathLike[str]) -> FileFingerprint:
         OSError: the file cannot be stat'ed (e.g. FileNotFoundError).
     """
     st = os.stat(path)
-    return FileFingerprint(size=st.st_size, mtime_ns=st.st_mtime_ns, inode=st.st_ino)
+    return FileFingerprint(
+        size=st.st_size, mtime_ns=st.st_mtime_ns, inode=st.st_ino, ctime_ns=st.st_ctime_ns
+    )
 
 
 def file_changed_error(path: str, detail: str) -> TransferError:
@@ -47,21 +62,24 @@ def file_changed_error(path: str, detail: str) -> TransferError:
 def check_unchanged(path: str, expected: FileFingerprint) -> None:
     """Raise a file_changed TransferError unless ``path`` still matches ``expected``."""
     try:
-        now = fingerprint(path)
+        st = os.stat(path)
     except FileNotFoundError:
         raise file_changed_error(path, "was deleted or moved") from None
     except OSError as e:
         raise _read_error(path, e) from e
-    if now != expected:
-        raise file_changed_error(path, _describe_change(expected, now))
+    if not expected.matches(st):
+        raise file_changed_error(path, _describe_change(expected, st))
 
 
-def _describe_change(expected: FileFingerprint, now: FileFingerprint) -> str:
-    if now.inode != expected.inode:
+def _describe_change(expected: FileFingerprint, st: os.stat_result, *, inode: bool = True) -> str:
+    if inode and st.st_ino != expected.inode:
         return "was replaced by another file"
-    if now.size != expected.size:
-        return f"changed size (from {expected.size:,} to {now.size:,} bytes)"
-    return "was modified"
+    if st.st_size != expected.size:
+        return f"changed size (from {expected.size:,} to {st.st_size:,} bytes)"
+    if st.st_mtime_ns != expected.mtime_ns:
+        return "was modified"
+    return ("was modified (its size and modification time are as before, but its change time "
+            "moved: it was rewritten or its attributes changed)")
 
 
 def _read_error(path: str, e: OSError) -> TransferError:
@@ -225,14 +243,15 @@ class FileSlice:
         except OSError as e:
             raise _read_error(self.path, e) from e
         # Unlinked while open: the fd still reads the old bytes, but the upload is pointless.
+        # A new file at the path means it was replaced (os.replace, an editor's safe save).
         if st.st_nlink == 0:
-            raise file_changed_error(self.path, "was deleted")
+            replaced = os.path.lexists(self.path)
+            raise file_changed_error(self.path, "was replaced by another file" if replaced else "was deleted")
         if self._expected is None:
             if self.start + self.length > st.st_size:
                 raise file_changed_error(self.path, "became shorter (truncated)")
             return
         # fstat sees in-place writes; the path check sees a rename/replace of the file.
-        now = FileFingerprint(st.st_size, st.st_mtime_ns, self._expected.inode)
-        if now != self._expected:
-            raise file_changed_error(self.path, _describe_change(self._expected, now))
+        if not self._expected.matches(st, inode=False):
+            raise file_changed_error(self.path, _describe_change(self._expected, st, inode=False))
         check_unchanged(self.path, self._expected)

@@ -11,6 +11,8 @@ import sqlite3
 import time
 from pathlib import Path
 
+from core.paths import BACKUP_DIR, private_dir, private_file
+
 log = logging.getLogger(__name__)
 
 
@@ -148,8 +150,19 @@ _M003_BATCH_REJECTS = """
         CREATE INDEX batch_rejects_batch ON batch_rejects(batch_id);
 """
 
+# Faults (issue 13). ctime_ns: the file's change time when queued, part of its fingerprint.
+# confirmed_offset: the highest offset the server confirmed for the current remote upload, so
+# only bytes the server stored count as progress that resets the retry count. all_sent: every
+# byte of the current remote upload was handed to the server, recorded before its answer, so a
+# HEAD answered 400/404 after a crash reads as done-but-unconfirmed rather than "start over".
+_M004_FAULTS = """
+        ALTER TABLE uploads ADD COLUMN ctime_ns INTEGER;
+        ALTER TABLE uploads ADD COLUMN confirmed_offset INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE uploads ADD COLUMN all_sent INTEGER NOT NULL DEFAULT 0;
+"""
+
 # Each entry is one SQL script; its position + 1 is the schema version it produces.
-MIGRATIONS: list[str] = [_M001_INITIAL, _M002_WATCHES, _M003_BATCH_REJECTS]
+MIGRATIONS: list[str] = [_M001_INITIAL, _M002_WATCHES, _M003_BATCH_REJECTS, _M004_FAULTS]
 
 
 def apply(conn: sqlite3.Connection, db_path: Path) -> int:
@@ -168,9 +181,8 @@ def apply(conn: sqlite3.Connection, db_path: Path) -> int:
     if current == target:
         return current
     if current > 0:
-        backup_dir = db_path.parent / "backups"
-        backup_dir.mkdir(exist_ok=True)
-        copy_path = backup_dir / f"state-v{current}-{time.strftime('%Y%m%d-%H%M%S')}.db"
+        backup_dir = private_dir(db_path.parent / BACKUP_DIR)
+        copy_path = private_file(backup_dir / f"state-v{current}-{time.strftime('%Y%m%d-%H%M%S')}.db")
         with sqlite3.connect(copy_path) as copy:
             conn.backup(copy)
         log.info("backed up state.db to %s before migrating", copy_path)

@@ -17,7 +17,9 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from core import migrations
+from core.errors import UpqueueError
 from core.paths import private_file
+from core.pathtext import storable_params
 from core.settings import SETTINGS, coerce
 
 log = logging.getLogger(__name__)
@@ -101,7 +103,7 @@ class Store:
             # which a full window load of 100,000 uploads feels.
             cursor = self._conn.cursor()
             cursor.row_factory = None
-            cursor.execute(sql, params)
+            cursor.execute(sql, storable_params(params))
             names = [column[0] for column in cursor.description or ()]
             return [dict(zip(names, row)) for row in cursor.fetchall()]
 
@@ -110,9 +112,13 @@ class Store:
         return rows[0] if rows else None
 
     def execute(self, sql: str, params: Any = ()) -> sqlite3.Cursor:
-        """Run one statement; call inside ``tx()`` for writes."""
+        """Run one statement; call inside ``tx()`` for writes.
+
+        A file name that is not UTF-8 is stored in its private-use form (core.pathtext):
+        SQLite cannot take a lone surrogate, and one such name must not fail a whole batch.
+        """
         with self._lock:
-            return self._conn.execute(sql, params)
+            return self._conn.execute(sql, storable_params(params))
 
     def close(self) -> None:
         with self._lock:
@@ -173,7 +179,7 @@ class Store:
                 values = {key: s.default for key, s in SETTINGS.items()}
                 for row in self.query("SELECT key, value FROM settings"):
                     if row["key"] in values:
-                        values[row["key"]] = json.loads(row["value"])
+                        values[row["key"]] = _stored_setting(row["key"], row["value"])
                 self._settings = values
             return dict(self._settings)
 
@@ -195,3 +201,13 @@ class Store:
                 )
             self._settings = None
         return coerced
+
+
+def _stored_setting(key: str, text: str) -> Any:
+    """A stored value, checked again: one saved before its range existed (``stall_timeout``
+    inf) would break every upload, so it falls back to the default, with a note in the log."""
+    try:
+        return coerce(key, json.loads(text))
+    except (ValueError, UpqueueError) as exc:
+        log.warning("setting %s: stored value %s ignored (%s); using the default", key, text, exc)
+        return SETTINGS[key].default

@@ -62,6 +62,9 @@ class Hooks:
     def on_progress(self, offset: int) -> None:
         self.progress.append(offset)
 
+    def on_confirmed(self, offset: int) -> None:
+        self.log.append(("confirmed", offset))
+
     def on_remote(self, url: str | None, expires: str | None) -> None:
         self.remote = url
         self.log.append(("remote", url))

@@ -25,8 +25,10 @@ from pydantic import BaseModel, ConfigDict
 
 from core import paths
 from core.errors import UpqueueError
+from core.pathtext import to_stored
 from core.records import public_target
-from worker.api_guard import Guard, install_error_handlers, json_response
+from worker.api_guard import Count, Guard, PathId, RowId, Seq, install_error_handlers, json_response
+from worker.service import nothing_added_message
 
 log = logging.getLogger(__name__)
 
@@ -65,13 +67,13 @@ class TargetPatch(_Body):
 
 class UploadsIn(_Body):
     paths: list[str]
-    target: str | int
+    target: str | RowId
     recursive: bool = False
 
 
 class BulkIn(_Body):
     action: Literal["pause", "resume", "cancel", "retry", "remove"]
-    ids: list[int]
+    ids: list[RowId]
 
 
 # -- the app ----------------------------------------------------------------------------
@@ -95,8 +97,13 @@ def create_app(service: Any, token: str, allowed_port: int | Callable[[], int]) 
         dependencies=[Depends(HTTPBearer(auto_error=False))],
     )
     install_error_handlers(app)
+    def disk_full() -> bool:
+        disk = getattr(getattr(service, "engine", None), "disk", None)
+        return bool(disk is not None and disk.full)
+
     app.add_middleware(
-        Guard, token=token, port=allowed_port, log_path=paths.data_dir() / paths.LOG_FILE
+        Guard, token=token, port=allowed_port, log_path=paths.data_dir() / paths.LOG_FILE,
+        disk_full=disk_full,
     )
     _add_routes(app, service)
     try:
@@ -127,20 +134,20 @@ def _add_routes(app: FastAPI, service: Any) -> None:
         return service.test_target_config(body.model_dump(exclude_unset=True))
 
     @app.get("/api/targets/{target_id}")
-    def get_target(target_id: int) -> dict[str, Any]:
+    def get_target(target_id: PathId) -> dict[str, Any]:
         return public_target(service.get_target(target_id))
 
     @app.patch("/api/targets/{target_id}")
-    def update_target(target_id: int, body: TargetPatch) -> dict[str, Any]:
+    def update_target(target_id: PathId, body: TargetPatch) -> dict[str, Any]:
         return public_target(service.update_target(target_id, body.model_dump(exclude_unset=True)))
 
     @app.delete("/api/targets/{target_id}", status_code=204)
-    def remove_target(target_id: int) -> Response:
+    def remove_target(target_id: PathId) -> Response:
         service.remove_target(target_id)
         return Response(status_code=204)
 
     @app.post("/api/targets/{target_id}/test")
-    def test_target(target_id: int) -> dict[str, Any]:
+    def test_target(target_id: PathId) -> dict[str, Any]:
         return service.test_target(target_id)
 
     @app.post("/api/uploads", status_code=201)
@@ -148,17 +155,21 @@ def _add_routes(app: FastAPI, service: Any) -> None:
         # Partial success, and nothing added, are answers (``added`` and ``rejected``, each with
         # its reason), not errors: 201 when something was queued, 200 when nothing was.
         result = service.add_uploads(body.paths, body.target, body.recursive)
+        answer = result.to_json()
+        for item in (*answer["added"], *answer["rejected"]):
+            item["path"] = to_stored(item["path"])  # a name that is not UTF-8, as valid text
         if not result.added:
             response.status_code = 200
-        return result.to_json()
+            answer["message"] = nothing_added_message(body.paths, body.recursive, len(result.rejected))
+        return answer
 
     @app.get("/api/uploads")
     def list_uploads(
         status: str | None = None,
-        since: int | None = None,
-        limit: int | None = None,
-        offset: int | None = None,
-        batch_id: int | None = None,
+        since: Seq = None,
+        limit: Count = None,
+        offset: Seq = None,
+        batch_id: Seq = None,
         q: str | None = None,
     ) -> Response:
         statuses = [s.strip() for s in status.split(",") if s.strip()] if status else None
@@ -179,17 +190,17 @@ def _add_routes(app: FastAPI, service: Any) -> None:
         return {"count": service.resume_all()}
 
     @app.get("/api/uploads/{upload_id}")
-    def get_upload(upload_id: int) -> dict[str, Any]:
+    def get_upload(upload_id: PathId) -> dict[str, Any]:
         return service.get_upload(upload_id)
 
     @app.post("/api/uploads/{upload_id}/{action}")
     def act(
-        upload_id: int, action: Literal["pause", "resume", "cancel", "retry"]
+        upload_id: PathId, action: Literal["pause", "resume", "cancel", "retry"]
     ) -> dict[str, Any]:
         return service.act(upload_id, action)
 
     @app.delete("/api/uploads/{upload_id}", status_code=204)
-    def remove_upload(upload_id: int) -> Response:
+    def remove_upload(upload_id: PathId) -> Response:
         service.remove_upload(upload_id)
         return Response(status_code=204)
 

@@ -20,6 +20,7 @@ from typing import Any
 
 from core.models import EventKind, Status
 from core.paths import MANIFEST_DIR
+from core.pathtext import from_stored
 from core.store import now_iso
 from core.watchrules import AfterUpload, BatchState
 from worker.batch_files import file_sha256, move_or_delete, unchanged, write_manifest
@@ -122,7 +123,7 @@ class BatchBook:
         """Record files the queue refused; call inside ``store.tx()``."""
         for item in rejected:
             try:
-                size: int | None = os.stat(item["path"]).st_size
+                size: int | None = os.stat(from_stored(item["path"])).st_size
             except OSError:
                 size = None
             self.store.execute(
@@ -338,7 +339,7 @@ class BatchBook:
             if upload["sha256"] or not unchanged(upload):
                 continue
             try:
-                upload["sha256"] = file_sha256(upload["path"])
+                upload["sha256"] = file_sha256(from_stored(upload["path"]))
             except OSError:
                 continue
             found.append((upload["sha256"], upload["id"]))
@@ -359,6 +360,7 @@ class BatchBook:
         watch = self.store.query_one("SELECT * FROM watches WHERE id = ?", (upload["watch_id"],))
         if watch is None or watch["after_upload"] == AfterUpload.KEEP.value:
             return
+        upload = dict(upload, path=from_stored(upload["path"]))  # the name the file system knows
         if upload["status"] != Status.DONE.value or not os.path.lexists(upload["path"]):
             return
         if not unchanged(upload):

@@ -17,11 +17,14 @@ from core.bandwidth import TokenBucket
 from core.errors import TransferError, TransferStopped
 from core.filereader import FileFingerprint
 from core.models import EventKind, Status
+from core.pathtext import from_stored
 from core.progress import SpeedMeter
 from core.retry import decide
 from core.store import now_iso
 from core.targets import make_client, secret_key
 from core.transfer import transfer
+from worker.diskguard import DiskGuard
+from worker.engine_faults import DISK_FULL, FaultRecovery
 from worker.housekeeping import LEASE_SECONDS, Housekeeping
 
 log = logging.getLogger(__name__)
@@ -66,7 +69,15 @@ class _Hooks:
         # file goes from claimed to done without one.
         self._last_write = time.monotonic()
         self._written = self.offset  # the offset state.db holds: an unchanged one is not rewritten
-        self.progressed = False
+        self.size = int(upload["size"])
+        # Progress that resets the retry count is what the server confirmed storing, never bytes
+        # read from the file: a PATCH answered 503 after its whole body moved nothing.
+        self.baseline = self.confirmed = int(upload.get("confirmed_offset") or 0)
+        self.all_sent = bool(upload.get("all_sent"))
+
+    @property
+    def progressed(self) -> bool:
+        return self.confirmed > self.baseline
 
     def check_stop(self) -> None:
         self.control.check()
@@ -75,22 +86,43 @@ class _Hooks:
         self.engine.bandwidth.take(nbytes, self.control.check)
 
     def on_progress(self, offset: int) -> None:
-        if offset > self.offset:
-            self.progressed = True
+        if offset >= self.size and not self.all_sent and self.remote_url:
+            # Before the server's answer: if the worker dies now, a restart must not read a
+            # server that answers 404 for a finished upload as "start over" (issue 13).
+            self.all_sent = True
+            self._write(self.engine.mark_all_sent, self.upload["id"])
         self.offset = offset
         speed = self.meter.update(offset)
         now = time.monotonic()
         if offset != self._written and now - self._last_write >= PROGRESS_INTERVAL:
             self._last_write, self._written = now, offset
-            self.engine.write_progress(self.upload["id"], offset, speed)
+            self._write(self.engine.write_progress, self.upload["id"], offset, speed)
+
+    def _write(self, write: Callable[..., None], *args: Any) -> None:
+        """A write of state.db from inside the request body: a full disk stops the upload
+        as "waiting for disk space" (TransferStopped), not as a crash of the transfer."""
+        try:
+            write(*args)
+        except Exception as exc:
+            if self.engine.disk.report(exc):
+                raise TransferStopped(DISK_FULL) from exc
+            raise
+
+    def on_confirmed(self, offset: int) -> None:
+        self.confirmed = max(self.confirmed, offset)
 
     def on_remote(self, url: str | None, expires: str | None) -> None:
+        if url != self.remote_url:  # another server upload: what the old one had is gone
+            self.baseline = self.confirmed = 0
+            self.all_sent = False
         self.remote_url = url
         store = self.engine.store
         with store.tx():
             store.execute(
-                "UPDATE uploads SET remote_url = ?, remote_expires = ?, change_seq = ?, updated_at = ? WHERE id = ?",
-                (url, expires, store.next_seq(), now_iso(), self.upload["id"]),
+                "UPDATE uploads SET remote_url = ?, remote_expires = ?, confirmed_offset = ?, all_sent = ?,"
+                " change_seq = ?, updated_at = ? WHERE id = ?",
+                (url, expires, self.confirmed, int(self.all_sent), store.next_seq(), now_iso(),
+                 self.upload["id"]),
             )
             if url:
                 store.add_event(EventKind.INFO, f"Server upload created: {url}", upload_id=self.upload["id"])
@@ -107,7 +139,7 @@ class _TargetCache:
         self.caps: Any = None
 
 
-class Engine(Housekeeping):
+class Engine(FaultRecovery, Housekeeping):
     """Args:
         service: the worker's Service (store, secrets, listeners).
         scheduler: runs runner tasks and timed wake-ups.
@@ -128,11 +160,13 @@ class Engine(Housekeeping):
         # what lets thousands of small files go at the server's pace.
         self._targets: dict[int, _TargetCache] = {}
         self._closing = False
+        self.disk = DiskGuard(service.data_dir, on_full=self._disk_full, on_space=self._disk_space_back)
         self._stop_housekeeping = threading.Event()
         self._housekeeper: threading.Thread | None = None
 
     # -- lifecycle ------------------------------------------------------------------------
     def start(self) -> None:
+        self.disk.start()
         self.reconcile()
         self._housekeeper = threading.Thread(target=self._housekeeping_loop, name="housekeeping", daemon=True)
         self._housekeeper.start()
@@ -141,6 +175,7 @@ class Engine(Housekeeping):
     def shutdown(self, timeout: float = 10.0) -> None:
         """Stop every running transfer; they go back to queued and resume at the next start."""
         self._closing = True
+        self.disk.stop()
         self._stop_housekeeping.set()
         with self._lock:
             controls = list(self._controls.values())
@@ -188,7 +223,7 @@ class Engine(Housekeeping):
 
     def kick(self) -> None:
         """Start runners for free slots when there is work that is due."""
-        if self._closing:
+        if self._closing or self.disk.full:
             return
         concurrency = int(self.store.setting("concurrency"))
         due = self._count_due()
@@ -219,7 +254,14 @@ class Engine(Housekeeping):
                 with self._lock:
                     if self._runners > concurrency:  # the limit was lowered: this runner retires
                         break
-                upload = self._claim_next()
+                if self.disk.full:
+                    break
+                try:
+                    upload = self._claim_next()
+                except Exception as exc:
+                    if self.disk.report(exc):
+                        break
+                    raise
                 if upload is None:
                     break
                 self.run_upload(upload)
@@ -274,7 +316,10 @@ class Engine(Housekeeping):
             chunk = target.get("chunk_size") or int(self.store.setting("chunk_size")) or None
             metadata = {"filename": upload["name"],
                         "filetype": mimetypes.guess_type(upload["name"])[0] or "application/octet-stream"}
-            expected = FileFingerprint(upload["size"], upload["mtime_ns"], upload["inode"])
+            expected = FileFingerprint(upload["size"], upload["mtime_ns"], upload["inode"],
+                                       upload.get("ctime_ns"))
+            if hooks.all_sent and upload["remote_url"] and self._sent_before(upload, client, hooks):
+                return
             if cached.caps is None:
                 cached.caps = client.discover(target["url"])
             # Never send bytes inside the creation POST: if the worker dies after the server
@@ -282,7 +327,7 @@ class Engine(Housekeeping):
             # create and complete a second copy (a processing server would import it twice).
             # An empty POST whose URL is saved before the first PATCH can leave at most an
             # empty orphan, which the server expires.
-            url = transfer(client, target["url"], upload["path"], expected, upload["remote_url"], metadata,
+            url = transfer(client, target["url"], from_stored(upload["path"]), expected, upload["remote_url"], metadata,
                            hooks, chunk_size=chunk, caps=cached.caps, creation_with_upload_limit=0)
             self._finish(upload, Status.DONE, EventKind.DONE, "Uploaded; the server has every byte",
                          extra={"offset": upload["size"], "remote_url": url})
@@ -291,7 +336,10 @@ class Engine(Housekeeping):
         except TransferError as error:
             self._forget_caps(upload["target_id"])  # the server may have changed: ask it again
             self._failed_attempt(upload, error, hooks)
-        except Exception:
+        except Exception as exc:
+            if self.disk.report(exc):
+                self._stopped(upload, DISK_FULL, hooks)
+                return
             log.exception("upload %s failed unexpectedly", upload_id)
             self._finish(upload, Status.FAILED, EventKind.FAILED,
                          f"An internal error stopped this upload; details are in {self.service.data_dir}/upqueue.log",
@@ -330,12 +378,15 @@ class Engine(Housekeeping):
             self.service.fire_finished(upload["id"])
 
     def _stopped(self, upload: dict[str, Any], reason: str, hooks: _Hooks) -> None:
+        if reason == DISK_FULL:
+            self._wait_for_disk(upload, hooks)
+            return
         store = self.store
         with store.tx():
             store.execute(
-                'UPDATE uploads SET "offset" = ?, speed = 0, lease_owner = NULL, lease_expires = NULL,'
-                " change_seq = ? WHERE id = ?",
-                (hooks.offset, store.next_seq(), upload["id"]),
+                'UPDATE uploads SET "offset" = ?, confirmed_offset = ?, speed = 0, lease_owner = NULL,'
+                " lease_expires = NULL, change_seq = ? WHERE id = ?",
+                (hooks.offset, hooks.confirmed, store.next_seq(), upload["id"]),
             )
             if reason == "shutdown":
                 self.service.set_status(upload["id"], Status.QUEUED, event=EventKind.REQUEUED,
@@ -372,15 +423,20 @@ class Engine(Housekeeping):
             if error.kind in ("transient", "conflict", "checksum", "gone"):
                 message = f"{error.message} (gave up after {attempts} attempts)"
             self._finish(upload, Status.FAILED, EventKind.FAILED, message, title=error.title,
-                         extra={"offset": hooks.offset, "attempts": attempts})
+                         extra={"offset": hooks.offset, "attempts": attempts, "confirmed_offset": hooks.confirmed})
             return
         when = time.time() + decision.delay
+        capped = ""
+        if decision.server_asked is not None and decision.server_asked > decision.delay:
+            capped = (f" (the server asked for {decision.server_asked:g} s; upqueue waits at most "
+                      f"retry_max_delay, {decision.delay:g} s)")
         with self.store.tx():
             self.service.set_status(
                 upload["id"], Status.RETRYING, event=EventKind.RETRYING,
-                message=f"{error.message} — retry {attempts} in {decision.delay:.0f} s",
+                message=f"{error.message} — retry {attempts} in {decision.delay:.0f} s{capped}",
                 title=error.title,
                 extra={"offset": hooks.offset, "attempts": attempts, "next_attempt_at": when, "speed": 0,
+                       "confirmed_offset": hooks.confirmed,
                        "lease_owner": None, "lease_expires": None,
                        "error_title": error.title, "error_message": error.message},
                 only_from=[Status.UPLOADING.value],

@@ -19,6 +19,7 @@ from typing import IO, Any
 from huey.consumer import Consumer
 
 from core import paths
+from core.diskspace import disk_full_error, is_disk_full
 from core.errors import UpqueueError
 from core.models import Status
 from core.secrets import SecretStore
@@ -35,8 +36,9 @@ def setup_logging(data_dir: Path, *, foreground: bool) -> None:
     """A rotating log file in the data directory; tracebacks go there, not to API answers."""
     root = logging.getLogger()
     root.setLevel(logging.INFO)
-    handler = logging.handlers.RotatingFileHandler(
-        paths.private_file(data_dir / paths.LOG_FILE), maxBytes=5 << 20, backupCount=3, encoding="utf-8")
+    # backslashreplace: a file name that is not UTF-8 must not cost the line that names it.
+    handler = _LogFile(paths.private_file(data_dir / paths.LOG_FILE), maxBytes=5 << 20, backupCount=3,
+                       encoding="utf-8", errors="backslashreplace")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(threadName)s %(name)s: %(message)s"))
     root.addHandler(handler)
     if foreground:
@@ -46,6 +48,23 @@ def setup_logging(data_dir: Path, *, foreground: bool) -> None:
         root.addHandler(console)
     for noisy in ("huey", "urllib3", "watchdog"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+class _LogFile(logging.handlers.RotatingFileHandler):
+    """The log file. One that cannot be written (a full disk) must never stop the worker, nor
+    print a traceback per line to a stderr that may be gone: it says so once, and keeps trying."""
+
+    _failing = False
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        if self._failing:
+            return
+        self._failing = True
+        try:
+            sys.stderr.write(f"upqueue: cannot write the log file {self.baseFilename}; "
+                             "is its disk full? Logging continues when it can.\n")
+        except Exception:  # noqa: BLE001, S110 - nowhere left to say it
+            pass
 
 
 class WorkerLock:
@@ -109,8 +128,22 @@ class _Consumer(Consumer):
 
 
 def run_worker(until_idle: bool = False, *, foreground: bool = True) -> int:
-    """Run the worker until stopped (SIGINT, SIGTERM, `upqueue stop`), or until idle."""
+    """Run the worker until stopped (SIGINT, SIGTERM, `upqueue stop`), or until idle.
+
+    Raises:
+        UpqueueError: it cannot start, e.g. "Disk full" rather than SQLite's OperationalError.
+    """
+    try:
+        return _run_worker(until_idle, foreground=foreground)
+    except Exception as exc:
+        if is_disk_full(exc):
+            raise disk_full_error(paths.data_dir()) from exc
+        raise
+
+
+def _run_worker(until_idle: bool, *, foreground: bool) -> int:
     data_dir = paths.data_dir()
+    paths.tighten_modes(data_dir)
     setup_logging(data_dir, foreground=foreground)
     lock = WorkerLock(data_dir)
     lock.acquire()

@@ -26,6 +26,7 @@ from core.models import (
     EventKind,
     Status,
 )
+from core.pathtext import from_stored, path_problem, readable
 from core.records import (
     EXPORT_HEADER,
     UPLOAD_FIELDS,
@@ -86,6 +87,9 @@ class Service(TargetOperations):
             "started_at": self.started_at,
             "seq": self.store.seq,
             "secret_store": self.secrets.backend_name,
+            # True while the disk holding the data directory is full (uploads wait for space).
+            "disk_full": bool(self.engine is not None and getattr(self.engine, "disk", None)
+                              and self.engine.disk.full),
             **sqlite_version_report(),
         }
 
@@ -108,14 +112,27 @@ class Service(TargetOperations):
         cost one commit.
         """
         target_row = self.resolve_target(target)
+        # A name that is not UTF-8 may come as its stored form (from `ls`) or escaped.
+        texts = [from_stored(os.path.expanduser(str(given))) for given in paths]
+        invalid = [(text, problem) for text in texts if (problem := path_problem(text))]
+        if invalid:
+            # Malformed input, not a file that cannot be sent: the request is refused (400).
+            errors = []
+            for text, problem in invalid:
+                shown = readable(text).replace("\x00", "\\0")
+                errors.append({"path": shown, "title": "Invalid path", "message": f"{shown} {problem}."})
+            more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+            error = UpqueueError("Invalid path", errors[0]["message"] + more)
+            error.errors = errors  # type: ignore[attr-defined]
+            raise error
         rows: list[tuple[str, os.stat_result]] = []
         rejected: list[Rejected] = []
 
         def skipped(entry: Skipped) -> None:
             rejected.append(Rejected(entry.path, entry.title, entry.message))
 
-        for given in paths:
-            for path in fileinfo.expand(fileinfo.absolute(str(given)), recursive, skipped):
+        for text in texts:
+            for path in fileinfo.expand(text, recursive, skipped):
                 try:
                     st = fileinfo.check_file(path)
                 except UpqueueError as exc:
@@ -129,10 +146,11 @@ class Service(TargetOperations):
                     seq = self.store.next_seq()
                     stamp = now_iso()
                     cur = self.store.execute(
-                        "INSERT INTO uploads (target_id, path, name, size, mtime_ns, inode, status, created_at,"
-                        " updated_at, change_seq, batch_id, watch_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        (target_row["id"], path, os.path.basename(path), st.st_size, st.st_mtime_ns, st.st_ino,
-                         Status.QUEUED.value, stamp, stamp, seq, batch_id, watch_id),
+                        "INSERT INTO uploads (target_id, path, name, size, mtime_ns, inode, ctime_ns, status,"
+                        " created_at, updated_at, change_seq, batch_id, watch_id)"
+                        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        (target_row["id"], path, readable(os.path.basename(path)), st.st_size, st.st_mtime_ns,
+                         st.st_ino, st.st_ctime_ns, Status.QUEUED.value, stamp, stamp, seq, batch_id, watch_id),
                     )
                     upload_id = int(cur.lastrowid or 0)
                     added.append(Added(upload_id, path))
@@ -278,7 +296,8 @@ class Service(TargetOperations):
         extra: dict[str, Any] = {"attempts": 0, "error_title": None, "error_message": None, "finished_at": None,
                                  "next_attempt_at": None}
         if row["status"] == Status.CANCELLED:
-            extra.update(remote_url=None, remote_expires=None, offset=0)  # its remote upload was terminated
+            # its remote upload was terminated
+            extra.update(remote_url=None, remote_expires=None, offset=0, confirmed_offset=0, all_sent=0)
         self.set_status(row["id"], Status.QUEUED, event=EventKind.RESUMED, message="Retry asked by you", extra=extra)
 
     def remove_upload(self, upload_id: int) -> None:
@@ -371,6 +390,19 @@ class Service(TargetOperations):
     def close(self) -> None:
         """Let queued notifications finish (the runtime calls this as the worker stops)."""
         self._notifier.shutdown(wait=True)
+
+
+def nothing_added_message(paths: list[str], recursive: bool, rejected: int) -> str:
+    """What to say when a request to add files queued none: why, as far as it is known."""
+    if rejected:
+        return f"Nothing was added: {rejected} path(s) rejected, each with its reason."
+    if not paths:
+        return "Nothing was added: no paths were given; name at least one file or folder."
+    folders = [readable(p) for p in paths if os.path.isdir(from_stored(p))]
+    if folders and recursive:
+        return (f"Nothing was added: no files were found in {', '.join(folders)} (hidden and "
+                "temporary files, and links leading out of the folder, are left out).")
+    return "Nothing was added: no files were found among the paths given."
 
 
 def _parse_day(text: str, name: str) -> date:

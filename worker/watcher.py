@@ -19,6 +19,7 @@ from typing import Any
 
 from core.errors import UpqueueError
 from core.models import EventKind
+from core.pathtext import from_stored
 from core.store import now_iso
 from core.watchrules import (
     FileKey,
@@ -266,12 +267,13 @@ class WatchManager:
             "SELECT path, size, mtime_ns, inode, upload_id FROM seen_files WHERE watch_id = ?",
             (watch_id,),
         ):
-            seen[r["path"]] = (r["upload_id"] or 0, FileKey(r["size"], r["mtime_ns"], r["inode"]))
+            seen[from_stored(r["path"])] = (r["upload_id"] or 0, FileKey(r["size"], r["mtime_ns"], r["inode"]))
         for r in self.store.query(
             "SELECT id, path, size, mtime_ns, inode FROM uploads WHERE watch_id = ?", (watch_id,)
         ):
-            if r["path"] not in seen or seen[r["path"]][0] < r["id"]:
-                seen[r["path"]] = (r["id"], FileKey(r["size"], r["mtime_ns"], r["inode"]))
+            path = from_stored(r["path"])  # the name the folder scan sees
+            if path not in seen or seen[path][0] < r["id"]:
+                seen[path] = (r["id"], FileKey(r["size"], r["mtime_ns"], r["inode"]))
         with self._lock:
             self._seen[watch_id] = {path: key for path, (_, key) in seen.items()}
 
