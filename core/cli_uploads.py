@@ -82,7 +82,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 def cmd_add(client: ApiClient, args: argparse.Namespace) -> int:
     # The worker may run in another directory: send absolute paths, as the person meant them.
     paths = [os.path.abspath(os.path.expanduser(p)) for p in args.paths]
-    since = client.stats()["seq"] if args.wait else None
+    # A counter from before the add: the health check that found the worker brought one.
+    since = (client.seq_at_connect if client.seq_at_connect is not None
+             else client.stats()["seq"]) if args.wait else None
     try:
         result = client.add_uploads(paths, args.target, recursive=args.recursive)
     except ApiError as exc:

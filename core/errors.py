@@ -14,9 +14,13 @@ import re
 import time
 from enum import StrEnum
 from http import HTTPStatus
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-import requests
+if TYPE_CHECKING:
+    # Imported where used: the command line imports this module and must not pay ~60 ms for
+    # requests before its first request (issue 12).
+    import requests
 
 
 class UpqueueError(Exception):
@@ -256,6 +260,8 @@ def error_for_response(
     resp: requests.Response, action: str, *, gone: bool = False, max_size: int | None = None
 ) -> TransferError:
     """Classify a non-success response (see core.errors.error_for_status)."""
+    import requests
+
     try:
         text = resp.text
     except (requests.RequestException, UnicodeDecodeError):
@@ -276,6 +282,8 @@ def classify_exception(
     e: requests.RequestException, url: str, action: str, *, stall_timeout: float
 ) -> TransferError:
     """Turn a requests exception (no answer from the server) into a TransferError."""
+    import requests
+
     host = urlsplit(url).netloc or url
     if isinstance(
         e,

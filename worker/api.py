@@ -22,9 +22,11 @@ import uvicorn
 from fastapi import BackgroundTasks, Depends, FastAPI, Response
 from fastapi.security import HTTPBearer
 from pydantic import BaseModel, ConfigDict
+from starlette.concurrency import run_in_threadpool
 
 from core import paths
 from core.errors import UpqueueError
+from worker.api_changes import ChangeFeed
 from worker.api_guard import Guard, error_response, install_error_handlers, json_response
 
 log = logging.getLogger(__name__)
@@ -94,6 +96,10 @@ def create_app(service: Any, token: str, allowed_port: int | Callable[[], int]) 
         dependencies=[Depends(HTTPBearer(auto_error=False))],
     )
     install_error_handlers(app)
+    store = getattr(service, "store", None)
+    if store is not None and hasattr(store, "on_change"):
+        app.state.changes = ChangeFeed(lambda: store.committed_seq)
+        store.on_change(app.state.changes.notify)
     app.add_middleware(
         Guard, token=token, port=allowed_port, log_path=paths.data_dir() / paths.LOG_FILE
     )
@@ -109,6 +115,8 @@ def create_app(service: Any, token: str, allowed_port: int | Callable[[], int]) 
 
 
 def _add_routes(app: FastAPI, service: Any) -> None:
+    changes: ChangeFeed | None = getattr(app.state, "changes", None)
+
     @app.get("/api/health")
     def health() -> dict[str, Any]:
         return service.health()
@@ -158,18 +166,34 @@ def _add_routes(app: FastAPI, service: Any) -> None:
         return result
 
     @app.get("/api/uploads")
-    def list_uploads(
+    async def list_uploads(
         status: str | None = None,
         since: int | None = None,
         limit: int | None = None,
         offset: int | None = None,
+        after_id: int | None = None,
         batch_id: int | None = None,
         q: str | None = None,
+        wait: float | None = None,
+        stats: bool = False,
     ) -> Response:
+        # A long poll: with `since` and `wait`, answer once the change counter passes `since`
+        # (or after `wait` seconds), on the event loop, holding no thread while it waits.
+        if since is not None and wait and changes is not None:
+            await changes.wait_past(since, wait)
         statuses = [s.strip() for s in status.split(",") if s.strip()] if status else None
-        return json_response(service.list_uploads(
-            status=statuses, since=since, batch_id=batch_id, limit=limit, offset=offset, q=q
-        ))
+
+        def answer() -> dict[str, Any]:
+            result: dict[str, Any] = service.list_uploads(
+                status=statuses, since=since, batch_id=batch_id, limit=limit, offset=offset,
+                q=q, after_id=after_id,
+            )
+            if stats:
+                # The counts ride along, so a window's poll is one request, not two.
+                result["stats"] = service.stats()
+            return result
+
+        return json_response(await run_in_threadpool(answer))
 
     @app.post("/api/uploads/actions")
     def bulk(body: BulkIn) -> dict[str, Any]:
@@ -258,6 +282,19 @@ class PortHolder:
         return self.port
 
 
+class _Server(uvicorn.Server):
+    """uvicorn's server, waking the long polls when it stops (else shutdown waits them out)."""
+
+    def __init__(self, config: uvicorn.Config, changes: ChangeFeed | None) -> None:
+        super().__init__(config)
+        self._changes = changes
+
+    async def shutdown(self, sockets: Any = None) -> None:
+        if self._changes is not None:
+            self._changes.close()
+        await super().shutdown(sockets)
+
+
 def serve(
     app: FastAPI,
     host: str = "127.0.0.1",
@@ -299,7 +336,7 @@ def serve(
         ws="none",
         timeout_graceful_shutdown=3,
     )
-    server = uvicorn.Server(config)
+    server = _Server(config, getattr(app.state, "changes", None))
     # uvicorn already skips signals off the main thread; say so explicitly, for every version.
     server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
     if hasattr(server, "install_signal_handlers"):  # older uvicorn

@@ -1,0 +1,175 @@
+"""HTTP for the control API: one kept-alive connection per thread, on the standard library.
+
+The API is plain HTTP/1.1 on 127.0.0.1, which :mod:`http.client` speaks. requests and urllib3
+took ~65 ms to import, most of a command's time before its first request (issue 12: the
+command line reaches its first request within 100 ms), and buy nothing on a loopback socket
+(no proxies, no TLS, no redirects).
+"""
+
+from __future__ import annotations
+
+import http.client
+import select
+import socket
+import threading
+from email.message import Message
+
+
+class NoAnswer(Exception):
+    """No answer: the connection failed, or the answer did not come in time.
+
+    Attributes:
+        timed_out: whether a timeout ended the wait (else the connection failed).
+    """
+
+    def __init__(self, message: str, *, timed_out: bool) -> None:
+        super().__init__(message)
+        self.timed_out = timed_out
+
+
+class Answer:
+    """An HTTP answer, read whole (a plain class: dataclasses would import inspect, ~6 ms)."""
+
+    def __init__(self, status: int, reason: str, content: bytes, headers: dict[str, str]) -> None:
+        self.status = status
+        self.reason = reason
+        self.content = content
+        self.headers = headers
+
+    @property
+    def text(self) -> str:
+        return self.content.decode("utf-8", "replace")
+
+
+class Transport:
+    """Requests to ``http://host:port`` on a kept-alive connection per calling thread.
+
+    Args:
+        host, port: the server.
+        headers: sent with every request (e.g. the bearer token).
+    """
+
+    def __init__(self, host: str, port: int, headers: dict[str, str]) -> None:
+        self.host = host
+        self.port = port
+        self.headers = dict(headers)
+        self._local = threading.local()
+        # Connections now waiting in an interruptible request (a long poll), for interrupt().
+        self._waiting: set[http.client.HTTPConnection] = set()
+        self._waiting_lock = threading.Lock()
+
+    def request(
+        self,
+        method: str,
+        target: str,
+        body: bytes | None,
+        content_type: str | None,
+        timeout: tuple[float, float],
+        *,
+        interruptible: bool = False,
+    ) -> Answer:
+        """Send one request (``target``: path and query) and read its answer.
+
+        A connection the server closed while it sat idle (uvicorn drops idle ones after a few
+        seconds) is replaced and the request sent once more: the server never saw it.
+
+        ``interruptible``: :meth:`interrupt` may end the wait (for long polls).
+
+        Raises:
+            NoAnswer: no connection, no answer within ``timeout`` (connect, read), or
+                interrupted.
+        """
+        headers = dict(self.headers)
+        if content_type:
+            headers["Content-Type"] = content_type
+        for attempt in (1, 2):
+            connection, reused = self._connection(timeout[0])
+            if interruptible:
+                with self._waiting_lock:
+                    self._waiting.add(connection)
+            try:
+                if connection.sock is not None:
+                    connection.sock.settimeout(timeout[1])
+                connection.request(method, target, body=body, headers=headers)
+                if connection.sock is not None:
+                    connection.sock.settimeout(timeout[1])
+                response = connection.getresponse()
+                content = response.read()
+            except TimeoutError as exc:
+                self._drop()
+                raise NoAnswer(f"{exc.__class__.__name__}: {exc}", timed_out=True) from None
+            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError) as exc:
+                self._drop()
+                if reused and attempt == 1:
+                    continue
+                raise NoAnswer(f"{exc.__class__.__name__}: {exc}", timed_out=False) from None
+            except (OSError, http.client.HTTPException) as exc:
+                self._drop()
+                raise NoAnswer(f"{exc.__class__.__name__}: {exc}", timed_out=False) from None
+            finally:
+                if interruptible:
+                    with self._waiting_lock:
+                        self._waiting.discard(connection)
+            if response.will_close:
+                self._drop()
+            return Answer(response.status, response.reason, content, _headers(response.msg))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def close(self) -> None:
+        """Close this thread's connection (others close when their threads end)."""
+        self._drop()
+
+    def interrupt(self) -> None:
+        """End every interruptible request now waiting (from any thread): they raise NoAnswer.
+
+        The window calls it when it closes, so that a long poll does not hold it open.
+        """
+        with self._waiting_lock:
+            waiting = list(self._waiting)
+        for connection in waiting:
+            sock = connection.sock
+            if sock is not None:
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def _connection(self, connect_timeout: float) -> tuple[http.client.HTTPConnection, bool]:
+        connection: http.client.HTTPConnection | None = getattr(self._local, "connection", None)
+        if connection is not None and connection.sock is not None and _closed_by_peer(
+            connection.sock
+        ):
+            self._drop()
+            connection = None
+        if connection is not None and connection.sock is not None:
+            return connection, True
+        connection = http.client.HTTPConnection(self.host, self.port, timeout=connect_timeout)
+        try:
+            connection.connect()
+        except TimeoutError as exc:
+            raise NoAnswer(f"connect: {exc}", timed_out=True) from None
+        except OSError as exc:
+            raise NoAnswer(f"{exc.__class__.__name__}: {exc}", timed_out=False) from None
+        # Small requests and answers: never wait for a delayed ACK before sending.
+        connection.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self._local.connection = connection
+        return connection, False
+
+    def _drop(self) -> None:
+        connection = getattr(self._local, "connection", None)
+        self._local.connection = None
+        if connection is not None:
+            connection.close()
+
+
+def _closed_by_peer(sock: socket.socket) -> bool:
+    """An idle kept-alive socket that is readable has been closed (or broken) by the server."""
+    try:
+        readable, _, _ = select.select([sock], [], [], 0)
+    except (OSError, ValueError):
+        return True
+    return bool(readable)
+
+
+def _headers(message: Message) -> dict[str, str]:
+    return {name.lower(): value for name, value in message.items()}
