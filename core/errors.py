@@ -8,7 +8,6 @@ that got no answer (``classify_exception``), so the retry policy can branch on `
 
 from __future__ import annotations
 
-import email.utils
 import html
 import re
 import time
@@ -124,6 +123,8 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
     if re.fullmatch(r"\d+(\.\d+)?", value):
         return float(value)
     try:
+        import email.utils  # here: the command line imports this module, rarely this
+
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError):
         return None
