@@ -247,6 +247,10 @@ def summarize(runs: list[dict[str, Any]], clients: list[str]) -> dict[str, Any]:
     gaps = [r["exit_gap"] for r in runs if "exit_gap" in r]
     if gaps:
         summary["exit_gap_ms"] = sorted(gap * 1000 for gap in gaps)
+        summary["breakdown_ms"] = {
+            part: median([r[part] * 1000 for r in runs if part in r])
+            for part in ("until_added", "start_latency", "transfer_seconds", "exit_gap")
+        }
     return summary
 
 
@@ -276,6 +280,9 @@ def print_summary(summary: dict[str, Any], rounds: int, size: int) -> None:
     if summary.get("exit_gap_ms"):
         gaps = ", ".join(f"{gap:.0f}" for gap in summary["exit_gap_ms"])
         print(f"upqueue add --wait exited this long after the upload's finished_at (ms): {gaps}")
+    if summary.get("breakdown_ms"):
+        parts = ", ".join(f"{k} {v:.0f}" for k, v in summary["breakdown_ms"].items())
+        print(f"upqueue add --wait, medians in ms: {parts}")
     for name, ok in summary["targets"].items():
         print(f"target {name}: {'met' if ok else 'MISSED'}")
 

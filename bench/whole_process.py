@@ -37,6 +37,7 @@ def run_upqueue_cli(ctx: Context, round_no: int) -> dict[str, Any]:
         env = dict(os.environ, UPQUEUE_HOME=str(worker.home))
         ctx.meters.start()
         worker_cpu0 = worker.cpu_seconds()
+        spawned = time.time()
         child = run_child(
             [sys.executable, str(MAIN), "add", str(ctx.file), "--target", "bench", "--wait"],
             timeout=TIMEOUT,
@@ -58,6 +59,11 @@ def run_upqueue_cli(ctx: Context, round_no: int) -> dict[str, Any]:
             "process_cpu_seconds": worker_cpu + child.cpu_seconds,
             "cli_cpu_seconds": child.cpu_seconds,
             "exit_gap": exited - parse_iso(upload["finished_at"]),
+            # Where the time went: spawn -> the row exists (start-up, connect, the add call),
+            # -> the worker starts it (queue, claim), -> the last byte, -> the command's exit.
+            "until_added": parse_iso(upload["created_at"]) - spawned,
+            "start_latency": parse_iso(upload["started_at"]) - parse_iso(upload["created_at"]),
+            "transfer_seconds": parse_iso(upload["finished_at"]) - parse_iso(upload["started_at"]),
             "peak_rss": worker.peak_rss(),
             "urls": [upload["remote_url"]],
         }
