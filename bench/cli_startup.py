@@ -7,9 +7,9 @@ the process is spawned. Measures ``upqueue ls`` (connect: ``GET /api/health``) t
 
 Target (issue 12): first request <= 100 ms, ``--help`` as fast.
 
-Usage: ``.venv/bin/python bench/cli_startup.py [--runs 20] [--entry main.py|upqueue]``
+Usage: ``.venv/bin/python bench/cli_startup.py [--runs 20] [--entry main.py|upqueue|PATH]``
 (``--entry upqueue`` runs the installed console script ``.venv/bin/upqueue`` instead of
-``python main.py``).
+``python main.py``; a PATH runs that executable, e.g. the frozen ``dist/upqueue/upqueue``).
 """
 
 from __future__ import annotations
@@ -80,14 +80,16 @@ def p90(values: list[float]) -> float:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=20)
-    parser.add_argument("--entry", choices=["main.py", "upqueue"], default="main.py")
+    parser.add_argument("--entry", default="main.py", help="main.py, upqueue, or an executable")
     args = parser.parse_args()
     home = Path(tempfile.mkdtemp(prefix="upqueue-cli-bench-"))
     env = dict(os.environ, UPQUEUE_HOME=str(home))
     if args.entry == "upqueue":
         command = [str(Path(sys.executable).parent / "upqueue")]
-    else:
+    elif args.entry == "main.py":
         command = [sys.executable, str(ROOT / "main.py")]
+    else:
+        command = [str(Path(args.entry).resolve())]
     worker = StandInWorker(home)
     first_request: list[float] = []
     help_total: list[float] = []
