@@ -49,13 +49,16 @@ class QueueSource(Protocol):
 
 
 class Poller(QObject):
-    """Fetches queue changes and totals on a timer.
+    """Fetches the queue, then its changes and totals by long polls.
 
     Args:
         background: runs the HTTP calls.
         parent: owner.
-        fast_ms: interval while uploads are active.
-        slow_ms: heartbeat interval otherwise (notices uploads added by the CLI or a watch).
+        fast_ms: the least time from one poll's start to the next's (a long poll answers as
+            soon as something changes, so this caps the rate while progress streams in).
+        slow_ms: the pause after a failed poll.
+        long_poll_s: how long the worker may hold a poll with nothing new (0: no long polls).
+        first_page: uploads in the first answer, painted before the rest is fetched.
 
     Signals:
         full(dict): the queue's first page ``{"seq", "uploads", ...}`` (first poll, or after a

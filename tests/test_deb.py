@@ -130,7 +130,7 @@ def test_the_unpacked_program_runs_the_cli_the_worker_and_an_upload(
         assert upload["status"] == "done"
         assert same_content(tus_server.stored_path(upload["remote_url"]), source)
         run("stop")
-        out, err = worker.communicate(timeout=60)
+        _out, err = worker.communicate(timeout=60)
     finally:
         if worker.poll() is None:
             worker.kill()
