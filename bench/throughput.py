@@ -142,7 +142,7 @@ RUNNERS: dict[str, Callable[[Context, int], dict[str, Any]]] = {
     **whole_process.RUNNERS,
 }
 # Whose figures the ratios are of, and against which peers the targets are set.
-OURS = ("upqueue", "upqueue-cli")
+OURS = ("upqueue-cli", "upqueue")  # with both, the engine-only run is one of the peers
 CURL = ("curl", "curl-2")
 TUSPY = ("tuspy", "tuspy-proc")
 
@@ -225,7 +225,7 @@ def summarize(runs: list[dict[str, Any]], clients: list[str]) -> dict[str, Any]:
         mb_s = {(r["client"], r["round"]): r["mb_s"] for r in runs}
         rounds = sorted({r["round"] for r in runs})
         for peer in clients:
-            if peer not in OURS:
+            if peer != ours_name:
                 summary["ratios"][f"{ours_name}/{peer}"] = ours / medians[peer]["mb_s"]
                 # The ratio within each round too: both ran seconds apart on the same machine.
                 summary["per_round"][f"{ours_name}/{peer}"] = [
