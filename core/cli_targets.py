@@ -8,7 +8,6 @@ from typing import Any
 from core.api_client import ApiClient
 from core.cli_common import UsageError, parse_headers, print_json, print_table, read_secret
 from core.humanize import size as human_size
-from core.settings import parse_size
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -95,6 +94,8 @@ def _chunk_size(text: str | None) -> int | None:
     if text is None:
         return None
     try:
+        from core.settings import parse_size  # here: dataclasses cost start-up
+
         return parse_size(text)
     except ValueError:
         raise UsageError(

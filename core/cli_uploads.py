@@ -92,7 +92,9 @@ ADD_ALL, ADD_NONE, ADD_SOME = 0, 1, 3
 def cmd_add(client: ApiClient, args: argparse.Namespace) -> int:
     # The worker may run in another directory: send absolute paths, as the person meant them.
     paths = [os.path.abspath(os.path.expanduser(p)) for p in args.paths]
-    since = client.stats()["seq"] if args.wait else None
+    # A counter from before the add: the health check that found the worker brought one.
+    since = (client.seq_at_connect if client.seq_at_connect is not None
+             else client.stats()["seq"]) if args.wait else None
     result = AddResult.from_json(
         client.add_uploads(paths, args.target, recursive=args.recursive)
     )

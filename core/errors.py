@@ -10,16 +10,19 @@ from __future__ import annotations
 
 import base64
 import binascii
-import email.utils
 import html
 import re
 import time
 from collections.abc import Mapping
 from enum import StrEnum
 from http import HTTPStatus
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-import requests
+if TYPE_CHECKING:
+    # Imported where used: the command line imports this module and must not pay ~60 ms for
+    # requests before its first request (issue 12).
+    import requests
 
 
 class UpqueueError(Exception):
@@ -123,6 +126,8 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
     if re.fullmatch(r"\d+(\.\d+)?", value):
         return float(value)
     try:
+        import email.utils  # here: the command line imports this module, rarely this
+
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError):
         return None
@@ -305,6 +310,8 @@ def error_for_response(
     A server may quote the credential it refused ("invalid credential: Bearer <token>"): every
     secret the request carried is redacted from its text before anyone shows or stores it.
     """
+    import requests
+
     try:
         text = resp.text
     except (requests.RequestException, UnicodeDecodeError):
@@ -332,6 +339,8 @@ def classify_exception(
     e: requests.RequestException, url: str, action: str, *, stall_timeout: float
 ) -> TransferError:
     """Turn a requests exception (no answer from the server) into a TransferError."""
+    import requests
+
     host = urlsplit(url).netloc or url
     if isinstance(
         e,

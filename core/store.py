@@ -11,6 +11,7 @@ import json
 import logging
 import sqlite3
 import threading
+from collections.abc import Callable
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
@@ -70,6 +71,9 @@ class Store:
             if side.exists():
                 private_file(side)
         self._seq = self._max_seq()
+        # The counter as of the last COMMIT: what a reader can see. Long polls wait on it.
+        self._committed_seq = self._seq
+        self._change_listeners: list[Callable[[int], None]] = []
         report = sqlite_version_report()
         if report["wal_reset_bug"]:
             log.info(
@@ -90,6 +94,12 @@ class Store:
                 raise
             else:
                 self._conn.execute("COMMIT")
+            changed = self._seq != self._committed_seq
+            self._committed_seq = seq = self._seq
+        if changed:
+            # Outside the lock: a listener may read the store.
+            for listener in list(self._change_listeners):
+                listener(seq)
 
     @contextmanager
     def read(self) -> Iterator[None]:
@@ -144,6 +154,18 @@ class Store:
     def seq(self) -> int:
         with self._lock:
             return self._seq
+
+    @property
+    def committed_seq(self) -> int:
+        """The change counter as of the last commit (no lock: an int read is atomic)."""
+        return self._committed_seq
+
+    def on_change(self, listener: Callable[[int], None]) -> None:
+        """Call ``listener(seq)`` after every commit that moved the change counter.
+
+        It runs on the committing thread, after the commit: keep it short (e.g. hand off to
+        an event loop)."""
+        self._change_listeners.append(listener)
 
     # -- events ---------------------------------------------------------------------------
     def add_event(

@@ -180,6 +180,7 @@ class MainWindow(QueueCommands, QMainWindow):
         self.supervisor.client_changed.connect(self._client_changed)
         self.supervisor.state_changed.connect(self._worker_state)
         self.poller.full.connect(self._full)
+        self.poller.more.connect(self._more)
         self.poller.changes.connect(self._changes)
         self.poller.stats.connect(self._stats)
         self.poller.failed.connect(self.supervisor.report_failure)
@@ -279,6 +280,14 @@ class MainWindow(QueueCommands, QMainWindow):
         self.loaded = True
         self._worker_state(self.supervisor.state.value, self.supervisor.detail)
         self._update_first_run()
+
+    def _more(self, result: dict[str, Any]) -> None:
+        # The rest of a long queue, after its first screenful was painted.
+        if "rows" in result:
+            self.model.append_rows(result["rows"])
+        else:
+            self.model.append_rows(QueueModel.prepare(result.get("uploads") or []))
+        gc.freeze()
 
     def _changes(self, result: dict[str, Any]) -> None:
         transitions = self.model.apply_changes(

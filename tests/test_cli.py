@@ -310,7 +310,7 @@ class _ScriptedClient:
         self.frames = frames
         self.calls = 0
 
-    def uploads(self, since=None):
+    def uploads(self, since=None, wait=None):
         frame = self.frames[min(self.calls, len(self.frames) - 1)]
         self.calls += 1
         return {"seq": self.calls, "uploads": frame, "removed": [], "total": len(frame)}

@@ -22,11 +22,13 @@ import uvicorn
 from fastapi import BackgroundTasks, Depends, FastAPI, Response
 from fastapi.security import HTTPBearer
 from pydantic import BaseModel, ConfigDict
+from starlette.concurrency import run_in_threadpool
 
 from core import paths
 from core.errors import UpqueueError
 from core.pathtext import to_stored
 from core.records import public_target
+from worker.api_changes import ChangeFeed
 from worker.api_guard import Count, Guard, PathId, RowId, Seq, install_error_handlers, json_response
 from worker.service import nothing_added_message
 
@@ -101,6 +103,10 @@ def create_app(service: Any, token: str, allowed_port: int | Callable[[], int]) 
         disk = getattr(getattr(service, "engine", None), "disk", None)
         return bool(disk is not None and disk.full)
 
+    store = getattr(service, "store", None)
+    if store is not None and hasattr(store, "on_change"):
+        app.state.changes = ChangeFeed(lambda: store.committed_seq)
+        store.on_change(app.state.changes.notify)
     app.add_middleware(
         Guard, token=token, port=allowed_port, log_path=paths.data_dir() / paths.LOG_FILE,
         disk_full=disk_full,
@@ -117,6 +123,8 @@ def create_app(service: Any, token: str, allowed_port: int | Callable[[], int]) 
 
 
 def _add_routes(app: FastAPI, service: Any) -> None:
+    changes: ChangeFeed | None = getattr(app.state, "changes", None)
+
     @app.get("/api/health")
     def health() -> dict[str, Any]:
         return service.health()
@@ -164,18 +172,36 @@ def _add_routes(app: FastAPI, service: Any) -> None:
         return answer
 
     @app.get("/api/uploads")
-    def list_uploads(
+    async def list_uploads(
         status: str | None = None,
         since: Seq = None,
         limit: Count = None,
         offset: Seq = None,
+        after_id: Seq = None,
         batch_id: Seq = None,
         q: str | None = None,
+        wait: float | None = None,
+        stats: bool = False,
     ) -> Response:
+        # A long poll: with `since` and `wait`, answer once the change counter passes `since`
+        # (or after `wait` seconds), on the event loop, holding no thread while it waits.
+        if since is not None and wait and changes is not None:
+            await changes.wait_past(since, wait)
         statuses = [s.strip() for s in status.split(",") if s.strip()] if status else None
-        return json_response(service.list_uploads(
-            status=statuses, since=since, batch_id=batch_id, limit=limit, offset=offset, q=q
-        ))
+
+        def answer() -> Response:
+            result: dict[str, Any] = service.list_uploads(
+                status=statuses, since=since, batch_id=batch_id, limit=limit, offset=offset,
+                q=q, after_id=after_id,
+            )
+            if stats:
+                # The counts ride along, so a window's poll is one request, not two.
+                result["stats"] = service.stats()
+            # Encoded on the pool too: 100,000 rows take a while, and the event loop serves
+            # every other request meanwhile.
+            return json_response(result)
+
+        return await run_in_threadpool(answer)
 
     @app.post("/api/uploads/actions")
     def bulk(body: BulkIn) -> dict[str, Any]:
@@ -264,6 +290,19 @@ class PortHolder:
         return self.port
 
 
+class _Server(uvicorn.Server):
+    """uvicorn's server, waking the long polls when it stops (else shutdown waits them out)."""
+
+    def __init__(self, config: uvicorn.Config, changes: ChangeFeed | None) -> None:
+        super().__init__(config)
+        self._changes = changes
+
+    async def shutdown(self, sockets: Any = None) -> None:
+        if self._changes is not None:
+            self._changes.close()
+        await super().shutdown(sockets)
+
+
 def serve(
     app: FastAPI,
     host: str = "127.0.0.1",
@@ -305,7 +344,7 @@ def serve(
         ws="none",
         timeout_graceful_shutdown=3,
     )
-    server = uvicorn.Server(config)
+    server = _Server(config, getattr(app.state, "changes", None))
     # uvicorn already skips signals off the main thread; say so explicitly, for every version.
     server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
     if hasattr(server, "install_signal_handlers"):  # older uvicorn

@@ -169,6 +169,7 @@ class Service(TargetOperations):
         limit: int | None = None,
         offset: int | None = None,
         q: str | None = None,
+        after_id: int | None = None,
     ) -> dict[str, Any]:
         where, params = [], []
         if status:
@@ -181,6 +182,11 @@ class Service(TargetOperations):
         if since is not None:
             where.append("u.change_seq > ?")
             params.append(int(since))
+        if after_id is not None:
+            # Pages by id (a window's first screenful, then the rest): unlike an offset, a row
+            # removed in between cannot shift a row out of both pages.
+            where.append("u.id > ?")
+            params.append(int(after_id))
         if batch_id is not None:
             where.append("u.batch_id = ?")
             params.append(int(batch_id))

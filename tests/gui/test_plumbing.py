@@ -95,7 +95,7 @@ class SlowSource:
         self.release = threading.Event()
         self.seq = 5
 
-    def uploads(self, since: int | None = None) -> dict[str, Any]:
+    def uploads(self, since: int | None = None, **_: Any) -> dict[str, Any]:
         self.calls.append(since)
         self.release.wait(5)
         return {"seq": self.seq, "uploads": [{"id": 1}] if since is None else [], "removed": []}
