@@ -70,7 +70,7 @@ def test_a_long_poll_is_held_until_the_counter_moves_then_answers_at_once(
     poll.start()
     wait_for(lambda: changes._waiters, 10, "the long poll to wait at the worker")
     added_at = time.monotonic()
-    ids = service.add_uploads([str(make_file(tmp_path / "a.bin", 10))], target["id"])["ids"]
+    ids = service.add_uploads([str(make_file(tmp_path / "a.bin", 10))], target["id"]).ids
     poll.join(10)
     answer, answered_at = answers[0]
     assert [u["id"] for u in answer["uploads"]] == ids
@@ -83,7 +83,7 @@ def test_pages_by_id_and_interrupting_and_stopping_end_a_long_poll(app_in_proces
     service, api, server, changes = app_in_process
     target = service.add_target({"name": "t", "url": "http://127.0.0.1:9/files/"})
     files = [str(make_file(tmp_path / f"f{n}.bin", 10)) for n in range(5)]
-    ids = service.add_uploads(files, target["id"])["ids"]
+    ids = service.add_uploads(files, target["id"]).ids
     first = api.uploads(limit=2)
     assert [u["id"] for u in first["uploads"]] == ids[:2] and first["total"] == 5
     rest = api.uploads(after_id=ids[1])
