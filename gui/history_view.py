@@ -7,6 +7,7 @@ so what the table shows is what the file holds.
 from __future__ import annotations
 
 import html
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -134,7 +135,10 @@ class HistoryView(QWidget):
 
         def work(api: Any) -> tuple[str, int]:
             text = api.export_csv(first, last)
-            Path(path).write_text(text, encoding="utf-8", newline="")
+            # Written beside and renamed into place: the file is never seen half-written.
+            partial = Path(f"{path}.partial")
+            partial.write_text(text, encoding="utf-8", newline="")
+            os.replace(partial, path)
             return path, max(0, len(text.splitlines()) - 1)
 
         self._call(work, self._exported, self._failed)
