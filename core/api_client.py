@@ -333,8 +333,11 @@ class ApiClient(WatchApiMixin):
     def update_target(self, target_id: int, **fields: Any) -> dict[str, Any]:
         return self._object("PATCH", f"/api/targets/{int(target_id)}", json=fields)
 
-    def remove_target(self, target_id: int) -> None:
-        self._request("DELETE", f"/api/targets/{int(target_id)}")
+    def remove_target(self, target_id: int, uploads: str | None = None) -> None:
+        """Remove a target; ``uploads`` "keep" or "remove" says what happens to its finished
+        uploads (ApiError 409 "Target has uploads" when it has some and ``uploads`` is None)."""
+        params = {"uploads": uploads} if uploads else None
+        self._request("DELETE", f"/api/targets/{int(target_id)}", params=params)
 
     def test_target(self, target_id: int) -> dict[str, Any]:
         """``{"ok", "title", "message", "details"}`` for a saved target."""
@@ -346,10 +349,22 @@ class ApiClient(WatchApiMixin):
 
     # -- uploads -------------------------------------------------------------------------
     def add_uploads(
-        self, paths: Iterable[str | os.PathLike[str]], target: str | int, recursive: bool = False
+        self,
+        paths: Iterable[str | os.PathLike[str]],
+        target: str | int,
+        recursive: bool = False,
+        force: bool = False,
     ) -> dict[str, Any]:
-        """Queue files; ``{"ids", "rejected"}``. ApiError 400 (``.errors``) when none was added."""
-        body = {"paths": [os.fspath(p) for p in paths], "target": target, "recursive": recursive}
+        """Queue files; ``{"ids", "rejected"}``. ApiError 400 (``.errors``) when none was added.
+
+        A file queued or uploaded to ``target`` before (same path, size, mtime) is rejected with
+        ``"reason": "duplicate"`` unless ``force``."""
+        body = {
+            "paths": [os.fspath(p) for p in paths],
+            "target": target,
+            "recursive": recursive,
+            "force": force,
+        }
         return self._object("POST", "/api/uploads", json=body)
 
     def uploads(
@@ -390,6 +405,10 @@ class ApiClient(WatchApiMixin):
 
     def remove_upload(self, upload_id: int) -> None:
         self._request("DELETE", f"/api/uploads/{int(upload_id)}")
+
+    def clear_finished(self) -> dict[str, int]:
+        """Remove every finished (done) upload from the list: ``{"count": n}``."""
+        return self._object("POST", "/api/uploads/clear-finished")
 
     def pause_all(self) -> dict[str, int]:
         """``{"count": n}``."""

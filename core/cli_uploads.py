@@ -28,6 +28,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     add.add_argument(
         "--wait", "-w", action="store_true", help="show progress and wait until they end"
     )
+    add.add_argument(
+        "--force",
+        action="store_true",
+        help="add files already queued for or uploaded to this target again",
+    )
     add.set_defaults(func=cmd_add)
 
     ls = subparsers.add_parser("ls", help="list uploads")
@@ -84,7 +89,9 @@ def cmd_add(client: ApiClient, args: argparse.Namespace) -> int:
     paths = [os.path.abspath(os.path.expanduser(p)) for p in args.paths]
     since = client.stats()["seq"] if args.wait else None
     try:
-        result = client.add_uploads(paths, args.target, recursive=args.recursive)
+        result = client.add_uploads(
+            paths, args.target, recursive=args.recursive, force=args.force
+        )
     except ApiError as exc:
         if exc.status == 400 and exc.errors:
             _print_rejected(exc.errors)

@@ -66,6 +66,7 @@ class UploadsIn(_Body):
     paths: list[str]
     target: str | int
     recursive: bool = False
+    force: bool = False  # add files queued or uploaded to this target before, again
 
 
 class BulkIn(_Body):
@@ -134,8 +135,8 @@ def _add_routes(app: FastAPI, service: Any) -> None:
         return service.update_target(target_id, body.model_dump(exclude_unset=True))
 
     @app.delete("/api/targets/{target_id}", status_code=204)
-    def remove_target(target_id: int) -> Response:
-        service.remove_target(target_id)
+    def remove_target(target_id: int, uploads: Literal["keep", "remove"] | None = None) -> Response:
+        service.remove_target(target_id, uploads)
         return Response(status_code=204)
 
     @app.post("/api/targets/{target_id}/test")
@@ -144,7 +145,7 @@ def _add_routes(app: FastAPI, service: Any) -> None:
 
     @app.post("/api/uploads", status_code=201)
     def add_uploads(body: UploadsIn) -> Any:
-        result = service.add_uploads(body.paths, body.target, body.recursive)
+        result = service.add_uploads(body.paths, body.target, body.recursive, force=body.force)
         if not result.get("ids") and result.get("rejected"):
             rejected = result["rejected"]
             first = rejected[0]
@@ -174,6 +175,10 @@ def _add_routes(app: FastAPI, service: Any) -> None:
     @app.post("/api/uploads/actions")
     def bulk(body: BulkIn) -> dict[str, Any]:
         return service.bulk(body.action, body.ids)
+
+    @app.post("/api/uploads/clear-finished")
+    def clear_finished() -> dict[str, int]:
+        return {"count": service.clear_finished()}
 
     @app.post("/api/uploads/pause-all")
     def pause_all() -> dict[str, int]:

@@ -88,10 +88,13 @@ class Service(TargetOperations):
         *,
         batch_id: int | None = None,
         watch_id: int | None = None,
+        force: bool = False,
     ) -> dict[str, Any]:
         """Queue files; each bad path is reported with its reason and the good ones still go.
 
-        All rows go in one transaction, so thousands of files cost one commit.
+        A file queued or uploaded to the same target before (same path, size and modification
+        time) is rejected with reason "duplicate" unless ``force``. All rows go in one
+        transaction, so thousands of files cost one commit.
         """
         target_row = self.resolve_target(target)
         rows, rejected = [], []
@@ -107,15 +110,22 @@ class Service(TargetOperations):
         if rows:
             with self.store.tx():
                 for path, st in rows:
+                    if not force and self._is_duplicate(target_row["id"], path, st):
+                        rejected.append({
+                            "path": path, "reason": "duplicate", "title": "Already added",
+                            "message": f"{os.path.basename(path)} is already queued for or uploaded "
+                                       f"to {target_row['name']} (same size and modification time); "
+                                       "add it with --force to upload it again."})
+                        continue
                     seq = self.store.next_seq()
                     stamp = now_iso()
-                    cur = self.store.execute(
-                        "INSERT INTO uploads (target_id, path, name, size, mtime_ns, inode, status, created_at,"
-                        " updated_at, change_seq, batch_id, watch_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        (target_row["id"], path, os.path.basename(path), st.st_size, st.st_mtime_ns, st.st_ino,
-                         Status.QUEUED.value, stamp, stamp, seq, batch_id, watch_id),
+                    upload_id = self.store.next_id("uploads")
+                    self.store.execute(
+                        "INSERT INTO uploads (id, target_id, path, name, size, mtime_ns, inode, status, created_at,"
+                        " updated_at, change_seq, batch_id, watch_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        (upload_id, target_row["id"], path, os.path.basename(path), st.st_size, st.st_mtime_ns,
+                         st.st_ino, Status.QUEUED.value, stamp, stamp, seq, batch_id, watch_id),
                     )
-                    upload_id = int(cur.lastrowid)
                     ids.append(upload_id)
                     self.store.add_event(EventKind.ADDED, f"Queued for {target_row['name']}",
                                          upload_id=upload_id, batch_id=batch_id, status=Status.QUEUED)
@@ -128,6 +138,14 @@ class Service(TargetOperations):
         if ids and self.engine:
             self.engine.kick()
         return {"ids": ids, "rejected": rejected}
+
+    def _is_duplicate(self, target_id: int, path: str, st: os.stat_result) -> bool:
+        """The same file (path, size, mtime) is queued, running or done for this target."""
+        return self.store.query_one(
+            "SELECT 1 FROM uploads WHERE target_id = ? AND path = ? AND size = ? AND mtime_ns = ?"
+            " AND status NOT IN (?, ?)",
+            (target_id, path, st.st_size, st.st_mtime_ns, Status.FAILED.value, Status.CANCELLED.value),
+        ) is not None
 
     # -- uploads: reading -----------------------------------------------------------------
     def list_uploads(
@@ -262,6 +280,10 @@ class Service(TargetOperations):
     def _retry(self, row: dict[str, Any]) -> None:
         if row["status"] not in RETRYABLE:
             raise self._not_allowed(row, "retry")
+        target = self.store.query_one("SELECT removed_at FROM targets WHERE id = ?", (row["target_id"],))
+        if target is None or target["removed_at"]:
+            raise Conflict("Target removed", f"{row['name']} went to {row['target_name']}, which was removed; "
+                           "add the file again to another target.")
         extra: dict[str, Any] = {"attempts": 0, "error_title": None, "error_message": None, "finished_at": None,
                                  "next_attempt_at": None}
         if row["status"] == Status.CANCELLED:
@@ -290,6 +312,13 @@ class Service(TargetOperations):
             except UpqueueError as exc:
                 skipped.append({"id": upload_id, "title": exc.title, "message": exc.message})
         return {"done": done, "skipped": skipped}
+
+    def clear_finished(self) -> int:
+        """Remove every upload that is done from the list; the files stay on the server."""
+        rows = self.store.query("SELECT id FROM uploads WHERE status = ?", (Status.DONE.value,))
+        for row in rows:
+            self.remove_upload(int(row["id"]))
+        return len(rows)
 
     def pause_all(self) -> int:
         with self.store.tx():

@@ -309,7 +309,7 @@ class WatchManager:
         paths = [unit.primary for unit in chunk]
         try:
             result = self.service.add_uploads(
-                paths, row["target_id"], batch_id=batch_id, watch_id=watch_id
+                paths, row["target_id"], batch_id=batch_id, watch_id=watch_id, force=True
             )
         except UpqueueError as exc:
             rejected = getattr(exc, "rejected", None)

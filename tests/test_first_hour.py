@@ -1,0 +1,83 @@
+"""A new user's first hour (issue 11): the data bugs and dead ends found by trying upqueue.
+
+The real worker, the real @tus/server and ``main.py`` subprocesses, as a person runs them.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+
+from core import paths
+from core.api_client import ApiError
+from tests.fixtures.tus import make_file
+from tests.fixtures.worker import wait_for
+from tests.test_cli import cli, ok
+
+
+def _done(api, upload_id: int) -> bool:
+    return api.upload(upload_id)["upload"]["status"] == "done"
+
+
+def test_a_target_with_finished_uploads_can_be_removed_keeping_or_removing_them(
+    worker, tus_server, tmp_path
+):
+    api = worker.api
+    ok("target", "add", "geo", "--url", tus_server.url)
+    ok("target", "add", "lab", "--url", tus_server.url)
+    first = int(ok("add", str(make_file(tmp_path / "a.dat", 1000)), "-t", "geo").stdout)
+    second = int(ok("add", str(make_file(tmp_path / "b.dat", 1000, 1)), "-t", "lab").stdout)
+    wait_for(lambda: _done(api, first) and _done(api, second), 30, "both uploads done")
+
+    asked = cli("target", "rm", "geo")
+    assert asked.returncode == 1, asked
+    assert "Internal error" not in asked.stderr and "Traceback" not in asked.stderr
+    assert "--keep-uploads" in asked.stderr and "--remove-uploads" in asked.stderr
+
+    ok("target", "rm", "geo", "--keep-uploads")
+    kept = api.upload(first)["upload"]
+    assert kept["status"] == "done" and kept["target_name"].startswith("geo (removed")
+    assert [t["name"] for t in api.targets()["targets"]] == ["lab"]
+    ok("target", "add", "geo", "--url", tus_server.url)  # the name is free again
+
+    ok("target", "rm", "lab", "--remove-uploads")
+    with pytest.raises(ApiError) as gone:
+        api.upload(second)
+    assert gone.value.status == 404
+    assert second in api.uploads(since=0)["removed"]
+
+
+def test_upload_ids_are_never_reused_after_rm(worker, tus_server, tmp_path, upqueue_home):
+    api = worker.api
+    ok("target", "add", "geo", "--url", tus_server.url)
+    first = int(ok("add", str(make_file(tmp_path / "small_3.dat", 100)), "-t", "geo").stdout)
+    wait_for(lambda: _done(api, first), 30, "the upload done")
+    ok("rm", str(first))
+    second = int(ok("add", str(make_file(tmp_path / "other.dat", 100, 2)), "-t", "geo").stdout)
+    assert second > first
+    history = " ".join(e["message"] or "" for e in api.upload(second)["events"])
+    assert "removed" not in history and "small_3" not in history
+    # And across a restart of the worker (the counter is in state.db, not in memory).
+    ok("rm", str(second))
+    worker.stop()
+    api = worker.start()
+    third = int(ok("add", str(make_file(tmp_path / "third.dat", 100, 3)), "-t", "geo").stdout)
+    assert third > second
+    with sqlite3.connect(upqueue_home / paths.STATE_DB) as db:
+        assert db.execute("PRAGMA foreign_key_check").fetchall() == []
+
+
+def test_the_same_file_twice_is_refused_unless_forced(worker, tus_server, tmp_path):
+    api = worker.api
+    ok("target", "add", "geo", "--url", tus_server.url)
+    path = str(make_file(tmp_path / "big_copy.bin", 2000))
+    first = int(ok("add", path, "-t", "geo").stdout)
+    again = cli("add", path, "-t", "geo")
+    assert again.returncode == 1
+    assert "already queued for or uploaded to geo" in again.stderr and "--force" in again.stderr
+    wait_for(lambda: _done(api, first), 30, "the first upload done")
+    assert cli("add", path, "-t", "geo").returncode == 1  # uploaded counts too
+    forced = int(ok("add", path, "-t", "geo", "--force").stdout)
+    assert forced != first
+    assert len(api.uploads()["uploads"]) == 2
