@@ -58,9 +58,12 @@ def _gui_import_graph() -> dict[str, set[str]]:
 
 def test_no_import_circle_in_gui():
     """The window's controller and dialog host get what they use in their constructors: no
-    module under gui/ imports gui.main_window, and no import chain comes back to where it began."""
+    module under gui/ but the app that builds the window imports gui.main_window, and no import
+    chain comes back to where it began."""
     graph = _gui_import_graph()
-    importers = sorted(name for name, deps in graph.items() if "gui.main_window" in deps)
+    importers = sorted(
+        name for name, deps in graph.items() if "gui.main_window" in deps and name != "gui.app"
+    )
     assert importers == [], f"{importers} import gui.main_window"
     cycles = []
 
