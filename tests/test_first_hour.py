@@ -81,3 +81,36 @@ def test_the_same_file_twice_is_refused_unless_forced(worker, tus_server, tmp_pa
     forced = int(ok("add", path, "-t", "geo", "--force").stdout)
     assert forced != first
     assert len(api.uploads()["uploads"]) == 2
+
+
+@pytest.mark.parametrize("backend", ["keyrings.alt.file.PlaintextKeyring", "keyring.backends.null.Keyring"])
+def test_a_plaintext_keyring_counts_as_no_keyring(
+    make_worker, tus_server, monkeypatch, tmp_path, backend
+):
+    """README: without a keyring upqueue refuses to store a secret unless the file fallback is
+    chosen. keyrings.alt's PlaintextKeyring (base64 in a file outside the data directory) is no
+    keyring: the token is refused with a message that names the fallback, and nothing is written."""
+    xdg = tmp_path / "xdg-data"
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", backend)
+    api = make_worker.start()
+    assert api.health()["secret_store"] == "none"
+    refused = cli("target", "add", "geo", "--url", tus_server.url, "--token-stdin", input="s3cr3t\n")
+    assert refused.returncode != 0
+    assert "No password store available" in refused.stderr
+    assert "UPQUEUE_SECRET_STORE=file" in refused.stderr
+    assert api.targets()["targets"] == []  # not created half-way
+    assert not [p for p in xdg.rglob("*") if p.is_file()], "a secret went to a plaintext file"
+    make_worker.stop()
+
+    monkeypatch.setenv("UPQUEUE_SECRET_STORE", "file")  # the fallback, chosen on purpose
+    api = make_worker.start()
+    assert api.health()["secret_store"].startswith("file (")
+    ok("target", "add", "geo", "--url", tus_server.url, "--token-stdin", input="s3cr3t\n")
+    assert api.targets()["targets"][0]["has_secret"] is True
+
+
+def test_the_readme_says_what_the_code_does_about_plaintext_keyrings():
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    assert "PlaintextKeyring" in readme and "UPQUEUE_SECRET_STORE=file" in readme
