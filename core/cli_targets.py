@@ -16,7 +16,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     sub = target.add_subparsers(dest="target_command", metavar="COMMAND", required=True)
 
     add = sub.add_parser("add", help="add a target")
-    add.add_argument("name", metavar="NAME")
+    add.add_argument("name", metavar="NAME", help="a name for the target, e.g. geo")
     add.add_argument(
         "--url", required=True, help="the upload (creation) URL, e.g. https://host/files/"
     )
@@ -47,11 +47,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     rm.set_defaults(func=cmd_rm)
 
     test = sub.add_parser("test", help="check that the server answers and the credentials work")
-    test.add_argument("name", metavar="NAME")
+    test.add_argument("name", metavar="NAME", help="the target's name (or id)")
     test.set_defaults(func=cmd_test)
 
     edit = sub.add_parser("edit", help="change a target")
-    edit.add_argument("name", metavar="NAME")
+    edit.add_argument("name", metavar="NAME", help="the target's name (or id)")
     edit.add_argument("--rename", metavar="NEW_NAME", help="a new name")
     edit.add_argument("--url")
     _target_options(edit)

@@ -101,14 +101,14 @@ _MAX_SERVER_TEXT = 300
 
 
 def human_size(n: int) -> str:
-    """``104857600`` -> ``"100 MB"`` (binary multiples, the labels people know)."""
+    """``100000000`` -> ``"100 MB"`` (decimal units, as the window shows sizes)."""
     value = float(n)
-    for unit in ("bytes", "KB", "MB", "GB", "TB"):
-        if value < 1024 or unit == "TB":
+    for unit in ("bytes", "kB", "MB", "GB", "TB"):
+        if value < 1000 or unit == "TB":
             if unit == "bytes":
                 return f"{n:,} bytes"
             return f"{value:.1f}".rstrip("0").rstrip(".") + f" {unit}"
-        value /= 1024
+        value /= 1000
     raise AssertionError("unreachable")
 
 

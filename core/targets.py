@@ -123,8 +123,8 @@ def check_chunk_size(value: Any) -> int | None:
         size = parse_size(value) if isinstance(value, str) else int(value)
     except (TypeError, ValueError):
         raise UpqueueError("Invalid chunk size", f"{value!r}: give bytes or a size like 8M.") from None
-    if size < 64 * 1024:
-        raise UpqueueError("Chunk size too small", "Use a chunk size of at least 64 KiB (e.g. 8M).")
+    if size < 64_000:  # 64 kB, in the decimal units sizes are read and shown in
+        raise UpqueueError("Chunk size too small", "Use a chunk size of at least 64 kB (e.g. 8MB).")
     return size
 
 

@@ -46,6 +46,15 @@ from gui.worker_supervisor import WorkerState, WorkerSupervisor, default_connect
 log = logging.getLogger(__name__)
 
 
+def window_title(counts: dict[str, Any], speed: float) -> str:
+    """"↑ 11.6 MB/s · 1 uploading" while uploads move, else "upqueue". Qt adds the application's
+    name itself ("… — upqueue"), so it is not in the moving title."""
+    if speed <= 0:
+        return "upqueue"
+    uploading = int(counts.get("uploading", 0))
+    return f"↑ {humanize.speed(speed)}" + (f" · {uploading:,} uploading" if uploading else "")
+
+
 def _prepare_full(result: dict[str, Any]) -> dict[str, Any]:
     """On the pool thread: the full queue's dicts become model rows (and the dicts can go)."""
     result["rows"] = QueueModel.prepare(result.pop("uploads", None) or [])
@@ -348,10 +357,7 @@ class MainWindow(QMainWindow):
         sent, total = self.model.unfinished_bytes()
         speed = float(stats.get("speed") or 0.0)
         self.tray.set_tooltip(tooltip_text(stats.get("counts") or {}, speed, sent, total))
-        title = "upqueue"
-        if speed > 0:
-            title = f"upqueue — ↑ {humanize.speed(speed)}"
-        self.setWindowTitle(title)
+        self.setWindowTitle(window_title(stats.get("counts") or {}, speed))
         retrying = int((stats.get("counts") or {}).get("retrying", 0))
         if retrying and not self._countdown.isActive():
             self._countdown.start()

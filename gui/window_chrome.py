@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from core.humanize import plural
 from core import paths
 from gui.icons import icon
 from gui.upload_actions import UploadActions
@@ -182,7 +183,7 @@ def ask_quit(window: QWidget, active: int) -> str:
     box = QMessageBox(window)
     box.setIcon(QMessageBox.Icon.Question)
     box.setWindowTitle("Quit upqueue")
-    box.setText(f"{active:,} upload(s) are not finished.")
+    box.setText(f"{plural(active, 'upload')} {'is' if active == 1 else 'are'} not finished.")
     box.setInformativeText(
         "The worker can keep uploading in the background after the window closes; "
         "open upqueue again to see how they are doing."

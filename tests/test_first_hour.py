@@ -114,3 +114,71 @@ def test_the_readme_says_what_the_code_does_about_plaintext_keyrings():
 
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
     assert "PlaintextKeyring" in readme and "UPQUEUE_SECRET_STORE=file" in readme
+
+
+def test_words_of_the_command_line(worker, tus_server, tmp_path):
+    api = worker.api
+    ok("target", "add", "geo", "--url", tus_server.url)
+    done = int(ok("add", str(make_file(tmp_path / "big_copy.bin", 500)), "-t", "geo").stdout)
+    wait_for(lambda: _done(api, done), 30, "the upload done")
+    retried = cli("retry", str(done))
+    assert "big_copy.bin is already uploaded; it cannot be retried now" in retried.stderr
+    cancelled = cli("cancel", str(done))
+    assert "it cannot be cancelled now" in cancelled.stderr and "canceld" not in cancelled.stderr
+    assert "Failed attempts" in ok("show", str(done)).stdout
+    assert "Attempts: 0" not in ok("show", str(done)).stdout
+
+    export = cli("export", "--from", "yesterday", "--to", "2026-01-01")
+    assert export.returncode == 2 and "--from" in export.stderr and "from_date" not in export.stderr
+
+    a_file = make_file(tmp_path / "notes.txt", 10)
+    watched = cli("watch", "add", str(a_file), "--target", "geo")
+    assert "Not a folder" in watched.stderr and "Folder not found" not in watched.stderr
+
+    assert cli("settings", "get", "no_such_key").returncode == 2
+    assert cli("settings", "set", "no_such_key", "1").returncode == 2
+    helptext = ok("settings", "set", "--help").stdout
+    assert "bandwidth_limit" in helptext and "retry_limit" in helptext
+
+    ok("settings", "set", "bandwidth_limit", "10MB")
+    assert api.settings()["settings"]["bandwidth_limit"] == 10_000_000  # decimal, as the window
+    ok("settings", "set", "bandwidth_limit", "0")
+
+
+def test_batch_ls_prints_local_times_as_show_does(worker, tus_server, tmp_path):
+    from core import humanize
+
+    api = worker.api
+    ok("target", "add", "geo", "--url", tus_server.url)
+    folder = tmp_path / "in"
+    folder.mkdir()
+    make_file(folder / "a.dat", 100)
+    ok("watch", "add", str(folder), "--target", "geo", "--settle", "0.2")
+    batch = wait_for(lambda: (api.batches()["batches"] or [None])[0], 30, "a batch")
+    listed = ok("batch", "ls").stdout
+    assert humanize.local_time(batch["created_at"]) in listed
+    assert batch["created_at"] not in listed
+
+
+def test_every_positional_argument_has_help_and_the_readme_lists_every_command():
+    import argparse
+    from pathlib import Path
+
+    from core.cli import build_parser
+
+    missing, commands = [], []
+
+    def walk(parser: argparse.ArgumentParser, trail: str) -> None:
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, sub in action.choices.items():
+                    commands.append(f"{trail} {name}".strip())
+                    walk(sub, f"{trail} {name}".strip())
+            elif not action.option_strings and not action.help:
+                missing.append(f"{trail}: {action.dest}")
+
+    walk(build_parser(), "")
+    assert not missing, missing
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    assert "target edit" in readme
+    assert "--keep-uploads" in readme and "--force" in readme

@@ -40,6 +40,14 @@ _PRIVATE_COLUMNS = ("lease_owner", "lease_expires", "mtime_ns", "inode", "paused
 _UPLOAD_SELECT = "SELECT u.*, t.name AS target_name FROM uploads u LEFT JOIN targets t ON t.id = u.target_id"
 
 
+# "big_copy.bin has failed", not "big_copy.bin is failed".
+_STATE_PHRASES = {
+    "queued": "is queued", "uploading": "is uploading", "retrying": "is waiting to retry",
+    "paused": "is paused", "processing": "is being processed by the server",
+    "done": "is already uploaded", "failed": "has failed", "cancelled": "was cancelled",
+}
+
+
 def public_upload(row: dict[str, Any]) -> dict[str, Any]:
     """``row`` (a fresh dict from Store.query) without the bookkeeping columns, in place:
     copying 100,000 rows for a full list cost more than the query."""
@@ -248,7 +256,9 @@ class Service(TargetOperations):
         return public_upload(self._upload_row(upload_id))
 
     def _not_allowed(self, row: dict[str, Any], verb: str) -> Conflict:
-        return Conflict(f"Cannot {verb}", f"{row['name']} is {row['status']}; it cannot be {verb}d now.")
+        state = _STATE_PHRASES.get(row["status"], f"is {row['status']}")
+        done = {"pause": "paused", "resume": "resumed", "cancel": "cancelled", "retry": "retried"}.get(verb, verb)
+        return Conflict(f"Cannot {verb}", f"{row['name']} {state}; it cannot be {done} now.")
 
     def _pause(self, row: dict[str, Any]) -> None:
         if row["status"] not in PAUSABLE:

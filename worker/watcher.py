@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from core.humanize import plural
 from core.errors import UpqueueError
 from core.models import EventKind
 from core.store import now_iso
@@ -341,7 +342,7 @@ class WatchManager:
             refused = f"; {len(result['rejected'])} refused" if result["rejected"] else ""
             self.store.add_event(
                 EventKind.WATCH,
-                f"{len(ids)} file(s) from {row['path']} queued in batch {batch_id}{refused}",
+                f"{plural(len(ids), 'file')} from {row['path']} queued in batch {batch_id}{refused}",
                 watch_id=watch_id,
                 batch_id=batch_id,
                 title="Files queued",
