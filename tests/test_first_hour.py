@@ -182,3 +182,23 @@ def test_every_positional_argument_has_help_and_the_readme_lists_every_command()
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
     assert "target edit" in readme
     assert "--keep-uploads" in readme and "--force" in readme
+
+
+def test_connection_errors_say_what_happened_and_keep_the_raw_text_for_the_log(
+    worker, tmp_path, upqueue_home
+):
+    api = worker.api
+    ok("target", "add", "dead", "--url", "http://127.0.0.1:1/files/")
+    tested = cli("target", "test", "dead")
+    said = tested.stdout + tested.stderr
+    assert "Cannot connect to 127.0.0.1:1: connection refused" in said, said
+    for raw in ("HTTPConnectionPool", "Max retries", "NewConnectionError", "Errno"):
+        assert raw not in said
+    upload_id = int(ok("add", str(make_file(tmp_path / "x.dat", 100)), "-t", "dead").stdout)
+    row = wait_for(
+        lambda: (u := api.upload(upload_id)["upload"])["error_message"] and u, 30, "the error"
+    )
+    assert row["error_message"].startswith("Cannot connect to 127.0.0.1:1: connection refused")
+    assert "Max retries" not in ok("show", str(upload_id)).stdout
+    logs = "".join(p.read_text(errors="replace") for p in upqueue_home.rglob("*.log*"))
+    assert "Max retries exceeded" in logs  # the raw text went to the log
