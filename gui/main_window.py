@@ -312,6 +312,10 @@ class MainWindow(QMainWindow):
 
     def _worker_state(self, state: str, detail: str) -> None:
         self.status_panel.set_worker_state(state, detail)
+        if state != WorkerState.RUNNING:
+            self._forget_stats()
+        if self.loaded:  # say what happens to the worker, not only in a tooltip
+            self.statusBar().showMessage(detail, 10000)
         if state == WorkerState.STARTING and not self.loaded:
             self.view.placeholder = "Starting the worker…"
         elif state == WorkerState.UNREACHABLE and not self.loaded:
@@ -366,6 +370,15 @@ class MainWindow(QMainWindow):
         for note_title, message, error in self.notifications.on_stats(stats):
             if self.worker_settings.get("notifications", True):
                 self.tray.notify(note_title, message, error)
+
+    def _forget_stats(self) -> None:
+        """No worker, no news: no "1 uploading · ↑ 11.6 MB/s" from before it went away."""
+        self.stats = {"counts": {}, "speed": 0.0, "active": 0}
+        self.status_panel.clear_stats()
+        self.setWindowTitle(window_title({}, 0.0))
+        self.tray.set_tooltip("upqueue — the worker is not running")
+        if self._countdown.isActive():
+            self._countdown.stop()
 
     def view_refresh(self) -> None:
         """Repaint the rows on screen (only those: the view asks the model for what it shows)."""
