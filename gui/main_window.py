@@ -94,6 +94,7 @@ class MainWindow(QMainWindow):
         self.last_error: tuple[str, str] | None = None
         self.loaded = False  # the first full load of the queue arrived
         self.targets_loaded = False
+        self._config_seen: Any = None  # the worker's "config" counter the window has loaded
         self._quitting = False
         self._told_about_tray = False
         # "Retrying in 12 s" counts down although the row itself does not change.
@@ -113,6 +114,7 @@ class MainWindow(QMainWindow):
             say=lambda text, ms: self.statusBar().showMessage(text, ms),
             show_error=self.show_error,
             show_targets=self.show_targets,
+            remember_target=window_chrome.remember_target,
         )
         self.controller = QueueController(
             self.call,
@@ -202,6 +204,11 @@ class MainWindow(QMainWindow):
         self.proxy.modelReset.connect(c.update_actions)
         self.proxy.rowsRemoved.connect(c.update_actions)
         self.search.textChanged.connect(self.proxy.set_search)
+        # The target chosen is remembered at once (not only on a clean quit): after a restart,
+        # a drop goes where the last one went.
+        self.target_combo.activated.connect(
+            lambda _index: window_chrome.remember_target(self.target_combo.currentData())
+        )
         self.sidebar.group_selected.connect(self._show_group)
         self.sidebar.page_selected.connect(self.show_page)
         self.first_run.add_target.connect(self.show_targets)
@@ -288,6 +295,7 @@ class MainWindow(QMainWindow):
         box.open()
 
     def _client_changed(self, client: Any) -> None:
+        self._config_seen = None
         self.poller.set_source(client)
         self.load_targets()
         self.load_settings()
@@ -356,6 +364,7 @@ class MainWindow(QMainWindow):
     def _stats(self, stats: dict[str, Any]) -> None:
         self.stats = stats
         self.supervisor.report_ok()
+        self._follow_config(stats.get("config"))
         self.status_panel.set_stats(stats)
         self.sidebar.set_counts(stats.get("counts") or {})
         sent, total = self.model.unfinished_bytes()
@@ -370,6 +379,20 @@ class MainWindow(QMainWindow):
         for note_title, message, error in self.notifications.on_stats(stats):
             if self.worker_settings.get("notifications", True):
                 self.tray.notify(note_title, message, error)
+
+    def _follow_config(self, config: Any) -> None:
+        """Targets, settings or watches changed (the CLI, another window): load them again."""
+        if config is None or config == self._config_seen:
+            return
+        first, self._config_seen = self._config_seen is None, config
+        if first:
+            return  # loaded with the client already
+        self.load_targets()
+        self.load_settings()
+        self.dialog_host.refresh_open("targets")
+        watches = self._page_widgets.get("watches")
+        if watches is not None and self.pages.currentWidget() is watches:
+            getattr(watches, "refresh", lambda: None)()
 
     def _forget_stats(self) -> None:
         """No worker, no news: no "1 uploading · ↑ 11.6 MB/s" from before it went away."""

@@ -36,6 +36,7 @@ class Prompts:
     say: Callable[[str, int], None]  # a status bar message for so many milliseconds
     show_error: Callable[[BaseException], None]
     show_targets: Callable[[], None]
+    remember_target: Callable[[Any], None]  # the target used last is the default next time
 
 
 def file_dialogs(parent: QWidget) -> tuple[Callable[[], list[str]], Callable[[], str]]:
@@ -134,6 +135,7 @@ class QueueController(QObject):
             return result
 
         self.prompts.say(f"Adding {common_label(dropped)}…", 0)
+        self.prompts.remember_target(target["id"])
         self.call(work, lambda result: self._added(result, target))
 
     def _added(self, result: dict[str, Any], target: dict[str, Any]) -> None:

@@ -73,6 +73,12 @@ class Service(TargetOperations):
         self.started_at = now_iso()
         self.on_shutdown: Callable[[], None] = lambda: None
         self._notifier = ThreadPoolExecutor(max_workers=1, thread_name_prefix="notify")
+        # Bumped when targets, settings or watches change (by any client): stats carry it, so
+        # every open window reloads them, not only the one whose dialog made the change.
+        self.config_version = 0
+
+    def config_changed(self) -> None:
+        self.config_version += 1
 
     # -- health ---------------------------------------------------------------------------
     def health(self) -> dict[str, Any]:
@@ -218,7 +224,8 @@ class Service(TargetOperations):
                                          (Status.UPLOADING.value,))["s"]
             seq = self.store.seq
         active = counts["queued"] + counts["uploading"] + counts["retrying"] + counts["processing"]
-        return {"counts": counts, "speed": float(speed), "active": active, "seq": seq}
+        return {"counts": counts, "speed": float(speed), "active": active, "seq": seq,
+                "config": self.config_version}
 
     # -- uploads: steering ----------------------------------------------------------------
     def set_status(self, upload_id: int, status: Status, *, event: str, message: str = "",
@@ -371,6 +378,7 @@ class Service(TargetOperations):
 
     def update_settings(self, changes: dict[str, Any]) -> dict[str, Any]:
         self.store.set_settings(changes)
+        self.config_changed()
         if self.engine:
             self.engine.settings_changed()
         return {"settings": self.store.settings()}

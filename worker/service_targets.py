@@ -22,6 +22,7 @@ class TargetOperations:
     store: Any
     secrets: Any
     engine: Any
+    config_changed: Any  # Service.config_changed
 
     # -- targets --------------------------------------------------------------------------
     def _target_dict(self, row: dict[str, Any]) -> dict[str, Any]:
@@ -75,6 +76,7 @@ class TargetOperations:
                 # Inside the transaction: if the keyring refuses, the target is not created half-way.
                 self.secrets.set(secret_key(target_id), str(secret))
         log.info("target %s added (%s)", clean["name"], clean["url"])
+        self.config_changed()
         return self.get_target(target_id)
 
     def update_target(self, target_id: int, fields: dict[str, Any]) -> dict[str, Any]:
@@ -97,6 +99,7 @@ class TargetOperations:
                 self.secrets.set(secret_key(target_id), str(secret))
         if self.engine:
             self.engine.forget_client(target_id)
+        self.config_changed()
         return self.get_target(target_id)
 
     def remove_target(self, target_id: int, uploads: str | None = None) -> dict[str, int]:
@@ -149,6 +152,7 @@ class TargetOperations:
         if self.engine:
             self.engine.forget_client(target_id)
         log.info("target %s removed (%s its uploads)", target["name"], uploads or "it had no")
+        self.config_changed()
         return {"uploads": len(finished)}
 
     def test_target(self, target_id: int) -> dict[str, Any]:

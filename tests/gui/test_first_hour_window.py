@@ -80,3 +80,78 @@ def test_a_worker_stopped_on_purpose_is_not_started_again(qtbot: Any, fake_api: 
     assert connects == [True]
     supervisor.stop()
     background.close()
+
+
+def test_targets_and_settings_changed_with_the_cli_reach_the_open_window(
+    qtbot: Any, worker: Any, tus_server: Any, make_window: Any
+) -> None:
+    from tests.test_cli import ok
+
+    window = make_window(worker.api)
+    qtbot.waitUntil(lambda: window.pages.currentWidget() is window.first_run, timeout=10_000)
+    assert window.target_combo.currentText() == "no target yet"
+    ok("target", "add", "lab", "--url", tus_server.url)
+    qtbot.waitUntil(lambda: window.current_target() is not None, timeout=10_000)
+    assert window.current_target()["name"] == "lab"
+    assert window.pages.currentWidget() is not window.first_run
+    ok("settings", "set", "notifications", "false")
+    qtbot.waitUntil(lambda: window.worker_settings.get("notifications") is False, timeout=10_000)
+
+
+def test_after_a_restart_the_default_target_is_the_last_one_used(
+    qtbot: Any, fake_api: Any, make_window: Any, tmp_path: Path
+) -> None:
+    fake_api.add_target_row("zeta")  # after "geo" by name
+    first = make_window(fake_api)
+    assert first.current_target()["name"] == "geo"
+    combo = first.target_combo
+    combo.setCurrentIndex(combo.findText("zeta"))
+    combo.activated.emit(combo.currentIndex())
+    source = tmp_path / "a.txt"
+    source.write_text("x")
+    first.add_paths([str(source)])
+    qtbot.waitUntil(lambda: first.model.rowCount() == 1, timeout=5000)
+    # A second window (a restart; the first never saved its layout on a clean quit).
+    second = make_window(fake_api)
+    assert second.current_target()["name"] == "zeta"
+
+
+@pytest.mark.parametrize("answer", [False, True])
+def test_the_window_asks_before_adding_the_same_file_again(
+    qtbot: Any, fake_api: Any, make_window: Any, tmp_path: Path, answer: bool
+) -> None:
+    window = make_window(fake_api)
+    questions: list[str] = []
+    window.prompts.confirm = lambda title, text: questions.append(text) or answer
+    source = tmp_path / "big_copy.bin"
+    source.write_bytes(b"x" * 100)
+    window.add_paths([str(source)])
+    qtbot.waitUntil(lambda: window.model.rowCount() == 1, timeout=5000)
+    assert questions == []
+    window.add_paths([str(source)])
+    qtbot.waitUntil(lambda: len(questions) == 1, timeout=5000)
+    assert "big_copy.bin is already queued for or uploaded to geo" in questions[0]
+    if answer:
+        qtbot.waitUntil(lambda: window.model.rowCount() == 2, timeout=5000)
+    else:
+        qtbot.wait(300)  # nothing to wait for: a second row must not come
+        assert window.model.rowCount() == 1
+
+
+def test_words_in_the_window(qtbot: Any, fake_api: Any, make_window: Any, tmp_path: Path) -> None:
+    window = make_window(fake_api)
+    source = tmp_path / "a.txt"
+    source.write_text("x")
+    window.add_paths([str(source)])
+    qtbot.waitUntil(lambda: window.model.rowCount() == 1, timeout=5000)
+    from gui.models.queue_model import Role
+
+    upload_id = int(window.model.index(0, 0).data(Role.UPLOAD_ID))
+    window.controller.act_on_selection("pause", [upload_id])
+    qtbot.waitUntil(lambda: "Paused" in window.statusBar().currentMessage(), timeout=5000)
+    assert window.statusBar().currentMessage() == "Paused 1 upload"
+    # Qt adds " — upqueue" to a window title itself: the title must not say it again.
+    window._stats({"counts": {"uploading": 1}, "speed": 192.5e6, "active": 1, "seq": 0})
+    assert window.windowTitle() == "↑ 192.5 MB/s · 1 uploading"
+    window._stats({"counts": {}, "speed": 0.0, "active": 0, "seq": 0})
+    assert window.windowTitle() == "upqueue"
