@@ -202,3 +202,28 @@ def test_connection_errors_say_what_happened_and_keep_the_raw_text_for_the_log(
     assert "Max retries" not in ok("show", str(upload_id)).stdout
     logs = "".join(p.read_text(errors="replace") for p in upqueue_home.rglob("*.log*"))
     assert "Max retries exceeded" in logs  # the raw text went to the log
+
+
+def test_the_api_docs_load_every_asset_from_the_worker_itself(worker):
+    """/docs must work with no network: every script, style sheet and icon it names is served
+    by the worker (Swagger UI 5, which reads FastAPI's OpenAPI 3.1), none from a CDN."""
+    import re
+
+    import requests
+
+    api = worker.api
+    with requests.Session() as browser:
+        browser.get(api.base_url + f"/docs?token={api._token}", timeout=10)
+        page = browser.get(api.base_url + "/docs", timeout=10)
+        assert page.status_code == 200
+        links = re.findall(r"""(?:src|href)\s*=\s*['"]([^'"]+)['"]""", page.text)
+        links += re.findall(r"""url:\s*['"]([^'"]+)['"]""", page.text)
+        assert any(link.endswith(".js") for link in links) and any(".css" in x for x in links)
+        for link in links:
+            assert link.startswith("/"), f"{link} is not served by the worker"
+            answer = browser.get(api.base_url + link, timeout=10)
+            assert answer.status_code == 200, link
+        script = browser.get(api.base_url + "/docs/assets/swagger-ui-bundle.js", timeout=10)
+        assert len(script.content) > 500_000 and "SwaggerUIBundle" in script.text
+        assert browser.get(api.base_url + "/docs/assets/../api.py", timeout=10).status_code != 200
+    assert requests.get(api.base_url + "/docs/assets/swagger-ui.css", timeout=10).status_code == 401

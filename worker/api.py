@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict
 
 from core import paths
 from core.errors import UpqueueError
+from worker.api_docs import add_docs
 from worker.api_guard import Guard, error_response, install_error_handlers, json_response
 
 log = logging.getLogger(__name__)
@@ -90,11 +91,13 @@ def create_app(service: Any, token: str, allowed_port: int | Callable[[], int]) 
         title="upqueue control API",
         version=_version(),
         redoc_url=None,
+        docs_url=None,  # served by worker.api_docs from local files, not from a CDN
         swagger_ui_oauth2_redirect_url=None,
         # Declares the bearer scheme so /docs offers "Authorize"; the Guard does the checking.
         dependencies=[Depends(HTTPBearer(auto_error=False))],
     )
     install_error_handlers(app)
+    add_docs(app)
     app.add_middleware(
         Guard, token=token, port=allowed_port, log_path=paths.data_dir() / paths.LOG_FILE
     )
