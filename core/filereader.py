@@ -35,11 +35,18 @@ def fingerprint(path: str | os.PathLike[str]) -> FileFingerprint:
     return FileFingerprint(size=st.st_size, mtime_ns=st.st_mtime_ns, inode=st.st_ino)
 
 
-def file_changed_error(path: str, detail: str) -> TransferError:
-    """The error for a file that no longer matches what the upload was started with."""
+def file_changed_error(path: str, detail: str, *, gone: bool = False) -> TransferError:
+    """The error for a file that no longer matches what the upload was started with; it says
+    what Retry will do (send the file as it is now, from the start)."""
+    then = (
+        "Put it back and retry, or remove the upload."
+        if gone
+        else "Retry sends the file as it is now, from the start, and deletes the partial upload "
+        "on the server where the server allows it."
+    )
     return TransferError(
         "File changed during upload",
-        f"{path} {detail}. The upload stopped so that old and new content are not mixed.",
+        f"{path} {detail}. The upload stopped so that old and new content are not mixed. {then}",
         kind=ErrorKind.FILE_CHANGED,
     )
 
@@ -49,7 +56,7 @@ def check_unchanged(path: str, expected: FileFingerprint) -> None:
     try:
         now = fingerprint(path)
     except FileNotFoundError:
-        raise file_changed_error(path, "was deleted or moved") from None
+        raise file_changed_error(path, "was deleted or moved", gone=True) from None
     except OSError as e:
         raise _read_error(path, e) from e
     if now != expected:

@@ -227,3 +227,36 @@ def test_the_api_docs_load_every_asset_from_the_worker_itself(worker):
         assert len(script.content) > 500_000 and "SwaggerUIBundle" in script.text
         assert browser.get(api.base_url + "/docs/assets/../api.py", timeout=10).status_code != 200
     assert requests.get(api.base_url + "/docs/assets/swagger-ui.css", timeout=10).status_code == 401
+
+
+def test_retry_of_a_changed_file_sends_it_as_it_is_now_and_deletes_the_stale_upload(
+    worker, tus_server, tmp_path
+):
+    api = worker.api
+    ok("target", "add", "geo", "--url", tus_server.url, "--chunk-size", "1MiB")
+    worker.settings(bandwidth_limit=2_000_000)
+    src = make_file(tmp_path / "big_copy.bin", 12_000_000, seed=4)
+    upload_id = int(ok("add", str(src), "-t", "geo").stdout)
+    wait_for(lambda: api.upload(upload_id)["upload"]["offset"] > 2_000_000, 30, "progress")
+    with open(src, "ab") as f:
+        f.write(b"appended while it uploaded")
+    failed = wait_for(
+        lambda: (u := api.upload(upload_id)["upload"])["status"] == "failed" and u, 30, "failed"
+    )
+    assert failed["error_title"] == "File changed during upload"
+    assert "Retry sends the file as it is now, from the start" in failed["error_message"]
+    stale = failed["remote_url"]
+    assert stale and tus_server.stored_path(stale).exists()
+
+    worker.settings(bandwidth_limit=0)
+    ok("retry", str(upload_id))
+    done = wait_for(
+        lambda: (u := api.upload(upload_id)["upload"])["status"] in ("done", "failed") and u,
+        60, "the retried upload ends",
+    )
+    assert done["status"] == "done", done
+    assert done["remote_url"] != stale and done["size"] == src.stat().st_size
+    from tests.fixtures.tus import same_content
+
+    assert same_content(tus_server.stored_path(done["remote_url"]), src)
+    wait_for(lambda: not tus_server.stored_path(stale).exists(), 30, "the stale upload deleted")

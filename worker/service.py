@@ -305,7 +305,25 @@ class Service(TargetOperations):
                                  "next_attempt_at": None}
         if row["status"] == Status.CANCELLED:
             extra.update(remote_url=None, remote_expires=None, offset=0)  # its remote upload was terminated
+        else:
+            extra.update(self._restart_if_changed(row))
         self.set_status(row["id"], Status.QUEUED, event=EventKind.RESUMED, message="Retry asked by you", extra=extra)
+
+    def _restart_if_changed(self, row: dict[str, Any]) -> dict[str, Any]:
+        """A file that changed since its upload began is sent as it is now: a new fingerprint,
+        from byte 0, and the stale partial upload is terminated where the protocol can."""
+        try:
+            st = fileinfo.check_file(row["path"])
+        except UpqueueError as exc:
+            raise Conflict(f"Cannot retry: {exc.title}", f"{exc.message} Put the file back, or remove the upload.") from None
+        if (st.st_size, st.st_mtime_ns, st.st_ino) == (row["size"], row["mtime_ns"], row["inode"]):
+            return {}
+        if row["remote_url"] and self.engine:
+            self.engine.terminate_later(row["id"])  # reads remote_url now, before it is cleared
+        self.store.add_event(EventKind.RESUMED, "The file changed: it is sent again as it is now, from the start",
+                             upload_id=row["id"], status=row["status"])
+        return {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "inode": st.st_ino, "offset": 0,
+                "remote_url": None, "remote_expires": None, "sha256": None}
 
     def remove_upload(self, upload_id: int) -> None:
         with self.store.tx():
