@@ -87,6 +87,8 @@ class FileSlice:
       * ``check_stop()`` before every block; its exception (TransferStopped) aborts the request.
       * ``throttle(nbytes)`` with each block's size before the block is returned (may sleep).
       * ``on_progress(n)`` with the bytes read so far from this slice, after the throttle.
+      * ``block_hint()`` before every block: a smaller block size while a bandwidth limit holds
+        (None: ``block_size``).
 
     Raises (from ``__init__``, ``read`` and ``digest``):
         TransferError(kind="file_changed"): the file was deleted, replaced, resized or modified
@@ -105,6 +107,7 @@ class FileSlice:
         check_stop: Callable[[], None] | None = None,
         throttle: Callable[[int], None] | None = None,
         block_size: int = 1 << 20,
+        block_hint: Callable[[], int | None] | None = None,
     ) -> None:
         if start < 0 or length < 0 or block_size <= 0:
             raise ValueError("start and length must be >= 0 and block_size > 0")
@@ -116,6 +119,7 @@ class FileSlice:
         self._on_progress = on_progress
         self._check_stop = check_stop
         self._throttle = throttle
+        self._block_hint = block_hint
         self._pos = 0  # bytes of this slice returned so far
         self._since_check = 0
         try:
@@ -161,6 +165,9 @@ class FileSlice:
         want = min(remaining, self.block_size)
         if n > 0:
             want = min(want, n)
+        hint = self._block_hint() if self._block_hint is not None else None
+        if hint:
+            want = min(want, hint)  # a bandwidth limit wants small, even pieces
         data = self._read_exact(want)
         self._pos += len(data)
         self._since_check += len(data)

@@ -260,3 +260,64 @@ def test_retry_of_a_changed_file_sends_it_as_it_is_now_and_deletes_the_stale_upl
 
     assert same_content(tus_server.stored_path(done["remote_url"]), src)
     wait_for(lambda: not tus_server.stored_path(stale).exists(), 30, "the stale upload deleted")
+
+
+def _windows(samples: list[tuple[float, int]], span: float) -> list[float]:
+    """Bytes per second over every ``span``-second window of (time, bytes so far) samples."""
+    rates, j = [], 0
+    for i, (t0, b0) in enumerate(samples):
+        while j < len(samples) and samples[j][0] < t0 + span:
+            j += 1
+        if j == len(samples):
+            break
+        t1, b1 = samples[j]
+        rates.append((b1 - b0) / (t1 - t0))
+    return rates
+
+
+def test_the_bandwidth_limit_holds_within_10_percent_over_any_2_seconds_after_start_and_resume(
+    worker, tus_server, tmp_path
+):
+    """Measured where it counts, at the server (the bytes in its file), 20 times a second:
+    with 2 MB/s, every 2-second window from the first byte to the last, after the start and
+    after a resume, is within 10 % of it."""
+    import time
+
+    api = worker.api
+    limit = 2_000_000
+    ok("target", "add", "geo", "--url", tus_server.url)
+    worker.settings(bandwidth_limit=limit)
+    src = make_file(tmp_path / "bw.bin", 24_000_000, seed=7)
+    upload_id = int(ok("add", str(src), "-t", "geo").stdout)
+    url = wait_for(lambda: api.upload(upload_id)["upload"]["remote_url"], 30, "the remote upload")
+    stored = tus_server.stored_path(url)
+
+    def measure(until: callable) -> list[tuple[float, int]]:
+        samples: list[tuple[float, int]] = []
+        while not until():
+            size = stored.stat().st_size if stored.exists() else 0
+            samples.append((time.monotonic(), size))
+            time.sleep(0.05)  # the sampling period of the measurement, not a wait for a condition
+        return samples
+
+    first = measure(lambda: stored.exists() and stored.stat().st_size >= 8_000_000)
+    ok("pause", str(upload_id))
+    wait_for(lambda: api.upload(upload_id)["upload"]["status"] == "paused", 30, "paused")
+    paused_at = stored.stat().st_size
+    ok("resume", str(upload_id))
+    second = measure(lambda: api.upload(upload_id)["upload"]["status"] == "done")
+    assert stored.stat().st_size == src.stat().st_size
+
+    def moving(samples: list[tuple[float, int]], after: int) -> list[tuple[float, int]]:
+        # From the last sample before bytes began to move to the last one that saw them move.
+        start = max((i for i, (_t, b) in enumerate(samples) if b <= after), default=0)
+        end = next(i for i, (_t, b) in enumerate(samples) if b == samples[-1][1])
+        return samples[start : end + 1]
+
+    for label, samples in (("after the start", moving(first, 0)),
+                           ("after the resume", moving(second, paused_at))):
+        rates = _windows(samples, 2.0)
+        assert len(rates) >= 10, (label, len(samples))
+        worst_high, worst_low = max(rates), min(rates)
+        assert worst_high <= limit * 1.10, f"{label}: {worst_high / 1e6:.2f} MB/s over 2 s"
+        assert worst_low >= limit * 0.90, f"{label}: {worst_low / 1e6:.2f} MB/s over 2 s"

@@ -74,6 +74,9 @@ class _Hooks:
     def throttle(self, nbytes: int) -> None:
         self.engine.bandwidth.take(nbytes, self.control.check)
 
+    def block_hint(self) -> int | None:
+        return self.engine.bandwidth.block_hint()
+
     def on_progress(self, offset: int) -> None:
         if offset > self.offset:
             self.progressed = True
