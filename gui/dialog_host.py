@@ -105,5 +105,6 @@ class DialogHost:
         return dialog
 
     def close_all(self) -> None:
+        """On quit: hide them (closing would ask about an unsaved target, modally)."""
         for dialog in list(self.dialogs.values()):
-            dialog.close()
+            dialog.hide()

@@ -150,7 +150,9 @@ class MainWindow(QMainWindow):
         self.toolbar, self.search, self.target_combo = window_chrome.build_toolbar(
             self, self.commands
         )
-        self.menu_bar = window_chrome.build_menus(self, self.commands, self._go_to)
+        self.menu_bar = window_chrome.build_menus(
+            self, self.commands, self._go_to, self.view.columns_menu
+        )
         self.batch_bar = window_chrome.BatchBar()
         queue_page = QWidget()
         layout = QVBoxLayout(queue_page)
@@ -406,6 +408,10 @@ class MainWindow(QMainWindow):
     def view_refresh(self) -> None:
         """Repaint the rows on screen (only those: the view asks the model for what it shows)."""
         self.view.viewport().update()
+
+    def resizeEvent(self, event: Any) -> None:
+        super().resizeEvent(event)
+        window_chrome.fit_toolbar(self.toolbar, self.commands, self.width())
 
     def changeEvent(self, event: QEvent) -> None:
         if event.type() == QEvent.Type.PaletteChange:

@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QMainWindow,
+    QMenu,
     QMenuBar,
     QMessageBox,
     QPushButton,
@@ -68,7 +69,7 @@ def build_toolbar(window: QMainWindow, acts: UploadActions) -> tuple[QToolBar, Q
     search.setPlaceholderText("Search by name  (Ctrl+F)")
     search.setClearButtonEnabled(True)
     search.addAction(icon("search"), QLineEdit.ActionPosition.LeadingPosition)
-    search.setMinimumWidth(220)
+    search.setMinimumWidth(150)  # an 800 px window keeps every toolbar button (no "»")
     search.setMaximumWidth(320)
     bar.addWidget(search)
     bar.addSeparator()
@@ -77,8 +78,28 @@ def build_toolbar(window: QMainWindow, acts: UploadActions) -> tuple[QToolBar, Q
     return bar, search, combo
 
 
+COMPACT_BELOW = 1000  # window width (px) under which "Add Files…" and "Add Folder…" lose their text
+
+
+def fit_toolbar(bar: QToolBar, acts: UploadActions, width: int) -> None:
+    """In a narrow window the add buttons show their icons only, so that nothing else of the
+    toolbar is pushed behind its "»"."""
+    style = (
+        Qt.ToolButtonStyle.ToolButtonIconOnly
+        if width < COMPACT_BELOW
+        else Qt.ToolButtonStyle.ToolButtonTextBesideIcon
+    )
+    for key in ("add_files", "add_folder"):
+        button = bar.widgetForAction(acts[key])
+        if isinstance(button, QToolButton) and button.toolButtonStyle() != style:
+            button.setToolButtonStyle(style)
+
+
 def build_menus(
-    window: QMainWindow, acts: UploadActions, go_to: Callable[[str], None]
+    window: QMainWindow,
+    acts: UploadActions,
+    go_to: Callable[[str], None],
+    columns_menu: Callable[[QWidget], QMenu],
 ) -> QMenuBar:
     """The menu bar; ``go_to(key)`` shows the queue ("all"), "watches" or "history"."""
     menus = window.menuBar()
@@ -109,12 +130,22 @@ def build_menus(
     view.addAction(icon("all"), "&Queue", lambda: go_to("all"))
     view.addAction(icon("watch"), "&Watched Folders", lambda: go_to("watches"))
     view.addAction(icon("history"), "&History", lambda: go_to("history"))
+    view.addSeparator()
+    columns = view.addMenu("&Columns")
+    # Made when opened, so that the ticks show the columns as they are now.
+    columns.aboutToShow.connect(lambda: _fill_columns(columns, columns_menu(window)))
     tools = menus.addMenu("&Tools")
     for key in ("targets", "settings"):
         tools.addAction(acts[key])
     help_menu = menus.addMenu("&Help")
     help_menu.addAction("&About upqueue", lambda: about(window))
     return menus
+
+
+def _fill_columns(target: QMenu, source: QMenu) -> None:
+    target.clear()
+    for action in source.actions():
+        target.addAction(action)
 
 
 def about(window: QWidget) -> None:

@@ -155,3 +155,105 @@ def test_words_in_the_window(qtbot: Any, fake_api: Any, make_window: Any, tmp_pa
     assert window.windowTitle() == "↑ 192.5 MB/s · 1 uploading"
     window._stats({"counts": {}, "speed": 0.0, "active": 0, "seq": 0})
     assert window.windowTitle() == "upqueue"
+
+
+def test_the_targets_dialog_asks_before_losing_or_removing_and_forgets_on_close(
+    qtbot: Any, fake_api: Any, make_window: Any
+) -> None:
+    window = make_window(fake_api)
+    window.commands["targets"].trigger()
+    dialog = window.dialog_host.dialogs["targets"]
+    qtbot.waitUntil(lambda: dialog.list.count() == 1, timeout=5000)
+    asked: list[str] = []
+    answers = iter(["cancel", "discard"])
+    dialog.ask_unsaved = lambda name, answer: (asked.append(name), answer(next(answers)))
+
+    dialog.findChild(type(dialog.save_button), "target-add").click()
+    dialog.name.setText("typed")
+    dialog.url.setText("http://127.0.0.1:9/files/")
+    dialog.test_button.click()
+    qtbot.waitUntil(lambda: "Server unreachable" in dialog.result_text(), timeout=5000)
+    dialog.reject()  # Close: asked; "cancel" keeps the dialog and the form
+    assert asked == ["typed"] and dialog.isVisible() and dialog.name.text() == "typed"
+    dialog.reject()  # asked again; "discard" closes and forgets
+    assert asked == ["typed", "typed"] and not dialog.isVisible()
+
+    window.commands["targets"].trigger()  # reopened: no old form, no old test result
+    assert dialog.isVisible() and dialog.name.text() == "" and dialog.result_text() == ""
+
+    dialog.list.setCurrentRow(0)
+    choices: list[str] = []
+    dialog.ask_remove = lambda name, answer: (choices.append(name), answer("cancel"))
+    dialog.remove_button.click()
+    assert choices == ["geo"] and [t["name"] for t in fake_api.targets()["targets"]] == ["geo"]
+    dialog.ask_remove = lambda name, answer: answer("keep")
+    dialog.remove_button.click()
+    qtbot.waitUntil(lambda: fake_api.targets()["targets"] == [], timeout=5000)
+    assert ("remove_target", (1, "keep")) in fake_api.calls
+
+
+def test_an_800_by_500_window_shows_the_status_and_every_toolbar_button(
+    qtbot: Any, fake_api: Any, make_window: Any, tmp_path: Path
+) -> None:
+    from PySide6.QtWidgets import QToolButton
+
+    from gui.models.queue_model import Col
+
+    window = make_window(fake_api)
+    window.resize(800, 500)
+    source = tmp_path / "a.txt"
+    source.write_text("x")
+    window.add_paths([str(source)])
+    qtbot.waitUntil(lambda: window.model.rowCount() == 1, timeout=5000)
+    view = window.view
+
+    def status_on_screen() -> bool:
+        left = view.columnViewportPosition(Col.STATUS)
+        return 0 <= left and left + view.columnWidth(Col.STATUS) <= view.viewport().width()
+
+    qtbot.waitUntil(lambda: window.width() == 800, timeout=5000)
+    qtbot.waitUntil(status_on_screen, timeout=2000)
+    extension = window.toolbar.findChild(QToolButton, "qt_toolbar_ext_button")
+    assert extension is None or not extension.isVisible(), "the toolbar collapsed into »"
+
+
+def test_columns_can_be_chosen_and_are_kept(
+    qtbot: Any, fake_api: Any, make_window: Any
+) -> None:
+    from gui import window_chrome
+    from gui.models.queue_model import Col
+
+    window = make_window(fake_api)
+    menu = window.view.columns_menu()
+    target = next(a for a in menu.actions() if a.objectName() == "column-target")
+    assert target.isChecked()
+    target.toggle()
+    assert window.view.isColumnHidden(Col.TARGET)
+    window_chrome.save_layout(window, window.view.horizontalHeader(), window.splitter)
+    again = make_window(fake_api)
+    assert again.view.isColumnHidden(Col.TARGET)
+    assert "Name" not in [a.text() for a in again.view.columns_menu().actions()]
+
+
+def test_clear_finished_and_the_file_dialog_starts_at_home(
+    qtbot: Any, fake_api: Any, make_window: Any, monkeypatch: Any
+) -> None:
+    from PySide6.QtWidgets import QFileDialog
+
+    fake_api.put(id=1, name="done.bin", status="done")
+    fake_api.put(id=2, name="queued.bin", status="queued")
+    window = make_window(fake_api)
+    qtbot.waitUntil(lambda: window.model.rowCount() == 2, timeout=5000)
+    window.commands["clear_finished"].trigger()
+    qtbot.waitUntil(lambda: window.model.rowCount() == 1, timeout=5000)
+    assert "Cleared 1 finished upload" in window.statusBar().currentMessage()
+
+    opened_in: list[str] = []
+    monkeypatch.setattr(
+        QFileDialog, "getOpenFileNames", lambda parent, title, folder: opened_in.append(folder) or ([], "")
+    )
+    from gui.queue_controller import file_dialogs
+
+    choose_files, _choose_folder = file_dialogs(window)
+    choose_files()
+    assert opened_in == [os.path.expanduser("~")]

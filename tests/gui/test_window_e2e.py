@@ -158,6 +158,7 @@ def test_targets_dialog_against_the_worker_reports_bad_urls(
     )
     assert dialog.result_text() != refused
     assert "Cannot reach the server" in dialog.result_text()
+    dialog.ask_unsaved = lambda name, answer: answer("discard")  # typed, unsaved: closing asks
     dialog.close()
 
 
