@@ -5,10 +5,9 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from datetime import date
 from pathlib import Path
 from typing import Any
-
-from datetime import date
 
 from core import humanize
 from core.api_client import ApiClient, ApiError
@@ -16,8 +15,8 @@ from core.cli_common import UsageError, print_json, print_table, warn
 from core.cli_wait import Waiter
 from core.humanize import plural
 from core.models import Status
-from core.settings import SETTINGS
 from core.progress import eta_seconds, percent
+from core.settings import SETTINGS
 
 ACTIONS = ("pause", "resume", "cancel", "retry", "rm")
 

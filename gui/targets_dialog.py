@@ -30,8 +30,8 @@ from PySide6.QtWidgets import (
 
 from core.models import AuthKind, Protocol
 from gui import target_prompts
-from gui.target_prompts import ResultLabel
 from gui.icons import icon
+from gui.target_prompts import ResultLabel
 
 Call = Callable[..., None]
 Ask = Callable[[str, Callable[[str], None]], None]

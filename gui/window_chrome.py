@@ -28,8 +28,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.humanize import plural
 from core import paths
+from core.humanize import plural
 from gui.icons import icon
 from gui.upload_actions import UploadActions
 

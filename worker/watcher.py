@@ -16,8 +16,8 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from core.humanize import plural
 from core.errors import UpqueueError
+from core.humanize import plural
 from core.models import EventKind
 from core.store import now_iso
 from core.watchrules import (
