@@ -103,7 +103,7 @@ def test_five_thousand_files_dropped_at_once(
     finish_events = [
         e for e in detail["events"] if e["kind"] == "batch" and e["status"] == "finished"
     ]
-    assert len(finish_events) == 1 and "5,000 file(s) uploaded" in finish_events[0]["message"]
+    assert len(finish_events) == 1 and "5,000 files uploaded" in finish_events[0]["message"]
 
 
 @pytest.mark.slow
