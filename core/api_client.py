@@ -349,8 +349,11 @@ class ApiClient(WatchApiMixin):
     def update_target(self, target_id: int, **fields: Any) -> dict[str, Any]:
         return self._object("PATCH", f"/api/targets/{int(target_id)}", json=fields)
 
-    def remove_target(self, target_id: int) -> None:
-        self._request("DELETE", f"/api/targets/{int(target_id)}")
+    def remove_target(self, target_id: int, uploads: str | None = None) -> None:
+        """Remove a target; ``uploads`` "keep" or "remove" says what happens to its finished
+        uploads (ApiError 409 "Target has uploads" when it has some and ``uploads`` is None)."""
+        params = {"uploads": uploads} if uploads else None
+        self._request("DELETE", f"/api/targets/{int(target_id)}", params=params)
 
     def test_target(self, target_id: int) -> dict[str, Any]:
         """``{"ok", "title", "message", "details"}`` for a saved target."""
@@ -362,12 +365,17 @@ class ApiClient(WatchApiMixin):
 
     # -- uploads -------------------------------------------------------------------------
     def add_uploads(
-        self, paths: Iterable[str | os.PathLike[str]], target: str | int, recursive: bool = False
+        self,
+        paths: Iterable[str | os.PathLike[str]],
+        target: str | int,
+        recursive: bool = False,
+        force: bool = False,
     ) -> dict[str, Any]:
         """Queue files: ``{"added": [{"id", "path"}], "ids", "rejected": [{"path", "title",
         "message"}]}`` (:meth:`core.records.AddResult.from_json` reads it). Nothing added is an
         answer too (``added`` empty), not an error; an unknown target is an ApiError (404)."""
-        body = {"paths": [os.fspath(p) for p in paths], "target": target, "recursive": recursive}
+        body = {"paths": [os.fspath(p) for p in paths], "target": target, "recursive": recursive,
+                "force": force}
         return self._object("POST", "/api/uploads", json=body)
 
     def uploads(
@@ -431,6 +439,10 @@ class ApiClient(WatchApiMixin):
 
     def remove_upload(self, upload_id: int) -> None:
         self._request("DELETE", f"/api/uploads/{int(upload_id)}")
+
+    def clear_finished(self) -> dict[str, int]:
+        """Remove every finished (done) upload from the list: ``{"count": n}``."""
+        return self._object("POST", "/api/uploads/clear-finished")
 
     def pause_all(self) -> dict[str, int]:
         """``{"count": n}``."""

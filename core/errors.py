@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+import errno
 import html
+import logging
 import re
+import socket
 import time
 from collections.abc import Mapping
 from enum import StrEnum
@@ -23,6 +26,8 @@ if TYPE_CHECKING:
     # Imported where used: the command line imports this module and must not pay ~60 ms for
     # requests before its first request (issue 12).
     import requests
+
+log = logging.getLogger(__name__)
 
 
 class UpqueueError(Exception):
@@ -107,14 +112,14 @@ _MAX_SERVER_TEXT = 300
 
 
 def human_size(n: int) -> str:
-    """``104857600`` -> ``"100 MB"`` (binary multiples, the labels people know)."""
+    """``100000000`` -> ``"100 MB"`` (decimal units, as the window shows sizes)."""
     value = float(n)
-    for unit in ("bytes", "KB", "MB", "GB", "TB"):
-        if value < 1024 or unit == "TB":
+    for unit in ("bytes", "kB", "MB", "GB", "TB"):
+        if value < 1000 or unit == "TB":
             if unit == "bytes":
                 return f"{n:,} bytes"
             return f"{value:.1f}".rstrip("0").rstrip(".") + f" {unit}"
-        value /= 1024
+        value /= 1000
     raise AssertionError("unreachable")
 
 
@@ -372,9 +377,51 @@ def classify_exception(
         # A send timeout: the connection stopped taking data for stall_timeout seconds.
         message = f"The connection to {host} stalled for {stall_timeout:g} s while {action}."
     else:
-        message = f"The connection to {host} failed while {action}: {_short(e)}."
+        message = _connection_failure(e, host, action)
+    # The raw text (urllib3's "HTTPConnectionPool(...): Max retries exceeded ...") is for the log.
+    log.info("connection problem with %s while %s: %s", host, action, e)
     # Whether and when it is tried again is the caller's retry policy to say, not this text.
     return TransferError("Connection problem", message, kind=ErrorKind.TRANSIENT)
+
+
+_ERRNO_WORDS = {
+    errno.ECONNREFUSED: "connection refused (is the server running, and is the port right?)",
+    errno.ECONNRESET: "the server closed the connection",
+    errno.ENETUNREACH: "the network is unreachable",
+    errno.EHOSTUNREACH: "no route to the host",
+    errno.ETIMEDOUT: "the connection timed out",
+    errno.EPIPE: "the server closed the connection",
+}
+
+
+def _connection_failure(e: BaseException, host: str, action: str) -> str:
+    """"Cannot connect to 127.0.0.1:1: connection refused …" from requests' nested errors."""
+    cause = _innermost_os_error(e)
+    if isinstance(cause, socket.gaierror):
+        name = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+        return f"Cannot find the server {name}: its name does not resolve (check the URL and the network)."
+    if cause is not None and cause.errno in _ERRNO_WORDS:
+        words = _ERRNO_WORDS[cause.errno]
+        if cause.errno in (errno.ECONNRESET, errno.EPIPE):
+            return f"The connection to {host} broke while {action}: {words}."
+        return f"Cannot connect to {host}: {words}."
+    return f"The connection to {host} failed while {action}: {_short(e)}."
+
+
+def _innermost_os_error(e: BaseException) -> OSError | None:
+    """The OSError at the bottom of requests -> urllib3 -> socket (via reason, cause, context)."""
+    seen: set[int] = set()
+    stack: list[object] = [e]
+    found: OSError | None = None
+    while stack:
+        cur = stack.pop()
+        if not isinstance(cur, BaseException) or id(cur) in seen:
+            continue
+        seen.add(id(cur))
+        if isinstance(cur, OSError) and (cur.errno is not None or isinstance(cur, socket.gaierror)):
+            found = cur
+        stack.extend([cur.__cause__, cur.__context__, getattr(cur, "reason", None), *cur.args])
+    return found
 
 
 def _caused_by_timeout(e: BaseException) -> bool:

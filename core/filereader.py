@@ -50,11 +50,18 @@ def fingerprint(path: str | os.PathLike[str]) -> FileFingerprint:
     )
 
 
-def file_changed_error(path: str, detail: str) -> TransferError:
-    """The error for a file that no longer matches what the upload was started with."""
+def file_changed_error(path: str, detail: str, *, gone: bool = False) -> TransferError:
+    """The error for a file that no longer matches what the upload was started with; it says
+    what Retry will do (send the file as it is now, from the start)."""
+    then = (
+        "Put it back and retry, or remove the upload."
+        if gone
+        else "Retry sends the file as it is now, from the start, and deletes the partial upload "
+        "on the server where the server allows it."
+    )
     return TransferError(
         "File changed during upload",
-        f"{path} {detail}. The upload stopped so that old and new content are not mixed.",
+        f"{path} {detail}. The upload stopped so that old and new content are not mixed. {then}",
         kind=ErrorKind.FILE_CHANGED,
     )
 
@@ -64,7 +71,7 @@ def check_unchanged(path: str, expected: FileFingerprint) -> None:
     try:
         st = os.stat(path)
     except FileNotFoundError:
-        raise file_changed_error(path, "was deleted or moved") from None
+        raise file_changed_error(path, "was deleted or moved", gone=True) from None
     except OSError as e:
         raise _read_error(path, e) from e
     if not expected.matches(st):
@@ -98,6 +105,8 @@ class FileSlice:
       * ``check_stop()`` before every block; its exception (TransferStopped) aborts the request.
       * ``throttle(nbytes)`` with each block's size before the block is returned (may sleep).
       * ``on_progress(n)`` with the bytes read so far from this slice, after the throttle.
+      * ``block_hint()`` before every block: a smaller block size while a bandwidth limit holds
+        (None: ``block_size``).
 
     Raises (from ``__init__``, ``read`` and ``digest``):
         TransferError(kind="file_changed"): the file was deleted, replaced, resized or modified
@@ -116,6 +125,7 @@ class FileSlice:
         check_stop: Callable[[], None] | None = None,
         throttle: Callable[[int], None] | None = None,
         block_size: int = 1 << 20,
+        block_hint: Callable[[], int | None] | None = None,
     ) -> None:
         if start < 0 or length < 0 or block_size <= 0:
             raise ValueError("start and length must be >= 0 and block_size > 0")
@@ -127,6 +137,7 @@ class FileSlice:
         self._on_progress = on_progress
         self._check_stop = check_stop
         self._throttle = throttle
+        self._block_hint = block_hint
         self._pos = 0  # bytes of this slice returned so far
         self._since_check = 0
         try:
@@ -172,6 +183,9 @@ class FileSlice:
         want = min(remaining, self.block_size)
         if n > 0:
             want = min(want, n)
+        hint = self._block_hint() if self._block_hint is not None else None
+        if hint:
+            want = min(want, hint)  # a bandwidth limit wants small, even pieces
         data = self._read_exact(want)
         self._pos += len(data)
         self._since_check += len(data)

@@ -119,3 +119,10 @@ def local_time(iso: str | None) -> str:
         return parse_iso(iso).astimezone().strftime("%Y-%m-%d %H:%M:%S")
     except ValueError:
         return iso
+
+
+def plural(count: int, noun: str, plural_form: str | None = None) -> str:
+    """``plural(1, "upload")`` -> "1 upload", ``plural(3, "upload")`` -> "3 uploads"."""
+    if count == 1:
+        return f"1 {noun}"
+    return f"{count:,} {plural_form or noun + 's'}"

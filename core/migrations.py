@@ -161,8 +161,27 @@ _M004_FAULTS = """
         ALTER TABLE uploads ADD COLUMN all_sent INTEGER NOT NULL DEFAULT 0;
 """
 
+# Ids are never reused (an upload removed from the list must not lend its id, and with it its
+# history, to the next one): the last id handed out per table, seeded from what exists, removed
+# uploads included. A target removed with "keep the history" stays as a row marked removed, so
+# that its finished uploads keep their target.
+_M005_ID_COUNTERS = """
+        CREATE TABLE id_counters (
+            name TEXT PRIMARY KEY,
+            last_id INTEGER NOT NULL
+        );
+        INSERT INTO id_counters (name, last_id) SELECT 'uploads', coalesce(max(n), 0) FROM (
+            SELECT max(id) AS n FROM uploads UNION ALL
+            SELECT max(upload_id) FROM removed_uploads UNION ALL
+            SELECT max(upload_id) FROM events);
+        INSERT INTO id_counters (name, last_id) SELECT 'targets', coalesce(max(id), 0) FROM targets;
+        ALTER TABLE targets ADD COLUMN removed_at TEXT;
+"""
+
 # Each entry is one SQL script; its position + 1 is the schema version it produces.
-MIGRATIONS: list[str] = [_M001_INITIAL, _M002_WATCHES, _M003_BATCH_REJECTS, _M004_FAULTS]
+MIGRATIONS: list[str] = [
+    _M001_INITIAL, _M002_WATCHES, _M003_BATCH_REJECTS, _M004_FAULTS, _M005_ID_COUNTERS,
+]
 
 
 def apply(conn: sqlite3.Connection, db_path: Path) -> int:

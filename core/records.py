@@ -134,6 +134,8 @@ class Rejected:
     path: str
     title: str
     message: str
+    #: a machine-readable cause where a client acts on it ("duplicate": the window asks)
+    reason: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,7 +163,7 @@ class AddResult:
         return cls(
             tuple(Added(int(a["id"]), str(a["path"])) for a in data.get("added") or ()),
             tuple(
-                Rejected(str(r["path"]), str(r["title"]), str(r["message"]))
+                Rejected(str(r["path"]), str(r["title"]), str(r["message"]), r.get("reason"))
                 for r in data.get("rejected") or ()
             ),
         )

@@ -104,12 +104,14 @@ def coerce(key: str, value: Any) -> Any:
     return value
 
 
-_UNITS = {"": 1, "b": 1, "k": 1 << 10, "kb": 1 << 10, "kib": 1 << 10, "m": 1 << 20, "mb": 1 << 20,
-          "mib": 1 << 20, "g": 1 << 30, "gb": 1 << 30, "gib": 1 << 30}
+# One unit system, the one the window shows: kB, MB, GB are decimal (10 MB/s = 10,000,000 bytes a
+# second); KiB, MiB, GiB say binary on purpose.
+_UNITS = {"": 1, "b": 1, "k": 10**3, "kb": 10**3, "kib": 1 << 10, "m": 10**6, "mb": 10**6,
+          "mib": 1 << 20, "g": 10**9, "gb": 10**9, "gib": 1 << 30}
 
 
 def parse_size(text: str) -> int:
-    """'8M', '512 KiB', '1.5GB', '1000' -> bytes (binary units, as people mean them for chunks)."""
+    """'8MB', '512 KiB', '1.5GB', '1000' -> bytes (kB/MB/GB decimal, KiB/MiB/GiB binary)."""
     cleaned = text.strip().lower().replace(" ", "").removesuffix("/s")
     number = cleaned.rstrip("abcdefghijklmnopqrstuvwxyz")
     unit = cleaned[len(number):]

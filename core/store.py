@@ -167,6 +167,21 @@ class Store:
         an event loop)."""
         self._change_listeners.append(listener)
 
+    def next_id(self, table: str) -> int:
+        """A fresh id for a row of ``table`` ("uploads", "targets"), never one used before; call
+        inside ``tx()``. Also above any id already in the table (a row inserted another way)."""
+        if table not in ("uploads", "targets"):
+            raise ValueError(f"no id counter for {table!r}")
+        self.execute("INSERT OR IGNORE INTO id_counters (name, last_id) VALUES (?, 0)", (table,))
+        self.execute(
+            f"UPDATE id_counters SET last_id = max(last_id, (SELECT coalesce(max(id), 0) FROM {table}))"
+            " + 1 WHERE name = ?",
+            (table,),
+        )
+        row = self.query_one("SELECT last_id FROM id_counters WHERE name = ?", (table,))
+        assert row is not None
+        return int(row["last_id"])
+
     # -- events ---------------------------------------------------------------------------
     def add_event(
         self,

@@ -131,10 +131,10 @@ def check_chunk_size(value: Any) -> int | None:
         size = parse_size(value) if isinstance(value, str) else int(value)
     except (TypeError, ValueError, OverflowError):
         raise UpqueueError("Invalid chunk size", f"{value!r}: give bytes or a size like 8M.") from None
-    if size < 64 * 1024:
-        raise UpqueueError("Chunk size too small", "Use a chunk size of at least 64 KiB (e.g. 8M).")
-    if size > 64 << 30:
-        raise UpqueueError("Chunk size too large", "Use a chunk size between 64 KiB and 64 GiB (e.g. 8M).")
+    if size < 64_000:  # 64 kB, in the decimal units sizes are read and shown in
+        raise UpqueueError("Chunk size too small", "Use a chunk size of at least 64 kB (e.g. 8MB).")
+    if size > 64 * 10**9:
+        raise UpqueueError("Chunk size too large", "Use a chunk size between 64 kB and 64 GB (e.g. 8MB).")
     return size
 
 

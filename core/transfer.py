@@ -307,6 +307,7 @@ def _slice(
         check_stop=hooks.check_stop,
         throttle=hooks.throttle,
         block_size=client.block_size,
+        block_hint=getattr(hooks, "block_hint", None),
     )
 
 

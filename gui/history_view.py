@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from core.humanize import plural
 from core.models import FINISHED_STATUSES
 from gui.icons import icon
 from gui.models.history_model import HistoryModel
@@ -123,7 +124,7 @@ class HistoryView(QWidget):
         self.model.set_uploads(uploads)
         first, last = self.range()
         self.message.setText(
-            f"{len(uploads):,} finished upload(s) added {first} … {last} (UTC days)."
+            f"{plural(len(uploads), 'finished upload')} added {first} … {last} (UTC days)."
         )
 
     def export(self) -> None:
@@ -145,7 +146,7 @@ class HistoryView(QWidget):
 
     def _exported(self, result: tuple[str, int]) -> None:
         path, rows = result
-        self.message.setText(f"Exported {rows:,} upload(s) to {path}.")
+        self.message.setText(f"Exported {plural(rows, 'upload')} to {path}.")
 
     def _failed(self, error: BaseException) -> None:
         title = getattr(error, "title", "Something went wrong")

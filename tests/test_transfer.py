@@ -189,7 +189,7 @@ def test_max_size_is_checked_before_sending(
         run(client, server.url, f, Hooks())
     e = info.value
     assert (e.kind, e.status, e.title) == ("permanent", 413, "Server refused the file")
-    assert "at most 1,000 bytes" in e.message
+    assert "at most 1 kB" in e.message  # decimal units, as shown everywhere
     assert client.calls == []
 
 

@@ -31,6 +31,7 @@ from core.records import public_target
 from worker.api_changes import ChangeFeed
 from worker.api_guard import Count, Guard, PathId, RowId, Seq, install_error_handlers, json_response
 from worker.service import nothing_added_message
+from worker.api_docs import add_docs
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +72,7 @@ class UploadsIn(_Body):
     paths: list[str]
     target: str | RowId
     recursive: bool = False
+    force: bool = False  # add files queued or uploaded to this target before, again
 
 
 class BulkIn(_Body):
@@ -94,6 +96,7 @@ def create_app(service: Any, token: str, allowed_port: int | Callable[[], int]) 
         title="upqueue control API",
         version=_version(),
         redoc_url=None,
+        docs_url=None,  # served by worker.api_docs from local files, not from a CDN
         swagger_ui_oauth2_redirect_url=None,
         # Declares the bearer scheme so /docs offers "Authorize"; the Guard does the checking.
         dependencies=[Depends(HTTPBearer(auto_error=False))],
@@ -107,6 +110,7 @@ def create_app(service: Any, token: str, allowed_port: int | Callable[[], int]) 
     if store is not None and hasattr(store, "on_change"):
         app.state.changes = ChangeFeed(lambda: store.committed_seq)
         store.on_change(app.state.changes.notify)
+    add_docs(app)
     app.add_middleware(
         Guard, token=token, port=allowed_port, log_path=paths.data_dir() / paths.LOG_FILE,
         disk_full=disk_full,
@@ -150,8 +154,8 @@ def _add_routes(app: FastAPI, service: Any) -> None:
         return public_target(service.update_target(target_id, body.model_dump(exclude_unset=True)))
 
     @app.delete("/api/targets/{target_id}", status_code=204)
-    def remove_target(target_id: PathId) -> Response:
-        service.remove_target(target_id)
+    def remove_target(target_id: PathId, uploads: Literal["keep", "remove"] | None = None) -> Response:
+        service.remove_target(target_id, uploads)
         return Response(status_code=204)
 
     @app.post("/api/targets/{target_id}/test")
@@ -162,7 +166,7 @@ def _add_routes(app: FastAPI, service: Any) -> None:
     def add_uploads(body: UploadsIn, response: Response) -> Any:
         # Partial success, and nothing added, are answers (``added`` and ``rejected``, each with
         # its reason), not errors: 201 when something was queued, 200 when nothing was.
-        result = service.add_uploads(body.paths, body.target, body.recursive)
+        result = service.add_uploads(body.paths, body.target, body.recursive, force=body.force)
         answer = result.to_json()
         for item in (*answer["added"], *answer["rejected"]):
             item["path"] = to_stored(item["path"])  # a name that is not UTF-8, as valid text
@@ -206,6 +210,10 @@ def _add_routes(app: FastAPI, service: Any) -> None:
     @app.post("/api/uploads/actions")
     def bulk(body: BulkIn) -> dict[str, Any]:
         return service.bulk(body.action, body.ids)
+
+    @app.post("/api/uploads/clear-finished")
+    def clear_finished() -> dict[str, int]:
+        return {"count": service.clear_finished()}
 
     @app.post("/api/uploads/pause-all")
     def pause_all() -> dict[str, int]:

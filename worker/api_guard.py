@@ -159,7 +159,8 @@ class Guard:
         header = request.headers.get("authorization", "")
         bearer = header[7:].strip() if header[:7].lower() == "bearer " else None
         if not self._token_ok(bearer):
-            if path in _DOCS_PATHS and self._token_ok(request.cookies.get(TOKEN_COOKIE)):
+            docs = path in _DOCS_PATHS or path.startswith("/docs/assets/")
+            if docs and self._token_ok(request.cookies.get(TOKEN_COOKIE)):
                 pass
             elif path == "/docs" and self._token_ok(request.query_params.get("token")):
                 # Swap the token in the address bar for a cookie, so it leaves the URL and history.

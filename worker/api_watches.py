@@ -59,13 +59,18 @@ def make_router(service: Any) -> APIRouter:
     """The watch and batch routes over ``service``."""
     router = APIRouter(prefix="/api")
 
+    def changed(result: Any) -> Any:
+        """Every open window hears of it through the stats' "config" counter."""
+        service.config_changed()
+        return result
+
     @router.get("/watches")
     def list_watches() -> dict[str, Any]:
         return _manager(service).list()
 
     @router.post("/watches", status_code=201)
     def add_watch(body: WatchIn) -> dict[str, Any]:
-        return _manager(service).add(body.model_dump(exclude_none=True))
+        return changed(_manager(service).add(body.model_dump(exclude_none=True)))
 
     @router.get("/watches/{watch_id}")
     def get_watch(watch_id: PathId) -> dict[str, Any]:
@@ -73,20 +78,20 @@ def make_router(service: Any) -> APIRouter:
 
     @router.patch("/watches/{watch_id}")
     def update_watch(watch_id: int, body: WatchPatch) -> dict[str, Any]:
-        return _manager(service).update(watch_id, body.model_dump(exclude_none=True))
+        return changed(_manager(service).update(watch_id, body.model_dump(exclude_none=True)))
 
     @router.delete("/watches/{watch_id}", status_code=204)
     def remove_watch(watch_id: PathId) -> Response:
-        _manager(service).remove(watch_id)
+        changed(_manager(service).remove(watch_id))
         return Response(status_code=204)
 
     @router.post("/watches/{watch_id}/pause")
     def pause_watch(watch_id: PathId) -> dict[str, Any]:
-        return _manager(service).pause(watch_id)
+        return changed(_manager(service).pause(watch_id))
 
     @router.post("/watches/{watch_id}/resume")
     def resume_watch(watch_id: PathId) -> dict[str, Any]:
-        return _manager(service).resume(watch_id)
+        return changed(_manager(service).resume(watch_id))
 
     @router.get("/batches")
     def list_batches(watch_id: Seq = None, limit: Annotated[int, Query(ge=1, le=10**9)] = 100) -> dict[str, Any]:

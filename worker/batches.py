@@ -18,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from core.humanize import plural
 from core.models import EventKind, Status
 from core.paths import MANIFEST_DIR
 from core.pathtext import from_stored
@@ -285,7 +286,7 @@ class BatchBook:
         folder = batch["watch_path"] or "a removed watch"
         if failed == 0:
             title = "Batch finished"
-            message = f"Batch {batch_id} from {folder}: {done:,} file(s) uploaded."
+            message = f"Batch {batch_id} from {folder}: {plural(done, 'file')} uploaded."
         else:
             title = "Batch finished with failures"
             first = next((u for u in uploads if u["status"] in _FAILED), None)

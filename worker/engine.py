@@ -85,6 +85,9 @@ class _Hooks:
     def throttle(self, nbytes: int) -> None:
         self.engine.bandwidth.take(nbytes, self.control.check)
 
+    def block_hint(self) -> int | None:
+        return self.engine.bandwidth.block_hint()
+
     def on_progress(self, offset: int) -> None:
         if offset >= self.size and not self.all_sent and self.remote_url:
             # Before the server's answer: if the worker dies now, a restart must not read a

@@ -53,6 +53,14 @@ _PUBLIC_SELECT = (f"SELECT {upload_columns_sql('u')}"
                   " FROM uploads u LEFT JOIN targets t ON t.id = u.target_id")
 
 
+# "big_copy.bin has failed", not "big_copy.bin is failed".
+_STATE_PHRASES = {
+    "queued": "is queued", "uploading": "is uploading", "retrying": "is waiting to retry",
+    "paused": "is paused", "processing": "is being processed by the server",
+    "done": "is already uploaded", "failed": "has failed", "cancelled": "was cancelled",
+}
+
+
 def public_upload(row: dict[str, Any]) -> dict[str, Any]:
     """``row`` (an upload with every column) as clients see it: core.records.UploadRecord's
     fields, whatever columns the table has gained."""
@@ -76,6 +84,12 @@ class Service(TargetOperations):
         self.started_at = now_iso()
         self.on_shutdown: Callable[[], None] = lambda: None
         self._notifier = ThreadPoolExecutor(max_workers=1, thread_name_prefix="notify")
+        # Bumped when targets, settings or watches change (by any client): stats carry it, so
+        # every open window reloads them, not only the one whose dialog made the change.
+        self.config_version = 0
+
+    def config_changed(self) -> None:
+        self.config_version += 1
 
     # -- health ---------------------------------------------------------------------------
     def health(self) -> dict[str, Any]:
@@ -102,14 +116,16 @@ class Service(TargetOperations):
         *,
         batch_id: int | None = None,
         watch_id: int | None = None,
+        force: bool = False,
     ) -> AddResult:
         """Queue files: what was added (ids and paths) and what was rejected (with reasons).
 
         Partial success is the answer, not an error, and so is "nothing added"; only an unknown
         target raises. Folders given with ``recursive`` are walked by :func:`core.walk.walk`
         (the window's and the watcher's walker); what it leaves out for a reason other than its
-        name is rejected with that reason. All rows go in one transaction, so thousands of files
-        cost one commit.
+        name is rejected with that reason. A file queued or uploaded to the same target before
+        (same path, size and modification time) is rejected with reason "duplicate" unless
+        ``force``. All rows go in one transaction, so thousands of files cost one commit.
         """
         target_row = self.resolve_target(target)
         # A name that is not UTF-8 may come as its stored form (from `ls`) or escaped.
@@ -143,22 +159,38 @@ class Service(TargetOperations):
         if rows:
             with self.store.tx():
                 for path, st in rows:
+                    if not force and self._is_duplicate(target_row["id"], path, st):
+                        rejected.append(Rejected(
+                            path, "Already added",
+                            f"{readable(os.path.basename(path))} is already queued for or uploaded "
+                            f"to {target_row['name']} (same size and modification time); "
+                            "add it with --force to upload it again.", reason="duplicate"))
+                        continue
                     seq = self.store.next_seq()
                     stamp = now_iso()
-                    cur = self.store.execute(
-                        "INSERT INTO uploads (target_id, path, name, size, mtime_ns, inode, ctime_ns, status,"
+                    upload_id = self.store.next_id("uploads")
+                    self.store.execute(
+                        "INSERT INTO uploads (id, target_id, path, name, size, mtime_ns, inode, ctime_ns, status,"
                         " created_at, updated_at, change_seq, batch_id, watch_id)"
-                        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        (target_row["id"], path, readable(os.path.basename(path)), st.st_size, st.st_mtime_ns,
-                         st.st_ino, st.st_ctime_ns, Status.QUEUED.value, stamp, stamp, seq, batch_id, watch_id),
+                        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        (upload_id, target_row["id"], path, readable(os.path.basename(path)), st.st_size,
+                         st.st_mtime_ns, st.st_ino, st.st_ctime_ns, Status.QUEUED.value, stamp, stamp, seq,
+                         batch_id, watch_id),
                     )
-                    upload_id = int(cur.lastrowid or 0)
                     added.append(Added(upload_id, path))
                     self.store.add_event(EventKind.ADDED, f"Queued for {target_row['name']}",
                                          upload_id=upload_id, batch_id=batch_id, status=Status.QUEUED)
         if added and self.engine:
             self.engine.kick()
         return AddResult(tuple(added), tuple(rejected))
+
+    def _is_duplicate(self, target_id: int, path: str, st: os.stat_result) -> bool:
+        """The same file (path, size, mtime) is queued, running or done for this target."""
+        return self.store.query_one(
+            "SELECT 1 FROM uploads WHERE target_id = ? AND path = ? AND size = ? AND mtime_ns = ?"
+            " AND status NOT IN (?, ?)",
+            (target_id, path, st.st_size, st.st_mtime_ns, Status.FAILED.value, Status.CANCELLED.value),
+        ) is not None
 
     # -- uploads: reading -----------------------------------------------------------------
     def list_uploads(
@@ -229,7 +261,8 @@ class Service(TargetOperations):
                                          (Status.UPLOADING.value,))["s"]
             seq = self.store.seq
         active = counts["queued"] + counts["uploading"] + counts["retrying"] + counts["processing"]
-        return {"counts": counts, "speed": float(speed), "active": active, "seq": seq}
+        return {"counts": counts, "speed": float(speed), "active": active, "seq": seq,
+                "config": self.config_version}
 
     # -- uploads: steering ----------------------------------------------------------------
     def set_status(self, upload_id: int, status: Status, *, event: str, message: str = "",
@@ -267,7 +300,9 @@ class Service(TargetOperations):
         return public_upload(self._upload_row(upload_id))
 
     def _not_allowed(self, row: dict[str, Any], verb: str) -> Conflict:
-        return Conflict(f"Cannot {verb}", f"{row['name']} is {row['status']}; it cannot be {verb}d now.")
+        state = _STATE_PHRASES.get(row["status"], f"is {row['status']}")
+        done = {"pause": "paused", "resume": "resumed", "cancel": "cancelled", "retry": "retried"}.get(verb, verb)
+        return Conflict(f"Cannot {verb}", f"{row['name']} {state}; it cannot be {done} now.")
 
     def _pause(self, row: dict[str, Any]) -> None:
         if row["status"] not in PAUSABLE:
@@ -299,12 +334,38 @@ class Service(TargetOperations):
     def _retry(self, row: dict[str, Any]) -> None:
         if row["status"] not in RETRYABLE:
             raise self._not_allowed(row, "retry")
+        target = self.store.query_one("SELECT removed_at FROM targets WHERE id = ?", (row["target_id"],))
+        if target is None or target["removed_at"]:
+            raise Conflict("Target removed", f"{row['name']} went to {row['target_name']}, which was removed; "
+                           "add the file again to another target.")
         extra: dict[str, Any] = {"attempts": 0, "error_title": None, "error_message": None, "finished_at": None,
                                  "next_attempt_at": None}
         if row["status"] == Status.CANCELLED:
             # its remote upload was terminated
             extra.update(remote_url=None, remote_expires=None, offset=0, confirmed_offset=0, all_sent=0)
+        else:
+            extra.update(self._restart_if_changed(row))
         self.set_status(row["id"], Status.QUEUED, event=EventKind.RESUMED, message="Retry asked by you", extra=extra)
+
+    def _restart_if_changed(self, row: dict[str, Any]) -> dict[str, Any]:
+        """A file that changed since its upload began is sent as it is now: a new fingerprint,
+        from byte 0, and the stale partial upload is terminated where the protocol can."""
+        try:
+            st = fileinfo.check_file(row["path"])
+        except UpqueueError as exc:
+            raise Conflict(f"Cannot retry: {exc.title}", f"{exc.message} Put the file back, or remove the upload.") from None
+        ctime_ns = row.get("ctime_ns")
+        if (st.st_size, st.st_mtime_ns, st.st_ino) == (row["size"], row["mtime_ns"], row["inode"]) and (
+            ctime_ns is None or st.st_ctime_ns == ctime_ns
+        ):
+            return {}
+        if row["remote_url"] and self.engine:
+            self.engine.terminate_later(row["id"])  # reads remote_url now, before it is cleared
+        self.store.add_event(EventKind.RESUMED, "The file changed: it is sent again as it is now, from the start",
+                             upload_id=row["id"], status=row["status"])
+        return {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "inode": st.st_ino,
+                "ctime_ns": st.st_ctime_ns, "offset": 0, "confirmed_offset": 0, "all_sent": 0,
+                "remote_url": None, "remote_expires": None, "sha256": None}
 
     def remove_upload(self, upload_id: int) -> None:
         with self.store.tx():
@@ -328,6 +389,13 @@ class Service(TargetOperations):
             except UpqueueError as exc:
                 skipped.append({"id": upload_id, "title": exc.title, "message": exc.message})
         return {"done": done, "skipped": skipped}
+
+    def clear_finished(self) -> int:
+        """Remove every upload that is done from the list; the files stay on the server."""
+        rows = self.store.query("SELECT id FROM uploads WHERE status = ?", (Status.DONE.value,))
+        for row in rows:
+            self.remove_upload(int(row["id"]))
+        return len(rows)
 
     def pause_all(self) -> int:
         with self.store.tx():
@@ -370,6 +438,7 @@ class Service(TargetOperations):
 
     def update_settings(self, changes: dict[str, Any]) -> dict[str, Any]:
         self.store.set_settings(changes)
+        self.config_changed()
         if self.engine:
             self.engine.settings_changed()
         return {"settings": self.store.settings()}

@@ -18,6 +18,7 @@ from dataclasses import asdict
 from typing import Any
 
 from core.errors import UpqueueError
+from core.humanize import plural
 from core.models import EventKind
 from core.pathtext import from_stored
 from core.store import now_iso
@@ -311,7 +312,7 @@ class WatchManager:
         watch_id = int(row["id"])
         paths = [unit.primary for unit in chunk]
         result = self.service.add_uploads(
-            paths, row["target_id"], batch_id=batch_id, watch_id=watch_id
+            paths, row["target_id"], batch_id=batch_id, watch_id=watch_id, force=True
         )
         self.submissions += 1
         ids = result.ids
@@ -331,7 +332,7 @@ class WatchManager:
             refused = f"; {len(rejected)} refused" if rejected else ""
             self.store.add_event(
                 EventKind.WATCH,
-                f"{len(ids)} file(s) from {row['path']} queued in batch {batch_id}{refused}",
+                f"{plural(len(ids), 'file')} from {row['path']} queued in batch {batch_id}{refused}",
                 watch_id=watch_id,
                 batch_id=batch_id,
                 title="Files queued",
