@@ -38,6 +38,8 @@ def _off_or_bytes_between(low: int, high: int, unit: str = "") -> Callable[[Any]
 
 
 KiB, MiB, GiB = 1 << 10, 1 << 20, 1 << 30
+# Sizes are read and shown in decimal units (as the window shows them): bounds are round there.
+KB, GB = 1000, 1000**3
 DAY = 86400.0
 
 
@@ -48,9 +50,9 @@ SETTINGS: dict[str, Setting] = {
     for s in [
         Setting("concurrency", 3, int, "uploads running at once", _between(1, MAX_CONCURRENCY)),
         Setting("bandwidth_limit", 0, int, "bytes per second for all uploads together, 0 = no limit",
-                _off_or_bytes_between(KiB, 100 * GiB, "/s")),
+                _off_or_bytes_between(KB, 100 * GB, "/s")),
         Setting("chunk_size", 0, int, "bytes per PATCH, 0 = the whole remainder in one request",
-                _off_or_bytes_between(64 * KiB, 64 * GiB)),
+                _off_or_bytes_between(64 * KB, 64 * GB)),
         Setting("retry_limit", 10, int, "attempts without progress before an upload fails", _between(0, 1000)),
         Setting("retry_base_delay", 1.0, float, "seconds before the first retry (doubles each time)",
                 _between(0, 3600)),

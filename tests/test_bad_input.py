@@ -37,9 +37,9 @@ def test_numeric_settings_have_ranges_and_say_them(worker, tus_server, tmp_path)
         ("stall_timeout", "inf", "between 0.1 and 3600"),
         ("read_timeout", "1e309", "between 0.1 and 3600"),
         ("connect_timeout", 1e300, "between 0.1 and 600"),
-        ("chunk_size", 1, "between 64 KB and 64 GB"),
+        ("chunk_size", 1, "between 64 kB and 64 GB"),
         ("chunk_size", "1e309", "chunk_size takes int values"),
-        ("bandwidth_limit", 10, "between 1 KB/s and 100 GB/s"),
+        ("bandwidth_limit", 10, "between 1 kB/s and 100 GB/s"),
         ("retry_max_delay", "nan", "between 0 and 86400"),
         ("rescan_interval", 1e12, "between 5 and 86400"),
     ]:

@@ -26,7 +26,7 @@ _INTEGRITY = (
 )
 _FILL = (
     "import sys\n"
-    "with open(sys.argv[1], 'wb') as f:\n"
+    "with open(sys.argv[1], 'wb', buffering=0) as f:\n"
     "    try:\n"
     "        while True:\n"
     "            f.write(b'x' * 65536); f.flush()\n"
@@ -120,7 +120,9 @@ def ns_worker(tmp_path: Path):
 
 def fill(path: Path) -> None:
     """Write until the disk is full, as a runaway program would."""
-    with open(path, "wb") as handle:
+    # Unbuffered: a buffered file would try to write what the full disk refused again when it
+    # closes, and raise ENOSPC outside the loop.
+    with open(path, "wb", buffering=0) as handle:
         try:
             while True:
                 handle.write(b"x" * (1 << 16))

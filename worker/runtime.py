@@ -120,11 +120,30 @@ class _Consumer(Consumer):
         if hasattr(signal, "SIGHUP"):
             self._signal_actions[signal.SIGHUP] = (False, True)
 
+    def start(self) -> None:
+        super().start()  # installs Huey's signal handlers
+        if _early_signals:
+            # A signal that came while the worker was starting (its API may already have been
+            # answering): handled now, as if it had come just after the handlers were installed.
+            self._handle_signal(_early_signals[-1], None)
+
     def stop(self, graceful: bool = False) -> None:
         try:
             self.before_stop()
         finally:
             super().stop(graceful=graceful)
+
+
+_early_signals: list[int] = []
+
+
+def _hold_sighup_until_the_consumer_starts() -> None:
+    """A SIGHUP before Huey's handlers exist (the API answers from early on, and a closing
+    terminal sends one) would kill the worker mid-start with no clean-up: it is remembered and
+    handled by the consumer once it starts, as a graceful stop. (SIGINT already unwinds through
+    the clean-up; SIGTERM is "at once" by design.)"""
+    if hasattr(signal, "SIGHUP") and threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGHUP, lambda signum, _frame: _early_signals.append(signum))
 
 
 def run_worker(until_idle: bool = False, *, foreground: bool = True) -> int:
@@ -142,6 +161,7 @@ def run_worker(until_idle: bool = False, *, foreground: bool = True) -> int:
 
 
 def _run_worker(until_idle: bool, *, foreground: bool) -> int:
+    _hold_sighup_until_the_consumer_starts()
     data_dir = paths.data_dir()
     paths.tighten_modes(data_dir)
     setup_logging(data_dir, foreground=foreground)

@@ -90,6 +90,10 @@ class Service(TargetOperations):
 
     def config_changed(self) -> None:
         self.config_version += 1
+        # Moving the change counter wakes the windows' long polls, which bring the new "config"
+        # with their stats; without it they would hear of the change only when an upload moved.
+        with self.store.tx():
+            self.store.next_seq()
 
     # -- health ---------------------------------------------------------------------------
     def health(self) -> dict[str, Any]:

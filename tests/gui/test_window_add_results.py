@@ -31,7 +31,7 @@ def test_a_dropped_folder_says_which_files_were_left_out_and_why(
     qtbot.waitUntil(lambda: window.model.rowCount() == 1, timeout=5000)
     qtbot.waitUntil(lambda: window.last_error is not None, timeout=5000)
     title, message = window.last_error
-    assert title == "2 file(s) were not added"
+    assert title == "2 files were not added"
     lines = sorted(message.splitlines())
     assert lines[0].startswith("broken.bin: ") and "not there" in lines[0]
     assert lines[1].startswith("link-out.bin: ") and "outside the folder" in lines[1]
