@@ -7,4 +7,5 @@ pytest_plugins = [
     "tests.fixtures.processing_server",
     "tests.fixtures.worker",
     "tests.fixtures.gui",
+    "tests.fixtures.xvfb",
 ]
