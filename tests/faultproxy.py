@@ -19,6 +19,9 @@ Model:
         body is read and dropped first, so the client reliably gets the answer.
       - ``reset_after(method, nbytes)``: forward the head and the first ``nbytes`` body bytes,
         then reset the client connection (RST) and close the upstream one.
+      - ``hold_answer(method, seconds)``: forward the whole request, then keep the server's
+        answer from the client for ``seconds`` (None = until the proxy closes): a reply lost
+        after the last byte, as when the client dies waiting for it.
       - ``stall(method, seconds, after_bytes=0)``: forward ``after_bytes`` of the body, then stop
         reading the request for ``seconds`` (None = until the proxy closes), then carry on.
       - ``corrupt_at(method, offset)``: forward the body with the byte at ``offset`` flipped
@@ -67,7 +70,7 @@ class Rule:
     """One fault; see the module docstring."""
 
     method: str | None
-    action: str  # "respond" | "reset" | "stall" | "corrupt"
+    action: str  # "respond" | "reset" | "stall" | "hold" | "corrupt"
     nth: int | None = None
     times: int | None = 1
     status: int = 0
@@ -165,6 +168,12 @@ class FaultProxy:
         times: int | None = 1,
     ) -> Rule:
         return self._add(Rule(method, "stall", nth, times, nbytes=after_bytes, seconds=seconds))
+
+    def hold_answer(
+        self, method: str | None, seconds: float | None, *, nth: int | None = None,
+        times: int | None = 1,
+    ) -> Rule:
+        return self._add(Rule(method, "hold", nth, times, seconds=seconds))
 
     def corrupt_at(
         self, method: str | None, offset: int, *, nth: int | None = None, times: int | None = 1
@@ -264,7 +273,10 @@ class FaultProxy:
             upstream = socket.create_connection(self.upstream, timeout=30)
             self._track(upstream)
             upstream.sendall(_request_head(raw_lines))
-            self._forward_body(client, upstream, rest, length, method, seen, rule)
+            held = rule is not None and rule.action == "hold"
+            self._forward_body(client, upstream, rest, length, method, seen, None if held else rule)
+            if held and rule is not None:
+                self._closed.wait(rule.seconds)
             self._relay_response(upstream, client, method, seen)
         except _Reset:
             reset = True
