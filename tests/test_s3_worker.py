@@ -125,7 +125,7 @@ def test_housekeeping_aborts_stale_multipart_uploads_of_upqueue_only(
             "username": ACCESS_KEY, "secret": SECRET_KEY,
             "options": {"part_size_mib": 5, "multipart_threshold_mib": 5}})
         tracked_src = make_file(tmp_path / "tracked.bin", 12 * MiB)
-        upload_id = rig.service.add_uploads([str(tracked_src)], "s3")["ids"][0]
+        upload_id = rig.service.add_uploads([str(tracked_src)], "s3").ids[0]
         transport = rig.engine._target(target["id"]).transport
         states = {}
         for name in ("tracked.bin", "forgotten.bin"):
@@ -134,7 +134,7 @@ def test_housekeeping_aborts_stale_multipart_uploads_of_upqueue_only(
             with pytest.raises(TransferStopped):
                 transport.send(job_for(src), None, hooks)
             states[name] = hooks.state
-        rig.repository.save_remote_state(upload_id, states["tracked.bin"], None, announce=False)
+        rig.repository.save_remote_state(upload_id, states["tracked.bin"], None, 0, False)
         s3_bucket.client().create_multipart("someone-else.bin", {})
         # Both of upqueue's uploads began two hours ago (the clean-up spares young ones).
         path = upqueue_home / ledger.LEDGER_FILE

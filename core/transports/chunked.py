@@ -129,10 +129,12 @@ class ChunkedTransport(Transport):
             answer = self._status(url)
             if answer.get("status") == COMPLETE:
                 hooks.on_progress(size)
+                hooks.on_confirmed(size)
                 return Sent(remote_state=_state(url, answer.get("id")), result_url=url,
                             message="The server has the whole file and marked it complete")
         offset = _offset(answer, size)
         hooks.on_progress(offset)
+        hooks.on_confirmed(offset)
         realigns = 0
         while offset < size:
             try:
@@ -147,6 +149,7 @@ class ChunkedTransport(Transport):
                 answer = {"offset": server.offset}
             offset = _offset(answer, size)
             hooks.on_progress(offset)
+            hooks.on_confirmed(offset)
         self._complete(file, url, hooks)
         return Sent(remote_state=_state(url, answer.get("id")), result_url=url,
                     message="Uploaded; the server checked the md5 and marked the file complete")
@@ -158,7 +161,7 @@ class ChunkedTransport(Transport):
         piece = FileSlice(file.path, offset, length, expected=file.fingerprint,
                           check_stop=hooks.check_stop, throttle=hooks.throttle,
                           on_progress=lambda n: hooks.on_progress(offset + n),
-                          block_size=BLOCK_SIZE)
+                          block_size=BLOCK_SIZE, block_hint=getattr(hooks, "block_hint", None))
         fields = {self.filename_field: file.name} if first else {}
         body = FormBody(fields, self.file_field, file.name, piece)
         action = "sending the first chunk" if first else f"sending bytes from {offset:,}"

@@ -105,7 +105,8 @@ class PlainHttpTransport(Transport):
         file = job.primary
         body = FileSlice(file.path, 0, file.fingerprint.size, expected=file.fingerprint,
                          check_stop=hooks.check_stop, throttle=hooks.throttle,
-                         on_progress=hooks.on_progress, block_size=BLOCK_SIZE)
+                         on_progress=hooks.on_progress, block_size=BLOCK_SIZE,
+                         block_hint=getattr(hooks, "block_hint", None))
         try:
             if self.method == "PUT":
                 where = self.target_url(file.name)
@@ -124,6 +125,7 @@ class PlainHttpTransport(Transport):
         result = urljoin(where, location) if location else (where if self.method == "PUT"
                                                             else None)
         hooks.on_remote_state(final, result_url=result)
+        hooks.on_confirmed(file.fingerprint.size)
         said = f": {answer['body']}" if answer["body"] else ""
         return Sent(remote_state=final, result_url=result,
                     message=f"Uploaded; the server answered {resp.status_code}{said}")

@@ -32,7 +32,7 @@ def test_s3_form_asks_for_key_secret_and_region_and_tests_the_bucket(
 ) -> None:
     window = make_window(worker.api)
     window.commands["targets"].trigger()
-    dialog = window._dialogs["targets"]
+    dialog = window.dialog_host.dialogs["targets"]
     choose(dialog, "s3")
     assert label_of(dialog, dialog.username) == "Access key ID:"
     assert label_of(dialog, dialog.secret) == "Secret key:"

@@ -80,6 +80,11 @@ class _Tally:
         with self._lock:
             return self._done + sum(self._inflight.values())
 
+    def done(self) -> int:
+        """Bytes of the parts the server confirmed (held, or answered 200)."""
+        with self._lock:
+            return self._done
+
 
 def send_parts(
     client: S3Client,
@@ -127,7 +132,8 @@ def send_parts(
             with FileSlice(file.path, start, length, expected=file.fingerprint,
                            check_stop=check_stop, throttle=hooks.throttle,
                            on_progress=lambda n: tally.moving(number, n),
-                           block_size=BLOCK_SIZE) as body:
+                           block_size=BLOCK_SIZE,
+                           block_hint=getattr(hooks, "block_hint", None)) as body:
                 etag = client.upload_part(key, upload_id, number, body, md5)
         except BaseException:
             tally.dropped(number)
@@ -140,6 +146,7 @@ def send_parts(
         pool.submit(one_part, n): n for n in range(1, count + 1)
     }
     hooks.on_progress(base_offset + tally.total())
+    hooks.on_confirmed(base_offset + tally.done())
     pending = set(futures)
     failure: BaseException | None = None
     try:
@@ -154,6 +161,7 @@ def send_parts(
             if failure is not None:
                 break
             hooks.on_progress(base_offset + tally.total())
+            hooks.on_confirmed(base_offset + tally.done())
             hooks.check_stop()
     except (TransferStopped, UpqueueError) as exc:  # a stop or failure from the hooks
         failure = exc
@@ -169,6 +177,7 @@ def send_parts(
             hooks.check_stop()
         raise failure
     hooks.on_progress(base_offset + size)
+    hooks.on_confirmed(base_offset + size)
     ordered = [results[n] for n in range(1, count + 1)]
     return PartsOutcome(
         parts=[p for p, _, _ in ordered],

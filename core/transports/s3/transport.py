@@ -162,6 +162,7 @@ class S3Transport(Transport):
                 state = self._state(None, None, 0, done)
                 hooks.on_remote_state(state, result_url=self._result_url(job))
             base += file.fingerprint.size
+            hooks.on_confirmed(base)
         final = self._state(None, None, 0, done)
         return Sent(remote_state=final, result_url=self._result_url(job),
                     message=f"Uploaded to {self.location.describe()}; the ETag matches")
@@ -272,7 +273,8 @@ class S3Transport(Transport):
         with FileSlice(file.path, 0, file.fingerprint.size, expected=file.fingerprint,
                        check_stop=hooks.check_stop, throttle=hooks.throttle,
                        on_progress=lambda n: hooks.on_progress(base + n),
-                       block_size=BLOCK_SIZE) as body:
+                       block_size=BLOCK_SIZE,
+                       block_hint=getattr(hooks, "block_hint", None)) as body:
             etag = self.client.put_object(key, body, md5, self._metadata(job))
         self._verify(key, etag, md5.hex())
         return etag
