@@ -33,6 +33,17 @@ def test_s3_form_asks_for_key_secret_and_region_and_tests_the_bucket(
     window = make_window(worker.api)
     window.commands["targets"].trigger()
     dialog = window.dialog_host.dialogs["targets"]
+    # Each protocol its own rows: plain HTTP has a method and no chunk size; chunked HTTP
+    # takes every kind of authentication and a chunk size.
+    choose(dialog, "http")
+    qtbot.waitUntil(lambda: dialog.protocol_fields.edits["method"].isVisibleTo(dialog),
+                    timeout=5_000)
+    assert "region" not in dialog.protocol_fields.edits
+    assert not dialog.chunk.isVisibleTo(dialog) and dialog.auth.isVisibleTo(dialog)
+    choose(dialog, "chunked")
+    assert dialog.chunk.isVisibleTo(dialog) and dialog.auth.count() == 4
+    assert dialog.protocol_fields.edits == {}
+
     choose(dialog, "s3")
     assert label_of(dialog, dialog.username) == "Access key ID:"
     assert label_of(dialog, dialog.secret) == "Secret key:"
@@ -61,18 +72,6 @@ def test_s3_form_asks_for_key_secret_and_region_and_tests_the_bucket(
     assert (saved["protocol"], saved["auth_kind"], saved["username"]) == ("s3", "basic", ACCESS_KEY)
     assert saved["options"] == {"region": "us-east-1"} and saved["has_secret"] is True
 
-    # Another protocol, other rows: plain HTTP has a method and no chunk size; chunked HTTP
-    # takes every kind of authentication and a chunk size.
-    qtbot.waitUntil(lambda: dialog.list.count() == 1, timeout=10_000)  # the list reloaded
-    dialog._new()
-    choose(dialog, "http")
-    method = dialog.protocol_fields.edits["method"]
-    qtbot.waitUntil(lambda: method.isVisibleTo(dialog), timeout=5_000)
-    assert "region" not in dialog.protocol_fields.edits
-    assert not dialog.chunk.isVisibleTo(dialog) and dialog.auth.isVisibleTo(dialog)
-    choose(dialog, "chunked")
-    assert dialog.chunk.isVisibleTo(dialog) and dialog.auth.count() == 4
-    assert dialog.protocol_fields.edits == {}
     dialog.close()
 
 
