@@ -128,11 +128,11 @@ def cmd_add(client: ApiClient, args: argparse.Namespace) -> int:
         warn(rejected.path, rejected.title, rejected.message)
     if not result.added:
         warn("Nothing was added",
-             f"{len(result.rejected)} path(s) rejected." if result.rejected else "no files found.")
+             f"{plural(len(result.rejected), 'path')} rejected." if result.rejected else "no files found.")
         return ADD_NONE
     if result.rejected or args.recursive or len(result.added) > 1:
-        refused = f"; {len(result.rejected)} path(s) rejected" if result.rejected else ""
-        note(f"Queued {len(result.added)} file(s) for {args.target}{refused}.")
+        refused = f"; {plural(len(result.rejected), 'path')} rejected" if result.rejected else ""
+        note(f"Queued {plural(len(result.added), 'file')} for {args.target}{refused}.")
     status = ADD_SOME if result.rejected else ADD_ALL
     if args.wait:
         try:

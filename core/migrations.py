@@ -190,7 +190,7 @@ def apply(conn: sqlite3.Connection, db_path: Path) -> int:
     The version lives in ``PRAGMA user_version``. Before the first pending migration the
     database is copied (SQLite's online backup) to ``backups/state-v<N>-<time>.db`` beside it.
     """
-    current = conn.execute("PRAGMA user_version").fetchone()[0]
+    current = int(conn.execute("PRAGMA user_version").fetchone()[0])
     target = len(MIGRATIONS)
     if current > target:
         raise RuntimeError(

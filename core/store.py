@@ -11,11 +11,11 @@ import json
 import logging
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from core import migrations
 from core.errors import UpqueueError
@@ -32,7 +32,7 @@ WAL_RESET_FIXED = (3, 51, 3)
 
 def now_iso() -> str:
     """UTC time as ISO 8601 with milliseconds: sorts as text, parses anywhere."""
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def sqlite_version_report() -> dict[str, Any]:

@@ -139,9 +139,9 @@ def test_add_reports_bad_paths_and_still_adds_the_good_ones(worker, tus_server, 
     assert mixed.returncode == 3  # some added, some rejected
     assert len(mixed.stdout.split()) == 1 and mixed.stdout.split()[0].isdigit()
     assert mixed.stderr.splitlines() == [
-        f"upqueue: {missing}: File not found: {missing} does not exist."
-        " Check the path and try again.",
-        "upqueue: Queued 1 file(s) for srv; 1 path(s) rejected.",
+        (f"upqueue: {missing}: File not found: {missing} does not exist."
+         " Check the path and try again."),
+        "upqueue: Queued 1 file for srv; 1 path rejected.",
     ]
     only_bad = cli("add", str(tmp_path), "--target", "srv")
     assert only_bad.returncode == 1 and only_bad.stdout == ""
@@ -149,7 +149,7 @@ def test_add_reports_bad_paths_and_still_adds_the_good_ones(worker, tus_server, 
         f"upqueue: {tmp_path}: Is a folder: " in only_bad.stderr
         and "--recursive" in only_bad.stderr
     )
-    assert only_bad.stderr.splitlines()[-1] == "upqueue: Nothing was added: 1 path(s) rejected."
+    assert only_bad.stderr.splitlines()[-1] == "upqueue: Nothing was added: 1 path rejected."
 
     # Relative paths are the caller's, not the worker's.
     relative = subprocess.run(
@@ -190,9 +190,9 @@ def test_add_recursive_prints_what_was_added_and_each_rejection_with_its_reason(
     assert sorted(listed[i] for i in ids) == [str(folder / "a.bin"), str(folder / "sub" / "b.bin")]
     link = folder / "link-out.bin"
     assert run.stderr.splitlines() == [
-        f"upqueue: {link}: Link leads outside: {link} is a link to {tmp_path / 'elsewhere.bin'},"
-        " outside the folder being added; add that file itself to upload it.",
-        "upqueue: Queued 2 file(s) for srv; 1 path(s) rejected.",
+        (f"upqueue: {link}: Link leads outside: {link} is a link to {tmp_path / 'elsewhere.bin'},"
+         " outside the folder being added; add that file itself to upload it."),
+        "upqueue: Queued 2 files for srv; 1 path rejected.",
     ]
     link.unlink()
     (folder / "a.bin").unlink()

@@ -29,9 +29,9 @@ from core.errors import UpqueueError
 from core.pathtext import to_stored
 from core.records import public_target
 from worker.api_changes import ChangeFeed
+from worker.api_docs import add_docs
 from worker.api_guard import Count, Guard, PathId, RowId, Seq, install_error_handlers, json_response
 from worker.service import nothing_added_message
-from worker.api_docs import add_docs
 
 log = logging.getLogger(__name__)
 

@@ -75,7 +75,8 @@ class WorkerLock:
         self._file: IO[str] | None = None
 
     def acquire(self) -> None:
-        handle = open(paths.private_file(self.path), "r+", encoding="utf-8")
+        # Held open for the worker's life: the lock lives as long as the file stays open.
+        handle = open(paths.private_file(self.path), "r+", encoding="utf-8")  # noqa: SIM115
         try:
             if os.name == "nt":  # pragma: no cover - Windows
                 import msvcrt

@@ -18,6 +18,7 @@ from typing import Any, Callable, Iterable
 
 from core import fileinfo
 from core.errors import TransferError, UpqueueError
+from core.humanize import plural
 from core.models import (
     CANCELLABLE,
     PAUSABLE,
@@ -474,7 +475,7 @@ class Service(TargetOperations):
 def nothing_added_message(paths: list[str], recursive: bool, rejected: int) -> str:
     """What to say when a request to add files queued none: why, as far as it is known."""
     if rejected:
-        return f"Nothing was added: {rejected} path(s) rejected, each with its reason."
+        return f"Nothing was added: {plural(rejected, 'path')} rejected, each with its reason."
     if not paths:
         return "Nothing was added: no paths were given; name at least one file or folder."
     folders = [readable(p) for p in paths if os.path.isdir(from_stored(p))]
