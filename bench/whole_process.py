@@ -65,7 +65,7 @@ def run_upqueue_cli(ctx: Context, round_no: int) -> dict[str, Any]:
             "start_latency": parse_iso(upload["started_at"]) - parse_iso(upload["created_at"]),
             "transfer_seconds": parse_iso(upload["finished_at"]) - parse_iso(upload["started_at"]),
             "peak_rss": worker.peak_rss(),
-            "urls": [upload["remote_url"]],
+            "urls": [upload["result_url"]],
         }
     finally:
         worker.stop()

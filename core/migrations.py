@@ -178,9 +178,39 @@ _M005_ID_COUNTERS = """
         ALTER TABLE targets ADD COLUMN removed_at TEXT;
 """
 
+# Transports (issue 8): each upload's remote state belongs to its protocol, as JSON; the tus URL,
+# expiry and all_sent flag move into it (the old columns keep their data, no longer written).
+# Where a person finds the upload on the server is result_url. The processing stage's progress and
+# message. A dataset's member files (a shapefile and its sidecars), the primary at position 0.
+_M006_TRANSPORTS = """
+        ALTER TABLE uploads ADD COLUMN remote_state TEXT;        -- JSON, the protocol's own
+        ALTER TABLE uploads ADD COLUMN result_url TEXT;
+        ALTER TABLE uploads ADD COLUMN processing_progress REAL; -- 0-100, NULL: none given
+        ALTER TABLE uploads ADD COLUMN processing_message TEXT;
+        UPDATE uploads
+           SET remote_state = json_object('protocol', 'tus', 'url', remote_url,
+                                          'expires', remote_expires, 'all_sent',
+                                          json(CASE WHEN all_sent THEN 'true' ELSE 'false' END)),
+               result_url = remote_url
+         WHERE remote_url IS NOT NULL;
+        CREATE TABLE upload_members (
+            upload_id INTEGER NOT NULL,
+            position INTEGER NOT NULL,
+            path TEXT NOT NULL,
+            name TEXT NOT NULL,
+            size INTEGER NOT NULL,
+            mtime_ns INTEGER NOT NULL,
+            inode INTEGER NOT NULL,
+            ctime_ns INTEGER,
+            role TEXT NOT NULL DEFAULT 'member',     -- primary | member
+            PRIMARY KEY (upload_id, position)
+        );
+"""
+
 # Each entry is one SQL script; its position + 1 is the schema version it produces.
 MIGRATIONS: list[str] = [
     _M001_INITIAL, _M002_WATCHES, _M003_BATCH_REJECTS, _M004_FAULTS, _M005_ID_COUNTERS,
+    _M006_TRANSPORTS,
 ]
 
 

@@ -27,8 +27,9 @@ class UploadRecord:
     status: str  # a core.models.Status value
     offset: int = 0
     speed: float = 0.0  # bytes per second, while uploading
-    remote_url: str | None = None
-    remote_expires: str | None = None
+    result_url: str | None = None  # where the upload is on the server (tus: its upload URL)
+    processing_progress: float | None = None  # the server's 0-100 while it processes the upload
+    processing_message: str | None = None  # and its latest words
     error_title: str | None = None
     error_message: str | None = None
     attempts: int = 0
@@ -83,7 +84,7 @@ EXPORT_COLUMNS: tuple[tuple[str, str], ...] = (
     ("size", "size"),
     ("status", "status"),
     ("target", "target_name"),
-    ("remote_url", "remote_url"),
+    ("result_url", "result_url"),
     ("created_at", "created_at"),
     ("finished_at", "finished_at"),
     ("attempts", "attempts"),

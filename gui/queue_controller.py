@@ -266,7 +266,7 @@ class QueueController(QObject):
             self.prompts.open_url(QUrl.fromLocalFile(folder))
 
     def copy_urls(self) -> None:
-        urls = [u["remote_url"] for u in self.view.selected_uploads() if u.get("remote_url")]
+        urls = [u["result_url"] for u in self.view.selected_uploads() if u.get("result_url")]
         if urls:
             QGuiApplication.clipboard().setText("\n".join(urls))
             self.prompts.say(f"Copied {len(urls)} address{'' if len(urls) == 1 else 'es'}", 4000)

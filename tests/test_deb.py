@@ -128,7 +128,7 @@ def test_the_unpacked_program_runs_the_cli_the_worker_and_an_upload(
         shown = json.loads(run("ls", "--json").stdout)
         (upload,) = [u for u in shown if str(u["id"]) == upload_id]
         assert upload["status"] == "done"
-        assert same_content(tus_server.stored_path(upload["remote_url"]), source)
+        assert same_content(tus_server.stored_path(upload["result_url"]), source)
         run("stop")
         _out, err = worker.communicate(timeout=60)
     finally:

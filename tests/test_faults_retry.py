@@ -42,7 +42,7 @@ def test_a_reset_after_bytes_were_stored_still_counts_as_progress(worker, fault_
     upload_id = worker.api.add_uploads([str(src)], "srv")["ids"][0]
     row = wait_status(worker, upload_id, "failed", "done", timeout=60)
     assert row["status"] == "done", row
-    assert same_content(src, fault_proxy.server.stored_path(row["remote_url"]))
+    assert same_content(src, fault_proxy.server.stored_path(row["result_url"]))
 
 
 def test_retry_after_beyond_retry_max_delay_is_capped_and_says_so(worker, fault_proxy, tmp_path):
@@ -105,7 +105,7 @@ def test_head_404_after_every_byte_was_sent_is_done_unconfirmed_not_a_second_cop
     row = wait_status(worker, upload_id, "done", "failed", timeout=30)
     assert row["status"] == "done", row
     assert len(fault_proxy.requests("POST")) == 1, "no second copy on the server"
-    assert same_content(src, fault_proxy.server.stored_path(row["remote_url"]))
+    assert same_content(src, fault_proxy.server.stored_path(row["result_url"]))
     done = [e["message"] for e in events_of(worker, upload_id) if e["kind"] == "done"]
     assert done and "unconfirmed" in done[-1] and "404" in done[-1], done
 
@@ -120,7 +120,7 @@ def test_worker_killed_after_the_last_byte_then_head_404_is_done_unconfirmed(
     src = make_file(tmp_path / "g.bin", size)
     fault_proxy.hold_answer("PATCH", None)  # the server stores it all; the answer never comes
     upload_id = worker.api.add_uploads([str(src)], "srv")["ids"][0]
-    url = wait_for(lambda: upload_of(worker, upload_id)["remote_url"], 30, "the server upload")
+    url = wait_for(lambda: upload_of(worker, upload_id)["result_url"], 30, "the server upload")
     stored = fault_proxy.server.stored_path(url)
     wait_for(lambda: stored.exists() and stored.stat().st_size == size, 30, "the server to have it all")
     worker.kill9()
@@ -128,7 +128,7 @@ def test_worker_killed_after_the_last_byte_then_head_404_is_done_unconfirmed(
     fault_proxy.respond("HEAD", 404, body="Upload not found", times=None)
     worker.start()
     row = wait_status(worker, upload_id, "done", "failed", timeout=60)
-    assert row["status"] == "done" and row["remote_url"] == url, row
+    assert row["status"] == "done" and row["result_url"] == url, row
     assert len(fault_proxy.requests("POST")) == 1, "no second copy on the server"
     assert same_content(src, fault_proxy.server.stored_path(url))
     done = [e["message"] for e in events_of(worker, upload_id) if e["kind"] == "done"]

@@ -245,7 +245,7 @@ def test_retry_of_a_changed_file_sends_it_as_it_is_now_and_deletes_the_stale_upl
     )
     assert failed["error_title"] == "File changed during upload"
     assert "Retry sends the file as it is now, from the start" in failed["error_message"]
-    stale = failed["remote_url"]
+    stale = failed["result_url"]
     assert stale and tus_server.stored_path(stale).exists()
 
     worker.settings(bandwidth_limit=0)
@@ -255,10 +255,10 @@ def test_retry_of_a_changed_file_sends_it_as_it_is_now_and_deletes_the_stale_upl
         60, "the retried upload ends",
     )
     assert done["status"] == "done", done
-    assert done["remote_url"] != stale and done["size"] == src.stat().st_size
+    assert done["result_url"] != stale and done["size"] == src.stat().st_size
     from tests.fixtures.tus import same_content
 
-    assert same_content(tus_server.stored_path(done["remote_url"]), src)
+    assert same_content(tus_server.stored_path(done["result_url"]), src)
     wait_for(lambda: not tus_server.stored_path(stale).exists(), 30, "the stale upload deleted")
 
 
@@ -289,7 +289,7 @@ def test_the_bandwidth_limit_holds_within_10_percent_over_any_2_seconds_after_st
     worker.settings(bandwidth_limit=limit)
     src = make_file(tmp_path / "bw.bin", 24_000_000, seed=7)
     upload_id = int(ok("add", str(src), "-t", "geo").stdout)
-    url = wait_for(lambda: api.upload(upload_id)["upload"]["remote_url"], 30, "the remote upload")
+    url = wait_for(lambda: api.upload(upload_id)["upload"]["result_url"], 30, "the remote upload")
     stored = tus_server.stored_path(url)
 
     def measure(until: callable) -> list[tuple[float, int]]:

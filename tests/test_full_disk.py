@@ -171,7 +171,7 @@ def test_full_disk_makes_uploads_wait_says_so_everywhere_and_they_resume(ns_work
     row = wait_for(lambda: (r := api.upload(upload_id)["upload"])["status"] in ("done", "failed") and r,
                    60, "the upload to finish")
     assert row["status"] == "done", row
-    assert same_content(src, tus_server.stored_path(row["remote_url"]))
+    assert same_content(src, tus_server.stored_path(row["result_url"]))
     assert api.health()["disk_full"] is False
     assert ns_worker.stop() == "ok"
 

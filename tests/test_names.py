@@ -48,9 +48,9 @@ def test_watched_folder_sends_a_non_utf8_name_and_the_good_file_beside_it(
     assert all(u["status"] == "done" for u in uploads), uploads
     assert batch["total"] == batch["done"] == 2 and batch["failed"] == 0, batch
     by_name = {u["name"]: u for u in uploads}
-    assert tus_server.stored_bytes(by_name[READABLE]["remote_url"]) == content
-    assert tus_server.stored_bytes(by_name["good.bin"]["remote_url"]) == good.read_bytes()
-    assert server_filename(by_name[READABLE]["remote_url"]) == READABLE  # readable on the server
+    assert tus_server.stored_bytes(by_name[READABLE]["result_url"]) == content
+    assert tus_server.stored_bytes(by_name["good.bin"]["result_url"]) == good.read_bytes()
+    assert server_filename(by_name[READABLE]["result_url"]) == READABLE  # readable on the server
     state = api.watch(watch["id"])
     assert state["state"] == "watching", state
     # After a restart the start scan knows the file was sent: nothing goes twice.
@@ -72,7 +72,7 @@ def test_cli_add_uploads_a_non_utf8_name(worker, tus_server, tmp_path: Path) -> 
     row = wait_status(worker, upload_id, "done", "failed")
     assert row["status"] == "done", row
     assert row["name"] == READABLE
-    assert tus_server.stored_bytes(row["remote_url"]) == content
+    assert tus_server.stored_bytes(row["result_url"]) == content
     shown = cli("show", str(upload_id), "--json")
     assert shown.returncode == 0, shown.stderr
     json.loads(shown.stdout)

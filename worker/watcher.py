@@ -269,9 +269,7 @@ class WatchManager:
             (watch_id,),
         ):
             seen[from_stored(r["path"])] = (r["upload_id"] or 0, FileKey(r["size"], r["mtime_ns"], r["inode"]))
-        for r in self.store.query(
-            "SELECT id, path, size, mtime_ns, inode FROM uploads WHERE watch_id = ?", (watch_id,)
-        ):
+        for r in self.service.uploads.of_watch(watch_id):
             path = from_stored(r["path"])  # the name the folder scan sees
             if path not in seen or seen[path][0] < r["id"]:
                 seen[path] = (r["id"], FileKey(r["size"], r["mtime_ns"], r["inode"]))
@@ -311,18 +309,25 @@ class WatchManager:
     def _submit_chunk(self, row: dict[str, Any], batch_id: int, chunk: list[ReadyUnit]) -> None:
         watch_id = int(row["id"])
         paths = [unit.primary for unit in chunk]
+        # A dataset (a shapefile with its sidecars) goes as one upload carrying every member.
+        members = {u.primary: list(u.files) for u in chunk if len(u.files) > 1}
         result = self.service.add_uploads(
-            paths, row["target_id"], batch_id=batch_id, watch_id=watch_id, force=True
+            paths, row["target_id"], batch_id=batch_id, watch_id=watch_id, force=True,
+            members=members or None,
         )
         self.submissions += 1
         ids = result.ids
         uploaded = {item.path: item.id for item in result.added}
         rejected = [asdict(item) for item in result.rejected]
         stamp = now_iso()
+        # Never mark a member as seen that no upload carries: a refused primary is recorded
+        # (the batch counts it), but the rest of its set is not, so it is looked at again.
+        sent = {unit.primary: unit.files if unit.primary in uploaded
+                else {unit.primary: unit.files[unit.primary]} for unit in chunk}
         with self.store.tx():
             for unit in chunk:
                 upload_id = uploaded.get(unit.primary)
-                for member, key in unit.files.items():
+                for member, key in sent[unit.primary].items():
                     self.store.execute(
                         "INSERT OR REPLACE INTO seen_files (watch_id, path, size, mtime_ns, inode, upload_id, at)"
                         " VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -340,7 +345,7 @@ class WatchManager:
         with self._lock:
             seen = self._seen.setdefault(watch_id, {})
             for unit in chunk:
-                seen.update(unit.files)
+                seen.update(sent[unit.primary])
 
     def round_finished(self, watch_id: int) -> None:
         self.batches.seal(watch_id)

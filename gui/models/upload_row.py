@@ -71,8 +71,9 @@ class UploadRow:
         self.target_id = get("target_id")
         target_name = get("target_name")
         self.target_name = sys.intern(target_name) if isinstance(target_name, str) else target_name
-        self.remote_url = get("remote_url")
-        self.remote_expires = get("remote_expires")
+        self.result_url = get("result_url")
+        self.processing_progress = get("processing_progress")
+        self.processing_message = get("processing_message")
         self.error_title = get("error_title")
         self.error_message = get("error_message")
         self.attempts = get("attempts")

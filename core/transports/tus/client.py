@@ -1,19 +1,18 @@
 """The tus 1.0 client: one method per protocol request, over requests, with errors classified.
 
 Nothing here retries or sleeps: every failure becomes a :class:`TransferError` whose ``kind``
-tells the caller what to do (see PROTOCOLS.md §I). The PATCH loop lives in core.transfer.
+tells the caller what to do (see PROTOCOLS.md §I). The PATCH loop lives in core.transports.tus.transfer.
 """
 
 from __future__ import annotations
 
 import base64
 import os
-import re
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urljoin, urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import requests
 import requests.auth
@@ -22,23 +21,44 @@ from requests.adapters import HTTPAdapter
 
 from core.errors import ErrorKind, TransferError, classify_exception, error_for_response
 from core.filereader import FileSlice
+from core.transports.tus.headers import (
+    csv_values,
+    decode_metadata,
+    encode_metadata,
+    parse_int,
+    protocol_error,
+    require_tus_answer,
+    resolve_location,
+)
 
 TUS_VERSION = "1.0.0"
 OFFSET_CONTENT_TYPE = "application/offset+octet-stream"
 # Among what the server lists, in this order: sha1 is the one every server MUST support.
 PREFERRED_CHECKSUMS = ("sha1", "sha256", "md5")
 
-_DECIMAL = re.compile(r"^(0|[1-9][0-9]*)$")
+
+
+# What a server that does not describe itself is assumed to offer: the tus core protocol and the
+# creation extension, which every tus server that takes new uploads from clients must have.
+ASSUMED_EXTENSIONS = frozenset({"creation"})
 
 
 @dataclass(frozen=True)
 class ServerCaps:
-    """What the server said in its OPTIONS answer."""
+    """What the server said in its OPTIONS answer, or what is assumed when it said nothing.
+
+    ``described`` is False when OPTIONS answered other than 200/204 or without Tus-Version (the
+    spec makes OPTIONS optional): then ``options_status`` is that answer's status and the
+    extensions are :data:`ASSUMED_EXTENSIONS`; whether the server speaks tus at all is decided
+    from its POST / HEAD answers (a Tus-Resumable header).
+    """
 
     versions: list[str]
     extensions: frozenset[str]
     max_size: int | None
     checksum_algorithms: list[str]
+    described: bool = True
+    options_status: int | None = None
 
 
 @dataclass(frozen=True)
@@ -58,30 +78,6 @@ class HeadResult:
     length: int | None
     expires: str | None
     metadata: Mapping[str, str | None] = field(default_factory=dict)
-
-
-def encode_metadata(metadata: Mapping[str, str]) -> str:
-    """Upload-Metadata value: ``key base64(utf-8 value)`` pairs, standard padded alphabet."""
-    pairs = []
-    for key, value in metadata.items():
-        if not key or not key.isascii() or " " in key or "," in key:
-            raise ValueError(f"invalid tus metadata key: {key!r}")
-        pairs.append(f"{key} {base64.b64encode(value.encode('utf-8')).decode('ascii')}")
-    return ",".join(pairs)
-
-
-def decode_metadata(header: str | None) -> dict[str, str | None]:
-    """Parse an Upload-Metadata header; a bare key has the value None."""
-    result: dict[str, str | None] = {}
-    for pair in (header or "").split(","):
-        parts = pair.strip().split(" ", 1)
-        if not parts[0]:
-            continue
-        value = parts[1].strip() if len(parts) > 1 else ""
-        result[parts[0]] = (
-            base64.b64decode(value, validate=True).decode("utf-8", "replace") if value else None
-        )
-    return result
 
 
 def choose_checksum(caps: ServerCaps) -> str | None:
@@ -153,22 +149,25 @@ class TusClient:
     def discover(self, endpoint: str) -> ServerCaps:
         """OPTIONS the creation URL.
 
+        An answer other than 200/204, or one without Tus-Version, means the server did not
+        describe itself (OPTIONS is optional in tus 1.0; tuspyserver answers 405): the result
+        has ``described=False`` and the assumed core + creation.
+
         Raises:
-            TransferError: permanent "Not a tus server" when there is no Tus-Version header, or
-                when the server does not speak tus 1.0.0; otherwise as classified by status.
+            TransferError: permanent "Unsupported tus version" when the server lists versions
+                without 1.0.0; transient when there was no answer at all.
         """
         # No Tus-Resumable on OPTIONS (spec: the server MUST ignore it anyway).
         resp = self._send("OPTIONS", endpoint, action="asking the server what it supports")
-        if resp.status_code not in (200, 204):
-            raise error_for_response(resp, "asking the server what it supports")
-        versions = _csv(resp.headers.get("Tus-Version"))
-        if not versions:
-            raise TransferError(
-                "Not a tus server",
-                f"{endpoint} answered ({resp.status_code}) but is not a tus upload address "
-                "(no Tus-Version header). Check the target's URL.",
-                kind=ErrorKind.PERMANENT,
-                status=resp.status_code,
+        versions = csv_values(resp.headers.get("Tus-Version"))
+        if resp.status_code not in (200, 204) or not versions:
+            return ServerCaps(
+                versions=[],
+                extensions=ASSUMED_EXTENSIONS,
+                max_size=None,
+                checksum_algorithms=[],
+                described=False,
+                options_status=resp.status_code,
             )
         if TUS_VERSION not in versions:
             raise TransferError(
@@ -178,15 +177,15 @@ class TusClient:
                 status=resp.status_code,
             )
         max_size_text = resp.headers.get("Tus-Max-Size")
-        max_size = _parse_int(resp, "Tus-Max-Size") if max_size_text else None
+        max_size = parse_int(resp, "Tus-Max-Size") if max_size_text else None
         if max_size is not None:
             self._max_sizes[endpoint] = max_size
         return ServerCaps(
             versions=versions,
-            extensions=frozenset(e.lower() for e in _csv(resp.headers.get("Tus-Extension"))),
+            extensions=frozenset(e.lower() for e in csv_values(resp.headers.get("Tus-Extension"))),
             max_size=max_size,
             checksum_algorithms=[
-                a.lower() for a in _csv(resp.headers.get("Tus-Checksum-Algorithm"))
+                a.lower() for a in csv_values(resp.headers.get("Tus-Checksum-Algorithm"))
             ],
         )
 
@@ -197,8 +196,12 @@ class TusClient:
         metadata: dict[str, str],
         *,
         body: FileSlice | None = None,
+        expect_tus_answer: bool = False,
     ) -> CreateResult:
         """POST a new upload of ``length`` bytes; with ``body``, creation-with-upload.
+
+        ``expect_tus_answer`` (for a server that did not describe itself): an answer without
+        Tus-Resumable, other than one about credentials or load, is "Not a tus server".
 
         Returns:
             The absolute upload URL (a relative Location is resolved against ``endpoint``), the
@@ -212,18 +215,20 @@ class TusClient:
             headers["Content-Type"] = OFFSET_CONTENT_TYPE
         action = "creating the upload"
         resp = self._send("POST", endpoint, headers=headers, body=body, action=action)
+        if expect_tus_answer:
+            require_tus_answer(resp, endpoint)
         if resp.status_code not in (200, 201) or not resp.headers.get("Location"):
             raise error_for_response(resp, action, max_size=self._max_sizes.get(endpoint))
-        url = _resolve_location(endpoint, resp.headers["Location"])
+        url = resolve_location(endpoint, resp.headers["Location"])
         offset = 0
         if body is not None and "Upload-Offset" in resp.headers:
-            offset = _parse_int(resp, "Upload-Offset")
+            offset = parse_int(resp, "Upload-Offset")
             if offset > length:
-                raise _protocol_error(resp, f"Upload-Offset {offset} is beyond the length {length}")
+                raise protocol_error(resp, f"Upload-Offset {offset} is beyond the length {length}")
         return CreateResult(url=url, offset=offset, expires=resp.headers.get("Upload-Expires"))
 
-    def head(self, url: str) -> HeadResult:
-        """HEAD an upload to learn its offset.
+    def head(self, url: str, *, expect_tus_answer: bool = False) -> HeadResult:
+        """HEAD an upload to learn its offset (``expect_tus_answer``: as for :meth:`create`).
 
         Raises:
             TransferError: kind "gone" for 403/404/410 (the spec lets a server use any of them
@@ -231,14 +236,16 @@ class TusClient:
         """
         action = "checking the upload on the server"
         resp = self._send("HEAD", url, headers={"Cache-Control": "no-store"}, action=action)
+        if expect_tus_answer:
+            require_tus_answer(resp, url)
         if resp.status_code in (403, 404, 410):
             raise error_for_response(resp, action, gone=True)
         if resp.status_code not in (200, 204):
             raise error_for_response(resp, action)
-        offset = _parse_int(resp, "Upload-Offset")
-        length = _parse_int(resp, "Upload-Length") if "Upload-Length" in resp.headers else None
+        offset = parse_int(resp, "Upload-Offset")
+        length = parse_int(resp, "Upload-Length") if "Upload-Length" in resp.headers else None
         if length is not None and offset > length:
-            raise _protocol_error(resp, f"Upload-Offset {offset} is beyond Upload-Length {length}")
+            raise protocol_error(resp, f"Upload-Offset {offset} is beyond Upload-Length {length}")
         try:
             metadata = decode_metadata(resp.headers.get("Upload-Metadata"))
         except ValueError:
@@ -275,9 +282,9 @@ class TusClient:
             raise error_for_response(resp, action, gone=True)
         if not 200 <= resp.status_code < 300:
             raise error_for_response(resp, action)
-        new_offset = _parse_int(resp, "Upload-Offset")
+        new_offset = parse_int(resp, "Upload-Offset")
         if not offset <= new_offset <= offset + len(body):
-            raise _protocol_error(
+            raise protocol_error(
                 resp, f"Upload-Offset {new_offset} after sending {len(body)} bytes at {offset}"
             )
         return new_offset, resp.headers.get("Upload-Expires")
@@ -360,42 +367,6 @@ class TusClient:
             proxies = requests.utils.get_environ_proxies(key)
             self._proxies[key] = proxies
         return proxies
-
-
-def _csv(value: str | None) -> list[str]:
-    return [v.strip() for v in (value or "").split(",") if v.strip()]
-
-
-def _parse_int(resp: requests.Response, name: str) -> int:
-    value = resp.headers.get(name)
-    if value is None or not _DECIMAL.match(value.strip()):
-        raise _protocol_error(resp, f"{name} is {'missing' if value is None else repr(value)}")
-    return int(value.strip())
-
-
-def _protocol_error(resp: requests.Response, detail: str) -> TransferError:
-    return TransferError(
-        "Unexpected server response",
-        f"The server's answer to {resp.request.method} ({resp.status_code}) breaks the tus "
-        f"protocol: {detail}. Check that the target URL points at a tus server.",
-        kind=ErrorKind.PERMANENT,
-        status=resp.status_code,
-    )
-
-
-def _resolve_location(endpoint: str, location: str) -> str:
-    url = urljoin(endpoint, location.strip())
-    base, new = urlsplit(endpoint), urlsplit(url)
-    # @tus/server behind a TLS proxy (without respectForwardedHeaders) answers http:// URLs for
-    # its own https host. Following them would send credentials in clear; keep https instead.
-    if (
-        base.scheme == "https"
-        and new.scheme == "http"
-        and new.hostname == base.hostname
-        and new.port in (None, 80)
-    ):
-        url = urlunsplit(("https", base.netloc, new.path, new.query, new.fragment))
-    return url
 
 
 __all__ = [

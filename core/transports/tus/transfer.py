@@ -8,11 +8,11 @@ again with the stored upload URL. Every attempt starts with a HEAD, so an interr
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Protocol, TypedDict
 
 from core.errors import ErrorKind, TransferError, human_size
 from core.filereader import FileFingerprint, FileSlice, check_unchanged
-from core.tus import ServerCaps, TusClient, choose_checksum
+from core.transports.tus.client import ServerCaps, TusClient, choose_checksum
 
 # How many 409s / 460s / zero-progress PATCHes in a row before this attempt gives up.
 MAX_CONFLICTS = 3
@@ -115,7 +115,7 @@ def transfer(
 
     url, offset = None, 0
     if remote_url:
-        url, offset = _resume(client, remote_url, size, hooks)
+        url, offset = _resume(client, remote_url, size, hooks, caps)
     restarted = False
     while True:
         if url is None:
@@ -145,11 +145,11 @@ def transfer(
 
 
 def _resume(
-    client: TusClient, remote_url: str, size: int, hooks: TransferHooks
+    client: TusClient, remote_url: str, size: int, hooks: TransferHooks, caps: ServerCaps
 ) -> tuple[str | None, int]:
     """HEAD the stored upload: (url, server offset), or (None, 0) when it must be created anew."""
     try:
-        head = client.head(remote_url)
+        head = client.head(remote_url, **_undescribed(caps))
     except TransferError as e:
         if e.kind != ErrorKind.GONE:
             raise
@@ -170,6 +170,16 @@ def _resume(
     hooks.on_progress(head.offset)
     hooks.on_confirmed(head.offset)
     return remote_url, head.offset
+
+
+class _Expect(TypedDict, total=False):
+    expect_tus_answer: bool
+
+
+def _undescribed(caps: ServerCaps) -> _Expect:
+    """For a server that did not describe itself, its answers must show that it speaks tus.
+    (Passed only then, so a client double with the older signature keeps working.)"""
+    return {} if caps.described else {"expect_tus_answer": True}
 
 
 def _forget(hooks: TransferHooks, e: TransferError) -> None:
@@ -204,9 +214,9 @@ def _create(
     if use_body and "creation-with-upload" in caps.extensions:
         body_len = size if chunk_size is None else min(size, chunk_size)
         with _slice(client, path, 0, body_len, expected, hooks) as body:
-            result = client.create(endpoint, size, metadata, body=body)
+            result = client.create(endpoint, size, metadata, body=body, **_undescribed(caps))
     else:
-        result = client.create(endpoint, size, metadata)
+        result = client.create(endpoint, size, metadata, **_undescribed(caps))
     hooks.on_remote(result.url, result.expires)
     hooks.on_progress(result.offset)
     hooks.on_confirmed(result.offset)
