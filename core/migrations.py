@@ -11,7 +11,7 @@ import sqlite3
 import time
 from pathlib import Path
 
-from core.paths import BACKUP_DIR, private_dir, private_file
+from upqueue.core.paths import BACKUP_DIR, private_dir, private_file
 
 log = logging.getLogger(__name__)
 

@@ -22,8 +22,8 @@ import keyring.errors
 from keyring.backend import KeyringBackend
 from keyring.backends import chainer, fail
 
-from core.errors import UpqueueError
-from core.paths import private_file
+from upqueue.core.errors import UpqueueError
+from upqueue.core.paths import private_file
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from core.errors import UpqueueError, human_size
+from upqueue.core.errors import UpqueueError, human_size
 
 
 @dataclass(frozen=True)

@@ -17,11 +17,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from core import migrations
-from core.errors import UpqueueError
-from core.paths import private_file
-from core.pathtext import storable_params
-from core.settings import SETTINGS, coerce
+from upqueue.core import migrations
+from upqueue.core.errors import UpqueueError
+from upqueue.core.paths import private_file
+from upqueue.core.pathtext import storable_params
+from upqueue.core.settings import SETTINGS, coerce
 
 log = logging.getLogger(__name__)
 

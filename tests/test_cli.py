@@ -14,9 +14,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from core import paths
-from core.api_client import ApiClient, WorkerUnavailable
-from core.cli_wait import Waiter, progress_line
+from upqueue.core import paths
+from upqueue.core.api_client import ApiClient, WorkerUnavailable
+from upqueue.core.cli_wait import Waiter, progress_line
 from tests.fixtures.tus import make_file, same_content
 from tests.fixtures.worker import wait_for
 
@@ -384,7 +384,7 @@ def test_waiter_prints_plain_lines_into_a_pipe():
 def test_an_unexpected_error_is_one_line_with_the_traceback_in_the_log(
     upqueue_home, monkeypatch, capsys
 ):
-    from core import cli as cli_module
+    from upqueue.core import cli as cli_module
 
     def broken(client, args):
         raise RuntimeError("the disk caught fire")

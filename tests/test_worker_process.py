@@ -75,7 +75,7 @@ def test_until_idle_exits_when_everything_is_done(make_worker, tus_server, tmp_p
     api = worker.start("--until-idle")
     upload_id = api.add_uploads([str(src)], "srv")["ids"][0]
     assert worker.proc.wait(timeout=60) == 0
-    from core.store import Store
+    from upqueue.core.store import Store
 
     store = Store(upqueue_home / "state.db")
     try:

@@ -16,8 +16,8 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
-from core.errors import UpqueueError
-from core.transports.base import Transport
+from upqueue.core.errors import UpqueueError
+from upqueue.core.transports.base import Transport
 
 PLUGINS_ENV = "UPQUEUE_TRANSPORTS"
 
@@ -25,7 +25,7 @@ PLUGINS_ENV = "UPQUEUE_TRANSPORTS"
 DEFAULT_PROTOCOL = "tus"
 # protocol name -> "module:ClassName"
 _BUILTIN: dict[str, str] = {
-    "tus": "core.transports.tus.transport:TusTransport",
+    "tus": "upqueue.core.transports.tus.transport:TusTransport",
 }
 _registered: dict[str, str | type[Transport]] = dict(_BUILTIN)
 _lock = threading.Lock()

@@ -19,9 +19,9 @@ import requests.auth
 import requests.utils
 from requests.adapters import HTTPAdapter
 
-from core.errors import ErrorKind, TransferError, classify_exception, error_for_response
-from core.filereader import FileSlice
-from core.transports.tus.headers import (
+from upqueue.core.errors import ErrorKind, TransferError, classify_exception, error_for_response
+from upqueue.core.filereader import FileSlice
+from upqueue.core.transports.tus.headers import (
     csv_values,
     decode_metadata,
     encode_metadata,

@@ -10,7 +10,7 @@ from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import requests
 
-from core.errors import ErrorKind, TransferError
+from upqueue.core.errors import ErrorKind, TransferError
 
 _DECIMAL = re.compile(r"^(0|[1-9][0-9]*)$")
 
