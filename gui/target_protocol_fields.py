@@ -8,7 +8,7 @@ from typing import Any
 
 from PySide6.QtWidgets import QComboBox, QFormLayout, QLabel, QLineEdit, QWidget
 
-from core.transports.form import TargetForm, form_for
+from upqueue.core.transports.form import TargetForm, form_for
 
 
 class ProtocolFields:

@@ -112,11 +112,11 @@ def test_housekeeping_aborts_stale_multipart_uploads_of_upqueue_only(
     that someone else started."""
     import json
 
-    from core.errors import TransferStopped
-    from core.transports.s3 import ledger
+    from upqueue.core.errors import TransferStopped
+    from upqueue.core.transports.s3 import ledger
     from tests.fixtures.send_hooks import RecordingHooks, job_for
     from tests.test_engine_inline import Rig
-    from worker.housekeeping import CLEANUP_FIRST_SECONDS
+    from upqueue.worker.housekeeping import CLEANUP_FIRST_SECONDS
 
     rig = Rig(upqueue_home)
     try:

@@ -28,15 +28,15 @@ from urllib.parse import urljoin
 
 import requests
 
-from core.errors import (
+from upqueue.core.errors import (
     ErrorKind,
     TransferError,
     UpqueueError,
     error_for_response,
     trim_server_text,
 )
-from core.filereader import FileSlice
-from core.transports.base import (
+from upqueue.core.filereader import FileSlice
+from upqueue.core.transports.base import (
     Capabilities,
     ConnectionReport,
     RemoteState,
@@ -46,10 +46,10 @@ from core.transports.base import (
     UploadFile,
     UploadJob,
 )
-from core.transports.form import TargetForm
-from core.transports.formdata import FormBody
-from core.transports.http import http_auth
-from core.transports.session import BLOCK_SIZE, HttpSession
+from upqueue.core.transports.form import TargetForm
+from upqueue.core.transports.formdata import FormBody
+from upqueue.core.transports.http import http_auth
+from upqueue.core.transports.session import BLOCK_SIZE, HttpSession
 
 PROTOCOL = "chunked"
 DEFAULT_CHUNK = 4 * 1024 * 1024

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from core.transports import registry
+from upqueue.core.transports import registry
 
 ALL_AUTH_KINDS = ("none", "basic", "bearer", "header")
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 
-from core.filereader import FileSlice
+from upqueue.core.filereader import FileSlice
 
 
 def _quote(value: str) -> str:

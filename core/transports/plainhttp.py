@@ -21,9 +21,9 @@ from urllib.parse import quote, urljoin
 
 import requests
 
-from core.errors import ErrorKind, TransferError, UpqueueError, error_for_response, trim_server_text
-from core.filereader import FileSlice
-from core.transports.base import (
+from upqueue.core.errors import ErrorKind, TransferError, UpqueueError, error_for_response, trim_server_text
+from upqueue.core.filereader import FileSlice
+from upqueue.core.transports.base import (
     Capabilities,
     ConnectionReport,
     RemoteState,
@@ -32,10 +32,10 @@ from core.transports.base import (
     Transport,
     UploadJob,
 )
-from core.transports.form import OptionField, TargetForm
-from core.transports.formdata import FormBody
-from core.transports.http import http_auth
-from core.transports.session import BLOCK_SIZE, HttpSession
+from upqueue.core.transports.form import OptionField, TargetForm
+from upqueue.core.transports.formdata import FormBody
+from upqueue.core.transports.http import http_auth
+from upqueue.core.transports.session import BLOCK_SIZE, HttpSession
 
 PROTOCOL = "http"
 RESTARTS = "Plain HTTP cannot resume: the next attempt restarts from the beginning."

@@ -16,8 +16,8 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
-from core.errors import UpqueueError
-from core.transports.base import Transport
+from upqueue.core.errors import UpqueueError
+from upqueue.core.transports.base import Transport
 
 PLUGINS_ENV = "UPQUEUE_TRANSPORTS"
 
@@ -25,10 +25,10 @@ PLUGINS_ENV = "UPQUEUE_TRANSPORTS"
 DEFAULT_PROTOCOL = "tus"
 # protocol name -> "module:ClassName"
 _BUILTIN: dict[str, str] = {
-    "tus": "core.transports.tus.transport:TusTransport",
-    "s3": "core.transports.s3.transport:S3Transport",
-    "chunked": "core.transports.chunked:ChunkedTransport",
-    "http": "core.transports.plainhttp:PlainHttpTransport",
+    "tus": "upqueue.core.transports.tus.transport:TusTransport",
+    "s3": "upqueue.core.transports.s3.transport:S3Transport",
+    "chunked": "upqueue.core.transports.chunked:ChunkedTransport",
+    "http": "upqueue.core.transports.plainhttp:PlainHttpTransport",
 }
 _registered: dict[str, str | type[Transport]] = dict(_BUILTIN)
 _lock = threading.Lock()

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 import requests
 from requests.adapters import HTTPAdapter
 
-from core.errors import classify_exception
+from upqueue.core.errors import classify_exception
 
 # A whole block must leave within the stall timeout; 256 KiB keeps links down to ~9 KB/s alive
 # at the default 30 s while costing nothing measurable in throughput.

@@ -18,11 +18,11 @@ from urllib.parse import unquote, urlsplit
 
 import requests
 
-from core.errors import ErrorKind, TransferError, trim_server_text
-from core.filereader import FileSlice
-from core.transports.s3.errors import iso_time, s3_error, xml_text
-from core.transports.s3.signer import EMPTY_SHA256, canonical_query, sign, uri_encode
-from core.transports.session import HttpSession
+from upqueue.core.errors import ErrorKind, TransferError, trim_server_text
+from upqueue.core.filereader import FileSlice
+from upqueue.core.transports.s3.errors import iso_time, s3_error, xml_text
+from upqueue.core.transports.s3.signer import EMPTY_SHA256, canonical_query, sign, uri_encode
+from upqueue.core.transports.session import HttpSession
 
 DEFAULT_REGION = "us-east-1"
 _AWS_VIRTUAL_HOST = re.compile(

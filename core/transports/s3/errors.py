@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import requests
 
-from core.errors import (
+from upqueue.core.errors import (
     ErrorKind,
     TransferError,
     error_for_response,
@@ -19,7 +19,7 @@ from core.errors import (
 )
 
 if TYPE_CHECKING:
-    from core.transports.s3.client import S3Location
+    from upqueue.core.transports.s3.client import S3Location
 
 
 def s3_error(resp: requests.Response, code: str, said: str, action: str, loc: S3Location,

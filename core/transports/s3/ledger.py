@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from core import paths
+from upqueue.core import paths
 
 LEDGER_FILE = "s3-multipart-uploads.json"
 _lock = threading.Lock()

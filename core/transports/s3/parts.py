@@ -13,11 +13,11 @@ import threading
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 
-from core.errors import TransferStopped, UpqueueError
-from core.filereader import FileSlice
-from core.transports.base import SendHooks, UploadFile
-from core.transports.s3.client import Part, S3Client
-from core.transports.session import BLOCK_SIZE
+from upqueue.core.errors import TransferStopped, UpqueueError
+from upqueue.core.filereader import FileSlice
+from upqueue.core.transports.base import SendHooks, UploadFile
+from upqueue.core.transports.s3.client import Part, S3Client
+from upqueue.core.transports.session import BLOCK_SIZE
 
 MIB = 1024 * 1024
 MIN_PART = 5 * MIB  # S3's smallest part (but the last)

@@ -29,9 +29,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 from uuid import uuid4
 
-from core.errors import ErrorKind, TransferError, UpqueueError
-from core.filereader import FileSlice
-from core.transports.base import (
+from upqueue.core.errors import ErrorKind, TransferError, UpqueueError
+from upqueue.core.filereader import FileSlice
+from upqueue.core.transports.base import (
     Capabilities,
     ConnectionReport,
     RemoteState,
@@ -41,23 +41,23 @@ from core.transports.base import (
     UploadFile,
     UploadJob,
 )
-from core.transports.form import OptionField, TargetForm
-from core.transports.s3 import ledger
-from core.transports.s3.client import (
+from upqueue.core.transports.form import OptionField, TargetForm
+from upqueue.core.transports.s3 import ledger
+from upqueue.core.transports.s3.client import (
     DEFAULT_REGION,
     Part,
     S3Client,
     parse_location,
 )
-from core.transports.s3.errors import s3_error
-from core.transports.s3.parts import (
+from upqueue.core.transports.s3.errors import s3_error
+from upqueue.core.transports.s3.parts import (
     MIB,
     choose_part_size,
     multipart_etag,
     part_count,
     send_parts,
 )
-from core.transports.session import BLOCK_SIZE, HttpSession
+from upqueue.core.transports.session import BLOCK_SIZE, HttpSession
 
 PROTOCOL = "s3"
 DEFAULT_PART_MIB = 16

@@ -8,11 +8,11 @@ again with the stored upload URL. Every attempt starts with a HEAD, so an interr
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Protocol, TypedDict
 
-from core.errors import ErrorKind, TransferError, human_size
-from core.filereader import FileFingerprint, FileSlice, check_unchanged
-from core.transports.tus.client import ServerCaps, TusClient, choose_checksum
+from upqueue.core.errors import ErrorKind, TransferError, human_size
+from upqueue.core.filereader import FileFingerprint, FileSlice, check_unchanged
+from upqueue.core.transports.tus.client import ServerCaps, TusClient, choose_checksum
 
 # How many 409s / 460s / zero-progress PATCHes in a row before this attempt gives up.
 MAX_CONFLICTS = 3
@@ -172,8 +172,13 @@ def _resume(
     return remote_url, head.offset
 
 
-def _undescribed(caps: ServerCaps) -> dict[str, bool]:
-    """For a server that did not describe itself, its answers must show that it speaks tus."""
+class _Expect(TypedDict, total=False):
+    expect_tus_answer: bool
+
+
+def _undescribed(caps: ServerCaps) -> _Expect:
+    """For a server that did not describe itself, its answers must show that it speaks tus.
+    (Passed only then, so a client double with the older signature keeps working.)"""
     return {} if caps.described else {"expect_tus_answer": True}
 
 
