@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 import requests
-
 from upqueue.core.errors import ErrorKind, TransferError, TransferStopped
 from upqueue.core.transports.chunked import ChunkedTransport
+
 from tests.fixtures.chunked import PASSWORD, TOKEN, USER, ChunkedSite
 from tests.fixtures.send_hooks import SETTINGS, RecordingHooks, job_for
 from tests.fixtures.tus import make_file

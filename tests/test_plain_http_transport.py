@@ -8,9 +8,9 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-
 from upqueue.core.errors import ErrorKind, TransferError
 from upqueue.core.transports.plainhttp import PlainHttpTransport
+
 from tests.faultproxy import FaultProxy
 from tests.fixtures.plain_http import UPLOAD_PASSWORD, UPLOAD_USER, PlainServer
 from tests.fixtures.send_hooks import SETTINGS, RecordingHooks, job_for

@@ -10,13 +10,13 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-
 from upqueue.core.errors import ErrorKind, TransferError, TransferStopped
 from upqueue.core.transports.s3 import ledger
 from upqueue.core.transports.s3.client import parse_location
 from upqueue.core.transports.s3.parts import MIB, choose_part_size
 from upqueue.core.transports.s3.signer import EMPTY_SHA256, sign
 from upqueue.core.transports.s3.transport import S3Transport
+
 from tests.faultproxy import FaultProxy
 from tests.fixtures.s3 import ACCESS_KEY, READER_KEY, READER_SECRET, SECRET_KEY, S3Bucket
 from tests.fixtures.send_hooks import SETTINGS, RecordingHooks, job_for

@@ -114,9 +114,10 @@ def test_housekeeping_aborts_stale_multipart_uploads_of_upqueue_only(
 
     from upqueue.core.errors import TransferStopped
     from upqueue.core.transports.s3 import ledger
+    from upqueue.worker.housekeeping import CLEANUP_FIRST_SECONDS
+
     from tests.fixtures.send_hooks import RecordingHooks, job_for
     from tests.test_engine_inline import Rig
-    from upqueue.worker.housekeeping import CLEANUP_FIRST_SECONDS
 
     rig = Rig(upqueue_home)
     try:

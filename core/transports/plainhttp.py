@@ -20,8 +20,13 @@ from typing import Any
 from urllib.parse import quote, urljoin
 
 import requests
-
-from upqueue.core.errors import ErrorKind, TransferError, UpqueueError, error_for_response, trim_server_text
+from upqueue.core.errors import (
+    ErrorKind,
+    TransferError,
+    UpqueueError,
+    error_for_response,
+    trim_server_text,
+)
 from upqueue.core.filereader import FileSlice
 from upqueue.core.transports.base import (
     Capabilities,

@@ -17,7 +17,6 @@ from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
-
 from upqueue.core.errors import classify_exception
 
 # A whole block must leave within the stall timeout; 256 KiB keeps links down to ~9 KB/s alive

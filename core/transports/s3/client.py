@@ -17,7 +17,6 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import requests
-
 from upqueue.core.errors import ErrorKind, TransferError, trim_server_text
 from upqueue.core.filereader import FileSlice
 from upqueue.core.transports.s3.errors import iso_time, s3_error, xml_text

@@ -8,7 +8,6 @@ from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING
 
 import requests
-
 from upqueue.core.errors import (
     ErrorKind,
     TransferError,
