@@ -18,7 +18,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     add = sub.add_parser("add", help="add a target")
     add.add_argument("name", metavar="NAME", help="a name for the target, e.g. geo")
     add.add_argument(
-        "--url", required=True, help="the upload (creation) URL, e.g. https://host/files/"
+        "--url", required=True,
+        help="the upload URL; its form depends on the protocol, e.g. https://host/files/ "
+             "(a creation endpoint), http(s)://ENDPOINT/BUCKET[/PREFIX] (an object store), "
+             "https://host/uploads/ (a folder that takes PUT)"
     )
     _target_options(add)
     add.set_defaults(func=cmd_add)
@@ -71,7 +74,8 @@ def _target_options(parser: argparse.ArgumentParser) -> None:
         "--option",
         action="append",
         metavar="NAME=VALUE",
-        help="a protocol option, e.g. region=eu-west-1 (repeatable; NAME= removes one)",
+        help="a protocol option, e.g. region=eu-west-1, part_size_mib=16, parallel_parts=4, "
+             "method=post, field_name=file (repeatable; NAME= removes one)",
     )
     parser.add_argument(
         "--header",
@@ -79,10 +83,13 @@ def _target_options(parser: argparse.ArgumentParser) -> None:
         metavar="NAME:VALUE",
         help="an extra header on every request (repeatable)",
     )
-    parser.add_argument("--username", help="user name for HTTP basic authentication")
+    parser.add_argument(
+        "--username", help="user name for HTTP basic authentication (object stores: the access key id)"
+    )
     secret = parser.add_mutually_exclusive_group()
     secret.add_argument(
-        "--password-stdin", action="store_true", help="read the basic-auth password from stdin"
+        "--password-stdin", action="store_true",
+        help="read the basic-auth password (object stores: the secret key) from stdin"
     )
     secret.add_argument("--token-stdin", action="store_true", help="read a bearer token from stdin")
     secret.add_argument(

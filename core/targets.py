@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 from upqueue.core.errors import UpqueueError
 from upqueue.core.models import AuthKind
 from upqueue.core.settings import parse_size
-from upqueue.core.transports import registry
+from upqueue.core.transports import form, registry
 
 DEFAULT_PROTOCOL = registry.DEFAULT_PROTOCOL
 # RFC 9110 token characters: what a header name may contain.
@@ -68,6 +68,8 @@ def validate_fields(fields: dict[str, Any], *, partial: bool = False) -> dict[st
         raise UpqueueError("Header name missing", "Custom-header authentication needs the header's name.")
     if "chunk_size" in fields or not partial:
         clean["chunk_size"] = check_chunk_size(fields.get("chunk_size"))
+    if not partial:
+        form.check_target(clean["protocol"], clean)  # what the protocol itself cannot use
     return clean
 
 

@@ -17,7 +17,6 @@ from PySide6.QtWidgets import (
     QDialogButtonBox,
     QFormLayout,
     QHBoxLayout,
-    QLabel,
     QLineEdit,
     QListWidget,
     QListWidgetItem,
@@ -33,6 +32,7 @@ from upqueue.core.transports import registry
 from upqueue.gui import target_prompts
 from upqueue.gui.icons import icon
 from upqueue.gui.target_prompts import ResultLabel
+from upqueue.gui.target_protocol_fields import ProtocolFields
 
 Call = Callable[..., None]
 Ask = Callable[[str, Callable[[str], None]], None]
@@ -42,11 +42,6 @@ _AUTH_LABELS = {
     AuthKind.BASIC: "Username and password",
     AuthKind.BEARER: "Bearer token",
     AuthKind.HEADER: "Custom header",
-}
-_SECRET_LABELS = {
-    AuthKind.BASIC: "Password:",
-    AuthKind.BEARER: "Token:",
-    AuthKind.HEADER: "Header value:",
 }
 
 
@@ -150,11 +145,16 @@ class TargetsDialog(QDialog):
         form.addRow("Chunk size:", self.chunk)
         form.addRow("Headers:", self.headers)
         self.form = form
+        # Protocol-dependent rows (URL hint, auth kinds and labels, chunk size, options).
+        self.protocol_fields = ProtocolFields(
+            form, url=self.url, auth=self.auth, username=self.username, secret=self.secret,
+            chunk=self.chunk, before=self.headers,
+            auth_labels={k.value: v for k, v in _AUTH_LABELS.items()}, on_edit=self._edited)
         for widget in (self.name, self.url, self.username, self.header_name, self.secret):
             widget.textChanged.connect(self._edited)
         self.headers.textChanged.connect(self._edited)
         self.auth.currentIndexChanged.connect(self._auth_changed)
-        self.protocol.currentIndexChanged.connect(self._edited)
+        self.protocol.currentIndexChanged.connect(self._protocol_changed)
         self.chunk.valueChanged.connect(self._edited)
 
         self.result_label = ResultLabel()
@@ -235,7 +235,10 @@ class TargetsDialog(QDialog):
         self._current = target
         data = target or {}
         self.name.setText(data.get("name", ""))
+        self.protocol.blockSignals(True)
         self.protocol.setCurrentIndex(max(0, self.protocol.findData(data.get("protocol", registry.DEFAULT_PROTOCOL))))
+        self.protocol.blockSignals(False)
+        self.protocol_fields.apply(self.protocol.currentData(), data.get("options"))
         self.url.setText(data.get("url", ""))
         self.auth.setCurrentIndex(max(0, self.auth.findData(data.get("auth_kind", "none"))))
         self.username.setText(data.get("username") or "")
@@ -259,10 +262,14 @@ class TargetsDialog(QDialog):
         self._row_visible(self.username, kind == AuthKind.BASIC)
         self._row_visible(self.header_name, kind == AuthKind.HEADER)
         self._row_visible(self.secret, kind != AuthKind.NONE)
-        label = self.form.labelForField(self.secret)
-        if isinstance(label, QLabel):
-            label.setText(_SECRET_LABELS.get(kind, "Secret:"))
+        username_label, secret_label = self.protocol_fields.labels(kind)
+        self.protocol_fields.set_label(self.username, username_label)
+        self.protocol_fields.set_label(self.secret, secret_label)
         self._edited()
+
+    def _protocol_changed(self) -> None:
+        self.protocol_fields.apply(self.protocol.currentData(), (self._current or {}).get("options"))
+        self._auth_changed()
 
     def _row_visible(self, field: QWidget, visible: bool) -> None:
         self.form.setRowVisible(field, visible)
@@ -285,8 +292,9 @@ class TargetsDialog(QDialog):
             "auth_header": self.header_name.text().strip() or None
             if kind == AuthKind.HEADER
             else None,
-            "chunk_size": self.chunk.value() * _MIB or None,
+            "chunk_size": (self.chunk.value() * _MIB or None) if self.protocol_fields.spec.chunk_size else None,
             "headers": parse_headers(self.headers.toPlainText()),
+            "options": self.protocol_fields.options((self._current or {}).get("options")),
             # None leaves a stored secret as it is; "" clears it (no authentication any more).
             "secret": secret if secret else ("" if kind == AuthKind.NONE else None),
         }

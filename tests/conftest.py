@@ -8,4 +8,7 @@ pytest_plugins = [
     "tests.fixtures.worker",
     "tests.fixtures.gui",
     "tests.fixtures.xvfb",
+    "tests.fixtures.s3",
+    "tests.fixtures.chunked",
+    "tests.fixtures.plain_http",
 ]

@@ -24,6 +24,8 @@ Model:
         after the last byte, as when the client dies waiting for it.
       - ``stall(method, seconds, after_bytes=0)``: forward ``after_bytes`` of the body, then stop
         reading the request for ``seconds`` (None = until the proxy closes), then carry on.
+      - ``corrupt_at(method, offset)``: forward the body with the byte at ``offset`` flipped
+        (damage in transit that a checksum must catch).
 
   * ``checksum = True`` makes the proxy a checksum-capable server: OPTIONS answers get
     ``checksum`` added to ``Tus-Extension`` and ``Tus-Checksum-Algorithm: sha1,sha256``; a PATCH
@@ -68,7 +70,7 @@ class Rule:
     """One fault; see the module docstring."""
 
     method: str | None
-    action: str  # "respond" | "reset" | "stall" | "hold"
+    action: str  # "respond" | "reset" | "stall" | "hold" | "corrupt"
     nth: int | None = None
     times: int | None = 1
     status: int = 0
@@ -172,6 +174,11 @@ class FaultProxy:
         times: int | None = 1,
     ) -> Rule:
         return self._add(Rule(method, "hold", nth, times, seconds=seconds))
+
+    def corrupt_at(
+        self, method: str | None, offset: int, *, nth: int | None = None, times: int | None = 1
+    ) -> Rule:
+        return self._add(Rule(method, "corrupt", nth, times, nbytes=offset))
 
     def clear_rules(self) -> None:
         with self._lock:
@@ -308,6 +315,9 @@ class FaultProxy:
                 if not pending:
                     raise _Reset  # the client went away mid-body
             piece = pending[: length - sent]
+            if rule is not None and rule.action == "corrupt" and sent == rule.nbytes:
+                piece = bytes([piece[0] ^ 0xFF]) + piece[1:]
+                rule = None
             if rule is not None:
                 piece = piece[: rule.nbytes - sent]  # stop exactly at the fault's byte
             upstream.sendall(piece)

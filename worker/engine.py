@@ -20,7 +20,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from upqueue.core.bandwidth import TokenBucket
-from upqueue.core.errors import ErrorKind, TransferError, TransferStopped
+from upqueue.core.errors import ErrorKind, TransferError, TransferStopped, UpqueueError
 from upqueue.core.models import EventKind, Status
 from upqueue.core.retry import decide
 from upqueue.core.store import Store
@@ -185,6 +185,24 @@ class Engine:
             log.info("reconcile: %d upload(s) whose runner was gone are due again", count)
             self.kick()
         return count
+
+    def clean_up_remote(self) -> list[str]:
+        """Ask every target's transport to delete what it left on the server for uploads that
+        no longer exist (e.g. S3 multipart uploads), sparing what a live upload may continue."""
+        said: list[str] = []
+        by_target = self.repository.remote_states_by_target()
+        # Every target sees every live state: two targets may share a bucket and a prefix.
+        live = [state for states in by_target.values() for state in states]
+        for target_id in by_target:
+            try:
+                done = self._target(target_id).transport.clean_up_stale(live)
+            except UpqueueError as exc:  # one unreachable server must not stop the others
+                log.warning("cleaning up stale uploads of target %s failed: %s", target_id, exc)
+                continue
+            for sentence in done:
+                log.info("target %s: %s", target_id, sentence)
+            said += done
+        return said
 
     # -- runner ---------------------------------------------------------------------------
     def run_runner(self) -> None:

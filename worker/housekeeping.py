@@ -28,6 +28,10 @@ log = logging.getLogger(__name__)
 
 LEASE_SECONDS = 60.0
 RECONCILE_SECONDS = 60.0
+# Stale server-side leftovers (S3 multipart uploads no upload tracks): looked for a few minutes
+# after start and then hourly, on a thread of its own (it asks servers, which may be slow).
+CLEANUP_FIRST_SECONDS = 300.0
+CLEANUP_SECONDS = 3600.0
 LONGEST_SLEEP = 30.0  # even with nothing due, look again now and then (a clock jump, a bug)
 
 
@@ -40,6 +44,7 @@ class Housekept(Protocol):
     def reconcile(self) -> int: ...
     def running_ids(self) -> set[int]: ...
     def terminate_later(self, upload_id: int) -> None: ...
+    def clean_up_remote(self) -> list[str]: ...
 
     @property
     def finished(self) -> Any: ...
@@ -62,6 +67,7 @@ class Housekeeper:
         now = clock()
         self._next_lease = now + LEASE_SECONDS / 4
         self._next_reconcile = now + RECONCILE_SECONDS
+        self._next_cleanup = now + CLEANUP_FIRST_SECONDS
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._loop, name="housekeeping", daemon=True)
@@ -95,6 +101,9 @@ class Housekeeper:
         if now >= self._next_reconcile:
             self._next_reconcile = now + RECONCILE_SECONDS
             self.engine.reconcile()
+        if now >= self._next_cleanup:
+            self._next_cleanup = now + CLEANUP_SECONDS
+            threading.Thread(target=self._clean_up, name="remote-cleanup", daemon=True).start()
         next_cancel = self._auto_cancel(now)
         retry_at = self.repository.next_retry_at()
         if retry_at is not None and retry_at <= now:
@@ -103,9 +112,15 @@ class Housekeeper:
             # Still due after the kick: every runner slot is busy; a finishing runner kicks.
             if retry_at is not None and retry_at <= now:
                 retry_at = None
-        times = [self._next_lease, self._next_reconcile, now + LONGEST_SLEEP]
+        times = [self._next_lease, self._next_reconcile, self._next_cleanup, now + LONGEST_SLEEP]
         times += [t for t in (retry_at, next_cancel) if t is not None]
         return max(0.01, min(times) - now)
+
+    def _clean_up(self) -> None:
+        try:
+            self.engine.clean_up_remote()
+        except Exception:
+            log.exception("cleaning up stale server-side uploads failed")
 
     def _auto_cancel(self, now: float) -> float | None:
         """Cancel uploads paused past the setting; return when the next one would be due."""

@@ -47,7 +47,7 @@ classified by ``kind``, and the engine's policy decides. Pause, cancel and shutd
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
@@ -287,6 +287,19 @@ class Transport(ABC):
             TransferError: the server refused or could not be reached.
         """
         raise NotSupported(self.name, "delete an upload on the server")
+
+    def clean_up_stale(self, live_states: Sequence[RemoteState | None]) -> list[str]:
+        """Housekeeping: delete what this protocol left on the server for uploads that no
+        longer exist (S3's unfinished multipart uploads cost storage), never anything that
+        ``live_states`` (of every upload still tracked, on any target) may continue.
+
+        Returns:
+            one sentence per thing deleted, for the log. The default: nothing to clean.
+
+        Raises:
+            TransferError: the server could not be asked.
+        """
+        return []
 
     @abstractmethod
     def test_connection(self) -> ConnectionReport:

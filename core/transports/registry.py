@@ -26,6 +26,9 @@ DEFAULT_PROTOCOL = "tus"
 # protocol name -> "module:ClassName"
 _BUILTIN: dict[str, str] = {
     "tus": "upqueue.core.transports.tus.transport:TusTransport",
+    "s3": "upqueue.core.transports.s3.transport:S3Transport",
+    "chunked": "upqueue.core.transports.chunked:ChunkedTransport",
+    "http": "upqueue.core.transports.plainhttp:PlainHttpTransport",
 }
 _registered: dict[str, str | type[Transport]] = dict(_BUILTIN)
 _lock = threading.Lock()

@@ -84,6 +84,19 @@ class UploadReads:
                                                 row.get("ctime_ns"))),)
         return UploadJob(int(row["id"]), row["name"], files, chunk_size)
 
+    def remote_states_by_target(self) -> dict[int, list[RemoteState | None]]:
+        """Every target's id -> the remote states of its uploads that may still continue
+        (all but done and cancelled): what housekeeping must not delete on the server."""
+        found: dict[int, list[RemoteState | None]] = {
+            row["id"]: [] for row in self.store.query("SELECT id FROM targets")}
+        rows = self.store.query(
+            "SELECT target_id, remote_state FROM uploads WHERE status NOT IN (?, ?)",
+            (Status.DONE.value, Status.CANCELLED.value))
+        for row in rows:
+            if row["target_id"] in found:
+                found[row["target_id"]].append(remote_state(row))
+        return found
+
     def target(self, target_id: int) -> dict[str, Any]:
         """A target's row with its headers and options decoded (no secret)."""
         row = self.store.query_one("SELECT * FROM targets WHERE id = ?", (target_id,))

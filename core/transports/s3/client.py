@@ -1,0 +1,294 @@
+"""The S3 calls upqueue makes, signed (core.transports.s3.signer) and sent through requests,
+with S3's XML errors turned into messages a person can act on.
+
+Addresses: path style ``http(s)://ENDPOINT/BUCKET[/PREFIX]`` (SeaweedFS, MinIO, rclone, Ceph,
+...) and AWS's virtual-hosted ``https://BUCKET.s3[.-]REGION.amazonaws.com[/PREFIX]``.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import requests
+from upqueue.core.errors import ErrorKind, TransferError, trim_server_text
+from upqueue.core.filereader import FileSlice
+from upqueue.core.transports.s3.errors import iso_time, s3_error, xml_text
+from upqueue.core.transports.s3.signer import EMPTY_SHA256, canonical_query, sign, uri_encode
+from upqueue.core.transports.session import HttpSession
+
+DEFAULT_REGION = "us-east-1"
+_AWS_VIRTUAL_HOST = re.compile(
+    r"^(?P<bucket>[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9])\.s3(?:[.-](?P<region>[a-z0-9-]+))?"
+    r"\.amazonaws\.com$"
+)
+
+
+@dataclass(frozen=True)
+class S3Location:
+    """Where a target's objects go."""
+
+    scheme: str
+    host: str  # host[:port] as sent in the Host header
+    bucket: str
+    prefix: str  # "" or ending in "/"
+    region: str
+    virtual_host: bool
+
+    def key_for(self, name: str) -> str:
+        return self.prefix + name
+
+    def path_for(self, key: str = "") -> str:
+        """The encoded request path of ``key`` ("" = the bucket)."""
+        if self.virtual_host:
+            return "/" + uri_encode(key, keep_slash=True)
+        bucket = "/" + uri_encode(self.bucket, keep_slash=False)
+        return f"{bucket}/{uri_encode(key, keep_slash=True)}" if key else bucket
+
+    def url_for(self, key: str = "") -> str:
+        return f"{self.scheme}://{self.host}{self.path_for(key)}"
+
+    def describe(self) -> str:
+        return f"s3://{self.bucket}/{self.prefix}"
+
+
+def parse_location(url: str, region: str | None = None) -> S3Location:
+    """Split a target URL into endpoint, bucket and prefix.
+
+    Raises:
+        TransferError: permanent, when the URL names no bucket.
+    """
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise _bad_url(url, "it must start with http:// or https:// and name a server")
+    host = parts.netloc.rsplit("@", 1)[-1]
+    for default in (":80", ":443"):
+        if host.endswith(default) and parts.scheme == {":80": "http", ":443": "https"}[default]:
+            host = host[: -len(default)]
+    segments = [unquote(s) for s in parts.path.split("/") if s]
+    match = _AWS_VIRTUAL_HOST.match(parts.hostname)
+    if match:
+        prefix_parts = segments
+        bucket = match.group("bucket")
+        found_region = match.group("region") or DEFAULT_REGION
+        virtual = True
+    else:
+        if not segments:
+            raise _bad_url(url, "it names no bucket (expected http(s)://ENDPOINT/BUCKET[/PREFIX])")
+        bucket, prefix_parts = segments[0], segments[1:]
+        found_region = DEFAULT_REGION
+        virtual = False
+    prefix = "/".join(prefix_parts) + "/" if prefix_parts else ""
+    return S3Location(parts.scheme, host, bucket, prefix, region or found_region, virtual)
+
+
+def _bad_url(url: str, why: str) -> TransferError:
+    return TransferError("Invalid S3 address", f"{url} cannot be used: {why}.",
+                         kind=ErrorKind.PERMANENT)
+
+
+@dataclass(frozen=True)
+class Part:
+    number: int
+    etag: str  # without quotes
+    size: int
+
+
+@dataclass(frozen=True)
+class PendingUpload:
+    key: str
+    upload_id: str
+    initiated: datetime | None
+
+
+def md5_b64(digest: bytes) -> str:
+    return base64.b64encode(digest).decode("ascii")
+
+
+class S3Client:
+    """Signed S3 requests for one location. Thread-safe (the session is per thread).
+
+    Attributes:
+        clock_offset: added to the local clock when signing (tests simulate a skewed clock).
+    """
+
+    def __init__(self, location: S3Location, access_key: str, secret: str,
+                 session: HttpSession) -> None:
+        self.location = location
+        self.access_key = access_key
+        self.secret = secret
+        self.session = session
+        self.clock_offset = timedelta(0)
+
+    # -- objects -----------------------------------------------------------------------------
+
+    def head_bucket(self) -> requests.Response:
+        return self._call("HEAD", "", action="checking the bucket", ok=range(100, 600))
+
+    def head_object(self, key: str) -> requests.Response | None:
+        resp = self._call("HEAD", key, action="checking the object", ok=range(100, 600))
+        return resp if resp.status_code == 200 else None
+
+    def put_object(self, key: str, body: FileSlice | bytes, md5: bytes,
+                   metadata: dict[str, str]) -> str:
+        headers = {"Content-MD5": md5_b64(md5), "Content-Type": "application/octet-stream",
+                   **{f"x-amz-meta-{k}": v for k, v in metadata.items()}}
+        resp = self._call("PUT", key, headers=headers, body=body, action="sending the file")
+        return _etag(resp)
+
+    def delete_object(self, key: str) -> None:
+        self._call("DELETE", key, action="deleting the object", ok=(200, 204, 404))
+
+    # -- multipart ---------------------------------------------------------------------------
+
+    def create_multipart(self, key: str, metadata: dict[str, str]) -> str:
+        headers = {"Content-Type": "application/octet-stream",
+                   **{f"x-amz-meta-{k}": v for k, v in metadata.items()}}
+        resp = self._call("POST", key, query={"uploads": ""}, headers=headers,
+                          action="starting a multipart upload")
+        upload_id = xml_text(_xml(resp), "UploadId")
+        if not upload_id:
+            raise _protocol_error(resp, "no UploadId in the answer")
+        return upload_id
+
+    def upload_part(self, key: str, upload_id: str, number: int, body: FileSlice,
+                    md5: bytes) -> str:
+        resp = self._call(
+            "PUT", key, query={"partNumber": str(number), "uploadId": upload_id},
+            headers={"Content-MD5": md5_b64(md5)}, body=body,
+            action=f"sending part {number}", gone_code="NoSuchUpload",
+        )
+        return _etag(resp)
+
+    def list_parts(self, key: str, upload_id: str) -> list[Part]:
+        parts: list[Part] = []
+        marker = ""
+        while True:
+            query = {"uploadId": upload_id, "max-parts": "1000"}
+            if marker:
+                query["part-number-marker"] = marker
+            resp = self._call("GET", key, query=query, action="asking which parts the server has",
+                              gone_code="NoSuchUpload")
+            root = _xml(resp)
+            for p in root.findall("{*}Part"):
+                parts.append(Part(int(xml_text(p, "PartNumber") or 0),
+                                  (xml_text(p, "ETag") or "").strip('"'), int(xml_text(p, "Size") or 0)))
+            marker = xml_text(root, "NextPartNumberMarker") or ""
+            if (xml_text(root, "IsTruncated") or "false").lower() != "true" or not marker:
+                return parts
+
+    def complete_multipart(self, key: str, upload_id: str, parts: list[Part]) -> str:
+        xml = "".join(f"<Part><PartNumber>{p.number}</PartNumber><ETag>\"{p.etag}\"</ETag></Part>"
+                      for p in parts)
+        data = f"<CompleteMultipartUpload>{xml}</CompleteMultipartUpload>".encode()
+        resp = self._call("POST", key, query={"uploadId": upload_id}, data=data,
+                          action="completing the multipart upload", gone_code="NoSuchUpload")
+        # S3 may answer 200 and put the error in the body (the completion failed after all).
+        root = _xml(resp)
+        if root.tag.rsplit("}", 1)[-1] == "Error":
+            raise self._error(resp, "completing the multipart upload", "NoSuchUpload", root)
+        return (xml_text(root, "ETag") or "").strip('"')
+
+    def abort_multipart(self, key: str, upload_id: str) -> None:
+        self._call("DELETE", key, query={"uploadId": upload_id}, ok=(200, 204, 404),
+                   action="aborting the multipart upload")
+
+    def list_multipart_uploads(self, prefix: str) -> list[PendingUpload]:
+        found: list[PendingUpload] = []
+        key_marker = id_marker = ""
+        while True:
+            query = {"uploads": "", "prefix": prefix}
+            if key_marker:
+                query["key-marker"] = key_marker
+                query["upload-id-marker"] = id_marker
+            try:
+                resp = self._call("GET", "", query=query, action="listing unfinished uploads",
+                                  gone_code="NoSuchUpload")
+            except TransferError as exc:
+                if exc.kind == ErrorKind.GONE:  # rclone's answer for "there are none"
+                    return found
+                raise
+            root = _xml(resp)
+            for u in root.findall("{*}Upload"):
+                found.append(PendingUpload(xml_text(u, "Key") or "", xml_text(u, "UploadId") or "",
+                                           iso_time(xml_text(u, "Initiated"))))
+            key_marker = xml_text(root, "NextKeyMarker") or ""
+            id_marker = xml_text(root, "NextUploadIdMarker") or ""
+            if (xml_text(root, "IsTruncated") or "false").lower() != "true" or not key_marker:
+                return found
+
+    # -- plumbing ----------------------------------------------------------------------------
+
+    def _call(
+        self,
+        method: str,
+        key: str,
+        *,
+        action: str,
+        query: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
+        body: FileSlice | bytes | None = None,
+        data: bytes | None = None,
+        ok: Any = (200, 204),
+        gone_code: str = "",
+    ) -> requests.Response:
+        loc = self.location
+        query = query or {}
+        path = loc.path_for(key)
+        all_headers = dict(headers or {})
+        payload_hash = "UNSIGNED-PAYLOAD" if body is not None else EMPTY_SHA256
+        if data is not None:
+            all_headers["Content-MD5"] = md5_b64(hashlib.md5(data).digest())
+            payload_hash = hashlib.sha256(data).hexdigest()
+        all_headers.update(sign(
+            method, loc.host, path, query, all_headers, access_key=self.access_key,
+            secret=self.secret, region=loc.region, payload_sha256=payload_hash,
+            now=datetime.now(UTC) + self.clock_offset,
+        ))
+        url = f"{loc.scheme}://{loc.host}{path}"
+        if query:
+            url += "?" + canonical_query(query)
+        resp = self.session.request(method, url, action=action, headers=all_headers,
+                                    body=body if body is not None else data)
+        if resp.status_code not in ok:
+            raise self._error(resp, action, gone_code)
+        return resp
+
+    def _error(self, resp: requests.Response, action: str, gone_code: str = "",
+               root: ET.Element | None = None) -> TransferError:
+        if root is None:
+            try:
+                root = ET.fromstring(resp.content) if resp.content else None
+            except ET.ParseError:
+                root = None
+        code = (xml_text(root, "Code") if root is not None else None) or ""
+        said = (xml_text(root, "Message") if root is not None else None) or ""
+        return s3_error(resp, code, said, action, self.location, self.access_key,
+                        self.clock_offset, gone_code)
+
+
+def _etag(resp: requests.Response) -> str:
+    return (resp.headers.get("ETag") or "").strip('"')
+
+
+def _xml(resp: requests.Response) -> ET.Element:
+    try:
+        return ET.fromstring(resp.content)
+    except ET.ParseError:
+        raise _protocol_error(resp, "the answer is not XML") from None
+
+
+def _protocol_error(resp: requests.Response, detail: str) -> TransferError:
+    return TransferError(
+        "Unexpected server response",
+        f"The server's answer to {resp.request.method} ({resp.status_code}) is not what S3 "
+        f"answers: {detail}. Check that the target URL points at an S3 endpoint and bucket.",
+        kind=ErrorKind.PERMANENT, status=resp.status_code,
+        server_text=trim_server_text(resp.text or ""),
+    )

@@ -1,0 +1,187 @@
+"""Sending one file's parts, several at a time, skipping those the server already holds.
+
+Each part is read twice from disk, never held in memory: once for its MD5 (the Content-MD5
+header the server checks, and the local half of the final ETag check), once streamed as the
+body in 256 KiB blocks. Part threads call only the thread-safe hooks (``check_stop``,
+``throttle``); progress is reported from the calling (transferring) thread.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+
+from upqueue.core.errors import TransferStopped, UpqueueError
+from upqueue.core.filereader import FileSlice
+from upqueue.core.transports.base import SendHooks, UploadFile
+from upqueue.core.transports.s3.client import Part, S3Client
+from upqueue.core.transports.session import BLOCK_SIZE
+
+MIB = 1024 * 1024
+MIN_PART = 5 * MIB  # S3's smallest part (but the last)
+MAX_PARTS = 10_000
+_POLL = 0.2  # seconds between progress reports while parts are in flight
+
+
+def choose_part_size(size: int, wanted: int) -> int:
+    """``wanted`` (at least 5 MiB), grown in whole MiB until 10,000 parts cover ``size``."""
+    part = max(MIN_PART, wanted)
+    if -(-size // part) > MAX_PARTS:
+        part = -(-size // MAX_PARTS)
+        part = -(-part // MIB) * MIB
+    return part
+
+
+def part_count(size: int, part_size: int) -> int:
+    return max(1, -(-size // part_size))
+
+
+def multipart_etag(md5s: list[bytes]) -> str:
+    """S3's ETag of a completed multipart upload: md5 of the parts' md5s, dash, part count."""
+    return f"{hashlib.md5(b''.join(md5s)).hexdigest()}-{len(md5s)}"
+
+
+@dataclass
+class PartsOutcome:
+    parts: list[Part]  # every part, in order, with the ETag to complete with
+    md5s: list[bytes]  # the local MD5 of every part, in order
+    sent: list[int]  # numbers of the parts sent by this call
+    skipped: list[int]  # numbers of the parts the server already held
+
+
+class _Tally:
+    """Bytes of the file done or in flight, across part threads."""
+
+    def __init__(self, done: int = 0) -> None:
+        self._lock = threading.Lock()
+        self._done = done
+        self._inflight: dict[int, int] = {}
+
+    def moving(self, number: int, nbytes: int) -> None:
+        with self._lock:
+            self._inflight[number] = nbytes
+
+    def finished(self, number: int, nbytes: int) -> None:
+        with self._lock:
+            self._inflight.pop(number, None)
+            self._done += nbytes
+
+    def dropped(self, number: int) -> None:
+        with self._lock:
+            self._inflight.pop(number, None)
+
+    def uncount(self, nbytes: int) -> None:
+        with self._lock:
+            self._done -= nbytes
+
+    def total(self) -> int:
+        with self._lock:
+            return self._done + sum(self._inflight.values())
+
+    def done(self) -> int:
+        """Bytes of the parts the server confirmed (held, or answered 200)."""
+        with self._lock:
+            return self._done
+
+
+def send_parts(
+    client: S3Client,
+    key: str,
+    upload_id: str,
+    file: UploadFile,
+    part_size: int,
+    held: dict[int, Part],
+    hooks: SendHooks,
+    *,
+    base_offset: int,
+    parallel: int,
+) -> PartsOutcome:
+    """Send every part of ``file`` that ``held`` (the server's ListParts) lacks or holds wrong.
+
+    Raises:
+        TransferError: the first part that failed (the others are stopped first).
+        TransferStopped: from the hooks.
+    """
+    size = file.fingerprint.size
+    count = part_count(size, part_size)
+    # The parts the server holds count from the start (the progress bar does not drop back
+    # to 0 on a resume); one that turns out not to match is taken off again.
+    tally = _Tally(sum(p.size for p in held.values() if 1 <= p.number <= count))
+    stop = threading.Event()
+    results: dict[int, tuple[Part, bytes, bool]] = {}
+
+    def check_stop() -> None:
+        if stop.is_set():
+            raise TransferStopped("stopped")
+        hooks.check_stop()
+
+    def one_part(number: int) -> tuple[Part, bytes, bool]:
+        start = (number - 1) * part_size
+        length = min(part_size, size - start)
+        with FileSlice(file.path, start, length, expected=file.fingerprint,
+                       check_stop=check_stop, block_size=MIB) as piece:
+            md5 = piece.digest("md5")
+        have = held.get(number)
+        if have is not None and have.size == length and have.etag.lower() == md5.hex():
+            return have, md5, False
+        if have is not None:
+            tally.uncount(have.size)
+        try:
+            with FileSlice(file.path, start, length, expected=file.fingerprint,
+                           check_stop=check_stop, throttle=hooks.throttle,
+                           on_progress=lambda n: tally.moving(number, n),
+                           block_size=BLOCK_SIZE,
+                           block_hint=getattr(hooks, "block_hint", None)) as body:
+                etag = client.upload_part(key, upload_id, number, body, md5)
+        except BaseException:
+            tally.dropped(number)
+            raise
+        tally.finished(number, length)
+        return Part(number, etag or md5.hex(), length), md5, True
+
+    pool = ThreadPoolExecutor(max_workers=max(1, parallel), thread_name_prefix="s3-part")
+    futures: dict[Future[tuple[Part, bytes, bool]], int] = {
+        pool.submit(one_part, n): n for n in range(1, count + 1)
+    }
+    hooks.on_progress(base_offset + tally.total())
+    hooks.on_confirmed(base_offset + tally.done())
+    pending = set(futures)
+    failure: BaseException | None = None
+    try:
+        while pending:
+            finished, pending = wait(pending, timeout=_POLL, return_when=FIRST_COMPLETED)
+            for fut in finished:
+                exc = fut.exception()
+                if exc is not None:
+                    failure = failure or exc
+                else:
+                    results[futures[fut]] = fut.result()
+            if failure is not None:
+                break
+            hooks.on_progress(base_offset + tally.total())
+            hooks.on_confirmed(base_offset + tally.done())
+            hooks.check_stop()
+    except (TransferStopped, UpqueueError) as exc:  # a stop or failure from the hooks
+        failure = exc
+    finally:
+        if failure is not None:
+            stop.set()
+            for fut in pending:
+                fut.cancel()
+        pool.shutdown(wait=True)
+    if failure is not None:
+        # A stop that a part thread saw first surfaces as the engine's own stop reason.
+        if isinstance(failure, TransferStopped):
+            hooks.check_stop()
+        raise failure
+    hooks.on_progress(base_offset + size)
+    hooks.on_confirmed(base_offset + size)
+    ordered = [results[n] for n in range(1, count + 1)]
+    return PartsOutcome(
+        parts=[p for p, _, _ in ordered],
+        md5s=[m for _, m, _ in ordered],
+        sent=[p.number for p, _, s in ordered if s],
+        skipped=[p.number for p, _, s in ordered if not s],
+    )
