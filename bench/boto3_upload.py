@@ -14,10 +14,19 @@ from boto3.s3.transfer import TransferConfig
 
 def main() -> None:
     endpoint, bucket, key, path, part, concurrency, access, secret = sys.argv[1:9]
-    client = boto3.client("s3", endpoint_url=endpoint, aws_access_key_id=access,
-                          aws_secret_access_key=secret, region_name="us-east-1")
-    config = TransferConfig(multipart_threshold=int(part), multipart_chunksize=int(part),
-                            max_concurrency=int(concurrency), use_threads=True)
+    client = boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        aws_access_key_id=access,
+        aws_secret_access_key=secret,
+        region_name="us-east-1",
+    )
+    config = TransferConfig(
+        multipart_threshold=int(part),
+        multipart_chunksize=int(part),
+        max_concurrency=int(concurrency),
+        use_threads=True,
+    )
     t0 = time.perf_counter()
     client.upload_file(path, bucket, key, Config=config)
     print(json.dumps({"seconds": time.perf_counter() - t0}))

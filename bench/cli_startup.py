@@ -99,8 +99,12 @@ def main() -> int:
             count = len(worker.first_bytes)
             started = time.monotonic()
             subprocess.run(
-                [*command, "ls"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                check=False, timeout=30,
+                [*command, "ls"],
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                check=False,
+                timeout=30,
             )
             if len(worker.first_bytes) > count:
                 first_request.append(worker.first_bytes[count] - started)

@@ -27,10 +27,10 @@ if str(REPO) not in sys.path:  # run as a script: make core/ and tests/ importab
     sys.path.insert(0, str(REPO))
 
 import psutil
-
-from bench.measure import vm_hwm
 from upqueue.core.api_client import ApiClient
 from upqueue.core.errors import UpqueueError
+
+from bench.measure import vm_hwm
 from tests.fixtures.tus import SERVER_DIR, TusServer, make_file  # noqa: F401 (re-exported)
 
 BENCH = REPO / "bench"

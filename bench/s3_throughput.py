@@ -48,16 +48,32 @@ RSS_LIMIT_MB = 150
 TIMEOUT = 1800.0
 
 
-def run_upqueue(server: S3Server, bucket: str, key: str, path: Path, args: argparse.Namespace,
-                work: Path, round_no: int) -> dict[str, Any]:
+def run_upqueue(
+    server: S3Server,
+    bucket: str,
+    key: str,
+    path: Path,
+    args: argparse.Namespace,
+    work: Path,
+    round_no: int,
+) -> dict[str, Any]:
     worker = Worker(work / f"upqueue-home-{round_no}")
     api = worker.start({"concurrency": 1})
     try:
         prefix = key.rsplit("/", 1)[0]
-        api.add_target(name="bench", protocol="s3", url=f"{server.endpoint}/{bucket}/{prefix}",
-                       auth_kind="basic", username=ACCESS_KEY, secret=SECRET_KEY,
-                       options={"part_size_mib": args.part_mib, "parallel_parts": args.concurrency,
-                                "multipart_threshold_mib": args.part_mib})
+        api.add_target(
+            name="bench",
+            protocol="s3",
+            url=f"{server.endpoint}/{bucket}/{prefix}",
+            auth_kind="basic",
+            username=ACCESS_KEY,
+            secret=SECRET_KEY,
+            options={
+                "part_size_mib": args.part_mib,
+                "parallel_parts": args.concurrency,
+                "multipart_threshold_mib": args.part_mib,
+            },
+        )
         cpu0, t0 = worker.cpu_seconds(), time.time()
         upload_id = api.add_uploads([str(path)], "bench")["ids"][0]
         wait_all_ended(api, 1, TIMEOUT)
@@ -65,41 +81,86 @@ def run_upqueue(server: S3Server, bucket: str, key: str, path: Path, args: argpa
         cpu = worker.cpu_seconds() - cpu0
         if upload["status"] != "done":
             raise RuntimeError(f"upqueue ended {upload['status']}: {upload.get('error_message')}")
-        return {"seconds": parse_iso(upload["finished_at"]) - t0, "cpu_seconds": cpu,
-                "peak_rss": worker.peak_rss()}
+        return {
+            "seconds": parse_iso(upload["finished_at"]) - t0,
+            "cpu_seconds": cpu,
+            "peak_rss": worker.peak_rss(),
+        }
     finally:
         worker.stop()
 
 
-def run_rclone(server: S3Server, bucket: str, key: str, path: Path, args: argparse.Namespace,
-               work: Path, round_no: int) -> dict[str, Any]:
+def run_rclone(
+    server: S3Server,
+    bucket: str,
+    key: str,
+    path: Path,
+    args: argparse.Namespace,
+    work: Path,
+    round_no: int,
+) -> dict[str, Any]:
     env = {
-        "RCLONE_CONFIG_BENCH_TYPE": "s3", "RCLONE_CONFIG_BENCH_PROVIDER": "SeaweedFS",
+        "RCLONE_CONFIG_BENCH_TYPE": "s3",
+        "RCLONE_CONFIG_BENCH_PROVIDER": "SeaweedFS",
         "RCLONE_CONFIG_BENCH_ENDPOINT": server.endpoint,
         "RCLONE_CONFIG_BENCH_ACCESS_KEY_ID": ACCESS_KEY,
         "RCLONE_CONFIG_BENCH_SECRET_ACCESS_KEY": SECRET_KEY,
     }
     os.environ.update(env)
     rclone = shutil.which("rclone", path=str(Path(sys.executable).parent)) or "rclone"
-    child = run_child([rclone, "copyto", str(path), f"bench:{bucket}/{key}",
-                       f"--s3-chunk-size={args.part_mib}M",
-                       f"--s3-upload-cutoff={args.part_mib}M",
-                       f"--s3-upload-concurrency={args.concurrency}",
-                       "--config", str(work / "no-rclone.conf")], timeout=TIMEOUT)
+    child = run_child(
+        [
+            rclone,
+            "copyto",
+            str(path),
+            f"bench:{bucket}/{key}",
+            f"--s3-chunk-size={args.part_mib}M",
+            f"--s3-upload-cutoff={args.part_mib}M",
+            f"--s3-upload-concurrency={args.concurrency}",
+            "--config",
+            str(work / "no-rclone.conf"),
+        ],
+        timeout=TIMEOUT,
+    )
     if child.returncode != 0:
         raise RuntimeError(f"rclone exited with {child.returncode}: {child.stderr[-2000:]}")
-    return {"seconds": child.wall_seconds, "cpu_seconds": child.cpu_seconds,
-            "peak_rss": child.peak_rss}
+    return {
+        "seconds": child.wall_seconds,
+        "cpu_seconds": child.cpu_seconds,
+        "peak_rss": child.peak_rss,
+    }
 
 
-def run_boto3(server: S3Server, bucket: str, key: str, path: Path, args: argparse.Namespace,
-              work: Path, round_no: int) -> dict[str, Any]:
-    child = run_child([sys.executable, str(REPO / "bench" / "boto3_upload.py"), server.endpoint,
-                       bucket, key, str(path), str(args.part_mib * MiB), str(args.concurrency),
-                       ACCESS_KEY, SECRET_KEY], timeout=TIMEOUT)
+def run_boto3(
+    server: S3Server,
+    bucket: str,
+    key: str,
+    path: Path,
+    args: argparse.Namespace,
+    work: Path,
+    round_no: int,
+) -> dict[str, Any]:
+    child = run_child(
+        [
+            sys.executable,
+            str(REPO / "bench" / "boto3_upload.py"),
+            server.endpoint,
+            bucket,
+            key,
+            str(path),
+            str(args.part_mib * MiB),
+            str(args.concurrency),
+            ACCESS_KEY,
+            SECRET_KEY,
+        ],
+        timeout=TIMEOUT,
+    )
     result = child.json()
-    return {"seconds": result["seconds"], "cpu_seconds": child.cpu_seconds,
-            "peak_rss": child.peak_rss}
+    return {
+        "seconds": result["seconds"],
+        "cpu_seconds": child.cpu_seconds,
+        "peak_rss": child.peak_rss,
+    }
 
 
 CLIENTS = {"upqueue": run_upqueue, "rclone": run_rclone, "boto3": run_boto3}
@@ -142,14 +203,20 @@ def main(argv: list[str] | None = None) -> int:
                 stored_key = key
                 if head is None or int(head.headers.get("Content-Length", -1)) != size:
                     raise RuntimeError(f"{name}: the stored object is not {size} bytes")
-                figures.update(client=name, round=round_no, load_before=load,
-                               etag=head.headers.get("ETag", "").strip('"'))
+                figures.update(
+                    client=name,
+                    round=round_no,
+                    load_before=load,
+                    etag=head.headers.get("ETag", "").strip('"'),
+                )
                 client.delete_object(stored_key)
                 runs.append(figures)
-                print(f"round {round_no} {name:8} {size / MiB / figures['seconds']:7.1f} MB/s "
-                      f"cpu {figures['cpu_seconds'] / (size / GiB):5.2f} s/GiB "
-                      f"rss {figures['peak_rss'] / MiB:6.1f} MB  etag {figures['etag']}",
-                      flush=True)
+                print(
+                    f"round {round_no} {name:8} {size / MiB / figures['seconds']:7.1f} MB/s "
+                    f"cpu {figures['cpu_seconds'] / (size / GiB):5.2f} s/GiB "
+                    f"rss {figures['peak_rss'] / MiB:6.1f} MB  etag {figures['etag']}",
+                    flush=True,
+                )
     finally:
         server.stop()
     etags = {r["etag"] for r in runs}
@@ -177,10 +244,18 @@ def main(argv: list[str] | None = None) -> int:
                 ok = ok and ratio >= target
         print(f"worker peak RSS {up['peak_rss_mb']:.1f} MB (target < {RSS_LIMIT_MB} MB)")
         ok = ok and up["peak_rss_mb"] < RSS_LIMIT_MB
-    out = write_results("s3_throughput", {"machine": machine(), "nice": nice, "size": size,
-                                          "part_mib": args.part_mib,
-                                          "concurrency": args.concurrency, "runs": runs,
-                                          "summary": summary})
+    out = write_results(
+        "s3_throughput",
+        {
+            "machine": machine(),
+            "nice": nice,
+            "size": size,
+            "part_mib": args.part_mib,
+            "concurrency": args.concurrency,
+            "runs": runs,
+            "summary": summary,
+        },
+    )
     print(f"results: {out}")
     return 0 if ok else 1
 

@@ -237,7 +237,9 @@ def main(argv: list[str] | None = None) -> int:
         type=Path,
         help="run the worker as `python WRAPPER main.py worker` (e.g. to measure a patch)",
     )
-    parser.add_argument("--clients", default=",".join(RUNNERS), help="comma list of " + ",".join(RUNNERS))
+    parser.add_argument(
+        "--clients", default=",".join(RUNNERS), help="comma list of " + ",".join(RUNNERS)
+    )
     args = parser.parse_args(argv)
     check_tools()
     work = args.work.resolve()
@@ -295,7 +297,9 @@ def main(argv: list[str] | None = None) -> int:
     rate = {c: m["files_per_second"] for c, m in medians.items()}
     ratio = rate["upqueue"] / rate["tuspy"] if "upqueue" in rate and "tuspy" in rate else None
     of_limit = rate["upqueue"] / rate["curl"] if "upqueue" in rate and "curl" in rate else None
-    met = (ratio is None or ratio >= TARGET_RATIO) and (of_limit is None or of_limit >= TARGET_VS_CURL)
+    met = (ratio is None or ratio >= TARGET_RATIO) and (
+        of_limit is None or of_limit >= TARGET_VS_CURL
+    )
     print(f"\nMedians of {args.rounds} rounds, {len(files)} files of {args.size} bytes")
     table = Table(["client", "files/s", "client CPU s", "peak RSS MB", "server CPU s"])
     for client, m in medians.items():

@@ -349,14 +349,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size-mib", type=int, default=512, help="test file size (MiB)")
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument(
-        "--clients", default=None, help="comma list of " + ",".join(RUNNERS)
-    )
+    parser.add_argument("--clients", default=None, help="comma list of " + ",".join(RUNNERS))
     parser.add_argument(
         "--whole-process",
         action="store_true",
         help="time whole processes as a person runs them: "
-        + ", ".join(whole_process.CLIENTS) + " (bench/whole_process.py)",
+        + ", ".join(whole_process.CLIENTS)
+        + " (bench/whole_process.py)",
     )
     parser.add_argument("--rss-2g", action="store_true", help="only the 2 GiB worker RSS step")
     parser.add_argument(

@@ -118,5 +118,3 @@ RUNNERS = {
     "curl-2": run_curl_two_requests,
     "tuspy-proc": run_tuspy_process,
 }
-
-

@@ -374,8 +374,12 @@ class ApiClient(WatchApiMixin):
         """Queue files: ``{"added": [{"id", "path"}], "ids", "rejected": [{"path", "title",
         "message"}]}`` (:meth:`core.records.AddResult.from_json` reads it). Nothing added is an
         answer too (``added`` empty), not an error; an unknown target is an ApiError (404)."""
-        body = {"paths": [os.fspath(p) for p in paths], "target": target, "recursive": recursive,
-                "force": force}
+        body = {
+            "paths": [os.fspath(p) for p in paths],
+            "target": target,
+            "recursive": recursive,
+            "force": force,
+        }
         return self._object("POST", "/api/uploads", json=body)
 
     def uploads(

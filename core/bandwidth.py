@@ -18,8 +18,14 @@ class TokenBucket:
         clock, sleep: injectable for tests.
     """
 
-    def __init__(self, rate: float = 0, *, clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], None] = time.sleep, slice_s: float = 0.1):
+    def __init__(
+        self,
+        rate: float = 0,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        slice_s: float = 0.1,
+    ):
         self._lock = threading.Lock()
         self._clock = clock
         self._sleep = sleep

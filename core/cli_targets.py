@@ -18,10 +18,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     add = sub.add_parser("add", help="add a target")
     add.add_argument("name", metavar="NAME", help="a name for the target, e.g. geo")
     add.add_argument(
-        "--url", required=True,
+        "--url",
+        required=True,
         help="the upload URL; its form depends on the protocol, e.g. https://host/files/ "
-             "(a creation endpoint), http(s)://ENDPOINT/BUCKET[/PREFIX] (an object store), "
-             "https://host/uploads/ (a folder that takes PUT)"
+        "(a creation endpoint), http(s)://ENDPOINT/BUCKET[/PREFIX] (an object store), "
+        "https://host/uploads/ (a folder that takes PUT)",
     )
     _target_options(add)
     add.set_defaults(func=cmd_add)
@@ -68,14 +69,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 def _target_options(parser: argparse.ArgumentParser) -> None:
     protocols = registry.names()
     parser.add_argument(
-        "--protocol", choices=protocols, help=f"upload protocol (default {registry.DEFAULT_PROTOCOL})"
+        "--protocol",
+        choices=protocols,
+        help=f"upload protocol (default {registry.DEFAULT_PROTOCOL})",
     )
     parser.add_argument(
         "--option",
         action="append",
         metavar="NAME=VALUE",
         help="a protocol option, e.g. region=eu-west-1, part_size_mib=16, parallel_parts=4, "
-             "method=post, field_name=file (repeatable; NAME= removes one)",
+        "method=post, field_name=file (repeatable; NAME= removes one)",
     )
     parser.add_argument(
         "--header",
@@ -84,12 +87,14 @@ def _target_options(parser: argparse.ArgumentParser) -> None:
         help="an extra header on every request (repeatable)",
     )
     parser.add_argument(
-        "--username", help="user name for HTTP basic authentication (object stores: the access key id)"
+        "--username",
+        help="user name for HTTP basic authentication (object stores: the access key id)",
     )
     secret = parser.add_mutually_exclusive_group()
     secret.add_argument(
-        "--password-stdin", action="store_true",
-        help="read the basic-auth password (object stores: the secret key) from stdin"
+        "--password-stdin",
+        action="store_true",
+        help="read the basic-auth password (object stores: the secret key) from stdin",
     )
     secret.add_argument("--token-stdin", action="store_true", help="read a bearer token from stdin")
     secret.add_argument(

@@ -94,9 +94,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         "set",
         help="change a setting (applies at once)",
         description="Change a setting; it applies at once.",
-        epilog="settings:\n" + "\n".join(
+        epilog="settings:\n"
+        + "\n".join(
             f"  {s.key:<26} {s.help} (default {_show_value(s.default)})" for s in SETTINGS.values()
-        ) + "\n\nSizes take kB, MB, GB (decimal, as the window shows them) or KiB, MiB, GiB:"
+        )
+        + "\n\nSizes take kB, MB, GB (decimal, as the window shows them) or KiB, MiB, GiB:"
         " bandwidth_limit 10MB is 10,000,000 bytes a second.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -114,8 +116,11 @@ def cmd_add(client: ApiClient, args: argparse.Namespace) -> int:
     # The worker may run in another directory: send absolute paths, as the person meant them.
     paths = [os.path.abspath(os.path.expanduser(p)) for p in args.paths]
     # A counter from before the add: the health check that found the worker brought one.
-    since = (client.seq_at_connect if client.seq_at_connect is not None
-             else client.stats()["seq"]) if args.wait else None
+    since = (
+        (client.seq_at_connect if client.seq_at_connect is not None else client.stats()["seq"])
+        if args.wait
+        else None
+    )
     result = AddResult.from_json(
         client.add_uploads(paths, args.target, recursive=args.recursive, force=args.force)
     )
@@ -127,8 +132,12 @@ def cmd_add(client: ApiClient, args: argparse.Namespace) -> int:
     for rejected in result.rejected:
         warn(rejected.path, rejected.title, rejected.message)
     if not result.added:
-        warn("Nothing was added",
-             f"{plural(len(result.rejected), 'path')} rejected." if result.rejected else "no files found.")
+        warn(
+            "Nothing was added",
+            f"{plural(len(result.rejected), 'path')} rejected."
+            if result.rejected
+            else "no files found.",
+        )
         return ADD_NONE
     if result.rejected or args.recursive or len(result.added) > 1:
         refused = f"; {plural(len(result.rejected), 'path')} rejected" if result.rejected else ""
@@ -277,7 +286,8 @@ def cmd_export(client: ApiClient, args: argparse.Namespace) -> int:
             date.fromisoformat(text)
         except ValueError:
             raise UsageError(
-                "Invalid date", f"{option} takes a date as YYYY-MM-DD, e.g. 2026-11-23; got {text!r}."
+                "Invalid date",
+                f"{option} takes a date as YYYY-MM-DD, e.g. 2026-11-23; got {text!r}.",
             ) from None
     text = client.export_csv(args.from_date, args.to_date)
     if args.output:

@@ -45,7 +45,9 @@ def progress_line(upload: dict[str, Any], width: int = 1000) -> str:
     if status in (Status.FAILED, Status.RETRYING) and upload.get("error_title"):
         state += f" ({upload['error_title']})"
     if status == Status.PROCESSING:
-        state = humanize.processing(upload.get("processing_progress"), upload.get("processing_message"))
+        state = humanize.processing(
+            upload.get("processing_progress"), upload.get("processing_message")
+        )
     name = str(upload.get("name") or upload.get("id"))
     name = name if len(name) <= 28 else name[:27] + "…"
     line = (

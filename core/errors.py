@@ -395,7 +395,7 @@ _ERRNO_WORDS = {
 
 
 def _connection_failure(e: BaseException, host: str, action: str) -> str:
-    """"Cannot connect to 127.0.0.1:1: connection refused …" from requests' nested errors."""
+    """ "Cannot connect to 127.0.0.1:1: connection refused …" from requests' nested errors."""
     cause = _innermost_os_error(e)
     if isinstance(cause, socket.gaierror):
         name = host.rsplit(":", 1)[0] if host.count(":") == 1 else host

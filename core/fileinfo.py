@@ -18,11 +18,17 @@ def check_file(path: str) -> os.stat_result:
     try:
         st = os.stat(path)
     except FileNotFoundError:
-        raise UpqueueError("File not found", f"{shown} does not exist. Check the path and try again.") from None
+        raise UpqueueError(
+            "File not found", f"{shown} does not exist. Check the path and try again."
+        ) from None
     except PermissionError:
-        raise UpqueueError("Cannot read file", f"{shown} cannot be accessed: permission denied.") from None
+        raise UpqueueError(
+            "Cannot read file", f"{shown} cannot be accessed: permission denied."
+        ) from None
     except OSError as exc:
-        raise UpqueueError("Cannot read file", f"{shown} cannot be accessed: {exc.strerror}.") from None
+        raise UpqueueError(
+            "Cannot read file", f"{shown} cannot be accessed: {exc.strerror}."
+        ) from None
     if stat.S_ISDIR(st.st_mode):
         raise UpqueueError(
             "Is a folder",
@@ -30,11 +36,18 @@ def check_file(path: str) -> os.stat_result:
             "(--recursive on the command line).",
         )
     if stat.S_ISFIFO(st.st_mode):
-        raise UpqueueError("Not a regular file", f"{shown} is a named pipe (FIFO); only regular files can be uploaded.")
+        raise UpqueueError(
+            "Not a regular file",
+            f"{shown} is a named pipe (FIFO); only regular files can be uploaded.",
+        )
     if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode):
-        raise UpqueueError("Not a regular file", f"{shown} is a device; only regular files can be uploaded.")
+        raise UpqueueError(
+            "Not a regular file", f"{shown} is a device; only regular files can be uploaded."
+        )
     if stat.S_ISSOCK(st.st_mode):
-        raise UpqueueError("Not a regular file", f"{shown} is a socket; only regular files can be uploaded.")
+        raise UpqueueError(
+            "Not a regular file", f"{shown} is a socket; only regular files can be uploaded."
+        )
     if not stat.S_ISREG(st.st_mode):
         raise UpqueueError("Not a regular file", f"{shown} is not a regular file.")
     try:
@@ -42,7 +55,9 @@ def check_file(path: str) -> os.stat_result:
         with open(path, "rb"):
             pass
     except OSError as exc:
-        raise UpqueueError("Cannot read file", f"{shown} cannot be opened: {exc.strerror}.") from None
+        raise UpqueueError(
+            "Cannot read file", f"{shown} cannot be opened: {exc.strerror}."
+        ) from None
     return st
 
 
@@ -59,8 +74,13 @@ def expand(path: str, recursive: bool, on_skip: OnSkip | None = None) -> Iterato
             yield from walk(path, on_skip=on_skip)
         except OSError as exc:
             if on_skip is not None:
-                on_skip(Skipped(path, "Cannot read folder",
-                                f"{path} cannot be listed: {exc.strerror or exc}."))
+                on_skip(
+                    Skipped(
+                        path,
+                        "Cannot read folder",
+                        f"{path} cannot be listed: {exc.strerror or exc}.",
+                    )
+                )
     else:
         yield path
 

@@ -85,8 +85,10 @@ def _describe_change(expected: FileFingerprint, st: os.stat_result, *, inode: bo
         return f"changed size (from {expected.size:,} to {st.st_size:,} bytes)"
     if st.st_mtime_ns != expected.mtime_ns:
         return "was modified"
-    return ("was modified (its size and modification time are as before, but its change time "
-            "moved: it was rewritten or its attributes changed)")
+    return (
+        "was modified (its size and modification time are as before, but its change time "
+        "moved: it was rewritten or its attributes changed)"
+    )
 
 
 def _read_error(path: str, e: OSError) -> TransferError:
@@ -260,7 +262,9 @@ class FileSlice:
         # A new file at the path means it was replaced (os.replace, an editor's safe save).
         if st.st_nlink == 0:
             replaced = os.path.lexists(self.path)
-            raise file_changed_error(self.path, "was replaced by another file" if replaced else "was deleted")
+            raise file_changed_error(
+                self.path, "was replaced by another file" if replaced else "was deleted"
+            )
         if self._expected is None:
             if self.start + self.length > st.st_size:
                 raise file_changed_error(self.path, "became shorter (truncated)")

@@ -209,7 +209,11 @@ _M006_TRANSPORTS = """
 
 # Each entry is one SQL script; its position + 1 is the schema version it produces.
 MIGRATIONS: list[str] = [
-    _M001_INITIAL, _M002_WATCHES, _M003_BATCH_REJECTS, _M004_FAULTS, _M005_ID_COUNTERS,
+    _M001_INITIAL,
+    _M002_WATCHES,
+    _M003_BATCH_REJECTS,
+    _M004_FAULTS,
+    _M005_ID_COUNTERS,
     _M006_TRANSPORTS,
 ]
 
@@ -231,7 +235,9 @@ def apply(conn: sqlite3.Connection, db_path: Path) -> int:
         return current
     if current > 0:
         backup_dir = private_dir(db_path.parent / BACKUP_DIR)
-        copy_path = private_file(backup_dir / f"state-v{current}-{time.strftime('%Y%m%d-%H%M%S')}.db")
+        copy_path = private_file(
+            backup_dir / f"state-v{current}-{time.strftime('%Y%m%d-%H%M%S')}.db"
+        )
         with sqlite3.connect(copy_path) as copy:
             conn.backup(copy)
         log.info("backed up state.db to %s before migrating", copy_path)

@@ -24,7 +24,9 @@ FINISHED_STATUSES = frozenset({Status.DONE, Status.FAILED, Status.CANCELLED})
 # Which actions each state allows; the API answers 409 with a readable message otherwise.
 PAUSABLE = frozenset({Status.QUEUED, Status.UPLOADING, Status.RETRYING})
 RESUMABLE = frozenset({Status.PAUSED})
-CANCELLABLE = frozenset({Status.QUEUED, Status.UPLOADING, Status.RETRYING, Status.PAUSED, Status.PROCESSING})
+CANCELLABLE = frozenset(
+    {Status.QUEUED, Status.UPLOADING, Status.RETRYING, Status.PAUSED, Status.PROCESSING}
+)
 RETRYABLE = frozenset({Status.FAILED, Status.CANCELLED})
 
 

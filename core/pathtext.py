@@ -58,8 +58,10 @@ def path_problem(path: str) -> str | None:
     except UnicodeEncodeError:
         return "is not valid text (it holds a lone UTF-16 surrogate that stands for no byte)"
     if not os.path.isabs(path):
-        return ("is a relative path; the worker cannot tell which folder it is relative to. "
-                "Give the full path (the command line does this for you)")
+        return (
+            "is a relative path; the worker cannot tell which folder it is relative to. "
+            "Give the full path (the command line does this for you)"
+        )
     return None
 
 

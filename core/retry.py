@@ -7,7 +7,9 @@ from dataclasses import dataclass
 
 from upqueue.core.errors import ErrorKind, TransferError
 
-RETRYABLE_KINDS = frozenset({ErrorKind.TRANSIENT, ErrorKind.CONFLICT, ErrorKind.CHECKSUM, ErrorKind.GONE})
+RETRYABLE_KINDS = frozenset(
+    {ErrorKind.TRANSIENT, ErrorKind.CONFLICT, ErrorKind.CHECKSUM, ErrorKind.GONE}
+)
 
 
 @dataclass(frozen=True)
@@ -27,8 +29,15 @@ def backoff(attempt: int, base: float, cap: float, rng: random.Random | None = N
     return float(ceiling / 2 + uniform(0, ceiling / 2))
 
 
-def decide(error: TransferError, attempt: int, *, limit: int, base: float, cap: float,
-           rng: random.Random | None = None) -> RetryDecision:
+def decide(
+    error: TransferError,
+    attempt: int,
+    *,
+    limit: int,
+    base: float,
+    cap: float,
+    rng: random.Random | None = None,
+) -> RetryDecision:
     """Whether to try again after ``error`` on the ``attempt``-th consecutive failure."""
     if error.kind not in RETRYABLE_KINDS or attempt > limit:
         return RetryDecision(False)

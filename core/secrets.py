@@ -21,7 +21,6 @@ import keyring
 import keyring.errors
 from keyring.backend import KeyringBackend
 from keyring.backends import chainer, fail
-
 from upqueue.core.errors import UpqueueError
 from upqueue.core.paths import private_file
 

@@ -31,7 +31,9 @@ def validate_fields(fields: dict[str, Any], *, partial: bool = False) -> dict[st
     if "name" in fields or not partial:
         name = str(fields.get("name") or "").strip()
         if not name:
-            raise UpqueueError("Target needs a name", "Give the target a short name, e.g. 'geonode' or 'lab'.")
+            raise UpqueueError(
+                "Target needs a name", "Give the target a short name, e.g. 'geonode' or 'lab'."
+            )
         if len(name) > 100:
             raise UpqueueError("Name too long", "Use a target name of at most 100 characters.")
         clean["name"] = name
@@ -53,19 +55,25 @@ def validate_fields(fields: dict[str, Any], *, partial: bool = False) -> dict[st
     if "auth_kind" in fields or not partial:
         kind = str(fields.get("auth_kind") or AuthKind.NONE.value).lower()
         if kind not in {k.value for k in AuthKind}:
-            raise UpqueueError("Unknown authentication", f"{kind!r}: choose none, basic, bearer or header.")
+            raise UpqueueError(
+                "Unknown authentication", f"{kind!r}: choose none, basic, bearer or header."
+            )
         clean["auth_kind"] = kind
     if "username" in fields or not partial:
         clean["username"] = (fields.get("username") or None) and str(fields["username"])
     if "auth_header" in fields or not partial:
         header = fields.get("auth_header") or None
         if header is not None and not _HEADER_NAME.match(str(header)):
-            raise UpqueueError("Invalid header name", f"{header!r} is not a valid HTTP header name.")
+            raise UpqueueError(
+                "Invalid header name", f"{header!r} is not a valid HTTP header name."
+            )
         clean["auth_header"] = header
     if clean.get("auth_kind") == AuthKind.BASIC and not clean.get("username") and not partial:
         raise UpqueueError("Username missing", "Basic authentication needs a username.")
     if clean.get("auth_kind") == AuthKind.HEADER and not clean.get("auth_header") and not partial:
-        raise UpqueueError("Header name missing", "Custom-header authentication needs the header's name.")
+        raise UpqueueError(
+            "Header name missing", "Custom-header authentication needs the header's name."
+        )
     if "chunk_size" in fields or not partial:
         clean["chunk_size"] = check_chunk_size(fields.get("chunk_size"))
     if not partial:
@@ -78,7 +86,8 @@ def check_url(url: str) -> str:
     parts = urlsplit(url)
     if parts.scheme not in {"http", "https"} or not parts.hostname:
         raise UpqueueError(
-            "Invalid URL", f"{url or '(empty)'} is not an http(s) address. Use e.g. https://example.org/files/."
+            "Invalid URL",
+            f"{url or '(empty)'} is not an http(s) address. Use e.g. https://example.org/files/.",
         )
     try:
         port = parts.port
@@ -129,7 +138,9 @@ def check_headers(headers: Any, reserved: frozenset[str] = frozenset()) -> dict[
         if not _HEADER_NAME.match(key):
             raise UpqueueError("Invalid header name", f"{key!r} is not a valid HTTP header name.")
         if key.lower() in reserved:
-            raise UpqueueError("Reserved header", f"{key} is set by the upload protocol and cannot be overridden.")
+            raise UpqueueError(
+                "Reserved header", f"{key} is set by the upload protocol and cannot be overridden."
+            )
         if key.lower() == "authorization":
             raise UpqueueError(
                 "Use the authentication fields",
@@ -148,9 +159,13 @@ def check_chunk_size(value: Any) -> int | None:
     try:
         size = parse_size(value) if isinstance(value, str) else int(value)
     except (TypeError, ValueError, OverflowError):
-        raise UpqueueError("Invalid chunk size", f"{value!r}: give bytes or a size like 8M.") from None
+        raise UpqueueError(
+            "Invalid chunk size", f"{value!r}: give bytes or a size like 8M."
+        ) from None
     if size < 64_000:  # 64 kB, in the decimal units sizes are read and shown in
         raise UpqueueError("Chunk size too small", "Use a chunk size of at least 64 kB (e.g. 8MB).")
     if size > 64 * 10**9:
-        raise UpqueueError("Chunk size too large", "Use a chunk size between 64 kB and 64 GB (e.g. 8MB).")
+        raise UpqueueError(
+            "Chunk size too large", "Use a chunk size between 64 kB and 64 GB (e.g. 8MB)."
+        )
     return size

@@ -172,8 +172,13 @@ def walk(
             if folder == top:
                 raise
             reason = error.strerror or str(error)
-            tell(Skipped(folder, "Cannot read folder",
-                         f"{folder} cannot be listed ({reason}); its files were left out."))
+            tell(
+                Skipped(
+                    folder,
+                    "Cannot read folder",
+                    f"{folder} cannot be listed ({reason}); its files were left out.",
+                )
+            )
             continue
         subfolders: list[str] = []
         for entry in listing:
@@ -189,8 +194,11 @@ def walk(
                     continue
                 problem = _problem(entry, root_real)
             except OSError as error:
-                problem = Skipped(entry.path, "Cannot read file",
-                                  f"{entry.path} cannot be accessed: {error.strerror or error}.")
+                problem = Skipped(
+                    entry.path,
+                    "Cannot read file",
+                    f"{entry.path} cannot be accessed: {error.strerror or error}.",
+                )
             if problem is None:
                 yield entry.path
             else:
@@ -207,19 +215,28 @@ def _problem(entry: os.DirEntry[str], root_real: str) -> Skipped | None:
         except OSError:
             return Skipped(path, "Broken link", f"{path} is a link to something that is not there.")
         if stat.S_ISDIR(st.st_mode):
-            return Skipped(path, "Link to a folder",
-                           f"{path} is a link to a folder; links to folders are not followed. "
-                           "Add that folder itself to upload its files.")
+            return Skipped(
+                path,
+                "Link to a folder",
+                f"{path} is a link to a folder; links to folders are not followed. "
+                "Add that folder itself to upload its files.",
+            )
         if not leads_inside(path, root_real):
-            return Skipped(path, "Link leads outside",
-                           f"{path} is a link to {os.path.realpath(path)}, outside the folder "
-                           "being added; add that file itself to upload it.")
+            return Skipped(
+                path,
+                "Link leads outside",
+                f"{path} is a link to {os.path.realpath(path)}, outside the folder "
+                "being added; add that file itself to upload it.",
+            )
     else:
         if entry.is_file(follow_symlinks=False):  # from the listing itself: no system call
             return None
         st = entry.stat(follow_symlinks=False)
     if not stat.S_ISREG(st.st_mode):
-        return Skipped(path, "Not a regular file",
-                       f"{path} is not a regular file (a pipe, socket or device); only regular "
-                       "files can be uploaded.")
+        return Skipped(
+            path,
+            "Not a regular file",
+            f"{path} is not a regular file (a pipe, socket or device); only regular "
+            "files can be uploaded.",
+        )
     return None

@@ -16,6 +16,7 @@ from upqueue.core.walk import DEFAULT_IGNORES, is_wanted, is_wanted_dir  # noqa:
 
 DEFAULT_SETTLE_SECONDS = 3.0
 
+
 class AfterUpload(StrEnum):
     """What happens to a watched file once the server confirmed it."""
 

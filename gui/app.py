@@ -9,7 +9,6 @@ from collections.abc import Sequence
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication
-
 from upqueue.core import paths
 from upqueue.gui import icons
 

@@ -20,7 +20,6 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
-
 from upqueue.core import humanize, progress
 from upqueue.core.models import FINISHED_STATUSES, Status
 from upqueue.gui.icons import icon, status_icon

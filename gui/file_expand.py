@@ -48,11 +48,19 @@ def expand_paths(paths: Iterable[str | os.PathLike[str]]) -> tuple[list[str], li
                 for item in walk(path, on_skip=skipped.append):
                     add(item)
             except OSError as error:
-                skipped.append(Skipped(path, "Cannot read folder",
-                                       f"{path} cannot be listed: {error.strerror or error}."))
+                skipped.append(
+                    Skipped(
+                        path,
+                        "Cannot read folder",
+                        f"{path} cannot be listed: {error.strerror or error}.",
+                    )
+                )
         else:
-            skipped.append(Skipped(path, "File not found",
-                                   f"{path} is not there any more (moved or deleted?)."))
+            skipped.append(
+                Skipped(
+                    path, "File not found", f"{path} is not there any more (moved or deleted?)."
+                )
+            )
     return files, skipped
 
 

@@ -25,7 +25,6 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
-
 from upqueue.core.humanize import plural
 from upqueue.core.models import FINISHED_STATUSES
 from upqueue.gui.icons import icon

@@ -7,7 +7,6 @@ from functools import lru_cache
 from PySide6.QtCore import QByteArray, QRectF, Qt
 from PySide6.QtGui import QColor, QGuiApplication, QIcon, QImage, QPainter, QPalette, QPixmap
 from PySide6.QtSvg import QSvgRenderer
-
 from upqueue.core.paths import resource_path
 
 # The stroke colour the monochrome SVGs are drawn with; replaced by the palette's text colour.

@@ -24,7 +24,6 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
-
 from upqueue.core import humanize, paths
 from upqueue.core.errors import UpqueueError
 from upqueue.gui import icons, window_chrome
@@ -47,7 +46,7 @@ log = logging.getLogger(__name__)
 
 
 def window_title(counts: dict[str, Any], speed: float) -> str:
-    """"↑ 11.6 MB/s · 1 uploading" while uploads move, else "upqueue". Qt adds the application's
+    """ "↑ 11.6 MB/s · 1 uploading" while uploads move, else "upqueue". Qt adds the application's
     name itself ("… — upqueue"), so it is not in the moving title."""
     if speed <= 0:
         return "upqueue"

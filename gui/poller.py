@@ -17,7 +17,6 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from PySide6.QtCore import QObject, QTimer, Signal
-
 from upqueue.gui.background import Background
 
 log = logging.getLogger(__name__)

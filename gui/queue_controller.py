@@ -15,7 +15,6 @@ from typing import Any
 from PySide6.QtCore import QObject, QUrl
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QFileDialog, QMenu, QWidget
-
 from upqueue.core.errors import UpqueueError
 from upqueue.core.records import AddResult, Rejected
 from upqueue.gui.file_expand import common_label, expand_paths

@@ -18,7 +18,6 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
-
 from upqueue.core.settings import MAX_CONCURRENCY
 
 Call = Callable[..., None]

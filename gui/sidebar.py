@@ -14,7 +14,6 @@ from PySide6.QtWidgets import (
     QStyleOptionViewItem,
     QWidget,
 )
-
 from upqueue.gui.icons import icon, status_icon
 from upqueue.gui.models.queue_filter import FILTER_GROUPS, GROUP_STATUSES
 

@@ -7,7 +7,6 @@ from typing import Any
 
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QToolButton, QWidget
-
 from upqueue.core import humanize
 from upqueue.gui.icons import icon
 from upqueue.gui.worker_supervisor import WorkerState

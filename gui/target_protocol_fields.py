@@ -20,9 +20,19 @@ class ProtocolFields:
         on_edit: called when an option is edited.
     """
 
-    def __init__(self, form: QFormLayout, *, url: QLineEdit, auth: QComboBox,
-                 username: QLineEdit, secret: QLineEdit, chunk: QWidget, before: QWidget,
-                 auth_labels: Mapping[str, str], on_edit: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        form: QFormLayout,
+        *,
+        url: QLineEdit,
+        auth: QComboBox,
+        username: QLineEdit,
+        secret: QLineEdit,
+        chunk: QWidget,
+        before: QWidget,
+        auth_labels: Mapping[str, str],
+        on_edit: Callable[[], None],
+    ) -> None:
         self._form, self._url, self._auth = form, url, auth
         self._username, self._secret, self._chunk, self._before = username, secret, chunk, before
         self._auth_labels = dict(auth_labels)
@@ -77,8 +87,7 @@ class ProtocolFields:
         """``stored`` options with the form's values over them (an emptied field drops one)."""
         merged = dict(stored or {})
         for name, edit in self.edits.items():
-            value = (edit.currentData() if isinstance(edit, QComboBox)
-                     else edit.text().strip())
+            value = edit.currentData() if isinstance(edit, QComboBox) else edit.text().strip()
             if value:
                 merged[name] = value
             else:

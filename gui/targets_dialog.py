@@ -26,7 +26,6 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
-
 from upqueue.core.models import AuthKind
 from upqueue.core.transports import registry
 from upqueue.gui import target_prompts
@@ -147,9 +146,16 @@ class TargetsDialog(QDialog):
         self.form = form
         # Protocol-dependent rows (URL hint, auth kinds and labels, chunk size, options).
         self.protocol_fields = ProtocolFields(
-            form, url=self.url, auth=self.auth, username=self.username, secret=self.secret,
-            chunk=self.chunk, before=self.headers,
-            auth_labels={k.value: v for k, v in _AUTH_LABELS.items()}, on_edit=self._edited)
+            form,
+            url=self.url,
+            auth=self.auth,
+            username=self.username,
+            secret=self.secret,
+            chunk=self.chunk,
+            before=self.headers,
+            auth_labels={k.value: v for k, v in _AUTH_LABELS.items()},
+            on_edit=self._edited,
+        )
         for widget in (self.name, self.url, self.username, self.header_name, self.secret):
             widget.textChanged.connect(self._edited)
         self.headers.textChanged.connect(self._edited)
@@ -236,7 +242,9 @@ class TargetsDialog(QDialog):
         data = target or {}
         self.name.setText(data.get("name", ""))
         self.protocol.blockSignals(True)
-        self.protocol.setCurrentIndex(max(0, self.protocol.findData(data.get("protocol", registry.DEFAULT_PROTOCOL))))
+        self.protocol.setCurrentIndex(
+            max(0, self.protocol.findData(data.get("protocol", registry.DEFAULT_PROTOCOL)))
+        )
         self.protocol.blockSignals(False)
         self.protocol_fields.apply(self.protocol.currentData(), data.get("options"))
         self.url.setText(data.get("url", ""))
@@ -268,7 +276,9 @@ class TargetsDialog(QDialog):
         self._edited()
 
     def _protocol_changed(self) -> None:
-        self.protocol_fields.apply(self.protocol.currentData(), (self._current or {}).get("options"))
+        self.protocol_fields.apply(
+            self.protocol.currentData(), (self._current or {}).get("options")
+        )
         self._auth_changed()
 
     def _row_visible(self, field: QWidget, visible: bool) -> None:
@@ -292,7 +302,9 @@ class TargetsDialog(QDialog):
             "auth_header": self.header_name.text().strip() or None
             if kind == AuthKind.HEADER
             else None,
-            "chunk_size": (self.chunk.value() * _MIB or None) if self.protocol_fields.spec.chunk_size else None,
+            "chunk_size": (self.chunk.value() * _MIB or None)
+            if self.protocol_fields.spec.chunk_size
+            else None,
             "headers": parse_headers(self.headers.toPlainText()),
             "options": self.protocol_fields.options((self._current or {}).get("options")),
             # None leaves a stored secret as it is; "" clears it (no authentication any more).

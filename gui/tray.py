@@ -12,7 +12,6 @@ from typing import Any
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QMenu, QSystemTrayIcon
-
 from upqueue.core import humanize, progress
 from upqueue.core.models import Status
 from upqueue.gui.icons import app_icon, icon

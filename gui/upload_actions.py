@@ -7,7 +7,6 @@ from typing import Any
 
 from PySide6.QtCore import QObject
 from PySide6.QtGui import QAction, QKeySequence
-
 from upqueue.core.models import CANCELLABLE, PAUSABLE, RESUMABLE, RETRYABLE
 from upqueue.gui.icons import icon
 

@@ -23,7 +23,6 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
-
 from upqueue.core import humanize
 from upqueue.gui.icons import icon, status_icon
 from upqueue.gui.models.list_model import ROW_ROLE, Column, ListModel

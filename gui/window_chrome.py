@@ -27,14 +27,15 @@ from PySide6.QtWidgets import (
     QToolButton,
     QWidget,
 )
-
 from upqueue.core import paths
 from upqueue.core.humanize import plural
 from upqueue.gui.icons import icon
 from upqueue.gui.upload_actions import UploadActions
 
 
-def build_toolbar(window: QMainWindow, acts: UploadActions) -> tuple[QToolBar, QLineEdit, QComboBox]:
+def build_toolbar(
+    window: QMainWindow, acts: UploadActions
+) -> tuple[QToolBar, QLineEdit, QComboBox]:
     """The toolbar: add, the target to add to, per-selection actions, search, dialogs."""
     bar = QToolBar("Main toolbar", window)
     bar.setObjectName("main-toolbar")

@@ -14,7 +14,6 @@ from enum import StrEnum
 from typing import Any
 
 from PySide6.QtCore import QObject, QTimer, Signal
-
 from upqueue.core.errors import UpqueueError
 from upqueue.gui.background import Background
 
@@ -161,7 +160,8 @@ class WorkerSupervisor(QObject):
         self._restart_attempt = 0
         self._set(
             WorkerState.RUNNING,
-            "The worker stopped unexpectedly and was started again." if restarted
+            "The worker stopped unexpectedly and was started again."
+            if restarted
             else "The worker is running.",
         )
         if changed:

@@ -170,7 +170,11 @@ class FaultProxy:
         return self._add(Rule(method, "stall", nth, times, nbytes=after_bytes, seconds=seconds))
 
     def hold_answer(
-        self, method: str | None, seconds: float | None, *, nth: int | None = None,
+        self,
+        method: str | None,
+        seconds: float | None,
+        *,
+        nth: int | None = None,
         times: int | None = 1,
     ) -> Rule:
         return self._add(Rule(method, "hold", nth, times, seconds=seconds))

@@ -21,15 +21,15 @@ from pathlib import Path
 
 import pytest
 import requests
-
 from upqueue.core import paths
 from upqueue.core.api_client import ApiClient, ApiError, WorkerUnavailable
 from upqueue.core.secrets import SecretStore
 from upqueue.core.store import Store
-from tests.fixtures.tus import make_file
-from tests.fixtures.worker import wait_for
 from upqueue.worker.api import PortHolder, create_app, serve
 from upqueue.worker.service import Service
+
+from tests.fixtures.tus import make_file
+from tests.fixtures.worker import wait_for
 
 CSV_HEADER = [
     "id",

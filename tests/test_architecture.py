@@ -49,7 +49,8 @@ def test_imports_point_one_way(package):
                 offenders.append(f"{path.relative_to(ROOT)} imports {module}")
     assert not offenders, (
         "import first-party modules as upqueue.* (from upqueue.core.x import y; module names in"
-        " strings too, e.g. importlib.import_module('upqueue.worker.api')):\n" + "\n".join(offenders)
+        " strings too, e.g. importlib.import_module('upqueue.worker.api')):\n"
+        + "\n".join(offenders)
     )
 
 
@@ -82,7 +83,7 @@ def test_no_import_circle_in_gui():
     def visit(node: str, trail: list[str]) -> None:
         for dep in graph.get(node, ()):
             if dep in trail:
-                cycles.append(" -> ".join(trail[trail.index(dep):] + [dep]))
+                cycles.append(" -> ".join(trail[trail.index(dep) :] + [dep]))
             elif len(trail) < 12:
                 visit(dep, trail + [dep])
 
@@ -105,5 +106,6 @@ def test_first_party_imports_go_through_the_one_package_name():
     ]
     assert not offenders, (
         "import first-party modules as upqueue.* (from upqueue.core.x import y; module names in"
-        " strings too, e.g. importlib.import_module('upqueue.worker.api')):\n" + "\n".join(offenders)
+        " strings too, e.g. importlib.import_module('upqueue.worker.api')):\n"
+        + "\n".join(offenders)
     )

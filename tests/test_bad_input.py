@@ -43,8 +43,9 @@ def test_numeric_settings_have_ranges_and_say_them(worker, tus_server, tmp_path)
         ("retry_max_delay", "nan", "between 0 and 86400"),
         ("rescan_interval", 1e12, "between 5 and 86400"),
     ]:
-        resp = requests.patch(api.base_url + "/api/settings", json={key: value},
-                              headers=bearer(api), timeout=10)
+        resp = requests.patch(
+            api.base_url + "/api/settings", json={key: value}, headers=bearer(api), timeout=10
+        )
         refused(resp, key, said)
     assert api.settings()["settings"] == before
     result = cli("settings", "set", "stall_timeout", "inf")
@@ -64,8 +65,12 @@ def test_bad_api_input_answers_400_not_500(worker, tus_server, tmp_path):
     nul = post(api, "/api/uploads", json={"paths": [f"{tmp_path}/a\x00b"], "target": "srv"})
     refused(nul, "NUL byte")
     # A lone surrogate, as raw JSON: its answer must itself be valid JSON text.
-    lone = post(api, "/api/uploads", data=b'{"paths": ["/tmp/x\\ud800y"], "target": "srv"}',
-                headers={"Content-Type": "application/json"})
+    lone = post(
+        api,
+        "/api/uploads",
+        data=b'{"paths": ["/tmp/x\\ud800y"], "target": "srv"}',
+        headers={"Content-Type": "application/json"},
+    )
     body = refused(lone, "not valid text")
     json.dumps(body, ensure_ascii=False).encode("utf-8")
     refused(get(api, "/api/uploads?limit=100000000000000000000"))
@@ -74,11 +79,16 @@ def test_bad_api_input_answers_400_not_500(worker, tus_server, tmp_path):
     refused(post(api, "/api/uploads/1000000000000000000000000000000/pause"))
     refused(post(api, "/api/uploads/actions", json={"action": "pause", "ids": [10**30]}))
     refused(post(api, "/api/uploads", json={"paths": [str(good)], "target": 10**30}))
-    refused(post(api, "/api/uploads", json={"paths": ["good.bin"], "target": "srv"}), "relative path")
+    refused(
+        post(api, "/api/uploads", json={"paths": ["good.bin"], "target": "srv"}), "relative path"
+    )
     empty = post(api, "/api/uploads", json={"paths": [], "target": "srv"})
     assert empty.status_code == 200 and empty.json()["added"] == [], empty.text
     assert empty.json()["message"].startswith("Nothing was added: no paths were given")
-    refused(post(api, "/api/targets", json={"name": "p", "url": "http://127.0.0.1:99999/files/"}), "65535")
+    refused(
+        post(api, "/api/targets", json={"name": "p", "url": "http://127.0.0.1:99999/files/"}),
+        "65535",
+    )
     # the worker is unharmed, and nothing was queued
     assert api.uploads()["total"] == 0
 

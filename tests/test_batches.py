@@ -18,17 +18,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from upqueue.core.secrets import SecretStore
 from upqueue.core.store import Store
 from upqueue.core.watchrules import FileKey
-from tests.fixtures.tus import make_file
-from tests.fixtures.worker import wait_for
-from tests.test_watcher import armed, finished_batches, watch_uploads
 from upqueue.worker.service import Service
 from upqueue.worker.watch_runner import WatchRunner
 from upqueue.worker.watch_spec import ReadyUnit
 from upqueue.worker.watcher import WatchManager
+
+from tests.fixtures.tus import make_file
+from tests.fixtures.worker import wait_for
+from tests.test_watcher import armed, finished_batches, watch_uploads
 
 
 @pytest.fixture

@@ -20,8 +20,9 @@ MiB = 1 << 20
 
 
 def basic(url: str) -> ChunkedTransport:
-    return ChunkedTransport({"url": url, "auth_kind": "basic", "username": USER}, PASSWORD,
-                            SETTINGS)
+    return ChunkedTransport(
+        {"url": url, "auth_kind": "basic", "username": USER}, PASSWORD, SETTINGS
+    )
 
 
 def upload_id_of(state: dict | None) -> str:
@@ -30,8 +31,9 @@ def upload_id_of(state: dict | None) -> str:
 
 
 @pytest.mark.parametrize("size", [1, 3 * MiB])
-def test_files_arrive_identical_and_marked_complete(chunked_server: ChunkedSite, tmp_path: Path,
-                                                    size: int) -> None:
+def test_files_arrive_identical_and_marked_complete(
+    chunked_server: ChunkedSite, tmp_path: Path, size: int
+) -> None:
     src = make_file(tmp_path / f"f{size}.bin", size)
     job = job_for(src)
     hooks = RecordingHooks()
@@ -57,8 +59,9 @@ def test_50_mib_in_chunks_with_a_token(chunked_server: ChunkedSite, tmp_path: Pa
     assert {8 * MiB * k for k in range(1, 7)} <= set(hooks.progress)
 
 
-def test_resume_continues_at_the_servers_offset(chunked_server: ChunkedSite,
-                                                tmp_path: Path) -> None:
+def test_resume_continues_at_the_servers_offset(
+    chunked_server: ChunkedSite, tmp_path: Path
+) -> None:
     src = make_file(tmp_path / "r.bin", 10 * MiB, seed=3)
     job = job_for(src)
     job = type(job)(job.upload_id, job.name, job.files, chunk_size=1 * MiB)
@@ -75,8 +78,7 @@ def test_resume_continues_at_the_servers_offset(chunked_server: ChunkedSite,
     assert chunked_server.stored(state["id"]).read_bytes() == src.read_bytes()
 
 
-def test_wrong_offset_realigns_to_the_servers(chunked_server: ChunkedSite,
-                                              tmp_path: Path) -> None:
+def test_wrong_offset_realigns_to_the_servers(chunked_server: ChunkedSite, tmp_path: Path) -> None:
     """Another client (or an answer lost on the way) moved the server's offset: its 400
     ``expected_offset`` is where the upload continues."""
     src = make_file(tmp_path / "o.bin", 4 * MiB, seed=4)
@@ -89,9 +91,13 @@ def test_wrong_offset_realigns_to_the_servers(chunked_server: ChunkedSite,
             super().on_progress(offset)
             if offset == MiB and self.state and not getattr(self, "done", False):
                 self.done = True
-                resp = requests.put(self.state["url"], auth=(USER, PASSWORD), timeout=10,
-                                    headers={"Content-Range": f"bytes {MiB}-{2 * MiB - 1}/{len(data)}"},
-                                    files={"file": ("o.bin", data[MiB:2 * MiB])})
+                resp = requests.put(
+                    self.state["url"],
+                    auth=(USER, PASSWORD),
+                    timeout=10,
+                    headers={"Content-Range": f"bytes {MiB}-{2 * MiB - 1}/{len(data)}"},
+                    files={"file": ("o.bin", data[MiB : 2 * MiB])},
+                )
                 assert resp.status_code == 200, resp.text
 
     hooks = Meddling()
@@ -101,7 +107,8 @@ def test_wrong_offset_realigns_to_the_servers(chunked_server: ChunkedSite,
 
 
 def test_wrong_md5_fails_with_the_files_sum_and_starts_over_next(
-        chunked_server: ChunkedSite, tmp_path: Path) -> None:
+    chunked_server: ChunkedSite, tmp_path: Path
+) -> None:
     src = make_file(tmp_path / "m.bin", 2 * MiB, seed=5)
     job = job_for(src)
     job = type(job)(job.upload_id, job.name, job.files, chunk_size=1 * MiB)
@@ -125,8 +132,9 @@ def test_wrong_md5_fails_with_the_files_sum_and_starts_over_next(
     assert chunked_server.stored(sent.remote_state["id"]).read_bytes() == src.read_bytes()
 
 
-def test_expired_upload_starts_over_and_says_so(chunked_server: ChunkedSite,
-                                                tmp_path: Path) -> None:
+def test_expired_upload_starts_over_and_says_so(
+    chunked_server: ChunkedSite, tmp_path: Path
+) -> None:
     src = make_file(tmp_path / "e.bin", 3 * MiB, seed=6)
     job = job_for(src)
     job = type(job)(job.upload_id, job.name, job.files, chunk_size=1 * MiB)
@@ -138,8 +146,10 @@ def test_expired_upload_starts_over_and_says_so(chunked_server: ChunkedSite,
     hooks2 = RecordingHooks()
     sent = basic(chunked_server.url).send(job, hooks.state, hooks2)
     assert sent.remote_state["id"] != old
-    assert any(kind == "restarted" and "expired (410 Gone" in m and "started over" in m
-               for kind, m in hooks2.events), hooks2.events
+    assert any(
+        kind == "restarted" and "expired (410 Gone" in m and "started over" in m
+        for kind, m in hooks2.events
+    ), hooks2.events
     assert chunked_server.stored(sent.remote_state["id"]).read_bytes() == src.read_bytes()
 
 
@@ -156,23 +166,42 @@ def test_credentials_and_test_connection(chunked_server: ChunkedSite, tmp_path: 
 
 
 def test_kill_9_mid_upload_then_restart_through_the_worker(
-        make_worker: WorkerProcess, chunked_server: ChunkedSite, tmp_path: Path) -> None:
+    make_worker: WorkerProcess, chunked_server: ChunkedSite, tmp_path: Path
+) -> None:
     make_worker.start()
     make_worker.settings(retry_base_delay=0.2, retry_max_delay=1.0, bandwidth_limit=4 * MiB)
-    make_worker.api.add_target(name="site", protocol="chunked", url=chunked_server.url,
-                               auth_kind="basic", username=USER, secret=PASSWORD,
-                               chunk_size=1 * MiB)
+    make_worker.api.add_target(
+        name="site",
+        protocol="chunked",
+        url=chunked_server.url,
+        auth_kind="basic",
+        username=USER,
+        secret=PASSWORD,
+        chunk_size=1 * MiB,
+    )
     src = make_file(tmp_path / "k.bin", 20 * MiB, seed=7)
     upload_id = make_worker.api.add_uploads([str(src)], "site")["ids"][0]
-    row = wait_for(lambda: (r := make_worker.api.upload(upload_id)["upload"])["offset"] > 4 * MiB
-                   and r["result_url"] and r, 60, "some progress")
+    row = wait_for(
+        lambda: (
+            (r := make_worker.api.upload(upload_id)["upload"])["offset"] > 4 * MiB
+            and r["result_url"]
+            and r
+        ),
+        60,
+        "some progress",
+    )
     make_worker.kill9()
     rows = chunked_server.rows()
     assert len(rows) == 1 and rows[0]["status"] == 1 and 0 < rows[0]["offset"] < 20 * MiB
     make_worker.start()
     make_worker.settings(bandwidth_limit=0)
-    done = wait_for(lambda: (r := make_worker.api.upload(upload_id)["upload"])["status"]
-                    in ("done", "failed") and r, 90, "the upload to finish")
+    done = wait_for(
+        lambda: (
+            (r := make_worker.api.upload(upload_id)["upload"])["status"] in ("done", "failed") and r
+        ),
+        90,
+        "the upload to finish",
+    )
     assert done["status"] == "done", done
     assert done["result_url"] == row["result_url"], "the restart must continue the same upload"
     rows = chunked_server.rows()
@@ -180,8 +209,9 @@ def test_kill_9_mid_upload_then_restart_through_the_worker(
     assert chunked_server.stored(rows[0]["id"]).read_bytes() == src.read_bytes()
 
 
-def test_an_empty_file_gets_the_servers_own_refusal(chunked_server: ChunkedSite,
-                                                    tmp_path: Path) -> None:
+def test_an_empty_file_gets_the_servers_own_refusal(
+    chunked_server: ChunkedSite, tmp_path: Path
+) -> None:
     """drf-chunked-upload cannot take 0 bytes (no Content-Range describes them, and its
     serializer refuses an empty whole-file POST): the person reads the server's reason."""
     src = tmp_path / "empty.bin"

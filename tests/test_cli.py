@@ -17,6 +17,7 @@ from pathlib import Path
 from upqueue.core import paths
 from upqueue.core.api_client import ApiClient, WorkerUnavailable
 from upqueue.core.cli_wait import Waiter, progress_line
+
 from tests.fixtures.tus import make_file, same_content
 from tests.fixtures.worker import wait_for
 
@@ -68,7 +69,9 @@ def test_target_add_reads_the_password_from_stdin_only(worker, tus_server, upque
     # One unit system, decimal (as the window shows sizes): 8M is 8,000,000 bytes.
     assert lab["headers"] == {"X-Team": "gis"} and lab["chunk_size"] == 8_000_000
     table = ok("target", "ls").stdout
-    assert "lab" in table and "basic (ann)" in table and "8.0 MB" in table  # what was typed, not 8.4
+    assert (
+        "lab" in table and "basic (ann)" in table and "8.0 MB" in table
+    )  # what was typed, not 8.4
     # The password is in the keyring: not in the database, not in the log.
     for name in (paths.STATE_DB, paths.STATE_DB + "-wal", paths.LOG_FILE):
         file = upqueue_home / name
@@ -139,8 +142,10 @@ def test_add_reports_bad_paths_and_still_adds_the_good_ones(worker, tus_server, 
     assert mixed.returncode == 3  # some added, some rejected
     assert len(mixed.stdout.split()) == 1 and mixed.stdout.split()[0].isdigit()
     assert mixed.stderr.splitlines() == [
-        (f"upqueue: {missing}: File not found: {missing} does not exist."
-         " Check the path and try again."),
+        (
+            f"upqueue: {missing}: File not found: {missing} does not exist."
+            " Check the path and try again."
+        ),
         "upqueue: Queued 1 file for srv; 1 path rejected.",
     ]
     only_bad = cli("add", str(tmp_path), "--target", "srv")
@@ -190,8 +195,10 @@ def test_add_recursive_prints_what_was_added_and_each_rejection_with_its_reason(
     assert sorted(listed[i] for i in ids) == [str(folder / "a.bin"), str(folder / "sub" / "b.bin")]
     link = folder / "link-out.bin"
     assert run.stderr.splitlines() == [
-        (f"upqueue: {link}: Link leads outside: {link} is a link to {tmp_path / 'elsewhere.bin'},"
-         " outside the folder being added; add that file itself to upload it."),
+        (
+            f"upqueue: {link}: Link leads outside: {link} is a link to {tmp_path / 'elsewhere.bin'},"
+            " outside the folder being added; add that file itself to upload it."
+        ),
         "upqueue: Queued 2 files for srv; 1 path rejected.",
     ]
     link.unlink()
@@ -248,7 +255,9 @@ def test_actions_settings_and_their_errors(worker, tus_server, tmp_path):
         "upqueue: Invalid setting value: concurrency must be between 1 and 16"
     )
     unknown = cli("settings", "set", "colour", "blue")
-    assert unknown.returncode == 2  # a usage error, as `settings get` and unknown.stderr.startswith("upqueue: Unknown setting: ")
+    assert (
+        unknown.returncode == 2
+    )  # a usage error, as `settings get` and unknown.stderr.startswith("upqueue: Unknown setting: ")
     assert ok("settings", "get", "bandwidth_limit").stdout.strip() == "200000"
     assert "concurrency" in ok("settings", "get").stdout
     bad_date = cli("export", "--from", "yesterday", "--to", "2026-01-01")
@@ -404,8 +413,19 @@ def test_an_unexpected_error_is_one_line_with_the_traceback_in_the_log(
 
 
 def test_target_options_and_protocol_choices_come_through_cli_and_api(worker, tus_server):
-    ok("target", "add", "opt", "--url", tus_server.url, "--protocol", "tus",
-       "--option", "region=eu-west-1", "--option", "mode=fast")
+    ok(
+        "target",
+        "add",
+        "opt",
+        "--url",
+        tus_server.url,
+        "--protocol",
+        "tus",
+        "--option",
+        "region=eu-west-1",
+        "--option",
+        "mode=fast",
+    )
     target = worker.api.find_target("opt")
     assert target["options"] == {"region": "eu-west-1", "mode": "fast"}
     ok("target", "edit", "opt", "--option", "mode=", "--option", "level=3")

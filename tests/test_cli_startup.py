@@ -14,8 +14,21 @@ MAIN = Path(__file__).resolve().parent.parent / "main.py"
 
 # Libraries the window or the worker need, never a command before it has asked the worker.
 HEAVY = (
-    "requests", "urllib3", "http.client", "ssl", "fastapi", "starlette", "pydantic", "uvicorn",
-    "PySide6", "huey", "sqlite_utils", "sqlite3", "watchdog", "keyring", "multiprocessing",
+    "requests",
+    "urllib3",
+    "http.client",
+    "ssl",
+    "fastapi",
+    "starlette",
+    "pydantic",
+    "uvicorn",
+    "PySide6",
+    "huey",
+    "sqlite_utils",
+    "sqlite3",
+    "watchdog",
+    "keyring",
+    "multiprocessing",
 )
 
 
@@ -23,7 +36,10 @@ def imported(*args: str, home: Path) -> tuple[set[str], subprocess.CompletedProc
     """The modules ``main.py ARGS`` imported, read from -X importtime's report."""
     result = subprocess.run(
         [sys.executable, "-X", "importtime", str(MAIN), *args],
-        capture_output=True, text=True, timeout=60, check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
         env=dict(os.environ, UPQUEUE_HOME=str(home)),
     )
     modules = {

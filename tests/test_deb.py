@@ -38,14 +38,36 @@ def deb_package(tmp_path_factory: pytest.TempPathFactory) -> Path:
     assert pyinstaller, "PyInstaller is part of the test extra: pip install -e '.[test]'"
     out = tmp_path_factory.mktemp("deb")
     subprocess.run(
-        [pyinstaller, "--noconfirm", "--log-level", "WARN", "--distpath", str(out / "dist"),
-         "--workpath", str(out / "work"), str(ROOT / "build.spec")],
-        cwd=ROOT, check=True, capture_output=True, timeout=1800,
+        [
+            pyinstaller,
+            "--noconfirm",
+            "--log-level",
+            "WARN",
+            "--distpath",
+            str(out / "dist"),
+            "--workpath",
+            str(out / "work"),
+            str(ROOT / "build.spec"),
+        ],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        timeout=1800,
     )
     made = subprocess.run(
-        [sys.executable, str(ROOT / "tools" / "make_deb.py"), "--bundle",
-         str(out / "dist" / "upqueue"), "--out", str(out)],
-        cwd=ROOT, check=True, capture_output=True, text=True, timeout=600,
+        [
+            sys.executable,
+            str(ROOT / "tools" / "make_deb.py"),
+            "--bundle",
+            str(out / "dist" / "upqueue"),
+            "--out",
+            str(out),
+        ],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     shutil.rmtree(out / "work", ignore_errors=True)
     return Path(made.stdout.strip().splitlines()[-1])
@@ -67,8 +89,11 @@ def user_env(tmp_path: Path) -> Iterator[dict[str, str]]:
     # keyring then looks for its backends itself (entry points), as on a person's machine.
     env.pop("PYTHON_KEYRING_BACKEND", None)
     env.pop("UPQUEUE_SECRET_STORE", None)
-    env.update(HOME=str(home), XDG_DATA_HOME=str(home / ".local" / "share"),
-               UPQUEUE_HOME=str(tmp_path / "data"))
+    env.update(
+        HOME=str(home),
+        XDG_DATA_HOME=str(home / ".local" / "share"),
+        UPQUEUE_HOME=str(tmp_path / "data"),
+    )
     yield env
 
 
@@ -77,16 +102,25 @@ def test_the_package_declares_what_a_desktop_needs(deb_package: Path) -> None:
         ["dpkg-deb", "-I", str(deb_package)], check=True, capture_output=True, text=True
     ).stdout
     depends = next(line for line in info.splitlines() if line.strip().startswith("Depends:"))
-    for library in ("libxcb-cursor0", "libxkbcommon-x11-0", "libegl1", "libfontconfig1",
-                    "libdbus-1-3", "libxcb-icccm4"):
+    for library in (
+        "libxcb-cursor0",
+        "libxkbcommon-x11-0",
+        "libegl1",
+        "libfontconfig1",
+        "libdbus-1-3",
+        "libxcb-icccm4",
+    ):
         assert library in depends
     listing = subprocess.run(
         ["dpkg-deb", "-c", str(deb_package)], check=True, capture_output=True, text=True
     ).stdout
     assert "./usr/bin/upqueue -> ../lib/upqueue/upqueue" in listing
-    for path in ("./usr/share/applications/upqueue.desktop",
-                 "./usr/share/icons/hicolor/scalable/apps/upqueue.svg",
-                 "./usr/lib/systemd/user/upqueue.service", "./usr/lib/upqueue/upqueue"):
+    for path in (
+        "./usr/share/applications/upqueue.desktop",
+        "./usr/share/icons/hicolor/scalable/apps/upqueue.svg",
+        "./usr/lib/systemd/user/upqueue.service",
+        "./usr/lib/upqueue/upqueue",
+    ):
         assert path in listing
 
 
@@ -100,8 +134,14 @@ def test_the_unpacked_program_runs_the_cli_the_worker_and_an_upload(
     assert "Exec=upqueue" in desktop and "Icon=upqueue" in desktop
 
     def run(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run([str(upqueue), *args], env=user_env, capture_output=True,
-                                text=True, timeout=timeout, check=False)
+        result = subprocess.run(
+            [str(upqueue), *args],
+            env=user_env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
         assert result.returncode == 0, (args, result.stdout, result.stderr)
         assert "Traceback" not in result.stderr
         return result
@@ -110,9 +150,15 @@ def test_the_unpacked_program_runs_the_cli_the_worker_and_an_upload(
 
     data = Path(user_env["UPQUEUE_HOME"])
     data.mkdir()
-    worker = subprocess.Popen([str(upqueue), "worker"], env=user_env, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True)
+    worker = subprocess.Popen(
+        [str(upqueue), "worker"],
+        env=user_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
+
         def started() -> bool:
             if worker.poll() is not None:
                 raise AssertionError(f"the worker exited {worker.returncode}")

@@ -10,18 +10,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from upqueue.core import paths
 from upqueue.core.secrets import SecretStore
 from upqueue.core.store import Store
 from upqueue.core.transports import registry
-from tests.fixtures.processing_server import Job, ProcessingServer
-from tests.fixtures.tus import make_file
-from tests.transports.processing import ProcessingTransport
 from upqueue.worker.engine import Engine
 from upqueue.worker.repository import UploadRepository
 from upqueue.worker.service import Service
 from upqueue.worker.upload_events import FinishedUploads
+
+from tests.fixtures.processing_server import Job, ProcessingServer
+from tests.fixtures.tus import make_file
+from tests.transports.processing import ProcessingTransport
 
 
 class FakeClock:
@@ -70,11 +70,25 @@ class Rig:
         self.finished = FinishedUploads(self.repository)
         self.scheduler = InlineScheduler()
         secrets = SecretStore(home)
-        self.engine = Engine(self.store, self.repository, secrets, self.scheduler, self.finished,
-                             "test-owner", home, clock=self.clock)
+        self.engine = Engine(
+            self.store,
+            self.repository,
+            secrets,
+            self.scheduler,
+            self.finished,
+            "test-owner",
+            home,
+            clock=self.clock,
+        )
         self.scheduler.engine = self.engine
-        self.service = Service(self.store, secrets, home, repository=self.repository,
-                               engine=self.engine, finished=self.finished)
+        self.service = Service(
+            self.store,
+            secrets,
+            home,
+            repository=self.repository,
+            engine=self.engine,
+            finished=self.finished,
+        )
 
     def row(self, upload_id: int) -> dict[str, Any]:
         return self.service.get_upload(upload_id)["upload"]
@@ -99,8 +113,14 @@ def rig(upqueue_home: Path) -> Iterator[Rig]:
 
 @pytest.fixture
 def target(rig: Rig, processing_server: ProcessingServer) -> dict[str, Any]:
-    return rig.service.add_target({"name": "imp", "url": processing_server.url,
-                                   "protocol": "test-processing", "options": {"region": "x"}})
+    return rig.service.add_target(
+        {
+            "name": "imp",
+            "url": processing_server.url,
+            "protocol": "test-processing",
+            "options": {"region": "x"},
+        }
+    )
 
 
 def test_queued_upload_runs_inline_through_processing_to_done(
@@ -144,18 +164,27 @@ def test_reconcile_requeues_a_lost_send_and_follows_a_lost_processing_again(
 ) -> None:
     processing_server.auto_finish = "http://x/done"
     sending, processed = rig.service.add_uploads(
-        [str(make_file(tmp_path / "s.bin", 10)), str(make_file(tmp_path / "p.bin", 20))], "imp").ids
+        [str(make_file(tmp_path / "s.bin", 10)), str(make_file(tmp_path / "p.bin", 20))], "imp"
+    ).ids
     rig.scheduler.pending = 0
     # As a killed worker left them: one sending, one being processed (its job exists), both
     # leased to an owner that is gone.
     processing_server.jobs[1] = Job("t", ["p.bin"])
     with rig.store.tx():
-        rig.store.execute("UPDATE uploads SET status = 'uploading', lease_owner = 'dead',"
-                          " lease_expires = ? WHERE id = ?", (rig.clock.now + 60, sending))
-        rig.store.execute("UPDATE uploads SET status = 'processing', lease_owner = 'dead',"
-                          " lease_expires = ?, remote_state = ? WHERE id = ?",
-                          (rig.clock.now + 60, '{"protocol": "test-processing", "token": "t", "job": 1}',
-                           processed))
+        rig.store.execute(
+            "UPDATE uploads SET status = 'uploading', lease_owner = 'dead',"
+            " lease_expires = ? WHERE id = ?",
+            (rig.clock.now + 60, sending),
+        )
+        rig.store.execute(
+            "UPDATE uploads SET status = 'processing', lease_owner = 'dead',"
+            " lease_expires = ?, remote_state = ? WHERE id = ?",
+            (
+                rig.clock.now + 60,
+                '{"protocol": "test-processing", "token": "t", "job": 1}',
+                processed,
+            ),
+        )
     assert rig.engine.reconcile() == 2
     assert rig.row(sending)["status"] == "queued"
     assert rig.row(processed)["status"] == "processing"  # not sent again: followed again
@@ -165,7 +194,8 @@ def test_reconcile_requeues_a_lost_send_and_follows_a_lost_processing_again(
     assert rig.row(processed)["result_url"] == "http://x/p"
     assert processing_server.puts == 1  # only the lost send went up again
     assert "Following the server's processing again" in [
-        e["message"] for e in rig.service.get_upload(processed)["events"]]
+        e["message"] for e in rig.service.get_upload(processed)["events"]
+    ]
 
 
 def test_auto_cancel_of_a_long_pause_comes_from_the_same_timer(

@@ -27,7 +27,11 @@ def test_503_after_the_whole_body_is_no_progress_so_the_retries_end(worker, faul
     assert len(patches) == 4, "one PATCH per attempt: 1 + retry_limit"
     assert all(p.status == 503 for p in patches)
     retries = [e["message"] for e in events_of(worker, upload_id) if e["kind"] == "retrying"]
-    assert [m.split(" — ")[1].split(" in ")[0] for m in retries] == ["retry 1", "retry 2", "retry 3"]
+    assert [m.split(" — ")[1].split(" in ")[0] for m in retries] == [
+        "retry 1",
+        "retry 2",
+        "retry 3",
+    ]
 
 
 def test_a_reset_after_bytes_were_stored_still_counts_as_progress(worker, fault_proxy, tmp_path):
@@ -122,7 +126,9 @@ def test_worker_killed_after_the_last_byte_then_head_404_is_done_unconfirmed(
     upload_id = worker.api.add_uploads([str(src)], "srv")["ids"][0]
     url = wait_for(lambda: upload_of(worker, upload_id)["result_url"], 30, "the server upload")
     stored = fault_proxy.server.stored_path(url)
-    wait_for(lambda: stored.exists() and stored.stat().st_size == size, 30, "the server to have it all")
+    wait_for(
+        lambda: stored.exists() and stored.stat().st_size == size, 30, "the server to have it all"
+    )
     worker.kill9()
     fault_proxy.clear_rules()
     fault_proxy.respond("HEAD", 404, body="Upload not found", times=None)

@@ -8,9 +8,9 @@ from __future__ import annotations
 import sqlite3
 
 import pytest
-
 from upqueue.core import paths
 from upqueue.core.api_client import ApiError
+
 from tests.fixtures.tus import make_file
 from tests.fixtures.worker import wait_for
 from tests.test_cli import cli, ok
@@ -83,7 +83,9 @@ def test_the_same_file_twice_is_refused_unless_forced(worker, tus_server, tmp_pa
     assert len(api.uploads()["uploads"]) == 2
 
 
-@pytest.mark.parametrize("backend", ["keyrings.alt.file.PlaintextKeyring", "keyring.backends.null.Keyring"])
+@pytest.mark.parametrize(
+    "backend", ["keyrings.alt.file.PlaintextKeyring", "keyring.backends.null.Keyring"]
+)
 def test_a_plaintext_keyring_counts_as_no_keyring(
     make_worker, tus_server, monkeypatch, tmp_path, backend
 ):
@@ -94,7 +96,9 @@ def test_a_plaintext_keyring_counts_as_no_keyring(
     monkeypatch.setenv("PYTHON_KEYRING_BACKEND", backend)
     api = make_worker.start()
     assert api.health()["secret_store"] == "none"
-    refused = cli("target", "add", "geo", "--url", tus_server.url, "--token-stdin", input="s3cr3t\n")
+    refused = cli(
+        "target", "add", "geo", "--url", tus_server.url, "--token-stdin", input="s3cr3t\n"
+    )
     assert refused.returncode != 0
     assert "No password store available" in refused.stderr
     assert "UPQUEUE_SECRET_STORE=file" in refused.stderr
@@ -252,7 +256,8 @@ def test_retry_of_a_changed_file_sends_it_as_it_is_now_and_deletes_the_stale_upl
     ok("retry", str(upload_id))
     done = wait_for(
         lambda: (u := api.upload(upload_id)["upload"])["status"] in ("done", "failed") and u,
-        60, "the retried upload ends",
+        60,
+        "the retried upload ends",
     )
     assert done["status"] == "done", done
     assert done["result_url"] != stale and done["size"] == src.stat().st_size
@@ -317,8 +322,10 @@ def test_the_bandwidth_limit_holds_within_10_percent_over_any_2_seconds_after_st
         end = next(i for i, (_t, b) in enumerate(samples) if b == samples[-1][1])
         return samples[start : end + 1]
 
-    for label, samples in (("after the start", moving(first, 0)),
-                           ("after the resume", moving(second, paused_at))):
+    for label, samples in (
+        ("after the start", moving(first, 0)),
+        ("after the resume", moving(second, paused_at)),
+    ):
         rates = _windows(samples, 2.0)
         assert len(rates) >= 10, (label, len(samples))
         worst_high, worst_low = max(rates), min(rates)

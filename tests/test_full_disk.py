@@ -13,8 +13,8 @@ import time
 from pathlib import Path
 
 import pytest
-
 from upqueue.core.api_client import ApiClient, ApiError
+
 from tests.fixtures.tus import make_file, same_content
 from tests.fixtures.worker import FAST_SETTINGS, MAIN, wait_for
 
@@ -40,7 +40,9 @@ def _cannot_mount() -> str | None:
         return "unshare (util-linux) is not installed"
     probe = subprocess.run(
         ["unshare", "-m", "sh", "-c", "mount -t tmpfs -o size=1m tmpfs /mnt"],
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     if probe.returncode != 0:
         return f"this machine cannot mount a tmpfs in a private namespace: {probe.stderr.strip()}"
@@ -70,12 +72,22 @@ class NamespacedWorker:
             '"$PY" "$MAIN" worker; rc=$?; '
             '"$PY" -c "$CHECK" "$UPQUEUE_HOME/state.db" > "$RESULT" 2>&1; exit $rc'
         )
-        env = dict(os.environ, UPQUEUE_HOME=str(self.home), PY=sys.executable, MAIN=str(MAIN),
-                   CHECK=_INTEGRITY, FILL=_FILL, RESULT=str(self.result_path))
+        env = dict(
+            os.environ,
+            UPQUEUE_HOME=str(self.home),
+            PY=sys.executable,
+            MAIN=str(MAIN),
+            CHECK=_INTEGRITY,
+            FILL=_FILL,
+            RESULT=str(self.result_path),
+        )
         self.home.mkdir(exist_ok=True)
         self.proc = subprocess.Popen(
-            ["unshare", "-m", "--propagation", "private", "sh", "-c", script], env=env,
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            ["unshare", "-m", "--propagation", "private", "sh", "-c", script],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
         )
         return self.proc
 
@@ -85,7 +97,9 @@ class NamespacedWorker:
         def answering() -> ApiClient | None:
             assert self.proc is not None
             if self.proc.poll() is not None:
-                raise AssertionError(f"worker exited: {self.proc.stderr.read() if self.proc.stderr else ''}")
+                raise AssertionError(
+                    f"worker exited: {self.proc.stderr.read() if self.proc.stderr else ''}"
+                )
             try:
                 client = ApiClient.from_files(self.view)
                 return client if client is not None and client.health() else None
@@ -111,7 +125,9 @@ class NamespacedWorker:
 
 @pytest.fixture
 def ns_worker(tmp_path: Path):
-    handle = NamespacedWorker(tmp_path / "home", tmp_path / "worker.log", tmp_path / "integrity.txt")
+    handle = NamespacedWorker(
+        tmp_path / "home", tmp_path / "worker.log", tmp_path / "integrity.txt"
+    )
     yield handle
     if handle.proc is not None and handle.proc.poll() is None:
         handle.proc.kill()
@@ -131,7 +147,9 @@ def fill(path: Path) -> None:
             assert exc.errno == errno.ENOSPC, exc
 
 
-def test_full_disk_makes_uploads_wait_says_so_everywhere_and_they_resume(ns_worker, tus_server, tmp_path):
+def test_full_disk_makes_uploads_wait_says_so_everywhere_and_they_resume(
+    ns_worker, tus_server, tmp_path
+):
     api = ns_worker.start()
     api.update_settings(bandwidth_limit=2 * MiB)
     api.add_target(name="srv", url=tus_server.url)
@@ -142,7 +160,8 @@ def test_full_disk_makes_uploads_wait_says_so_everywhere_and_they_resume(ns_work
     filler = ns_worker.view / "filler"
     fill(filler)
     row = wait_for(
-        lambda: (r := api.upload(upload_id)["upload"])["error_title"] == "Disk full" and r, 10,
+        lambda: (r := api.upload(upload_id)["upload"])["error_title"] == "Disk full" and r,
+        10,
         "the upload to wait for disk space",
     )
     said = f"The disk holding upqueue's data ({ns_worker.home}) is full: free some space"
@@ -155,8 +174,12 @@ def test_full_disk_makes_uploads_wait_says_so_everywhere_and_they_resume(ns_work
     assert refused.value.status == 507 and refused.value.title == "Disk full"
     assert said in refused.value.message
     cli = subprocess.run(
-        [sys.executable, str(MAIN), "add", str(src), "--target", "srv"], capture_output=True,
-        text=True, timeout=60, env=dict(os.environ, UPQUEUE_HOME=str(ns_worker.view)), check=False,
+        [sys.executable, str(MAIN), "add", str(src), "--target", "srv"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=dict(os.environ, UPQUEUE_HOME=str(ns_worker.view)),
+        check=False,
     )
     assert cli.returncode == 1 and f"Disk full: {said}" in cli.stderr, cli.stderr
     assert "Internal error" not in cli.stderr
@@ -164,12 +187,18 @@ def test_full_disk_makes_uploads_wait_says_so_everywhere_and_they_resume(ns_work
 
     filler.unlink()
     freed = time.monotonic()
-    wait_for(lambda: api.upload(upload_id)["upload"]["status"] in ("uploading", "done"), 10,
-             "the upload to resume by itself")
+    wait_for(
+        lambda: api.upload(upload_id)["upload"]["status"] in ("uploading", "done"),
+        10,
+        "the upload to resume by itself",
+    )
     assert time.monotonic() - freed < 10
     api.update_settings(bandwidth_limit=0)
-    row = wait_for(lambda: (r := api.upload(upload_id)["upload"])["status"] in ("done", "failed") and r,
-                   60, "the upload to finish")
+    row = wait_for(
+        lambda: (r := api.upload(upload_id)["upload"])["status"] in ("done", "failed") and r,
+        60,
+        "the upload to finish",
+    )
     assert row["status"] == "done", row
     assert same_content(src, tus_server.stored_path(row["result_url"]))
     assert api.health()["disk_full"] is False
@@ -181,5 +210,8 @@ def test_worker_started_on_a_full_disk_says_so(ns_worker):
     _, err = proc.communicate(timeout=60)
     text = err.decode(errors="replace")
     assert proc.returncode == 1, (proc.returncode, text)
-    assert f"Disk full: The disk holding upqueue's data ({ns_worker.home}) is full: free some space" in text
+    assert (
+        f"Disk full: The disk holding upqueue's data ({ns_worker.home}) is full: free some space"
+        in text
+    )
     assert "OperationalError" not in text and "Traceback" not in text, text

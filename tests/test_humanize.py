@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-
 from upqueue.core import humanize
 from upqueue.core.progress import SpeedMeter, eta_seconds, overall, percent
 

@@ -14,9 +14,9 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from upqueue.core.api_client import ApiClient
 from upqueue.core.errors import UpqueueError
+
 from tests.fixtures.worker import wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -59,7 +59,9 @@ def test_the_set_up_left_nothing_missing_for_qt():
     plugin needs: it came from the plugin's own list, not from a hand-kept one."""
     found = subprocess.run(
         [sys.executable, str(ROOT / "scripts" / "qt_libs.py")],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     assert found.stdout.strip() == "", f"missing for Qt: {found.stdout}"
 
@@ -78,7 +80,10 @@ def test_one_install_serves_scripts_run_and_scripts_test():
         pytest.skip("the suite did not run through scripts/test (no .venv/.installed-all)")
     ran = subprocess.run(
         [str(ROOT / "scripts" / "run"), "--help"],
-        capture_output=True, text=True, timeout=120, check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert ran.returncode == 0, ran.stderr
     assert "installing" not in ran.stdout + ran.stderr
@@ -88,7 +93,10 @@ def test_one_install_serves_scripts_run_and_scripts_test():
 def _launch(display: str, home: Path) -> subprocess.Popen[str]:
     env = dict(os.environ, DISPLAY=display, QT_QPA_PLATFORM="xcb", UPQUEUE_HOME=str(home))
     return subprocess.Popen(
-        [sys.executable, str(MAIN)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        [sys.executable, str(MAIN)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
     )
 
@@ -98,6 +106,7 @@ def test_first_launch_on_a_real_x_display_and_a_second_launch_raises_the_first(
 ):
     first = _launch(x_display, upqueue_home)
     try:
+
         def answering():
             if first.poll() is not None:
                 _out, err = first.communicate()

@@ -15,16 +15,16 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-
 from upqueue.core import paths
 from upqueue.core.api_client import ApiClient, WorkerUnavailable
 from upqueue.core.cli_wait import Waiter
 from upqueue.core.secrets import SecretStore
 from upqueue.core.store import Store
-from tests.fixtures.tus import make_file
-from tests.fixtures.worker import wait_for
 from upqueue.worker.api import PortHolder, create_app, serve
 from upqueue.worker.service import Service
+
+from tests.fixtures.tus import make_file
+from tests.fixtures.worker import wait_for
 
 MAIN = Path(__file__).resolve().parent.parent / "main.py"
 
@@ -49,9 +49,7 @@ def _epoch(iso: str) -> float:
     return datetime.fromisoformat(iso).timestamp()
 
 
-def test_a_long_poll_is_held_until_the_counter_moves_then_answers_at_once(
-    app_in_process, tmp_path
-):
+def test_a_long_poll_is_held_until_the_counter_moves_then_answers_at_once(app_in_process, tmp_path):
     service, api, _server, changes = app_in_process
     target = service.add_target({"name": "t", "url": "http://127.0.0.1:9/files/"})
     seq = api.uploads()["seq"]
@@ -133,9 +131,7 @@ def test_the_waiter_learns_of_an_end_at_once(worker, tmp_path):
         waiter = Waiter(api, [upload_id], seq, out=io.StringIO(), err=io.StringIO(), tty=False)
         thread = threading.Thread(target=lambda w=waiter, d=done: (w.run(), d.set()))
         thread.start()
-        wait_for(
-            lambda w=waiter, u=upload_id: w.seq is not None and u in w.rows, 10, "the waiter"
-        )
+        wait_for(lambda w=waiter, u=upload_id: w.seq is not None and u in w.rows, 10, "the waiter")
         time.sleep(0.05 * number)  # cancel at a different moment of the waiter's cycle each time
         api.action(upload_id, "cancel")
         cancelled_at = time.monotonic()
@@ -155,7 +151,11 @@ def test_add_wait_exits_right_after_the_upload_ends(worker, tus_server, tmp_path
         source = make_file(tmp_path / f"p{number}.bin", 4 * 1024 * 1024 + number)
         result = subprocess.run(
             [sys.executable, str(MAIN), "add", str(source), "--target", "srv", "--wait"],
-            capture_output=True, text=True, timeout=120, env=env, check=False,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=env,
+            check=False,
         )
         exited = time.time()
         assert result.returncode == 0, result.stderr

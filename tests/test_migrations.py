@@ -8,7 +8,6 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-
 from upqueue.core import migrations
 from upqueue.core.models import Status
 from upqueue.core.store import Store
@@ -23,23 +22,37 @@ def previous_release_db(tmp_path: Path) -> Path:
     conn = sqlite3.connect(path, isolation_level=None)
     for version, script in enumerate(migrations.MIGRATIONS[:PREVIOUS], 1):
         conn.executescript(f"BEGIN;\n{script}\nPRAGMA user_version = {version};\nCOMMIT;")
-    conn.execute("INSERT INTO targets (id, name, url, created_at) VALUES (1, 't', 'http://h/files/', 'x')")
+    conn.execute(
+        "INSERT INTO targets (id, name, url, created_at) VALUES (1, 't', 'http://h/files/', 'x')"
+    )
     for number, status in enumerate(Status, 1):
         url = f"http://h/files/{number}" if status != Status.QUEUED else None
         conn.execute(
             "INSERT INTO uploads (id, target_id, path, name, size, mtime_ns, inode, status,"
             ' "offset", remote_url, remote_expires, error_title, attempts, created_at, updated_at,'
             " change_seq) VALUES (?, 1, ?, ?, 100, 5, 6, ?, 40, ?, ?, ?, 2, 'c', 'u', ?)",
-            (number, f"/d/{status}.bin", f"{status}.bin", status.value, url,
-             "Wed, 02 Dec 2026 10:00:00 GMT" if url else None,
-             "Boom" if status == Status.FAILED else None, number))
+            (
+                number,
+                f"/d/{status}.bin",
+                f"{status}.bin",
+                status.value,
+                url,
+                "Wed, 02 Dec 2026 10:00:00 GMT" if url else None,
+                "Boom" if status == Status.FAILED else None,
+                number,
+            ),
+        )
     conn.close()
     return path
 
 
 def test_schema_4_keeps_every_upload_and_moves_the_tus_state(previous_release_db: Path) -> None:
-    before = {r[0]: r for r in sqlite3.connect(previous_release_db).execute(
-        "SELECT * FROM uploads ORDER BY id").fetchall()}
+    before = {
+        r[0]: r
+        for r in sqlite3.connect(previous_release_db)
+        .execute("SELECT * FROM uploads ORDER BY id")
+        .fetchall()
+    }
     store = Store(previous_release_db)
     try:
         assert store.schema_version == len(migrations.MIGRATIONS) > PREVIOUS
@@ -54,8 +67,11 @@ def test_schema_4_keeps_every_upload_and_moves_the_tus_state(previous_release_db
         assert tuple(row.values())[: len(old)] == old
         if row["remote_url"]:
             assert json.loads(row["remote_state"]) == {
-                "protocol": "tus", "url": row["remote_url"], "expires": row["remote_expires"],
-                "all_sent": False}
+                "protocol": "tus",
+                "url": row["remote_url"],
+                "expires": row["remote_expires"],
+                "all_sent": False,
+            }
             assert row["result_url"] == row["remote_url"]
         else:
             assert row["remote_state"] is None and row["result_url"] is None
@@ -70,5 +86,14 @@ def test_schema_4_has_the_members_table(tmp_path: Path) -> None:
         columns = [r["name"] for r in store.query("PRAGMA table_info(upload_members)")]
     finally:
         store.close()
-    assert columns == ["upload_id", "position", "path", "name", "size", "mtime_ns", "inode",
-                       "ctime_ns", "role"]
+    assert columns == [
+        "upload_id",
+        "position",
+        "path",
+        "name",
+        "size",
+        "mtime_ns",
+        "inode",
+        "ctime_ns",
+        "role",
+    ]

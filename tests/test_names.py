@@ -34,7 +34,9 @@ def write_bad(folder: Path, content: bytes) -> str:
 
 
 def test_watched_folder_sends_a_non_utf8_name_and_the_good_file_beside_it(
-    worker, tus_server, watched: Path  # noqa: F811
+    worker,
+    tus_server,
+    watched: Path,  # noqa: F811
 ) -> None:
     api = worker.api
     add_target(worker, tus_server.url)

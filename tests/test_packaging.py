@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from upqueue.core.models import Status
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -492,7 +491,9 @@ def test_pyproject_lists_every_first_party_package() -> None:
     new folder of modules must be added there, or an installed upqueue would lack it."""
     import tomllib
 
-    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    listed = set(
+        tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+    )
     found = {"upqueue"} | {
         ".".join(("upqueue", *init.parent.relative_to(ROOT).parts))
         for package in SOURCE_DIRS
@@ -513,19 +514,28 @@ def test_pip_install_puts_only_upqueue_into_site_packages(tmp_path: Path) -> Non
     py = env_dir / "bin" / "python"
     subprocess.run(
         [str(py), "-m", "pip", "install", "--quiet", "--no-deps", str(ROOT)],
-        check=True, capture_output=True, text=True, timeout=600,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=600,
         env=dict(os.environ, PIP_DISABLE_PIP_VERSION_CHECK="1"),
     )
     site = next((env_dir / "lib").glob("python*/site-packages"))
-    top_level = sorted(next(site.glob("upqueue-*.dist-info")).joinpath("top_level.txt").read_text().split())
+    top_level = sorted(
+        next(site.glob("upqueue-*.dist-info")).joinpath("top_level.txt").read_text().split()
+    )
     assert top_level == ["upqueue"]
     assert not {"core", "worker", "gui", "main.py"} & {p.name for p in site.iterdir()}
     assert (site / "upqueue" / "resources" / "icons" / "pause.svg").is_file()
     # The dependencies come from this checkout's environment: the test is about the layout.
     deps = Path(sys.prefix).joinpath("lib").glob("python*/site-packages")
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(str(d) for d in deps))
-    for command in ([str(env_dir / "bin" / "upqueue"), "--help"], [str(py), "-m", "upqueue", "--help"]):
-        run = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False,
-                             env=env, cwd=tmp_path)
+    for command in (
+        [str(env_dir / "bin" / "upqueue"), "--help"],
+        [str(py), "-m", "upqueue", "--help"],
+    ):
+        run = subprocess.run(
+            command, capture_output=True, text=True, timeout=60, check=False, env=env, cwd=tmp_path
+        )
         assert run.returncode == 0, (command, run.stderr[-2000:])
         assert "target" in run.stdout and "worker" in run.stdout

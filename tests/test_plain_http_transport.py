@@ -25,9 +25,16 @@ def put_to(url: str) -> PlainHttpTransport:
 
 
 def post_to(url: str, password: str = UPLOAD_PASSWORD) -> PlainHttpTransport:
-    return PlainHttpTransport({"url": url, "auth_kind": "basic", "username": UPLOAD_USER,
-                               "options": {"method": "post", "field_name": "files"}},
-                              password, SETTINGS)
+    return PlainHttpTransport(
+        {
+            "url": url,
+            "auth_kind": "basic",
+            "username": UPLOAD_USER,
+            "options": {"method": "post", "field_name": "files"},
+        },
+        password,
+        SETTINGS,
+    )
 
 
 @pytest.fixture
@@ -39,7 +46,8 @@ def nginx_proxy(nginx_dav: PlainServer) -> Iterator[FaultProxy]:
 
 @pytest.mark.parametrize("size", [0, 1024, 20 * MiB])
 def test_put_to_nginx_arrives_identical_and_keeps_the_answer(
-        nginx_dav: PlainServer, tmp_path: Path, size: int) -> None:
+    nginx_dav: PlainServer, tmp_path: Path, size: int
+) -> None:
     src = make_file(tmp_path / f"Messung {size}.bin", size)
     hooks = RecordingHooks()
     sent = put_to(nginx_dav.url + "lab").send(job_for(src), None, hooks)
@@ -60,7 +68,8 @@ def test_multipart_post_to_uploadserver(upload_server: PlainServer, tmp_path: Pa
 
 
 def test_reset_halfway_restarts_from_zero_and_says_so(
-        nginx_dav: PlainServer, nginx_proxy: FaultProxy, tmp_path: Path) -> None:
+    nginx_dav: PlainServer, nginx_proxy: FaultProxy, tmp_path: Path
+) -> None:
     src = make_file(tmp_path / "reset.bin", 8 * MiB, seed=2)
     url = f"{nginx_proxy.base_url}/upload/"
     nginx_proxy.reset_after("PUT", 4 * MiB)
@@ -73,8 +82,9 @@ def test_reset_halfway_restarts_from_zero_and_says_so(
     hooks = RecordingHooks()
     put_to(url).send(job_for(src), state, hooks)
     assert hooks.progress[0] == 0
-    assert any(kind == "restarted" and "restarts from the beginning" in m
-               for kind, m in hooks.events)
+    assert any(
+        kind == "restarted" and "restarts from the beginning" in m for kind, m in hooks.events
+    )
     puts = nginx_proxy.requests("PUT")
     assert [p.body_forwarded for p in puts] == [4 * MiB, 8 * MiB]
     assert nginx_dav.stored(src.name).read_bytes() == src.read_bytes()
@@ -90,14 +100,17 @@ def test_test_connection_put_and_post(nginx_dav: PlainServer, upload_server: Pla
 
 
 def test_reset_through_the_worker_retries_from_zero(
-        worker: WorkerProcess, nginx_dav: PlainServer, nginx_proxy: FaultProxy,
-        tmp_path: Path) -> None:
+    worker: WorkerProcess, nginx_dav: PlainServer, nginx_proxy: FaultProxy, tmp_path: Path
+) -> None:
     worker.api.add_target(name="dav", protocol="http", url=f"{nginx_proxy.base_url}/upload/")
     src = make_file(tmp_path / "w.bin", 6 * MiB, seed=3)
     nginx_proxy.reset_after("PUT", 3 * MiB)
     upload_id = worker.api.add_uploads([str(src)], "dav")["ids"][0]
-    row = wait_for(lambda: (r := worker.api.upload(upload_id)["upload"])["status"]
-                   in ("done", "failed") and r, 60, "the upload to finish")
+    row = wait_for(
+        lambda: (r := worker.api.upload(upload_id)["upload"])["status"] in ("done", "failed") and r,
+        60,
+        "the upload to finish",
+    )
     assert row["status"] == "done", row
     assert nginx_dav.stored(src.name).read_bytes() == src.read_bytes()
     events = worker.api.upload(upload_id)["events"]

@@ -8,8 +8,8 @@ import time
 from pathlib import Path
 
 import pytest
-
 from upqueue.core.api_client import ApiError
+
 from tests.fixtures.processing_server import ProcessingServer
 from tests.fixtures.tus import make_file
 from tests.fixtures.worker import FAST_SETTINGS, WorkerProcess, wait_for
@@ -65,12 +65,14 @@ def test_processing_is_shown_with_the_servers_progress_then_done_with_its_link(
     assert "Processing 40 %: Importing roads" in capsys.readouterr().out
 
     processing_server.finish("http://maps.example.org/layers/roads")
-    row = wait_for(lambda: (r := upload_of(proc_worker, upload_id))["status"] == "done" and r, 30,
-                   "done")
+    row = wait_for(
+        lambda: (r := upload_of(proc_worker, upload_id))["status"] == "done" and r, 30, "done"
+    )
     assert row["result_url"] == "http://maps.example.org/layers/roads"
     events = proc_worker.api.upload(upload_id)["events"]
-    assert any(e["kind"] == "processing" and "Importing roads" in (e["message"] or "")
-               for e in events), events
+    assert any(
+        e["kind"] == "processing" and "Importing roads" in (e["message"] or "") for e in events
+    ), events
     assert events[-1]["kind"] == "done"
     assert processing_server.puts == 1 and len(processing_server.jobs) == 1
 
@@ -81,16 +83,22 @@ def test_a_failed_import_fails_the_upload_with_the_servers_reason(
     upload_id = add_one(proc_worker, processing_server, make_file(tmp_path / "x.shp", 10))
     processing(proc_worker, upload_id)
     processing_server.fail("Unknown projection: add a .prj")
-    row = wait_for(lambda: (r := upload_of(proc_worker, upload_id))["status"] == "failed" and r,
-                   30, "failed")
-    assert (row["error_title"], row["error_message"]) == ("Import failed",
-                                                         "Unknown projection: add a .prj")
+    row = wait_for(
+        lambda: (r := upload_of(proc_worker, upload_id))["status"] == "failed" and r, 30, "failed"
+    )
+    assert (row["error_title"], row["error_message"]) == (
+        "Import failed",
+        "Unknown projection: add a .prj",
+    )
     # A retry sends the file again (a new job), not following the failed one.
     proc_worker.api.action(upload_id, "retry")
     wait_for(lambda: len(processing_server.jobs) == 2, 30, "a second job")
     processing_server.finish("http://maps.example.org/layers/x")
-    row = wait_for(lambda: (r := upload_of(proc_worker, upload_id))["status"] == "done" and r, 30,
-                   "done after the retry")
+    row = wait_for(
+        lambda: (r := upload_of(proc_worker, upload_id))["status"] == "done" and r,
+        30,
+        "done after the retry",
+    )
     assert processing_server.puts == 2
 
 
@@ -109,8 +117,9 @@ def test_kill_9_while_processing_follows_the_same_job_after_the_restart(
     row = processing(proc_worker, upload_id, 70)
     assert processing_server.job().polls > polls
     processing_server.finish("http://maps.example.org/layers/a")
-    row = wait_for(lambda: (r := upload_of(proc_worker, upload_id))["status"] == "done" and r, 30,
-                   "done")
+    row = wait_for(
+        lambda: (r := upload_of(proc_worker, upload_id))["status"] == "done" and r, 30, "done"
+    )
     assert row["result_url"] == "http://maps.example.org/layers/a"
     # Nothing went up twice: one PUT, one job.
     assert processing_server.puts == 1 and len(processing_server.jobs) == 1
@@ -154,12 +163,18 @@ def test_watched_shapefile_set_goes_as_one_upload_with_every_member(
     wait_for(lambda: api.watch(watch["id"])["state"] == "watching", 15, "the watch to arm")
     for number, suffix in enumerate(SHAPEFILE):
         (watched / f"Roads{suffix.upper() if suffix == '.dbf' else suffix}").write_bytes(
-            bytes([number]) * (1000 + number))
+            bytes([number]) * (1000 + number)
+        )
     (watched / "alone.tif").write_bytes(b"t" * 500)
 
-    uploads = wait_for(lambda: len(u := [x for x in api.uploads()["uploads"]
-                                         if x["watch_id"] == watch["id"]]) == 2 and u, 30,
-                       "two uploads: the set and the lone file")
+    uploads = wait_for(
+        lambda: (
+            len(u := [x for x in api.uploads()["uploads"] if x["watch_id"] == watch["id"]]) == 2
+            and u
+        ),
+        30,
+        "two uploads: the set and the lone file",
+    )
     dataset = next(u for u in uploads if u["name"] == "Roads.shp")
     detail = api.upload(dataset["id"])
     names = sorted(m["name"] for m in detail["members"])
@@ -169,11 +184,16 @@ def test_watched_shapefile_set_goes_as_one_upload_with_every_member(
     job = next(j for j in processing_server.jobs.values() if "Roads.shp" in j.files)
     assert sorted(job.files) == names
     for name in names:  # every member on the server, byte for byte
-        assert processing_server.stored(job.token, name).read_bytes() == (watched / name).read_bytes()
+        assert (
+            processing_server.stored(job.token, name).read_bytes() == (watched / name).read_bytes()
+        )
     # Every member is recorded as sent (with its upload), so none goes again.
     with sqlite3.connect(proc_worker.home / "state.db") as db:
-        seen = dict(db.execute("SELECT path, upload_id FROM seen_files WHERE watch_id = ?",
-                               (watch["id"],)).fetchall())
+        seen = dict(
+            db.execute(
+                "SELECT path, upload_id FROM seen_files WHERE watch_id = ?", (watch["id"],)
+            ).fetchall()
+        )
     assert {Path(p).name for p in seen} == {*names, "alone.tif"}
     assert {seen[str(watched / n)] for n in names} == {dataset["id"]}
 
@@ -191,13 +211,28 @@ def test_watched_shapefile_set_goes_file_by_file_to_a_target_without_datasets(
     wait_for(lambda: api.watch(watch["id"])["state"] == "watching", 15, "the watch to arm")
     for number, suffix in enumerate(SHAPEFILE):
         (watched / f"roads{suffix}").write_bytes(bytes([number]) * (700 + number))
-    done = wait_for(lambda: len(u := [x for x in api.uploads()["uploads"]
-                                      if x["watch_id"] == watch["id"] and x["status"] == "done"])
-                    == len(SHAPEFILE) and u, 60, "one upload per file")
+    done = wait_for(
+        lambda: (
+            len(
+                u := [
+                    x
+                    for x in api.uploads()["uploads"]
+                    if x["watch_id"] == watch["id"] and x["status"] == "done"
+                ]
+            )
+            == len(SHAPEFILE)
+            and u
+        ),
+        60,
+        "one upload per file",
+    )
     for upload in done:  # each file its own upload, byte for byte
         assert tus_server.stored_bytes(upload["result_url"]) == Path(upload["path"]).read_bytes()
         assert api.upload(upload["id"])["members"] == []
     with sqlite3.connect(worker.home / "state.db") as db:
-        seen = dict(db.execute("SELECT path, upload_id FROM seen_files WHERE watch_id = ?",
-                               (watch["id"],)).fetchall())
+        seen = dict(
+            db.execute(
+                "SELECT path, upload_id FROM seen_files WHERE watch_id = ?", (watch["id"],)
+            ).fetchall()
+        )
     assert sorted(seen.values()) == sorted(u["id"] for u in done)

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from upqueue.core import paths
 from upqueue.core.api_client import ApiClient
 from upqueue.core.records import (
@@ -29,10 +28,11 @@ from upqueue.core.secrets import SecretStore
 from upqueue.core.store import Store
 from upqueue.gui.models.upload_row import FIELDS as ROW_FIELDS
 from upqueue.gui.models.upload_row import UploadRow
-from tests.fixtures.gui import FakeApi
-from tests.fixtures.tus import make_file
 from upqueue.worker.api import PortHolder, create_app, serve
 from upqueue.worker.service import Service
+
+from tests.fixtures.gui import FakeApi
+from tests.fixtures.tus import make_file
 
 
 @pytest.fixture
@@ -106,7 +106,11 @@ def test_uploads_targets_and_add_results_have_the_records_shape(api: Any, tmp_pa
     for row in uploads:
         assert_is_record(row, UploadRecord)
         assert (row["path"], row["name"], row["size"], row["status"], row["target_name"]) == (
-            str(good), "good.bin", 1234, "queued", "t"
+            str(good),
+            "good.bin",
+            1234,
+            "queued",
+            "t",
         )
         # The window's row keeps exactly the record's fields.
         assert UploadRow(row).as_dict() == row

@@ -23,10 +23,16 @@ from tests.fixtures.send_hooks import SETTINGS, RecordingHooks, job_for
 from tests.fixtures.tus import make_file
 
 
-def transport(url: str, *, key: str = ACCESS_KEY, secret: str = SECRET_KEY,
-              **options: object) -> S3Transport:
-    target = {"protocol": "s3", "url": url, "username": key, "auth_kind": "basic",
-              "options": {"part_size_mib": 5, "multipart_threshold_mib": 5, **options}}
+def transport(
+    url: str, *, key: str = ACCESS_KEY, secret: str = SECRET_KEY, **options: object
+) -> S3Transport:
+    target = {
+        "protocol": "s3",
+        "url": url,
+        "username": key,
+        "auth_kind": "basic",
+        "options": {"part_size_mib": 5, "multipart_threshold_mib": 5, **options},
+    }
     return S3Transport(target, secret, SETTINGS)
 
 
@@ -53,22 +59,39 @@ def part_puts(proxy: FaultProxy) -> list[int]:
 
 def test_signature_matches_aws_documented_example() -> None:
     # The "GET Object" example of AWS's SigV4 header-auth documentation.
-    headers = sign("GET", "examplebucket.s3.amazonaws.com", "/test.txt", {},
-                   {"Range": "bytes=0-9"}, access_key="AKIAIOSFODNN7EXAMPLE",
-                   secret="wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", region="us-east-1",
-                   payload_sha256=EMPTY_SHA256, now=datetime(2013, 5, 24, tzinfo=UTC))
+    headers = sign(
+        "GET",
+        "examplebucket.s3.amazonaws.com",
+        "/test.txt",
+        {},
+        {"Range": "bytes=0-9"},
+        access_key="AKIAIOSFODNN7EXAMPLE",
+        secret="wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+        region="us-east-1",
+        payload_sha256=EMPTY_SHA256,
+        now=datetime(2013, 5, 24, tzinfo=UTC),
+    )
     assert headers["Authorization"].endswith(
-        "Signature=f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41")
+        "Signature=f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41"
+    )
 
 
 def test_path_style_and_virtual_hosted_addresses() -> None:
     path = parse_location("http://127.0.0.1:8333/data/lab/raw/")
     assert (path.host, path.bucket, path.prefix, path.virtual_host) == (
-        "127.0.0.1:8333", "data", "lab/raw/", False)
+        "127.0.0.1:8333",
+        "data",
+        "lab/raw/",
+        False,
+    )
     assert path.url_for(path.key_for("a b.tif")) == "http://127.0.0.1:8333/data/lab/raw/a%20b.tif"
     aws = parse_location("https://my-lab.s3.eu-west-1.amazonaws.com/scans")
     assert (aws.bucket, aws.prefix, aws.region, aws.virtual_host) == (
-        "my-lab", "scans/", "eu-west-1", True)
+        "my-lab",
+        "scans/",
+        "eu-west-1",
+        True,
+    )
     assert aws.url_for("scans/x") == "https://my-lab.s3.eu-west-1.amazonaws.com/scans/x"
     assert parse_location("http://h/b", region="eu-central-1").region == "eu-central-1"
     with pytest.raises(TransferError, match="names no bucket"):
@@ -87,8 +110,9 @@ def test_part_size_lets_10000_parts_cover_the_file() -> None:
 
 
 @pytest.mark.parametrize("size", [0, 1024])
-def test_small_file_is_one_put_with_content_md5(tmp_path: Path, s3_bucket: S3Bucket,
-                                                proxy: FaultProxy, size: int) -> None:
+def test_small_file_is_one_put_with_content_md5(
+    tmp_path: Path, s3_bucket: S3Bucket, proxy: FaultProxy, size: int
+) -> None:
     src = make_file(tmp_path / f"small-{size}.bin", size)
     t = transport(f"{proxy.base_url}/{s3_bucket.name}/in")
     hooks = RecordingHooks()
@@ -96,12 +120,15 @@ def test_small_file_is_one_put_with_content_md5(tmp_path: Path, s3_bucket: S3Buc
     assert s3_bucket.get(f"in/{src.name}") == src.read_bytes()
     puts = proxy.requests("PUT")
     assert len(puts) == 1 and "content-md5" in puts[0].headers
-    assert sent.remote_state["done"] == {f"in/{src.name}": hashlib.md5(src.read_bytes()).hexdigest()}
+    assert sent.remote_state["done"] == {
+        f"in/{src.name}": hashlib.md5(src.read_bytes()).hexdigest()
+    }
     assert sent.result_url and sent.result_url.endswith(f"/{s3_bucket.name}/in/{src.name}")
 
 
 def test_96_mib_multipart_identical_etag_checked_state_before_first_part(
-        tmp_path: Path, s3_bucket: S3Bucket, proxy: FaultProxy) -> None:
+    tmp_path: Path, s3_bucket: S3Bucket, proxy: FaultProxy
+) -> None:
     src = make_file(tmp_path / "big.bin", 96 * MIB)
     t = transport(f"{proxy.base_url}/{s3_bucket.name}", part_size_mib=8, parallel_parts=3)
     hooks = RecordingHooks()
@@ -117,8 +144,9 @@ def test_96_mib_multipart_identical_etag_checked_state_before_first_part(
     assert s3_bucket.pending() == []
 
 
-def test_resume_sends_no_part_the_server_holds(tmp_path: Path, s3_bucket: S3Bucket,
-                                               proxy: FaultProxy) -> None:
+def test_resume_sends_no_part_the_server_holds(
+    tmp_path: Path, s3_bucket: S3Bucket, proxy: FaultProxy
+) -> None:
     src = make_file(tmp_path / "resume.bin", 40 * MIB)
     url = f"{proxy.base_url}/{s3_bucket.name}"
     stored = None
@@ -153,15 +181,17 @@ def test_cancel_aborts_the_multipart_upload(tmp_path: Path, s3_bucket: S3Bucket)
     assert s3_bucket.pending() == []
 
 
-def test_stale_uploads_of_upqueue_aborted_others_left(tmp_path: Path,
-                                                      s3_bucket: S3Bucket) -> None:
+def test_stale_uploads_of_upqueue_aborted_others_left(tmp_path: Path, s3_bucket: S3Bucket) -> None:
     src = make_file(tmp_path / "stale.bin", 12 * MIB)
     t = transport(s3_bucket.url)
     for name in ("tracked", "forgotten"):
         hooks = RecordingHooks(stop_at=1)
         with pytest.raises(TransferStopped):
-            t.send(job_for(src.rename(tmp_path / name) if src.exists() else tmp_path / name),
-                   None, hooks)
+            t.send(
+                job_for(src.rename(tmp_path / name) if src.exists() else tmp_path / name),
+                None,
+                hooks,
+            )
         if name == "tracked":
             tracked_state = hooks.state
         src = tmp_path / name
@@ -220,8 +250,7 @@ def test_connection_test_writes_and_deletes(s3_bucket: S3Bucket) -> None:
     report = transport(s3_bucket.url + "/pre").test_connection()
     assert report.ok, report.message
     assert "accepts writes" in report.message
-    keys = s3_bucket.client()._call("GET", "", query={"list-type": "2"},
-                                    action="listing").text
+    keys = s3_bucket.client()._call("GET", "", query={"list-type": "2"}, action="listing").text
     assert "connection-test" not in keys
 
 
@@ -229,7 +258,8 @@ def test_connection_test_writes_and_deletes(s3_bucket: S3Bucket) -> None:
 
 
 def test_connection_reset_mid_part_resumes_without_resending_held_parts(
-        tmp_path: Path, s3_bucket: S3Bucket, proxy: FaultProxy) -> None:
+    tmp_path: Path, s3_bucket: S3Bucket, proxy: FaultProxy
+) -> None:
     src = make_file(tmp_path / "reset.bin", 15 * MIB)
     url = f"{proxy.base_url}/{s3_bucket.name}"
     proxy.reset_after("PUT", 2 * MIB, nth=2)
@@ -242,12 +272,17 @@ def test_connection_reset_mid_part_resumes_without_resending_held_parts(
     assert part_puts(proxy) == [1, 2, 2, 3]
 
 
-def test_server_error_on_a_part_is_transient(tmp_path: Path, s3_bucket: S3Bucket,
-                                             proxy: FaultProxy) -> None:
+def test_server_error_on_a_part_is_transient(
+    tmp_path: Path, s3_bucket: S3Bucket, proxy: FaultProxy
+) -> None:
     src = make_file(tmp_path / "busy.bin", 11 * MIB)
     url = f"{proxy.base_url}/{s3_bucket.name}"
-    proxy.respond("PUT", 503, body="<Error><Code>SlowDown</Code><Message>Reduce your request "
-                                    "rate.</Message></Error>", nth=1)
+    proxy.respond(
+        "PUT",
+        503,
+        body="<Error><Code>SlowDown</Code><Message>Reduce your request rate.</Message></Error>",
+        nth=1,
+    )
     with pytest.raises(TransferError) as info:
         transport(url, parallel_parts=1).send(job_for(src), None, hooks := RecordingHooks())
     assert info.value.kind == ErrorKind.TRANSIENT and "SlowDown" in info.value.message
@@ -255,8 +290,9 @@ def test_server_error_on_a_part_is_transient(tmp_path: Path, s3_bucket: S3Bucket
     assert s3_bucket.get(src.name) == src.read_bytes()
 
 
-def test_rclone_dropping_the_upload_ends_in_started_over(tmp_path: Path,
-                                                         rclone_bucket: S3Bucket) -> None:
+def test_rclone_dropping_the_upload_ends_in_started_over(
+    tmp_path: Path, rclone_bucket: S3Bucket
+) -> None:
     src = make_file(tmp_path / "quirk.bin", 12 * MIB)
     url = rclone_bucket.url
     hooks = RecordingHooks(stop_on_state=True)  # stopped once the upload id is stored
@@ -275,20 +311,27 @@ def test_rclone_dropping_the_upload_ends_in_started_over(tmp_path: Path,
     hooks = RecordingHooks()
     sent = transport(url).send(job_for(src), stored, hooks)
     assert rclone_bucket.get(src.name) == src.read_bytes()
-    assert any(kind == "restarted" and "started over" in message
-               for kind, message in hooks.events), hooks.events
+    assert any(
+        kind == "restarted" and "started over" in message for kind, message in hooks.events
+    ), hooks.events
     assert hooks.states[0] and hooks.states[0]["upload_id"] != upload_id
     assert sent.remote_state["done"][src.name].endswith("-3")
 
 
-def test_etag_mismatch_fails_with_both_figures(tmp_path: Path, s3_bucket: S3Bucket,
-                                               proxy: FaultProxy) -> None:
+def test_etag_mismatch_fails_with_both_figures(
+    tmp_path: Path, s3_bucket: S3Bucket, proxy: FaultProxy
+) -> None:
     src = make_file(tmp_path / "verify.bin", 11 * MIB)
     url = f"{proxy.base_url}/{s3_bucket.name}"
     wrong = "0123456789abcdef0123456789abcdef-3"
-    proxy.respond("POST", 200, nth=2, headers={"Content-Type": "application/xml"},
-                  body=f"<CompleteMultipartUploadResult><ETag>&quot;{wrong}&quot;</ETag>"
-                       "</CompleteMultipartUploadResult>")
+    proxy.respond(
+        "POST",
+        200,
+        nth=2,
+        headers={"Content-Type": "application/xml"},
+        body=f"<CompleteMultipartUploadResult><ETag>&quot;{wrong}&quot;</ETag>"
+        "</CompleteMultipartUploadResult>",
+    )
     with pytest.raises(TransferError) as info:
         transport(url).send(job_for(src), None, RecordingHooks())
     assert info.value.title == "Upload verification failed"
@@ -297,8 +340,10 @@ def test_etag_mismatch_fails_with_both_figures(tmp_path: Path, s3_bucket: S3Buck
 
 
 def test_a_datasets_members_go_side_by_side(tmp_path: Path, s3_bucket: S3Bucket) -> None:
-    parts = [make_file(tmp_path / f"roads.{ext}", size, seed=i)
-             for i, (ext, size) in enumerate([("shp", 7 * MIB), ("dbf", 3000), ("shx", 100)])]
+    parts = [
+        make_file(tmp_path / f"roads.{ext}", size, seed=i)
+        for i, (ext, size) in enumerate([("shp", 7 * MIB), ("dbf", 3000), ("shx", 100)])
+    ]
     hooks = RecordingHooks()
     sent = transport(s3_bucket.url + "/gis").send(job_for(*parts), None, hooks)
     for src in parts:
@@ -315,4 +360,5 @@ def test_a_datasets_members_go_side_by_side(tmp_path: Path, s3_bucket: S3Bucket)
     transport(s3_bucket.url + "/gis").send(job_for(*parts), sent.remote_state, again)
     assert s3_bucket.get("gis/roads.dbf") == parts[1].read_bytes()
     assert [m for k, m in again.events if k == "restarted"] == [
-        "gis/roads.dbf is no longer on the server as it was sent; it is sent again."]
+        "gis/roads.dbf is no longer on the server as it was sent; it is sent again."
+    ]

@@ -12,9 +12,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-
 from upqueue.core import migrations
 from upqueue.core.store import Store
+
 from tests.fixtures.tus import make_file
 from tests.fixtures.worker import wait_for
 from tests.test_cli import cli
@@ -62,9 +62,17 @@ def test_credentials_a_server_quotes_are_never_shown_or_stored(worker, echo_serv
     api = worker.api
     targets = [
         add_target(worker, echo_server, name="bearer", auth_kind="bearer", secret=TOKEN),
-        add_target(worker, echo_server, name="basic", auth_kind="basic", username="alice", secret=PASSWORD),
-        add_target(worker, echo_server, name="header", auth_kind="header", auth_header="X-Api-Key",
-                   secret=HEADER_KEY),
+        add_target(
+            worker, echo_server, name="basic", auth_kind="basic", username="alice", secret=PASSWORD
+        ),
+        add_target(
+            worker,
+            echo_server,
+            name="header",
+            auth_kind="header",
+            auth_header="X-Api-Key",
+            secret=HEADER_KEY,
+        ),
     ]
     src = make_file(tmp_path / "f.bin", 1000)
     ids = [api.add_uploads([str(src)], t["name"])["ids"][0] for t in targets]
@@ -122,7 +130,12 @@ def test_backups_are_private_after_a_migration_and_loose_modes_are_tightened(
     manifests.mkdir()
     old_manifest = manifests / "batch-00001.csv"
     old_manifest.write_text("file\n")
-    for path, loose in ((backups, 0o755), (manifests, 0o755), (old_manifest, 0o644), (copies[0], 0o644)):
+    for path, loose in (
+        (backups, 0o755),
+        (manifests, 0o755),
+        (old_manifest, 0o644),
+        (copies[0], 0o644),
+    ):
         os.chmod(path, loose)
     make_worker.start()
     assert mode(backups) == mode(manifests) == 0o700

@@ -9,11 +9,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-
 from upqueue.core.errors import TransferError, TransferStopped
 from upqueue.core.filereader import FileSlice, fingerprint
-from upqueue.core.transports.tus.transfer import transfer
 from upqueue.core.transports.tus.client import CreateResult, HeadResult, TusClient
+from upqueue.core.transports.tus.transfer import transfer
+
 from tests.fixtures.tus import ProxiedServer, TusServer, make_file, same_content
 
 MiB = 1 << 20

@@ -13,8 +13,18 @@ ROOT = Path(__file__).resolve().parent.parent
 SCANNED = [
     *sorted((ROOT / "worker").rglob("*.py")),
     *sorted((ROOT / "gui").rglob("*.py")),
-    *(ROOT / "core" / name for name in ("targets.py", "models.py", "watchrules.py", "store.py",
-                                        "api_client.py", "progress.py", "humanize.py")),
+    *(
+        ROOT / "core" / name
+        for name in (
+            "targets.py",
+            "models.py",
+            "watchrules.py",
+            "store.py",
+            "api_client.py",
+            "progress.py",
+            "humanize.py",
+        )
+    ),
     *sorted((ROOT / "core").glob("cli*.py")),
 ]
 # What only the tus transport may say: its columns of old, its headers, its client and calls.
@@ -43,8 +53,10 @@ def test_no_tus_name_outside_the_tus_transport() -> None:
 
 def test_the_scan_sees_what_it_looks_for(tmp_path: Path) -> None:
     sample = tmp_path / "engine.py"
-    sample.write_text('url = row["remote_url"]\nclient = TusClient()\nh = "Upload-Offset"\n'
-                      'caps = c.discover(url)\nlabel = "tus 1.0"\nok = "status"\n')
+    sample.write_text(
+        'url = row["remote_url"]\nclient = TusClient()\nh = "Upload-Offset"\n'
+        'caps = c.discover(url)\nlabel = "tus 1.0"\nok = "status"\n'
+    )
     assert len(offenders([sample])) == 5  # "status" is not "tus"
 
 

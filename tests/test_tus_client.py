@@ -10,11 +10,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from upqueue.core.errors import TransferError, parse_retry_after, trim_server_text
 from upqueue.core.filereader import FileSlice, fingerprint
-from upqueue.core.transports.tus.client import TusClient, choose_checksum, decode_metadata, encode_metadata
+from upqueue.core.transports.tus.client import (
+    TusClient,
+    choose_checksum,
+    decode_metadata,
+    encode_metadata,
+)
 from upqueue.core.transports.tus.headers import resolve_location as _resolve_location
+
 from tests.fixtures.tus import ProxiedServer, TusServer, make_file, same_content
 
 MiB = 1 << 20

@@ -7,11 +7,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import requests
-
 from upqueue.core.filereader import FileSlice, fingerprint
 from upqueue.core.transports.base import UploadFile, UploadJob
 from upqueue.core.transports.tus.client import TusClient
 from upqueue.core.transports.tus.transport import TusTransport
+
 from tests.fixtures.hooks import RecordingHooks
 from tests.fixtures.tus import make_file, same_content
 from tests.fixtures.tuspy import TuspyServer
@@ -26,8 +26,11 @@ def upload_of(worker: WorkerProcess, upload_id: int) -> dict:
 
 
 def wait_done(worker: WorkerProcess, upload_id: int, timeout: float = 90.0) -> dict:
-    row = wait_for(lambda: (r := upload_of(worker, upload_id))["status"] in ("done", "failed") and r,
-                   timeout, f"upload {upload_id} to finish")
+    row = wait_for(
+        lambda: (r := upload_of(worker, upload_id))["status"] in ("done", "failed") and r,
+        timeout,
+        f"upload {upload_id} to finish",
+    )
     assert row["status"] == "done", row
     return row
 
@@ -48,8 +51,10 @@ def test_test_connection_says_that_the_server_did_not_describe_itself(
 ) -> None:
     result = worker.api.test_target_config(name="py", url=tuspy_server.url)
     assert result["ok"] is True, result
-    assert ("the server did not describe itself (OPTIONS answered 405); uploads will use "
-            "core tus + creation") in result["message"]
+    assert (
+        "the server did not describe itself (OPTIONS answered 405); uploads will use "
+        "core tus + creation"
+    ) in result["message"]
     assert result["details"]["described_itself"] is False
     described = worker.api.test_target_config(name="py", url=tuspy_server.described_url)
     assert described["ok"] is True and "did not describe" not in described["message"]
@@ -72,8 +77,9 @@ def test_files_of_every_size_and_a_non_ascii_name_arrive_byte_identical(
     kinds = {e["kind"] for i in ids for e in worker.api.upload(i)["events"]}
     assert "restarted" not in kinds and "retrying" not in kinds
     # The name went up as the tus metadata the server keeps (and wants before it answers HEAD).
-    head = requests.head(upload_of(worker, ids[3])["result_url"],
-                         headers={"Tus-Resumable": "1.0.0"}, timeout=5)
+    head = requests.head(
+        upload_of(worker, ids[3])["result_url"], headers={"Tus-Resumable": "1.0.0"}, timeout=5
+    )
     assert head.status_code == 200 and "filename" in head.headers["Upload-Metadata"]
 
 
@@ -84,15 +90,22 @@ def test_pause_mid_upload_and_resume_continue_the_same_server_upload(
     worker.settings(bandwidth_limit=4 * MiB)
     src = make_file(tmp_path / "big.bin", 20 * MiB, seed=5)
     upload_id = worker.api.add_uploads([str(src)], "py")["ids"][0]
-    row = wait_for(lambda: (r := upload_of(worker, upload_id))["offset"] > 2 * MiB
-                   and r["result_url"] and r, 30, "some progress")
+    row = wait_for(
+        lambda: (r := upload_of(worker, upload_id))["offset"] > 2 * MiB and r["result_url"] and r,
+        30,
+        "some progress",
+    )
     url = row["result_url"]
     worker.api.action(upload_id, "pause")
-    paused = wait_for(lambda: (r := upload_of(worker, upload_id))["status"] == "paused" and r, 5,
-                      "the pause")
+    paused = wait_for(
+        lambda: (r := upload_of(worker, upload_id))["status"] == "paused" and r, 5, "the pause"
+    )
     stored = tuspy_server.stored_path(url)
-    wait_for(lambda: stored.stat().st_size == (size := stored.stat().st_size) and size, 5,
-             "the server's file to hold still")
+    wait_for(
+        lambda: stored.stat().st_size == (size := stored.stat().st_size) and size,
+        5,
+        "the server's file to hold still",
+    )
     assert stored.stat().st_size < src.stat().st_size, "the pause came after the last byte"
     assert paused["result_url"] == url
     worker.settings(bandwidth_limit=0)
@@ -111,8 +124,13 @@ def test_kill_9_mid_upload_resumes_from_the_servers_offset(
     make_worker.api.add_target(name="py", url=tuspy_server.url)
     src = make_file(tmp_path / "big.bin", 20 * MiB, seed=6)
     upload_id = make_worker.api.add_uploads([str(src)], "py")["ids"][0]
-    row = wait_for(lambda: (r := upload_of(make_worker, upload_id))["offset"] > 4 * MiB
-                   and r["result_url"] and r, 30, "some progress")
+    row = wait_for(
+        lambda: (
+            (r := upload_of(make_worker, upload_id))["offset"] > 4 * MiB and r["result_url"] and r
+        ),
+        30,
+        "some progress",
+    )
     url = row["result_url"]
     make_worker.kill9()
     held = tuspy_server.stored_path(url).stat().st_size
@@ -153,8 +171,12 @@ def test_head_on_a_finished_upload_and_sending_it_again(
             created = bare.create(tuspy_server.url, 3, {"filename": "bare.bin"})
             with FileSlice(str(src), 0, 3) as body:
                 bare.patch(created.url, 0, body)
-            assert requests.head(created.url, headers={"Tus-Resumable": "1.0.0"},
-                                 timeout=5).status_code == 400
+            assert (
+                requests.head(
+                    created.url, headers={"Tus-Resumable": "1.0.0"}, timeout=5
+                ).status_code
+                == 400
+            )
         finally:
             bare.close()
 
@@ -169,8 +191,9 @@ def test_head_on_a_finished_upload_and_sending_it_again(
 
 def test_an_address_that_is_not_tus_is_told_apart(tuspy_server: TuspyServer) -> None:
     # Beside the router, the app answers 404 without Tus-Resumable: not a tus upload address.
-    transport = TusTransport({"url": f"http://127.0.0.1:{tuspy_server.port}/nothing/"},
-                             None, SETTINGS)
+    transport = TusTransport(
+        {"url": f"http://127.0.0.1:{tuspy_server.port}/nothing/"}, None, SETTINGS
+    )
     try:
         report = transport.test_connection()
     finally:

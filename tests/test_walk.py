@@ -10,24 +10,37 @@ import os
 from pathlib import Path
 
 import pytest
-
 from upqueue.core import paths
 from upqueue.core.secrets import SecretStore
 from upqueue.core.store import Store
 from upqueue.core.walk import DEFAULT_IGNORES, Skipped, is_ignored_name, walk
 from upqueue.core.watchrules import WatchState
 from upqueue.gui.file_expand import expand_paths
-from tests.fixtures.worker import wait_for
-from tests.test_watcher import RecordingSink
 from upqueue.worker.service import Service
 from upqueue.worker.watch_runner import WatchRunner
 from upqueue.worker.watch_spec import WatchSpec
 
+from tests.fixtures.worker import wait_for
+from tests.test_watcher import RecordingSink
+
 WANTED = ["a.tif", "b.txt", "link-inside.tif", "sub/c.bin", "sub/deeper/d.bin"]
 JUNK = [
-    "film.mkv.part", "x.partial", "notes.tmp", "SHOUT.TMP", "dl.crdownload", "page.download",
-    ".notes.txt.swp", "notes.txt~", "~$report.docx", ".~lock.sheet.ods#", ".DS_Store",
-    "Thumbs.db", "desktop.ini", ".hidden", "sub/.git/config", ".cache/e.bin",
+    "film.mkv.part",
+    "x.partial",
+    "notes.tmp",
+    "SHOUT.TMP",
+    "dl.crdownload",
+    "page.download",
+    ".notes.txt.swp",
+    "notes.txt~",
+    "~$report.docx",
+    ".~lock.sheet.ods#",
+    ".DS_Store",
+    "Thumbs.db",
+    "desktop.ini",
+    ".hidden",
+    "sub/.git/config",
+    ".cache/e.bin",
     "sub/cache.tmp/inside.bin",
 ]
 

@@ -21,12 +21,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from upqueue.core.watchrules import FileKey, WatchState
-from tests.fixtures.tus import make_file
-from tests.fixtures.worker import wait_for
 from upqueue.worker.watch_runner import WatchRunner
 from upqueue.worker.watch_spec import ReadyUnit, WatchSpec
+
+from tests.fixtures.tus import make_file
+from tests.fixtures.worker import wait_for
 
 REPO = Path(__file__).resolve().parent.parent
 SETTLE = 0.8

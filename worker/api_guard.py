@@ -22,7 +22,6 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from pydantic import Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-
 from upqueue.core.diskspace import DISK_FULL_TITLE, disk_full_message, is_disk_full
 from upqueue.core.errors import UpqueueError
 from upqueue.core.pathtext import readable
@@ -119,7 +118,11 @@ class Guard:
     """
 
     def __init__(
-        self, app: ASGIApp, token: str, port: int | Callable[[], int], log_path: Path,
+        self,
+        app: ASGIApp,
+        token: str,
+        port: int | Callable[[], int],
+        log_path: Path,
         disk_full: Callable[[], bool] = lambda: False,
     ) -> None:
         self.app = app
@@ -129,8 +132,12 @@ class Guard:
         self._disk_full = disk_full
 
     def _full_disk_response(self) -> JSONResponse:
-        return error_response(507, DISK_FULL_TITLE, disk_full_message(self._log_path.parent)
-                              + " Uploads wait, and resume by themselves when there is room.")
+        return error_response(
+            507,
+            DISK_FULL_TITLE,
+            disk_full_message(self._log_path.parent)
+            + " Uploads wait, and resume by themselves when there is room.",
+        )
 
     def _allowed_hosts(self) -> set[str]:
         port = self._port() if callable(self._port) else self._port

@@ -11,7 +11,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, ConfigDict
-
 from upqueue.core.errors import UpqueueError
 from upqueue.worker.api_guard import PathId, RowId, Seq, json_response
 from upqueue.worker.errors import NotFound
@@ -94,7 +93,9 @@ def make_router(service: Any) -> APIRouter:
         return changed(_manager(service).resume(watch_id))
 
     @router.get("/batches")
-    def list_batches(watch_id: Seq = None, limit: Annotated[int, Query(ge=1, le=10**9)] = 100) -> dict[str, Any]:
+    def list_batches(
+        watch_id: Seq = None, limit: Annotated[int, Query(ge=1, le=10**9)] = 100
+    ) -> dict[str, Any]:
         limit = max(1, min(int(limit), 1000))
         return {
             "batches": _manager(service).batches.list(watch_id, limit),
@@ -108,11 +109,13 @@ def make_router(service: Any) -> APIRouter:
         if batch is None:
             raise NotFound("No such batch", f"There is no batch with id {batch_id}.")
         uploads = service.list_uploads(batch_id=batch_id)["uploads"]
-        return json_response({
-            "batch": batch,
-            "uploads": uploads,
-            "rejected": book.rejects(batch_id),
-            "events": book.events(batch_id),
-        })
+        return json_response(
+            {
+                "batch": batch,
+                "uploads": uploads,
+                "rejected": book.rejects(batch_id),
+                "events": book.events(batch_id),
+            }
+        )
 
     return router

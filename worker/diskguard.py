@@ -27,13 +27,17 @@ POLL_SECONDS = 0.5
 
 class DiskGuard:
     """Args:
-        data_dir: the data directory.
-        on_full: called (on the guard's thread, or the reporter's) when the disk became full.
-        on_space: called on the guard's thread when space came back.
+    data_dir: the data directory.
+    on_full: called (on the guard's thread, or the reporter's) when the disk became full.
+    on_space: called on the guard's thread when space came back.
     """
 
-    def __init__(self, data_dir: os.PathLike[str] | str, on_full: Callable[[], None],
-                 on_space: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        data_dir: os.PathLike[str] | str,
+        on_full: Callable[[], None],
+        on_space: Callable[[], None],
+    ) -> None:
         self.data_dir = Path(data_dir)
         self.reserve = self.data_dir / RESERVE_FILE
         self._on_full, self._on_space = on_full, on_space

@@ -26,7 +26,14 @@ from upqueue.core.retry import decide
 from upqueue.core.store import Store
 from upqueue.core.targets import secret_key
 from upqueue.core.transports import registry
-from upqueue.core.transports.base import Capabilities, NotSupported, RemoteState, Sent, Transport, UploadJob
+from upqueue.core.transports.base import (
+    Capabilities,
+    NotSupported,
+    RemoteState,
+    Sent,
+    Transport,
+    UploadJob,
+)
 from upqueue.worker.diskguard import DiskGuard
 from upqueue.worker.engine_faults import DISK_FULL, DiskWaits
 from upqueue.worker.engine_hooks import Control, UploadHooks
@@ -62,19 +69,28 @@ class _TargetCache:
 
 class Engine:
     """Args:
-        store: state.db (settings).
-        repository: the upload SQL and transitions.
-        secrets: the keyring, for the targets' secrets.
-        scheduler: runs runner tasks and deferred terminations.
-        finished: told about uploads that finished.
-        owner: this worker instance's lease owner name.
-        data_dir: where the log is (named in an internal error).
-        clock: wall-clock seconds (tests pass a fake one).
+    store: state.db (settings).
+    repository: the upload SQL and transitions.
+    secrets: the keyring, for the targets' secrets.
+    scheduler: runs runner tasks and deferred terminations.
+    finished: told about uploads that finished.
+    owner: this worker instance's lease owner name.
+    data_dir: where the log is (named in an internal error).
+    clock: wall-clock seconds (tests pass a fake one).
     """
 
-    def __init__(self, store: Store, repository: UploadRepository, secrets: Secrets,
-                 scheduler: Scheduler, finished: FinishedListener, owner: str,
-                 data_dir: os.PathLike[str] | str, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        store: Store,
+        repository: UploadRepository,
+        secrets: Secrets,
+        scheduler: Scheduler,
+        finished: FinishedListener,
+        owner: str,
+        data_dir: os.PathLike[str] | str,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.store, self.repository, self.secrets = store, repository, secrets
         self.scheduler, self.finished, self.owner = scheduler, finished, owner
         self.data_dir = str(data_dir)
@@ -82,17 +98,21 @@ class Engine:
         self.bandwidth = TokenBucket(self.store.setting("bandwidth_limit"))
         self._lock = threading.Lock()
         self._controls: dict[int, Control] = {}
-        self._runners = 0          # runner tasks started or waiting to start
+        self._runners = 0  # runner tasks started or waiting to start
         # Per target: its row, its transport and the server's capabilities (None until known).
         # Reading the keyring and probing once per target rather than once per file is what
         # lets thousands of small files go at the server's pace.
         self._targets: dict[int, _TargetCache] = {}
         self._closing = False
         self.housekeeper = Housekeeper(self, repository, store, clock=clock)
-        self.disk_waits = DiskWaits(repository, self.data_dir, owner, self.running_ids,
-                                    self._stop_all, self.kick)
-        self.disk = DiskGuard(self.data_dir, on_full=self.disk_waits.disk_full,
-                              on_space=self.disk_waits.disk_space_back)
+        self.disk_waits = DiskWaits(
+            repository, self.data_dir, owner, self.running_ids, self._stop_all, self.kick
+        )
+        self.disk = DiskGuard(
+            self.data_dir,
+            on_full=self.disk_waits.disk_full,
+            on_space=self.disk_waits.disk_space_back,
+        )
 
     # -- lifecycle ------------------------------------------------------------------------
     def start(self) -> None:
@@ -249,7 +269,9 @@ class Engine:
         if cached is None:
             target = self.repository.target(target_id)
             secret = self.secrets.get(secret_key(target_id))
-            cached = _TargetCache(target, registry.transport_for(target, secret, self.store.settings()))
+            cached = _TargetCache(
+                target, registry.transport_for(target, secret, self.store.settings())
+            )
             with self._lock:
                 existing = self._targets.setdefault(target_id, cached)
             if existing is not cached:
@@ -261,8 +283,14 @@ class Engine:
         upload_id = upload["id"]
         with self._lock:
             control = self._controls[upload_id]
-        hooks = UploadHooks(upload, control, self.repository, self.bandwidth, self._lease_until,
-                            write_failed=self.disk.report)
+        hooks = UploadHooks(
+            upload,
+            control,
+            self.repository,
+            self.bandwidth,
+            self._lease_until,
+            write_failed=self.disk.report,
+        )
         try:
             cached = self._target(upload["target_id"])
             chunk = cached.target.get("chunk_size") or int(self.store.setting("chunk_size")) or None
@@ -282,8 +310,14 @@ class Engine:
         except TransferStopped as stop:
             self._stopped(upload, stop.reason, hooks)
         except NotSupported as error:
-            self._finish(upload, Status.FAILED, EventKind.FAILED, error.message, title=error.title,
-                         extra={"offset": hooks.offset})
+            self._finish(
+                upload,
+                Status.FAILED,
+                EventKind.FAILED,
+                error.message,
+                title=error.title,
+                extra={"offset": hooks.offset},
+            )
         except TransferError as error:
             self._forget_caps(upload["target_id"])  # the server may have changed: ask it again
             self._failed_attempt(upload, error, hooks)
@@ -292,32 +326,69 @@ class Engine:
                 self._stopped(upload, DISK_FULL, hooks)
                 return
             log.exception("upload %s failed unexpectedly", upload_id)
-            self._finish(upload, Status.FAILED, EventKind.FAILED,
-                         f"An internal error stopped this upload; details are in {self.data_dir}/upqueue.log",
-                         title="Internal error")
+            self._finish(
+                upload,
+                Status.FAILED,
+                EventKind.FAILED,
+                f"An internal error stopped this upload; details are in {self.data_dir}/upqueue.log",
+                title="Internal error",
+            )
         finally:
             with self._lock:
                 self._controls.pop(upload_id, None)
 
-    def _processing(self, upload: dict[str, Any], cached: _TargetCache, job: UploadJob, sent: Sent,
-                    hooks: UploadHooks) -> None:
+    def _processing(
+        self,
+        upload: dict[str, Any],
+        cached: _TargetCache,
+        job: UploadJob,
+        sent: Sent,
+        hooks: UploadHooks,
+    ) -> None:
         hooks.remote_state = sent.remote_state
-        if not self.repository.start_processing(upload["id"], sent.remote_state, sent.result_url, job.size):
+        if not self.repository.start_processing(
+            upload["id"], sent.remote_state, sent.result_url, job.size
+        ):
             return  # cancelled or paused as the last byte went: that decision stands
         hooks.processing = True
         self._follow(upload, cached, job, sent.remote_state, hooks)
 
-    def _follow(self, upload: dict[str, Any], cached: _TargetCache, job: UploadJob,
-                state: RemoteState, hooks: UploadHooks) -> None:
+    def _follow(
+        self,
+        upload: dict[str, Any],
+        cached: _TargetCache,
+        job: UploadJob,
+        state: RemoteState,
+        hooks: UploadHooks,
+    ) -> None:
         processed = cached.transport.follow_processing(job, state, hooks)
-        self._done(upload, processed.message, processed.result_url or upload.get("result_url"),
-                   hooks.remote_state or state, job.size)
+        self._done(
+            upload,
+            processed.message,
+            processed.result_url or upload.get("result_url"),
+            hooks.remote_state or state,
+            job.size,
+        )
 
-    def _done(self, upload: dict[str, Any], message: str, result_url: str | None,
-              state: RemoteState | None, size: int) -> None:
-        self._finish(upload, Status.DONE, EventKind.DONE, message,
-                     extra={"offset": size, "result_url": result_url,
-                            "remote_state": json.dumps(state) if state is not None else None})
+    def _done(
+        self,
+        upload: dict[str, Any],
+        message: str,
+        result_url: str | None,
+        state: RemoteState | None,
+        size: int,
+    ) -> None:
+        self._finish(
+            upload,
+            Status.DONE,
+            EventKind.DONE,
+            message,
+            extra={
+                "offset": size,
+                "result_url": result_url,
+                "remote_state": json.dumps(state) if state is not None else None,
+            },
+        )
 
     def _forget_caps(self, target_id: int) -> None:
         with self._lock:
@@ -326,8 +397,16 @@ class Engine:
             cached.caps = None
 
     # -- outcomes -------------------------------------------------------------------------
-    def _finish(self, upload: dict[str, Any], status: Status, event: str, message: str, *,
-                title: str | None = None, extra: dict[str, Any] | None = None) -> None:
+    def _finish(
+        self,
+        upload: dict[str, Any],
+        status: Status,
+        event: str,
+        message: str,
+        *,
+        title: str | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
         if self.repository.finish(upload["id"], status, event, message, title=title, extra=extra):
             self.finished.fire(upload["id"])
 
@@ -335,8 +414,9 @@ class Engine:
         if reason == DISK_FULL:
             self.disk_waits.wait_for_disk(upload, hooks.offset, hooks.confirmed)
             return
-        self.repository.release(upload["id"], hooks.offset, hooks.confirmed,
-                                shutdown=reason == "shutdown")
+        self.repository.release(
+            upload["id"], hooks.offset, hooks.confirmed, shutdown=reason == "shutdown"
+        )
         # A cancel during processing only stops following: the bytes are the server's now.
         if reason == "cancel" and hooks.remote_state and not hooks.processing:
             self._terminate_now(upload["id"], hooks.remote_state, upload["target_id"])
@@ -356,33 +436,58 @@ class Engine:
     def terminate_task(self, upload_id: int, state: RemoteState, target_id: int) -> None:
         self._terminate_now(upload_id, state, target_id)
 
-    def _failed_attempt(self, upload: dict[str, Any], error: TransferError, hooks: UploadHooks) -> None:
+    def _failed_attempt(
+        self, upload: dict[str, Any], error: TransferError, hooks: UploadHooks
+    ) -> None:
         settings = self.store.settings()
         # Progress resets the count: only failures in a row, without a byte moving, add up.
         attempts = 1 if hooks.progressed else self.repository.attempts(upload["id"]) + 1
-        decision = decide(error, attempts, limit=int(settings["retry_limit"]),
-                          base=float(settings["retry_base_delay"]), cap=float(settings["retry_max_delay"]))
+        decision = decide(
+            error,
+            attempts,
+            limit=int(settings["retry_limit"]),
+            base=float(settings["retry_base_delay"]),
+            cap=float(settings["retry_max_delay"]),
+        )
         if not decision.retry:
             message = error.message
-            if error.kind in (ErrorKind.TRANSIENT, ErrorKind.CONFLICT, ErrorKind.CHECKSUM, ErrorKind.GONE):
+            if error.kind in (
+                ErrorKind.TRANSIENT,
+                ErrorKind.CONFLICT,
+                ErrorKind.CHECKSUM,
+                ErrorKind.GONE,
+            ):
                 message = f"{error.message} (gave up after {attempts} attempts)"
-            extra: dict[str, Any] = {"offset": hooks.offset, "attempts": attempts,
-                                     "confirmed_offset": hooks.confirmed}
+            extra: dict[str, Any] = {
+                "offset": hooks.offset,
+                "attempts": attempts,
+                "confirmed_offset": hooks.confirmed,
+            }
             if hooks.processing:
                 # The server's processing failed: a retry sends the upload again rather than
                 # following the same failed job.
                 extra["remote_state"] = None
-            self._finish(upload, Status.FAILED, EventKind.FAILED, message, title=error.title,
-                         extra=extra)
+            self._finish(
+                upload, Status.FAILED, EventKind.FAILED, message, title=error.title, extra=extra
+            )
             return
         when = self.clock() + decision.delay
         capped = ""
         if decision.server_asked is not None and decision.server_asked > decision.delay:
-            capped = (f" (the server asked for {decision.server_asked:g} s; upqueue waits at most "
-                      f"retry_max_delay, {decision.delay:g} s)")
+            capped = (
+                f" (the server asked for {decision.server_asked:g} s; upqueue waits at most "
+                f"retry_max_delay, {decision.delay:g} s)"
+            )
         self.repository.retry_later(
-            upload["id"], when, attempts, hooks.offset, hooks.confirmed, error.title, error.message,
-            f"{error.message} — retry {attempts} in {decision.delay:.0f} s{capped}")
+            upload["id"],
+            when,
+            attempts,
+            hooks.offset,
+            hooks.confirmed,
+            error.title,
+            error.message,
+            f"{error.message} — retry {attempts} in {decision.delay:.0f} s{capped}",
+        )
         self.housekeeper.poke()  # the one timer wakes the retry when it falls due
 
 

@@ -22,17 +22,23 @@ __all__ = ["DISK_FULL", "DiskWaits"]
 
 class DiskWaits:
     """Args:
-        repository: the upload SQL and transitions.
-        data_dir: the data directory (named in the message).
-        owner: the engine's lease owner name.
-        live: the ids of the uploads the engine runs now.
-        stop_all: stops every running upload with a reason.
-        kick: starts runners for due work.
+    repository: the upload SQL and transitions.
+    data_dir: the data directory (named in the message).
+    owner: the engine's lease owner name.
+    live: the ids of the uploads the engine runs now.
+    stop_all: stops every running upload with a reason.
+    kick: starts runners for due work.
     """
 
-    def __init__(self, repository: UploadRepository, data_dir: str, owner: str,
-                 live: Callable[[], set[int]], stop_all: Callable[[str], None],
-                 kick: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        repository: UploadRepository,
+        data_dir: str,
+        owner: str,
+        live: Callable[[], set[int]],
+        stop_all: Callable[[str], None],
+        kick: Callable[[], None],
+    ) -> None:
         self.repository, self.data_dir, self.owner = repository, data_dir, owner
         self._live, self._stop_all, self._kick = live, stop_all, kick
 
@@ -42,8 +48,10 @@ class DiskWaits:
     def wait_for_disk(self, upload: dict[str, Any], offset: int, confirmed: int) -> None:
         """Record the upload as waiting for disk space; it is due again at once, and runners
         claim it as soon as the disk guard sees room."""
-        message = (f"Waiting for disk space: {disk_full_message(self.data_dir)} "
-                   "This upload resumes by itself when there is room.")
+        message = (
+            f"Waiting for disk space: {disk_full_message(self.data_dir)} "
+            "This upload resumes by itself when there is room."
+        )
         try:
             self.repository.wait_for_disk(upload["id"], offset, confirmed, DISK_FULL_TITLE, message)
         except Exception as exc:
@@ -54,6 +62,7 @@ class DiskWaits:
             log.warning("upload %s: waiting for disk space (could not record it)", upload["id"])
 
     def disk_space_back(self) -> None:
-        self.repository.requeue_unrun(self.owner, self._live(),
-                                      "Disk space is back; resuming from the server's offset")
+        self.repository.requeue_unrun(
+            self.owner, self._live(), "Disk space is back; resuming from the server's offset"
+        )
         self._kick()

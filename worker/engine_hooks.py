@@ -49,9 +49,15 @@ class UploadHooks:
             disk is full, and the upload stops as waiting for disk space.
     """
 
-    def __init__(self, upload: dict[str, Any], control: Control, repository: UploadRepository,
-                 bandwidth: TokenBucket, lease_until: Callable[[], float],
-                 write_failed: Callable[[Exception], bool] = lambda exc: False) -> None:
+    def __init__(
+        self,
+        upload: dict[str, Any],
+        control: Control,
+        repository: UploadRepository,
+        bandwidth: TokenBucket,
+        lease_until: Callable[[], float],
+        write_failed: Callable[[Exception], bool] = lambda exc: False,
+    ) -> None:
         self.upload, self.control = upload, control
         self._repository, self._bandwidth, self._lease_until = repository, bandwidth, lease_until
         self._write_failed = write_failed
@@ -97,8 +103,13 @@ class UploadHooks:
         now = time.monotonic()
         if offset != self._written and now - self._last_write >= PROGRESS_INTERVAL:
             self._last_write, self._written = now, offset
-            self._write(self._repository.save_progress, self.upload["id"], offset, speed,
-                        self._lease_until())
+            self._write(
+                self._repository.save_progress,
+                self.upload["id"],
+                offset,
+                speed,
+                self._lease_until(),
+            )
 
     def on_confirmed(self, offset: int) -> None:
         self.confirmed = max(self.confirmed, offset)
@@ -109,8 +120,14 @@ class UploadHooks:
             # Another server upload: what the old one held is not progress of this one.
             self.baseline = self.confirmed = 0
         self.remote_state, self._result_url = state, result_url
-        self._write(self._repository.save_remote_state, self.upload["id"], state, result_url,
-                    self.confirmed, announce)
+        self._write(
+            self._repository.save_remote_state,
+            self.upload["id"],
+            state,
+            result_url,
+            self.confirmed,
+            announce,
+        )
 
     def on_event(self, kind: str, message: str) -> None:
         self._repository.add_event(self.upload["id"], kind, message)

@@ -52,14 +52,20 @@ class Housekept(Protocol):
 
 class Housekeeper:
     """Args:
-        engine: the engine it keeps.
-        repository: the upload SQL.
-        store: state.db (settings).
-        clock: wall-clock seconds.
+    engine: the engine it keeps.
+    repository: the upload SQL.
+    store: state.db (settings).
+    clock: wall-clock seconds.
     """
 
-    def __init__(self, engine: Housekept, repository: UploadRepository, store: Store, *,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        engine: Housekept,
+        repository: UploadRepository,
+        store: Store,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.engine, self.repository, self.store, self.clock = engine, repository, store, clock
         self._poked = threading.Event()
         self._stopping = threading.Event()
@@ -96,8 +102,9 @@ class Housekeeper:
         now = self.clock()
         if now >= self._next_lease:
             self._next_lease = now + LEASE_SECONDS / 4
-            self.repository.renew_leases(self.engine.owner, sorted(self.engine.running_ids()),
-                                         now + LEASE_SECONDS)
+            self.repository.renew_leases(
+                self.engine.owner, sorted(self.engine.running_ids()), now + LEASE_SECONDS
+            )
         if now >= self._next_reconcile:
             self._next_reconcile = now + RECONCILE_SECONDS
             self.engine.reconcile()

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import IO, Any
 
 from huey.consumer import Consumer
-
 from upqueue.core import paths
 from upqueue.core.diskspace import disk_full_error, is_disk_full
 from upqueue.core.errors import UpqueueError
@@ -38,9 +37,16 @@ def setup_logging(data_dir: Path, *, foreground: bool) -> None:
     root = logging.getLogger()
     root.setLevel(logging.INFO)
     # backslashreplace: a file name that is not UTF-8 must not cost the line that names it.
-    handler = _LogFile(paths.private_file(data_dir / paths.LOG_FILE), maxBytes=5 << 20, backupCount=3,
-                       encoding="utf-8", errors="backslashreplace")
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(threadName)s %(name)s: %(message)s"))
+    handler = _LogFile(
+        paths.private_file(data_dir / paths.LOG_FILE),
+        maxBytes=5 << 20,
+        backupCount=3,
+        encoding="utf-8",
+        errors="backslashreplace",
+    )
+    handler.setFormatter(
+        logging.Formatter("%(asctime)s %(levelname)s %(threadName)s %(name)s: %(message)s")
+    )
     root.addHandler(handler)
     if foreground:
         console = logging.StreamHandler(sys.stderr)
@@ -62,8 +68,10 @@ class _LogFile(logging.handlers.RotatingFileHandler):
             return
         self._failing = True
         try:
-            sys.stderr.write(f"upqueue: cannot write the log file {self.baseFilename}; "
-                             "is its disk full? Logging continues when it can.\n")
+            sys.stderr.write(
+                f"upqueue: cannot write the log file {self.baseFilename}; "
+                "is its disk full? Logging continues when it can.\n"
+            )
         except Exception:  # noqa: BLE001, S110 - nowhere left to say it
             pass
 
@@ -81,9 +89,11 @@ class WorkerLock:
         try:
             if os.name == "nt":  # pragma: no cover - Windows
                 import msvcrt
+
                 msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
             else:
                 import fcntl
+
                 fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
             other = handle.read().strip() or "unknown"
@@ -177,8 +187,14 @@ def _run_worker(until_idle: bool, *, foreground: bool) -> int:
     try:
         store = Store(data_dir / paths.STATE_DB)
         report = sqlite_version_report()
-        log.info("worker %s starting in %s (pid %d); SQLite %s%s", VERSION, data_dir, os.getpid(),
-                 report["sqlite_version"], " (has the WAL-reset bug; single writer)" if report["wal_reset_bug"] else "")
+        log.info(
+            "worker %s starting in %s (pid %d); SQLite %s%s",
+            VERSION,
+            data_dir,
+            os.getpid(),
+            report["sqlite_version"],
+            " (has the WAL-reset bug; single writer)" if report["wal_reset_bug"] else "",
+        )
         registry.load_plugins()
         secrets = SecretStore(data_dir)
         # Built in dependency order, each given what it uses: the repository (all upload SQL),
@@ -190,8 +206,9 @@ def _run_worker(until_idle: bool, *, foreground: bool) -> int:
         scheduler = HueyScheduler(huey, rescan_watches=lambda: _rescan(service))
         engine = Engine(store, repository, secrets, scheduler, finished, new_owner(), data_dir)
         scheduler.bind(engine)
-        service = Service(store, secrets, data_dir, repository=repository, engine=engine,
-                          finished=finished)
+        service = Service(
+            store, secrets, data_dir, repository=repository, engine=engine, finished=finished
+        )
         service.watches = _make_watches(service)
 
         from upqueue.worker.api import PortHolder, create_app, serve
@@ -200,16 +217,28 @@ def _run_worker(until_idle: bool, *, foreground: bool) -> int:
         paths.private_file(token_file).write_text(token, encoding="utf-8")
         holder = PortHolder()
         server, _thread = serve(create_app(service, token, holder), "127.0.0.1", holder)
-        endpoint = {"port": holder.port, "pid": os.getpid(), "started_at": now_iso(), "version": VERSION}
+        endpoint = {
+            "port": holder.port,
+            "pid": os.getpid(),
+            "started_at": now_iso(),
+            "version": VERSION,
+        }
         paths.private_file(endpoint_file).write_text(json.dumps(endpoint), encoding="utf-8")
         log.info("control API on 127.0.0.1:%d", holder.port)
 
         consumer = _Consumer(
-            huey, workers=MAX_CONCURRENCY + 3, worker_type="thread", periodic=True,
+            huey,
+            workers=MAX_CONCURRENCY + 3,
+            worker_type="thread",
+            periodic=True,
             # Poll the queue often: an idle Huey backs off to 10 s by default, which a person
             # adding a file would feel.
-            initial_delay=0.05, backoff=1.2, max_delay=0.5, check_worker_health=True,
+            initial_delay=0.05,
+            backoff=1.2,
+            max_delay=0.5,
+            check_worker_health=True,
         )
+
         def before_stop() -> None:
             if service.watches is not None:
                 service.watches.stop()
@@ -221,8 +250,9 @@ def _run_worker(until_idle: bool, *, foreground: bool) -> int:
         if service.watches is not None:
             service.watches.start()
         if until_idle:
-            threading.Thread(target=_exit_when_idle, args=(repository, engine), name="until-idle",
-                             daemon=True).start()
+            threading.Thread(
+                target=_exit_when_idle, args=(repository, engine), name="until-idle", daemon=True
+            ).start()
         consumer.run()
         return 0
     finally:

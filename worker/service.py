@@ -54,17 +54,24 @@ class EngineControl(Protocol):
 
 class Service(TargetOperations):
     """Args:
-        store: state.db.
-        secrets: where passwords and tokens live.
-        data_dir: the data directory (for health and the log path).
-        repository: the upload SQL and transitions (made over ``store`` if not given).
-        engine: the upload engine, or None (an API without transfers, in tests).
-        finished: who hears of finished uploads (made if not given).
+    store: state.db.
+    secrets: where passwords and tokens live.
+    data_dir: the data directory (for health and the log path).
+    repository: the upload SQL and transitions (made over ``store`` if not given).
+    engine: the upload engine, or None (an API without transfers, in tests).
+    finished: who hears of finished uploads (made if not given).
     """
 
-    def __init__(self, store: Store, secrets: SecretStore, data_dir: os.PathLike[str] | str, *,
-                 repository: UploadRepository | None = None, engine: EngineControl | None = None,
-                 finished: FinishedUploads | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        secrets: SecretStore,
+        data_dir: os.PathLike[str] | str,
+        *,
+        repository: UploadRepository | None = None,
+        engine: EngineControl | None = None,
+        finished: FinishedUploads | None = None,
+    ) -> None:
         self.store = store
         self.secrets = secrets
         self.data_dir = str(data_dir)
@@ -101,8 +108,11 @@ class Service(TargetOperations):
             "secret_store": self.secrets.backend_name,
             "protocols": registry.names(),
             # True while the disk holding the data directory is full (uploads wait for space).
-            "disk_full": bool(self.engine is not None and getattr(self.engine, "disk", None)
-                              and self.engine.disk.full),
+            "disk_full": bool(
+                self.engine is not None
+                and getattr(self.engine, "disk", None)
+                and self.engine.disk.full
+            ),
             **sqlite_version_report(),
         }
 
@@ -139,7 +149,9 @@ class Service(TargetOperations):
             errors = []
             for text, problem in invalid:
                 shown = readable(text).replace("\x00", "\\0")
-                errors.append({"path": shown, "title": "Invalid path", "message": f"{shown} {problem}."})
+                errors.append(
+                    {"path": shown, "title": "Invalid path", "message": f"{shown} {problem}."}
+                )
             more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
             error = UpqueueError("Invalid path", errors[0]["message"] + more)
             error.errors = errors  # type: ignore[attr-defined]
@@ -157,7 +169,8 @@ class Service(TargetOperations):
                     raise UpqueueError(
                         "Datasets not taken",
                         f"{target_row['name']} ({target_row['protocol']}) takes one file per upload; "
-                        "send the dataset's files one by one.")
+                        "send the dataset's files one by one.",
+                    )
                 try:
                     st = fileinfo.check_file(path)
                     checked = [(m, fileinfo.check_file(m)) for m in group] if len(group) > 1 else []
@@ -165,16 +178,24 @@ class Service(TargetOperations):
                     rejected.append(Rejected(path, exc.title, exc.message))
                     continue
                 rows.append((path, st, checked))
-        ids = (self.uploads.add(target_row, rows, batch_id=batch_id, watch_id=watch_id, force=force)
-               if rows else [])
+        ids = (
+            self.uploads.add(target_row, rows, batch_id=batch_id, watch_id=watch_id, force=force)
+            if rows
+            else []
+        )
         added: list[Added] = []
         for upload_id, (path, _st, _members) in zip(ids, rows, strict=True):
             if upload_id is None:
-                rejected.append(Rejected(
-                    path, "Already added",
-                    f"{readable(os.path.basename(path))} is already queued for or uploaded "
-                    f"to {target_row['name']} (same size and modification time); "
-                    "add it with --force to upload it again.", reason="duplicate"))
+                rejected.append(
+                    Rejected(
+                        path,
+                        "Already added",
+                        f"{readable(os.path.basename(path))} is already queued for or uploaded "
+                        f"to {target_row['name']} (same size and modification time); "
+                        "add it with --force to upload it again.",
+                        reason="duplicate",
+                    )
+                )
             else:
                 added.append(Added(upload_id, path))
         if added and self.engine:
@@ -192,22 +213,39 @@ class Service(TargetOperations):
         q: str | None = None,
         after_id: int | None = None,
     ) -> dict[str, Any]:
-        return self.uploads.listing(status=status, since=since, batch_id=batch_id, limit=limit,
-                                    offset=offset, q=q, after_id=after_id)
+        return self.uploads.listing(
+            status=status,
+            since=since,
+            batch_id=batch_id,
+            limit=limit,
+            offset=offset,
+            q=q,
+            after_id=after_id,
+        )
 
     def get_upload(self, upload_id: int) -> dict[str, Any]:
         row = self.uploads.get(upload_id)
-        members = [{k: m[k] for k in ("path", "name", "size", "role")}
-                   for m in self.uploads.members(upload_id)]
-        return {"upload": public_upload(row), "members": members,
-                "events": self.uploads.events(upload_id)}
+        members = [
+            {k: m[k] for k in ("path", "name", "size", "role")}
+            for m in self.uploads.members(upload_id)
+        ]
+        return {
+            "upload": public_upload(row),
+            "members": members,
+            "events": self.uploads.events(upload_id),
+        }
 
     def stats(self) -> dict[str, Any]:
         return {**self.uploads.stats(), "config": self.config_version}
 
     # -- uploads: steering ----------------------------------------------------------------
     def act(self, upload_id: int, action: str) -> dict[str, Any]:
-        handlers = {"pause": self._pause, "resume": self._resume, "cancel": self._cancel, "retry": self._retry}
+        handlers = {
+            "pause": self._pause,
+            "resume": self._resume,
+            "cancel": self._cancel,
+            "retry": self._retry,
+        }
         if action not in handlers:
             raise UpqueueError("Unknown action", f"{action!r}: use pause, resume, cancel or retry.")
         with self.store.tx():
@@ -221,7 +259,9 @@ class Service(TargetOperations):
         return str(self.uploads.target(row["target_id"])["protocol"])
 
     def _pause(self, row: dict[str, Any]) -> None:
-        pausable = row["status"] == Status.PROCESSING and registry.pausable_processing(self._protocol_of(row))
+        pausable = row["status"] == Status.PROCESSING and registry.pausable_processing(
+            self._protocol_of(row)
+        )
         self.uploads.pause(row, processing_pausable=pausable)
         if self.engine:
             self.engine.stop(row["id"], "pause")
@@ -235,16 +275,23 @@ class Service(TargetOperations):
         self.uploads.cancel(row)
         if self.engine:
             if running:
-                self.engine.stop(row["id"], "cancel")  # the runner terminates the remote upload itself
+                self.engine.stop(
+                    row["id"], "cancel"
+                )  # the runner terminates the remote upload itself
             elif row["remote_state"] and row["status"] != Status.PROCESSING:
                 self.engine.terminate_later(row["id"])
         self.finished.fire_later(row["id"])
 
     def _retry(self, row: dict[str, Any]) -> None:
-        target = self.store.query_one("SELECT removed_at FROM targets WHERE id = ?", (row["target_id"],))
+        target = self.store.query_one(
+            "SELECT removed_at FROM targets WHERE id = ?", (row["target_id"],)
+        )
         if target is None or target["removed_at"]:
-            raise Conflict("Target removed", f"{row['name']} went to {row['target_name']}, which was removed; "
-                           "add the file again to another target.")
+            raise Conflict(
+                "Target removed",
+                f"{row['name']} went to {row['target_name']}, which was removed; "
+                "add the file again to another target.",
+            )
         now = None if row["status"] == Status.CANCELLED else self._changed_file(row)
         self.uploads.retry(row, changed=now)
 
@@ -255,14 +302,21 @@ class Service(TargetOperations):
         try:
             st = fileinfo.check_file(from_stored(row["path"]))
         except UpqueueError as exc:
-            raise Conflict(f"Cannot retry: {exc.title}", f"{exc.message} Put the file back, or remove the upload.") from None
+            raise Conflict(
+                f"Cannot retry: {exc.title}",
+                f"{exc.message} Put the file back, or remove the upload.",
+            ) from None
         ctime_ns = row.get("ctime_ns")
-        if (st.st_size, st.st_mtime_ns, st.st_ino) == (row["size"], row["mtime_ns"], row["inode"]) and (
-            ctime_ns is None or st.st_ctime_ns == ctime_ns
-        ):
+        if (st.st_size, st.st_mtime_ns, st.st_ino) == (
+            row["size"],
+            row["mtime_ns"],
+            row["inode"],
+        ) and (ctime_ns is None or st.st_ctime_ns == ctime_ns):
             return None
         if row["remote_state"] and self.engine:
-            self.engine.terminate_later(row["id"])  # reads the remote state now, before it is cleared
+            self.engine.terminate_later(
+                row["id"]
+            )  # reads the remote state now, before it is cleared
         return st
 
     def remove_upload(self, upload_id: int) -> None:
@@ -326,8 +380,12 @@ class Service(TargetOperations):
     def export_csv(self, from_date: str, to_date: str) -> str:
         start, end = _parse_day(from_date, "from_date"), _parse_day(to_date, "to_date")
         if end < start:
-            raise UpqueueError("Dates reversed", f"The range ends ({end}) before it starts ({start}).")
-        rows = self.uploads.created_between(start.isoformat(), (end + timedelta(days=1)).isoformat())
+            raise UpqueueError(
+                "Dates reversed", f"The range ends ({end}) before it starts ({start})."
+            )
+        rows = self.uploads.created_between(
+            start.isoformat(), (end + timedelta(days=1)).isoformat()
+        )
         out = io.StringIO()
         writer = csv.writer(out)
         writer.writerow(EXPORT_HEADER)
@@ -351,8 +409,10 @@ def nothing_added_message(paths: list[str], recursive: bool, rejected: int) -> s
         return "Nothing was added: no paths were given; name at least one file or folder."
     folders = [readable(p) for p in paths if os.path.isdir(from_stored(p))]
     if folders and recursive:
-        return (f"Nothing was added: no files were found in {', '.join(folders)} (hidden and "
-                "temporary files, and links leading out of the folder, are left out).")
+        return (
+            f"Nothing was added: no files were found in {', '.join(folders)} (hidden and "
+            "temporary files, and links leading out of the folder, are left out)."
+        )
     return "Nothing was added: no files were found among the paths given."
 
 
@@ -360,5 +420,6 @@ def _parse_day(text: str, name: str) -> date:
     try:
         return date.fromisoformat(str(text))
     except ValueError:
-        raise UpqueueError("Invalid date", f"{name} must be a date as YYYY-MM-DD, e.g. 2026-11-23; got {text!r}.") from None
-
+        raise UpqueueError(
+            "Invalid date", f"{name} must be a date as YYYY-MM-DD, e.g. 2026-11-23; got {text!r}."
+        ) from None

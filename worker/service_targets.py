@@ -35,11 +35,17 @@ class TargetOperations:
         return target
 
     def list_targets(self) -> list[dict[str, Any]]:
-        return [self._target_dict(r) for r in self.store.query(
-            "SELECT * FROM targets WHERE removed_at IS NULL ORDER BY name")]
+        return [
+            self._target_dict(r)
+            for r in self.store.query(
+                "SELECT * FROM targets WHERE removed_at IS NULL ORDER BY name"
+            )
+        ]
 
     def get_target(self, target_id: int) -> dict[str, Any]:
-        row = self.store.query_one("SELECT * FROM targets WHERE id = ? AND removed_at IS NULL", (target_id,))
+        row = self.store.query_one(
+            "SELECT * FROM targets WHERE id = ? AND removed_at IS NULL", (target_id,)
+        )
         if row is None:
             raise NotFound("No such target", f"There is no target with id {target_id}.")
         return self._target_dict(row)
@@ -49,10 +55,12 @@ class TargetOperations:
         row = None
         if isinstance(target, int) or str(target).isdigit():
             row = self.store.query_one(
-                "SELECT * FROM targets WHERE id = ? AND removed_at IS NULL", (int(target),))
+                "SELECT * FROM targets WHERE id = ? AND removed_at IS NULL", (int(target),)
+            )
         if row is None:
             row = self.store.query_one(
-                "SELECT * FROM targets WHERE name = ? AND removed_at IS NULL", (str(target),))
+                "SELECT * FROM targets WHERE name = ? AND removed_at IS NULL", (str(target),)
+            )
         if row is None:
             raise NotFound(
                 "No such target",
@@ -65,15 +73,28 @@ class TargetOperations:
         secret = fields.get("secret")
         with self.store.tx():
             if self.store.query_one("SELECT 1 FROM targets WHERE name = ?", (clean["name"],)):
-                raise Conflict("Name taken", f"A target called {clean['name']!r} exists already; choose another name.")
+                raise Conflict(
+                    "Name taken",
+                    f"A target called {clean['name']!r} exists already; choose another name.",
+                )
             # A fresh id: a removed target's secret key or uploads must never meet a new one.
             target_id = self.store.next_id("targets")
             self.store.execute(
                 "INSERT INTO targets (id, name, protocol, url, headers, auth_kind, username, auth_header, chunk_size,"
                 " options, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (target_id, clean["name"], clean["protocol"], clean["url"], json.dumps(clean["headers"]),
-                 clean["auth_kind"], clean["username"], clean["auth_header"], clean["chunk_size"],
-                 json.dumps(clean["options"]), now_iso()),
+                (
+                    target_id,
+                    clean["name"],
+                    clean["protocol"],
+                    clean["url"],
+                    json.dumps(clean["headers"]),
+                    clean["auth_kind"],
+                    clean["username"],
+                    clean["auth_header"],
+                    clean["chunk_size"],
+                    json.dumps(clean["options"]),
+                    now_iso(),
+                ),
             )
             if secret:
                 # Inside the transaction: if the keyring refuses, the target is not created half-way.
@@ -96,7 +117,9 @@ class TargetOperations:
                 clean["options"] = json.dumps(clean["options"])
             if clean:
                 sets = ", ".join(f"{key} = ?" for key in clean)
-                self.store.execute(f"UPDATE targets SET {sets} WHERE id = ?", (*clean.values(), target_id))
+                self.store.execute(
+                    f"UPDATE targets SET {sets} WHERE id = ?", (*clean.values(), target_id)
+                )
             secret = fields.get("secret")
             if secret == "":
                 self.secrets.delete(secret_key(target_id))
@@ -123,10 +146,15 @@ class TargetOperations:
                     f"{plural(active, 'upload')} to {target['name']} {'is' if active == 1 else 'are'} "
                     "not finished. Cancel or remove them first.",
                 )
-            watching = self.store.query_one("SELECT count(*) AS n FROM watches WHERE target_id = ?", (target_id,))["n"]
+            watching = self.store.query_one(
+                "SELECT count(*) AS n FROM watches WHERE target_id = ?", (target_id,)
+            )["n"]
             if watching:
-                raise Conflict("Target in use", f"{plural(watching, 'watched folder')} send to {target['name']}. "
-                               "Remove them first.")
+                raise Conflict(
+                    "Target in use",
+                    f"{plural(watching, 'watched folder')} send to {target['name']}. "
+                    "Remove them first.",
+                )
             finished = self.uploads.ids_of_target(target_id)
             if finished and uploads is None:
                 raise Conflict(
@@ -168,5 +196,9 @@ class TargetOperations:
             report = transport.test_connection()
         finally:
             transport.close()
-        return {"ok": report.ok, "title": report.title, "message": report.message,
-                "details": dict(report.details)}
+        return {
+            "ok": report.ok,
+            "title": report.title,
+            "message": report.message,
+            "details": dict(report.details),
+        }

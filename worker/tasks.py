@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Protocol
 
 from huey import SqliteHuey, crontab
-
 from upqueue.core.paths import QUEUE_DB, private_file
 from upqueue.core.transports.base import RemoteState
 
@@ -26,8 +25,14 @@ log = logging.getLogger(__name__)
 def make_huey(data_dir: Path, *, immediate: bool = False) -> SqliteHuey:
     """The queue: SQLite in the data directory, no results kept (outcomes live in state.db)."""
     path = private_file(Path(data_dir) / QUEUE_DB)
-    return SqliteHuey(name="upqueue", filename=str(path), results=False, store_none=False, utc=True,
-                      immediate=immediate)
+    return SqliteHuey(
+        name="upqueue",
+        filename=str(path),
+        results=False,
+        store_none=False,
+        utc=True,
+        immediate=immediate,
+    )
 
 
 class TaskRunner(Protocol):

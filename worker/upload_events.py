@@ -15,7 +15,7 @@ log = logging.getLogger(__name__)
 
 class FinishedUploads:
     """Args:
-        reads: to give listeners the finished upload's row.
+    reads: to give listeners the finished upload's row.
     """
 
     def __init__(self, reads: UploadReads) -> None:

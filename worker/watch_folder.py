@@ -9,6 +9,7 @@ import os
 import stat
 import threading
 
+from upqueue.core.watchrules import FileKey
 from watchdog.events import (
     DirCreatedEvent,
     DirDeletedEvent,
@@ -23,8 +24,6 @@ from watchdog.events import (
 from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver
 from watchdog.observers.polling import PollingObserver
-
-from upqueue.core.watchrules import FileKey
 
 log = logging.getLogger(__name__)
 

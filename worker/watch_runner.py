@@ -18,9 +18,6 @@ import threading
 import time
 from collections.abc import Callable
 
-from watchdog.events import FileSystemEvent, FileSystemEventHandler
-from watchdog.observers.api import BaseObserver
-
 from upqueue.core.walk import Skipped, walk
 from upqueue.core.watchrules import (
     Change,
@@ -47,6 +44,8 @@ from upqueue.worker.watch_folder import (
     stop_observer,
 )
 from upqueue.worker.watch_spec import ReadyUnit, RunnerSink, WatchSpec
+from watchdog.events import FileSystemEvent, FileSystemEventHandler
+from watchdog.observers.api import BaseObserver
 
 log = logging.getLogger(__name__)
 

@@ -268,7 +268,10 @@ class WatchManager:
             "SELECT path, size, mtime_ns, inode, upload_id FROM seen_files WHERE watch_id = ?",
             (watch_id,),
         ):
-            seen[from_stored(r["path"])] = (r["upload_id"] or 0, FileKey(r["size"], r["mtime_ns"], r["inode"]))
+            seen[from_stored(r["path"])] = (
+                r["upload_id"] or 0,
+                FileKey(r["size"], r["mtime_ns"], r["inode"]),
+            )
         for r in self.service.uploads.of_watch(watch_id):
             path = from_stored(r["path"])  # the name the folder scan sees
             if path not in seen or seen[path][0] < r["id"]:
@@ -312,7 +315,11 @@ class WatchManager:
         # A dataset (a shapefile with its sidecars) goes as one upload carrying every member.
         members = {u.primary: list(u.files) for u in chunk if len(u.files) > 1}
         result = self.service.add_uploads(
-            paths, row["target_id"], batch_id=batch_id, watch_id=watch_id, force=True,
+            paths,
+            row["target_id"],
+            batch_id=batch_id,
+            watch_id=watch_id,
+            force=True,
             members=members or None,
         )
         self.submissions += 1
@@ -322,8 +329,12 @@ class WatchManager:
         stamp = now_iso()
         # Never mark a member as seen that no upload carries: a refused primary is recorded
         # (the batch counts it), but the rest of its set is not, so it is looked at again.
-        sent = {unit.primary: unit.files if unit.primary in uploaded
-                else {unit.primary: unit.files[unit.primary]} for unit in chunk}
+        sent = {
+            unit.primary: unit.files
+            if unit.primary in uploaded
+            else {unit.primary: unit.files[unit.primary]}
+            for unit in chunk
+        }
         with self.store.tx():
             for unit in chunk:
                 upload_id = uploaded.get(unit.primary)

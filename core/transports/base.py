@@ -234,8 +234,9 @@ class Transport(ABC):
     reserved_headers: ClassVar[frozenset[str]] = frozenset()
 
     @abstractmethod
-    def __init__(self, target: Mapping[str, Any], secret: str | None,
-                 settings: Mapping[str, Any]) -> None:
+    def __init__(
+        self, target: Mapping[str, Any], secret: str | None, settings: Mapping[str, Any]
+    ) -> None:
         """Bind to ``target`` (its fields as the API returns them, ``options`` included), with
         its ``secret`` from the keyring and the worker's ``settings`` (timeouts)."""
 
@@ -267,8 +268,9 @@ class Transport(ABC):
             TransferStopped: from the hooks.
         """
 
-    def follow_processing(self, job: UploadJob, remote_state: RemoteState,
-                          hooks: ProcessingHooks) -> Processed:
+    def follow_processing(
+        self, job: UploadJob, remote_state: RemoteState, hooks: ProcessingHooks
+    ) -> Processed:
         """Follow the server's processing of a sent upload until it finishes.
 
         Raises:

@@ -70,12 +70,15 @@ class ChunkedTransport(Transport):
     reserved_headers = frozenset({"content-range", "content-type"})
     form = TargetForm(
         url_placeholder="https://example.org/api/chunkedupload/",
-        url_tooltip=("The endpoint that takes the first chunk (PUT with Content-Range) and "
-                     "answers the upload's own URL."),
+        url_tooltip=(
+            "The endpoint that takes the first chunk (PUT with Content-Range) and "
+            "answers the upload's own URL."
+        ),
     )
 
-    def __init__(self, target: Mapping[str, Any], secret: str | None,
-                 settings: Mapping[str, Any]) -> None:
+    def __init__(
+        self, target: Mapping[str, Any], secret: str | None, settings: Mapping[str, Any]
+    ) -> None:
         headers, basic = http_auth(target, secret)
         options = dict(target.get("options") or {})
         self.endpoint = str(target["url"])
@@ -85,17 +88,32 @@ class ChunkedTransport(Transport):
         self.session = HttpSession(settings, headers=headers, auth=basic)
 
     def probe(self) -> Capabilities:
-        return Capabilities(resumable=True, checksums=("md5",), described_itself=False,
-                            notes=(("A chunked-upload endpoint does not describe itself; "
-                                   "upqueue resumes from the offset its GET answers."),),
-                            details={"endpoint": self.endpoint})
+        return Capabilities(
+            resumable=True,
+            checksums=("md5",),
+            described_itself=False,
+            notes=(
+                (
+                    "A chunked-upload endpoint does not describe itself; "
+                    "upqueue resumes from the offset its GET answers."
+                ),
+            ),
+            details={"endpoint": self.endpoint},
+        )
 
-    def send(self, job: UploadJob, remote_state: RemoteState | None, hooks: SendHooks,
-             capabilities: Capabilities | None = None) -> Sent:
+    def send(
+        self,
+        job: UploadJob,
+        remote_state: RemoteState | None,
+        hooks: SendHooks,
+        capabilities: Capabilities | None = None,
+    ) -> Sent:
         if len(job.files) != 1:
-            raise TransferError("Datasets not supported", "A chunked-upload target takes one "
-                                "file per upload; this upload has several.",
-                                kind=ErrorKind.PERMANENT)
+            raise TransferError(
+                "Datasets not supported",
+                "A chunked-upload target takes one file per upload; this upload has several.",
+                kind=ErrorKind.PERMANENT,
+            )
         file = job.primary
         chunk = job.chunk_size or DEFAULT_CHUNK
         url = _url_of(remote_state)
@@ -107,9 +125,11 @@ class ChunkedTransport(Transport):
                 return self._send(file, url, chunk, hooks)
             except _StartOver as again:
                 if started_over:
-                    raise TransferError("Upload no longer on the server",
-                                        f"{again.why} twice in a row.",
-                                        kind=ErrorKind.GONE) from None
+                    raise TransferError(
+                        "Upload no longer on the server",
+                        f"{again.why} twice in a row.",
+                        kind=ErrorKind.GONE,
+                    ) from None
                 started_over, url = True, None
                 hooks.on_remote_state(None)
                 hooks.on_event("restarted", f"{again.why}; started over from the beginning.")
@@ -129,8 +149,11 @@ class ChunkedTransport(Transport):
             if answer.get("status") == COMPLETE:
                 hooks.on_progress(size)
                 hooks.on_confirmed(size)
-                return Sent(remote_state=_state(url, answer.get("id")), result_url=url,
-                            message="The server has the whole file and marked it complete")
+                return Sent(
+                    remote_state=_state(url, answer.get("id")),
+                    result_url=url,
+                    message="The server has the whole file and marked it complete",
+                )
         offset = _offset(answer, size)
         hooks.on_progress(offset)
         hooks.on_confirmed(offset)
@@ -143,32 +166,59 @@ class ChunkedTransport(Transport):
                 realigns += 1
                 if realigns > _MAX_REALIGNS:
                     raise server.error from None
-                hooks.on_event("info", f"The server holds {server.offset:,} bytes, not "
-                                       f"{offset:,}; continuing from its offset.")
+                hooks.on_event(
+                    "info",
+                    f"The server holds {server.offset:,} bytes, not "
+                    f"{offset:,}; continuing from its offset.",
+                )
                 answer = {"offset": server.offset}
             offset = _offset(answer, size)
             hooks.on_progress(offset)
             hooks.on_confirmed(offset)
         self._complete(file, url, hooks)
-        return Sent(remote_state=_state(url, answer.get("id")), result_url=url,
-                    message="Uploaded; the server checked the md5 and marked the file complete")
+        return Sent(
+            remote_state=_state(url, answer.get("id")),
+            result_url=url,
+            message="Uploaded; the server checked the md5 and marked the file complete",
+        )
 
-    def _chunk(self, file: UploadFile, url: str, offset: int, chunk: int, hooks: SendHooks,
-               *, first: bool = False) -> dict[str, Any]:
+    def _chunk(
+        self,
+        file: UploadFile,
+        url: str,
+        offset: int,
+        chunk: int,
+        hooks: SendHooks,
+        *,
+        first: bool = False,
+    ) -> dict[str, Any]:
         size = file.fingerprint.size
         length = min(chunk, size - offset)
-        piece = FileSlice(file.path, offset, length, expected=file.fingerprint,
-                          check_stop=hooks.check_stop, throttle=hooks.throttle,
-                          on_progress=lambda n: hooks.on_progress(offset + n),
-                          block_size=BLOCK_SIZE, block_hint=getattr(hooks, "block_hint", None))
+        piece = FileSlice(
+            file.path,
+            offset,
+            length,
+            expected=file.fingerprint,
+            check_stop=hooks.check_stop,
+            throttle=hooks.throttle,
+            on_progress=lambda n: hooks.on_progress(offset + n),
+            block_size=BLOCK_SIZE,
+            block_hint=getattr(hooks, "block_hint", None),
+        )
         fields = {self.filename_field: file.name} if first else {}
         body = FormBody(fields, self.file_field, file.name, piece)
         action = "sending the first chunk" if first else f"sending bytes from {offset:,}"
         try:
             resp = self.session.request(
-                "PUT", url, action=action, body=body,
-                headers={"Content-Range": f"bytes {offset}-{offset + length - 1}/{size}",
-                         "Content-Type": body.content_type})
+                "PUT",
+                url,
+                action=action,
+                body=body,
+                headers={
+                    "Content-Range": f"bytes {offset}-{offset + length - 1}/{size}",
+                    "Content-Type": body.content_type,
+                },
+            )
         finally:
             body.close()
         return self._answer(resp, action, upload=not first)
@@ -180,8 +230,14 @@ class ChunkedTransport(Transport):
         return self._answer(resp, "asking the server for the offset", upload=True)
 
     def _complete(self, file: UploadFile, url: str, hooks: SendHooks) -> None:
-        with FileSlice(file.path, 0, file.fingerprint.size, expected=file.fingerprint,
-                       check_stop=hooks.check_stop, block_size=1 << 20) as whole:
+        with FileSlice(
+            file.path,
+            0,
+            file.fingerprint.size,
+            expected=file.fingerprint,
+            check_stop=hooks.check_stop,
+            block_size=1 << 20,
+        ) as whole:
             md5 = whole.digest("md5").hex()
         action = "completing the upload (md5 check)"
         resp = self.session.request("POST", url, action=action, data={self.checksum_field: md5})
@@ -189,25 +245,39 @@ class ChunkedTransport(Transport):
             hooks.on_remote_state(None)  # what the server holds is not the file: start anew
             said = _detail(resp)
             server_sum = _server_sum(resp)
-            theirs = (f"the server's is {server_sum}" if server_sum else
-                      "the server computed a different one (it does not say which)")
+            theirs = (
+                f"the server's is {server_sum}"
+                if server_sum
+                else "the server computed a different one (it does not say which)"
+            )
             raise TransferError(
                 "Upload verification failed",
                 f"The file's md5 is {md5}; {theirs} ({said}). The data was damaged on the way "
                 "or on the server; the next attempt sends the whole file again.",
-                kind=ErrorKind.CHECKSUM, status=400, server_text=said)
+                kind=ErrorKind.CHECKSUM,
+                status=400,
+                server_text=said,
+            )
         self._answer(resp, action, upload=True)
 
     def _whole(self, file: UploadFile, hooks: SendHooks) -> Sent:
         """An empty file: one POST of the whole (empty) file with its md5 (no byte range can
         describe zero bytes)."""
         piece = FileSlice(file.path, 0, 0, expected=file.fingerprint)
-        body = FormBody({self.filename_field: file.name,
-                         self.checksum_field: hashlib.md5(b"").hexdigest()},
-                        self.file_field, file.name, piece)
+        body = FormBody(
+            {self.filename_field: file.name, self.checksum_field: hashlib.md5(b"").hexdigest()},
+            self.file_field,
+            file.name,
+            piece,
+        )
         try:
-            resp = self.session.request("POST", self.endpoint, action="sending the empty file",
-                                        body=body, headers={"Content-Type": body.content_type})
+            resp = self.session.request(
+                "POST",
+                self.endpoint,
+                action="sending the empty file",
+                body=body,
+                headers={"Content-Type": body.content_type},
+            )
         finally:
             body.close()
         answer = self._answer(resp, "sending the empty file", upload=False)
@@ -245,15 +315,21 @@ class ChunkedTransport(Transport):
             err = error_for_response(resp, "checking the endpoint")
             return ConnectionReport(ok=False, title=err.title, message=err.message)
         if resp.status_code == 405:
-            return ConnectionReport(ok=True, title="The endpoint answers",
-                                    message=f"{self.endpoint} answers (GET is not allowed "
-                                            "there, so the credentials are checked by the "
-                                            "first upload).")
+            return ConnectionReport(
+                ok=True,
+                title="The endpoint answers",
+                message=f"{self.endpoint} answers (GET is not allowed "
+                "there, so the credentials are checked by the "
+                "first upload).",
+            )
         if resp.status_code >= 300:
             err = error_for_response(resp, "checking the endpoint")
             return ConnectionReport(ok=False, title=err.title, message=err.message)
-        return ConnectionReport(ok=True, title="Connection works",
-                                message=f"{self.endpoint} answers and accepts the credentials.")
+        return ConnectionReport(
+            ok=True,
+            title="Connection works",
+            message=f"{self.endpoint} answers and accepts the credentials.",
+        )
 
     def close(self) -> None:
         self.session.close()
@@ -282,8 +358,9 @@ def _offset(answer: Mapping[str, Any], size: int) -> int:
     except (TypeError, ValueError):
         raise _protocol_error("the answer has no offset") from None
     if not 0 <= offset <= size:
-        raise _protocol_error(f"the server's offset {offset:,} is outside the file "
-                              f"({size:,} bytes)")
+        raise _protocol_error(
+            f"the server's offset {offset:,} is outside the file ({size:,} bytes)"
+        )
     return offset
 
 
@@ -325,4 +402,5 @@ def _protocol_error(detail: str) -> TransferError:
         "Unexpected server response",
         f"The server does not answer as a chunked-upload endpoint: {detail}. Check the "
         "target's URL (e.g. https://example.org/api/chunkedupload/).",
-        kind=ErrorKind.PERMANENT)
+        kind=ErrorKind.PERMANENT,
+    )

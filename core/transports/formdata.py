@@ -21,17 +21,26 @@ class FormBody:
     ``read(n)`` returns the head, then the file slice's blocks (with its hooks), then the tail.
     """
 
-    def __init__(self, fields: Mapping[str, str], file_field: str, filename: str,
-                 file: FileSlice, content_type: str = "application/octet-stream") -> None:
+    def __init__(
+        self,
+        fields: Mapping[str, str],
+        file_field: str,
+        filename: str,
+        file: FileSlice,
+        content_type: str = "application/octet-stream",
+    ) -> None:
         self.boundary = f"upqueue-{uuid.uuid4().hex}"
         head = b"".join(
-            f'--{self.boundary}\r\nContent-Disposition: form-data; name="{_quote(k)}"\r\n\r\n'
-            .encode() + str(v).encode("utf-8") + b"\r\n"
+            f'--{self.boundary}\r\nContent-Disposition: form-data; name="{_quote(k)}"\r\n\r\n'.encode()
+            + str(v).encode("utf-8")
+            + b"\r\n"
             for k, v in fields.items()
         )
-        head += (f'--{self.boundary}\r\nContent-Disposition: form-data; '
-                 f'name="{_quote(file_field)}"; filename="{_quote(filename)}"\r\n'
-                 f"Content-Type: {content_type}\r\n\r\n").encode()
+        head += (
+            f"--{self.boundary}\r\nContent-Disposition: form-data; "
+            f'name="{_quote(file_field)}"; filename="{_quote(filename)}"\r\n'
+            f"Content-Type: {content_type}\r\n\r\n"
+        ).encode()
         self._head = head
         self._tail = f"\r\n--{self.boundary}--\r\n".encode()
         self._file = file

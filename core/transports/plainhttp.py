@@ -58,10 +58,18 @@ class PlainHttpTransport(Transport):
         url_tooltip="PUT: each file goes to URL/<file name>. POST: the form's URL.",
         chunk_size=False,
         options=(
-            OptionField("method", "Method:", choices=("put", "post"),
-                        tooltip="PUT the file to URL/<file name>, or POST it as a form."),
-            OptionField("field_name", "Form field:", "file",
-                        tooltip="For POST: the name of the form's file field."),
+            OptionField(
+                "method",
+                "Method:",
+                choices=("put", "post"),
+                tooltip="PUT the file to URL/<file name>, or POST it as a form.",
+            ),
+            OptionField(
+                "field_name",
+                "Form field:",
+                "file",
+                tooltip="For POST: the name of the form's file field.",
+            ),
         ),
     )
 
@@ -69,74 +77,109 @@ class PlainHttpTransport(Transport):
     def check_target(cls, fields: Mapping[str, Any]) -> None:
         method = str(dict(fields.get("options") or {}).get("method") or "put").lower()
         if method not in ("put", "post"):
-            raise UpqueueError("Unknown method", f"{method!r}: plain HTTP targets PUT or POST "
-                               "a file; set the method option to put or post.")
+            raise UpqueueError(
+                "Unknown method",
+                f"{method!r}: plain HTTP targets PUT or POST "
+                "a file; set the method option to put or post.",
+            )
 
-    def __init__(self, target: Mapping[str, Any], secret: str | None,
-                 settings: Mapping[str, Any]) -> None:
+    def __init__(
+        self, target: Mapping[str, Any], secret: str | None, settings: Mapping[str, Any]
+    ) -> None:
         headers, basic = http_auth(target, secret)
         options = dict(target.get("options") or {})
         self.url = str(target["url"])
         self.method = str(options.get("method") or "put").upper()
         if self.method not in ("PUT", "POST"):
-            raise UpqueueError("Unknown method", f"{self.method!r}: plain HTTP targets PUT or "
-                               "POST a file; set the method option to put or post.")
+            raise UpqueueError(
+                "Unknown method",
+                f"{self.method!r}: plain HTTP targets PUT or "
+                "POST a file; set the method option to put or post.",
+            )
         self.field_name = str(options.get("field_name") or "file")
         self.session = HttpSession(settings, headers=headers, auth=basic)
 
     def probe(self) -> Capabilities:
-        return Capabilities(resumable=False, described_itself=False,
-                            notes=(("Plain HTTP cannot resume: an interrupted upload restarts "
-                                   "from the beginning."),),
-                            details={"method": self.method, "url": self.url})
+        return Capabilities(
+            resumable=False,
+            described_itself=False,
+            notes=(
+                ("Plain HTTP cannot resume: an interrupted upload restarts from the beginning."),
+            ),
+            details={"method": self.method, "url": self.url},
+        )
 
     def target_url(self, name: str) -> str:
         """Where a PUT of ``name`` goes: the URL as a folder, the name appended."""
         base = self.url if self.url.endswith("/") else self.url + "/"
         return urljoin(base, quote(name))
 
-    def send(self, job: UploadJob, remote_state: RemoteState | None, hooks: SendHooks,
-             capabilities: Capabilities | None = None) -> Sent:
+    def send(
+        self,
+        job: UploadJob,
+        remote_state: RemoteState | None,
+        hooks: SendHooks,
+        capabilities: Capabilities | None = None,
+    ) -> Sent:
         if len(job.files) != 1:
-            raise TransferError("Datasets not supported", "A plain HTTP target takes one file "
-                                "per upload; this upload has several.", kind=ErrorKind.PERMANENT)
+            raise TransferError(
+                "Datasets not supported",
+                "A plain HTTP target takes one file per upload; this upload has several.",
+                kind=ErrorKind.PERMANENT,
+            )
         state = remote_state if remote_state and remote_state.get("protocol") == PROTOCOL else {}
         attempt = int(state.get("attempt") or 0) + 1
         if attempt > 1:
-            hooks.on_event("restarted", "The previous attempt did not finish; plain HTTP cannot "
-                                        "resume, so the upload restarts from the beginning.")
+            hooks.on_event(
+                "restarted",
+                "The previous attempt did not finish; plain HTTP cannot "
+                "resume, so the upload restarts from the beginning.",
+            )
         hooks.on_remote_state({"protocol": PROTOCOL, "attempt": attempt})
         hooks.on_progress(0)
         file = job.primary
-        body = FileSlice(file.path, 0, file.fingerprint.size, expected=file.fingerprint,
-                         check_stop=hooks.check_stop, throttle=hooks.throttle,
-                         on_progress=hooks.on_progress, block_size=BLOCK_SIZE,
-                         block_hint=getattr(hooks, "block_hint", None))
+        body = FileSlice(
+            file.path,
+            0,
+            file.fingerprint.size,
+            expected=file.fingerprint,
+            check_stop=hooks.check_stop,
+            throttle=hooks.throttle,
+            on_progress=hooks.on_progress,
+            block_size=BLOCK_SIZE,
+            block_hint=getattr(hooks, "block_hint", None),
+        )
         try:
             if self.method == "PUT":
                 where = self.target_url(file.name)
-                resp = self._request("PUT", where, body, {"Content-Type":
-                                                          "application/octet-stream"})
+                resp = self._request(
+                    "PUT", where, body, {"Content-Type": "application/octet-stream"}
+                )
             else:
                 where = self.url
                 form = FormBody({}, self.field_name, file.name, body)
                 resp = self._request("POST", where, form, {"Content-Type": form.content_type})
         finally:
             body.close()
-        answer = {"status": resp.status_code,
-                  "body": trim_server_text(resp.text or "", resp.headers.get("Content-Type", ""))}
+        answer = {
+            "status": resp.status_code,
+            "body": trim_server_text(resp.text or "", resp.headers.get("Content-Type", "")),
+        }
         final = {"protocol": PROTOCOL, "answer": answer}
         location = resp.headers.get("Location")
-        result = urljoin(where, location) if location else (where if self.method == "PUT"
-                                                            else None)
+        result = urljoin(where, location) if location else (where if self.method == "PUT" else None)
         hooks.on_remote_state(final, result_url=result)
         hooks.on_confirmed(file.fingerprint.size)
         said = f": {answer['body']}" if answer["body"] else ""
-        return Sent(remote_state=final, result_url=result,
-                    message=f"Uploaded; the server answered {resp.status_code}{said}")
+        return Sent(
+            remote_state=final,
+            result_url=result,
+            message=f"Uploaded; the server answered {resp.status_code}{said}",
+        )
 
-    def _request(self, method: str, url: str, body: FileSlice | FormBody,
-                 headers: dict[str, str]) -> requests.Response:
+    def _request(
+        self, method: str, url: str, body: FileSlice | FormBody, headers: dict[str, str]
+    ) -> requests.Response:
         action = "sending the file"
         try:
             resp = self.session.request(method, url, action=action, body=body, headers=headers)
@@ -152,26 +195,36 @@ class PlainHttpTransport(Transport):
         try:
             if self.method == "PUT":
                 where = self.target_url(TEST_FILE)
-                resp = self.session.request("PUT", where, action="writing a test file",
-                                            body=b"")
+                resp = self.session.request("PUT", where, action="writing a test file", body=b"")
                 if not 200 <= resp.status_code < 300:
                     raise error_for_response(resp, "writing a test file")
                 note = ""
                 gone = self.session.request("DELETE", where, action="deleting the test file")
                 if not 200 <= gone.status_code < 300 and gone.status_code != 404:
-                    note = f" The empty test file {where} could not be deleted ({gone.status_code})."
-                return ConnectionReport(ok=True, title="Connection works",
-                                        message=f"{self.url} takes files by PUT.{note}")
+                    note = (
+                        f" The empty test file {where} could not be deleted ({gone.status_code})."
+                    )
+                return ConnectionReport(
+                    ok=True,
+                    title="Connection works",
+                    message=f"{self.url} takes files by PUT.{note}",
+                )
             resp = self.session.request("GET", self.url, action="checking the URL")
             if resp.status_code in (401, 403) or resp.status_code >= 500:
                 raise error_for_response(resp, "checking the URL")
-            return ConnectionReport(ok=True, title="The URL answers",
-                                    message=f"{self.url} answers ({resp.status_code}); files go "
-                                            f"up as the form field '{self.field_name}'.")
+            return ConnectionReport(
+                ok=True,
+                title="The URL answers",
+                message=f"{self.url} answers ({resp.status_code}); files go "
+                f"up as the form field '{self.field_name}'.",
+            )
         except UpqueueError as exc:
             title = exc.title
-            if isinstance(exc, TransferError) and exc.kind == ErrorKind.TRANSIENT \
-                    and exc.status is None:
+            if (
+                isinstance(exc, TransferError)
+                and exc.kind == ErrorKind.TRANSIENT
+                and exc.status is None
+            ):
                 title = "Cannot reach the server"
             return ConnectionReport(ok=False, title=title, message=exc.message)
 
@@ -183,6 +236,11 @@ def _restarts(error: TransferError) -> TransferError:
     """The error, saying that a retry starts again from byte 0 (when there will be one)."""
     if error.kind in (ErrorKind.PERMANENT, ErrorKind.FILE_CHANGED):
         return error
-    return TransferError(error.title, f"{error.message} {RESTARTS}", kind=error.kind,
-                         status=error.status, retry_after=error.retry_after,
-                         server_text=error.server_text)
+    return TransferError(
+        error.title,
+        f"{error.message} {RESTARTS}",
+        kind=error.kind,
+        status=error.status,
+        retry_after=error.retry_after,
+        server_text=error.server_text,
+    )

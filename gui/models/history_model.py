@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
-
 from upqueue.core import humanize
 from upqueue.gui.icons import status_icon
 from upqueue.gui.models.upload_row import STATUS_LABELS

@@ -11,7 +11,6 @@ import re
 from typing import Any
 
 from PySide6.QtCore import QRegularExpression, QSortFilterProxyModel, Qt
-
 from upqueue.core.models import Status
 from upqueue.gui.models.queue_model import Role
 from upqueue.gui.models.upload_row import FILTER_SEP

@@ -23,7 +23,6 @@ from PySide6.QtCore import (
     QTimer,
 )
 from PySide6.QtGui import QColor, QGuiApplication, QPalette
-
 from upqueue.core import humanize
 from upqueue.core.models import FINISHED_STATUSES, Status
 from upqueue.gui.icons import status_icon

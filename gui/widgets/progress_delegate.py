@@ -10,7 +10,6 @@ from PySide6.QtWidgets import (
     QStyledItemDelegate,
     QStyleOptionViewItem,
 )
-
 from upqueue.core import humanize
 from upqueue.core.models import Status
 from upqueue.gui.models.queue_model import Role

@@ -5,6 +5,5 @@ from drf_chunked_upload.views import ChunkedUploadView
 
 urlpatterns = [
     path("api/chunkedupload/", ChunkedUploadView.as_view(), name="chunkedupload-list"),
-    path("api/chunkedupload/<uuid:pk>/", ChunkedUploadView.as_view(),
-         name="chunkedupload-detail"),
+    path("api/chunkedupload/<uuid:pk>/", ChunkedUploadView.as_view(), name="chunkedupload-detail"),
 ]

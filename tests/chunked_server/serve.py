@@ -47,8 +47,13 @@ def main() -> None:
     user.set_password("wonderland")
     user.save()
     Token.objects.get_or_create(user=user, key=TOKEN)
-    server = make_server("127.0.0.1", args.port, get_wsgi_application(),
-                         server_class=_Server, handler_class=_QuietHandler)
+    server = make_server(
+        "127.0.0.1",
+        args.port,
+        get_wsgi_application(),
+        server_class=_Server,
+        handler_class=_QuietHandler,
+    )
     print(json.dumps({"port": server.server_port}), flush=True)
     server.serve_forever()
 

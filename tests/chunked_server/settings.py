@@ -16,9 +16,7 @@ INSTALLED_APPS = [
 ]
 MIDDLEWARE: list[str] = []
 ROOT_URLCONF = "chunked_urls"
-DATABASES = {
-    "default": {"ENGINE": "django.db.backends.sqlite3", "NAME": os.environ["CHUNKED_DB"]}
-}
+DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": os.environ["CHUNKED_DB"]}}
 MEDIA_ROOT = os.environ["CHUNKED_MEDIA"]
 DEFAULT_AUTO_FIELD = "django.db.models.AutoField"
 # Chunks bigger than Django's default 2.5 MB go to temporary files, as on a real site.

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from upqueue.core.errors import UpqueueError
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -45,8 +44,10 @@ def test_a_killed_worker_is_started_again_and_its_stale_figures_go(qtbot: Any) -
 
         def restarted() -> bool:
             client = window.api
-            return window.supervisor.state == "running" and client is not None and (
-                client.health()["pid"] != first_pid
+            return (
+                window.supervisor.state == "running"
+                and client is not None
+                and (client.health()["pid"] != first_pid)
             )
 
         qtbot.waitUntil(restarted, timeout=20_000)
@@ -197,7 +198,6 @@ def test_an_800_by_500_window_shows_the_status_and_every_toolbar_button(
     qtbot: Any, fake_api: Any, make_window: Any, tmp_path: Path
 ) -> None:
     from PySide6.QtWidgets import QToolButton
-
     from upqueue.gui.models.queue_model import Col
 
     window = make_window(fake_api)
@@ -218,9 +218,7 @@ def test_an_800_by_500_window_shows_the_status_and_every_toolbar_button(
     assert extension is None or not extension.isVisible(), "the toolbar collapsed into »"
 
 
-def test_columns_can_be_chosen_and_are_kept(
-    qtbot: Any, fake_api: Any, make_window: Any
-) -> None:
+def test_columns_can_be_chosen_and_are_kept(qtbot: Any, fake_api: Any, make_window: Any) -> None:
     from upqueue.gui import window_chrome
     from upqueue.gui.models.queue_model import Col
 
@@ -251,7 +249,9 @@ def test_clear_finished_and_the_file_dialog_starts_at_home(
 
     opened_in: list[str] = []
     monkeypatch.setattr(
-        QFileDialog, "getOpenFileNames", lambda parent, title, folder: opened_in.append(folder) or ([], "")
+        QFileDialog,
+        "getOpenFileNames",
+        lambda parent, title, folder: opened_in.append(folder) or ([], ""),
     )
     from upqueue.gui.queue_controller import file_dialogs
 

@@ -18,7 +18,11 @@ pytestmark = [needs_mount, pytest.mark.qt_log_ignore("^This plugin does not supp
 
 
 def test_window_says_the_disk_is_full_when_a_file_is_dropped(
-    qtbot: Any, ns_worker: Any, tus_server: Any, make_window: Any, tmp_path: Path  # noqa: F811
+    qtbot: Any,
+    ns_worker: Any,  # noqa: F811 - the fixture imported above
+    tus_server: Any,
+    make_window: Any,
+    tmp_path: Path,
 ) -> None:
     api = ns_worker.start()
     api.add_target(name="tus", url=tus_server.url)

@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from upqueue.core.records import EXPORT_HEADER
 from upqueue.gui.models.queue_model import Role
 from upqueue.gui.tray import NotificationPolicy, tooltip_text
+
 from tests.fixtures.gui import FakeApi
 
 # The window fixtures (fake_api, make_window) come from tests/fixtures/gui.py via the root conftest.

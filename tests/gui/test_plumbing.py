@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QThread
-
 from upqueue.gui.background import Background
 from upqueue.gui.file_expand import common_label, expand_paths, is_skipped
 from upqueue.gui.poller import Poller

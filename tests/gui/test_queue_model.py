@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 from PySide6.QtCore import Qt
-
 from upqueue.gui.models.queue_filter import QueueFilter
 from upqueue.gui.models.queue_model import Col, QueueModel, Role
 from upqueue.gui.widgets.progress_delegate import progress_text
@@ -181,8 +180,15 @@ def test_processing_shows_the_servers_progress_and_message() -> None:
     model.reset_uploads([upload(1, status="processing", offset=1000, processing_progress=None)])
     assert model.index(0, Col.STATUS).data() == "Processing"
     model.apply_changes(
-        [upload(1, status="processing", offset=1000, processing_progress=40.0,
-                processing_message="Importing roads")],
+        [
+            upload(
+                1,
+                status="processing",
+                offset=1000,
+                processing_progress=40.0,
+                processing_message="Importing roads",
+            )
+        ],
         removed=[],
     )
     assert model.index(0, Col.STATUS).data() == "Processing 40 %: Importing roads"

@@ -36,8 +36,9 @@ def test_s3_form_asks_for_key_secret_and_region_and_tests_the_bucket(
     # Each protocol its own rows: plain HTTP has a method and no chunk size; chunked HTTP
     # takes every kind of authentication and a chunk size.
     choose(dialog, "http")
-    qtbot.waitUntil(lambda: dialog.protocol_fields.edits["method"].isVisibleTo(dialog),
-                    timeout=5_000)
+    qtbot.waitUntil(
+        lambda: dialog.protocol_fields.edits["method"].isVisibleTo(dialog), timeout=5_000
+    )
     assert "region" not in dialog.protocol_fields.edits
     assert not dialog.chunk.isVisibleTo(dialog) and dialog.auth.isVisibleTo(dialog)
     choose(dialog, "chunked")
@@ -78,8 +79,14 @@ def test_s3_form_asks_for_key_secret_and_region_and_tests_the_bucket(
 def test_test_connection_of_chunked_and_plain_http_targets(
     worker: Any, chunked_server: ChunkedSite, nginx_dav: PlainServer
 ) -> None:
-    ok = worker.api.test_target_config(name="c", protocol="chunked", url=chunked_server.url,
-                                       auth_kind="basic", username=USER, secret=PASSWORD)
+    ok = worker.api.test_target_config(
+        name="c",
+        protocol="chunked",
+        url=chunked_server.url,
+        auth_kind="basic",
+        username=USER,
+        secret=PASSWORD,
+    )
     assert ok["ok"] is True and "accepts the credentials" in ok["message"], ok
     refused = worker.api.test_target_config(name="c", protocol="chunked", url=chunked_server.url)
     assert refused["ok"] is False and "credentials" in refused["message"], refused

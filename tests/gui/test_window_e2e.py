@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 from PySide6.QtCore import QPoint, Qt
-
 from upqueue.gui.models.queue_model import Col, Role
+
 from tests.fixtures.gui import drop, focus_table
 from tests.fixtures.tus import make_file, same_content
 
@@ -87,7 +87,9 @@ def test_pause_and_resume_from_the_window_mid_upload(
 
     window.view.select_ids([upload_id])
     window.view.customContextMenuRequested.emit(QPoint(5, 5))
-    pause = next(a for a in window.controller.context_menu.actions() if a.text().replace("&", "") == "Pause")
+    pause = next(
+        a for a in window.controller.context_menu.actions() if a.text().replace("&", "") == "Pause"
+    )
     pause.trigger()
     window.controller.context_menu.close()
     qtbot.waitUntil(lambda: row_value(window, upload_id) == "Paused", timeout=10_000)

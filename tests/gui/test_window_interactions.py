@@ -13,9 +13,9 @@ import pytest
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QApplication, QMessageBox
-
 from upqueue.core.api_client import ApiError, WorkerUnavailable
 from upqueue.gui.models.queue_model import Col, Role
+
 from tests.fixtures.gui import FakeApi, drop, focus_table
 
 # The offscreen platform cannot size, raise or grab native windows and says so ("This plugin
@@ -99,7 +99,9 @@ def test_pause_and_resume_from_the_context_menu(
     assert ("bulk", ("pause", [row["id"]])) in fake_api.calls
     qtbot.waitUntil(lambda: window.commands["resume"].isEnabled(), timeout=5000)
     window.view.customContextMenuRequested.emit(QPoint(10, 10))
-    resume = next(a for a in window.controller.context_menu.actions() if a.text().replace("&", "") == "Resume")
+    resume = next(
+        a for a in window.controller.context_menu.actions() if a.text().replace("&", "") == "Resume"
+    )
     assert resume.isEnabled()
     resume.trigger()
     window.controller.context_menu.close()

@@ -16,13 +16,20 @@ from upqueue.core.store import Store
 from upqueue.core.transports.base import RemoteState, UploadFile, UploadJob
 from upqueue.worker.errors import NotFound
 
-UPLOAD_SELECT = "SELECT u.*, t.name AS target_name FROM uploads u LEFT JOIN targets t ON t.id = u.target_id"
+UPLOAD_SELECT = (
+    "SELECT u.*, t.name AS target_name FROM uploads u LEFT JOIN targets t ON t.id = u.target_id"
+)
 # What clients get: the columns of core.records.UploadRecord, selected as they are (no per-row
 # copy or filtering for a list of 100,000). The protocol's remote state is never among them.
-PUBLIC_SELECT = (f"SELECT {upload_columns_sql('u')}"
-                 " FROM uploads u LEFT JOIN targets t ON t.id = u.target_id")
-BUSY_STATUSES = (Status.QUEUED.value, Status.UPLOADING.value, Status.RETRYING.value,
-                 Status.PROCESSING.value)
+PUBLIC_SELECT = (
+    f"SELECT {upload_columns_sql('u')} FROM uploads u LEFT JOIN targets t ON t.id = u.target_id"
+)
+BUSY_STATUSES = (
+    Status.QUEUED.value,
+    Status.UPLOADING.value,
+    Status.RETRYING.value,
+    Status.PROCESSING.value,
+)
 
 
 def public_upload(row: dict[str, Any]) -> dict[str, Any]:
@@ -67,31 +74,46 @@ class UploadReads:
     def members(self, upload_id: int) -> list[dict[str, Any]]:
         return self.store.query(
             "SELECT path, name, size, mtime_ns, inode, ctime_ns, role FROM upload_members"
-            " WHERE upload_id = ? ORDER BY position", (upload_id,))
+            " WHERE upload_id = ? ORDER BY position",
+            (upload_id,),
+        )
 
     def job(self, row: dict[str, Any], chunk_size: int | None) -> UploadJob:
         """What the transport is asked to send: the upload's file, or its dataset's members."""
         members = self.members(int(row["id"]))
         # Paths as the file system knows them (a name that is not UTF-8 is stored escaped).
         if members:
-            files = tuple(UploadFile(from_stored(m["path"]), m["name"],
-                                     FileFingerprint(m["size"], m["mtime_ns"], m["inode"],
-                                                     m["ctime_ns"]),
-                                     m["role"]) for m in members)
+            files = tuple(
+                UploadFile(
+                    from_stored(m["path"]),
+                    m["name"],
+                    FileFingerprint(m["size"], m["mtime_ns"], m["inode"], m["ctime_ns"]),
+                    m["role"],
+                )
+                for m in members
+            )
         else:
-            files = (UploadFile(from_stored(row["path"]), row["name"],
-                                FileFingerprint(row["size"], row["mtime_ns"], row["inode"],
-                                                row.get("ctime_ns"))),)
+            files = (
+                UploadFile(
+                    from_stored(row["path"]),
+                    row["name"],
+                    FileFingerprint(
+                        row["size"], row["mtime_ns"], row["inode"], row.get("ctime_ns")
+                    ),
+                ),
+            )
         return UploadJob(int(row["id"]), row["name"], files, chunk_size)
 
     def remote_states_by_target(self) -> dict[int, list[RemoteState | None]]:
         """Every target's id -> the remote states of its uploads that may still continue
         (all but done and cancelled): what housekeeping must not delete on the server."""
         found: dict[int, list[RemoteState | None]] = {
-            row["id"]: [] for row in self.store.query("SELECT id FROM targets")}
+            row["id"]: [] for row in self.store.query("SELECT id FROM targets")
+        }
         rows = self.store.query(
             "SELECT target_id, remote_state FROM uploads WHERE status NOT IN (?, ?)",
-            (Status.DONE.value, Status.CANCELLED.value))
+            (Status.DONE.value, Status.CANCELLED.value),
+        )
         for row in rows:
             if row["target_id"] in found:
                 found[row["target_id"]].append(remote_state(row))
@@ -107,16 +129,26 @@ class UploadReads:
         return row
 
     # -- lists and counts ---------------------------------------------------------------------
-    def listing(self, status: list[str] | None = None, since: int | None = None,
-             batch_id: int | None = None, limit: int | None = None, offset: int | None = None,
-             q: str | None = None, after_id: int | None = None) -> dict[str, Any]:
+    def listing(
+        self,
+        status: list[str] | None = None,
+        since: int | None = None,
+        batch_id: int | None = None,
+        limit: int | None = None,
+        offset: int | None = None,
+        q: str | None = None,
+        after_id: int | None = None,
+    ) -> dict[str, Any]:
         where: list[str] = []
         params: list[Any] = []
         if status:
             unknown = set(status) - {s.value for s in Status}
             if unknown:
-                raise UpqueueError("Unknown status", f"{', '.join(sorted(unknown))}: use one of "
-                                   f"{', '.join(s.value for s in Status)}.")
+                raise UpqueueError(
+                    "Unknown status",
+                    f"{', '.join(sorted(unknown))}: use one of "
+                    f"{', '.join(s.value for s in Status)}.",
+                )
             where.append(f"u.status IN ({_marks(status)})")
             params += list(status)
         if since is not None:
@@ -136,7 +168,9 @@ class UploadReads:
         clause = f" WHERE {' AND '.join(where)}" if where else ""
         with self.store.read():
             seq = self.store.seq
-            total = self.store.query_one(f"SELECT count(*) AS n FROM uploads u{clause}", params)["n"]  # type: ignore[index]
+            total = self.store.query_one(f"SELECT count(*) AS n FROM uploads u{clause}", params)[
+                "n"
+            ]  # type: ignore[index]
             page = ""
             if limit is not None:
                 page = f" LIMIT {int(limit)} OFFSET {int(offset or 0)}"
@@ -146,19 +180,26 @@ class UploadReads:
             rows = self.store.query(f"{PUBLIC_SELECT}{clause} ORDER BY {order}{page}", params)
             removed = []
             if since is not None:
-                removed = [r["upload_id"] for r in self.store.query(
-                    "SELECT upload_id FROM removed_uploads WHERE change_seq > ? ORDER BY upload_id",
-                    (int(since),))]
+                removed = [
+                    r["upload_id"]
+                    for r in self.store.query(
+                        "SELECT upload_id FROM removed_uploads WHERE change_seq > ? ORDER BY upload_id",
+                        (int(since),),
+                    )
+                ]
         return {"seq": seq, "uploads": rows, "removed": removed, "total": total}
 
     def stats(self) -> dict[str, Any]:
         with self.store.read():
             counts = {s.value: 0 for s in Status}
-            for row in self.store.query("SELECT status, count(*) AS n FROM uploads GROUP BY status"):
+            for row in self.store.query(
+                "SELECT status, count(*) AS n FROM uploads GROUP BY status"
+            ):
                 counts[row["status"]] = row["n"]
             speed = self.store.query_one(
                 "SELECT coalesce(sum(speed), 0) AS s FROM uploads WHERE status = ?",
-                (Status.UPLOADING.value,))["s"]  # type: ignore[index]
+                (Status.UPLOADING.value,),
+            )["s"]  # type: ignore[index]
             seq = self.store.seq
         active = counts["queued"] + counts["uploading"] + counts["retrying"] + counts["processing"]
         return {"counts": counts, "speed": float(speed), "active": active, "seq": seq}
@@ -172,41 +213,51 @@ class UploadReads:
         row = self.store.query_one(
             "SELECT count(*) AS n FROM uploads WHERE status = ? OR (status = ? AND next_attempt_at <= ?)"
             " OR (status = ? AND lease_owner IS NULL)",
-            (Status.QUEUED.value, Status.RETRYING.value, self.clock(), Status.PROCESSING.value))
+            (Status.QUEUED.value, Status.RETRYING.value, self.clock(), Status.PROCESSING.value),
+        )
         return int(row["n"]) if row else 0
 
     def next_retry_at(self) -> float | None:
         """When the earliest waiting retry falls due (the engine's one timer sleeps until then)."""
         row = self.store.query_one(
-            "SELECT min(next_attempt_at) AS t FROM uploads WHERE status = ?", (Status.RETRYING.value,))
+            "SELECT min(next_attempt_at) AS t FROM uploads WHERE status = ?",
+            (Status.RETRYING.value,),
+        )
         return float(row["t"]) if row and row["t"] is not None else None
 
     def earliest_pause(self) -> float | None:
-        row = self.store.query_one("SELECT min(paused_at) AS t FROM uploads WHERE status = ?",
-                                   (Status.PAUSED.value,))
+        row = self.store.query_one(
+            "SELECT min(paused_at) AS t FROM uploads WHERE status = ?", (Status.PAUSED.value,)
+        )
         return float(row["t"]) if row and row["t"] is not None else None
 
     def count_busy(self) -> int:
         """Uploads that still need the worker (queued, running, waiting to retry, processing)."""
         row = self.store.query_one(
             f"SELECT count(*) AS n FROM uploads WHERE status IN ({_marks(BUSY_STATUSES)})",
-            BUSY_STATUSES)
+            BUSY_STATUSES,
+        )
         return int(row["n"]) if row else 0
 
     def unfinished_for_target(self, target_id: int, finished: Iterable[str]) -> int:
         states = list(finished)
         row = self.store.query_one(
             f"SELECT count(*) AS n FROM uploads WHERE target_id = ? AND status NOT IN ({_marks(states)})",
-            (target_id, *states))
+            (target_id, *states),
+        )
         return int(row["n"]) if row else 0
 
     def ids_of_target(self, target_id: int) -> list[int]:
-        return [r["id"] for r in self.store.query("SELECT id FROM uploads WHERE target_id = ?",
-                                                  (target_id,))]
+        return [
+            r["id"]
+            for r in self.store.query("SELECT id FROM uploads WHERE target_id = ?", (target_id,))
+        ]
 
     def created_between(self, start: str, end: str) -> list[dict[str, Any]]:
         return self.store.query(
-            f"{UPLOAD_SELECT} WHERE u.created_at >= ? AND u.created_at < ? ORDER BY u.id", (start, end))
+            f"{UPLOAD_SELECT} WHERE u.created_at >= ? AND u.created_at < ? ORDER BY u.id",
+            (start, end),
+        )
 
     # -- watched folders and batches ----------------------------------------------------------
     def of_watch(self, watch_id: int) -> list[dict[str, Any]]:
@@ -215,15 +266,21 @@ class UploadReads:
             "SELECT id, path, size, mtime_ns, inode FROM uploads WHERE watch_id = ?"
             " UNION ALL SELECT m.upload_id AS id, m.path, m.size, m.mtime_ns, m.inode"
             " FROM upload_members m JOIN uploads u ON u.id = m.upload_id WHERE u.watch_id = ?",
-            (watch_id, watch_id))
+            (watch_id, watch_id),
+        )
 
     def paths_of(self, ids: Sequence[int]) -> dict[str, int]:
         """Path -> id of the given uploads."""
-        return {r["path"]: r["id"] for r in self.store.query(
-            f"SELECT id, path FROM uploads WHERE id IN ({_marks(ids)})", list(ids))}
+        return {
+            r["path"]: r["id"]
+            for r in self.store.query(
+                f"SELECT id, path FROM uploads WHERE id IN ({_marks(ids)})", list(ids)
+            )
+        }
 
-    def of_batch(self, batch_id: int, status: str | None = None,
-                 from_watch: bool = False) -> list[dict[str, Any]]:
+    def of_batch(
+        self, batch_id: int, status: str | None = None, from_watch: bool = False
+    ) -> list[dict[str, Any]]:
         sql = "SELECT * FROM uploads WHERE batch_id = ?"
         params: list[Any] = [batch_id]
         if status is not None:
@@ -237,5 +294,6 @@ class UploadReads:
         row = self.store.query_one(
             "SELECT count(*) AS total, coalesce(sum(status = ?), 0) AS done,"
             f" coalesce(sum(status IN ({_marks(failed)})), 0) AS failed FROM uploads WHERE batch_id = ?",
-            (Status.DONE.value, *failed, batch_id))
+            (Status.DONE.value, *failed, batch_id),
+        )
         return row or {"total": 0, "done": 0, "failed": 0}

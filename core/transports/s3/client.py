@@ -89,8 +89,9 @@ def parse_location(url: str, region: str | None = None) -> S3Location:
 
 
 def _bad_url(url: str, why: str) -> TransferError:
-    return TransferError("Invalid S3 address", f"{url} cannot be used: {why}.",
-                         kind=ErrorKind.PERMANENT)
+    return TransferError(
+        "Invalid S3 address", f"{url} cannot be used: {why}.", kind=ErrorKind.PERMANENT
+    )
 
 
 @dataclass(frozen=True)
@@ -118,8 +119,9 @@ class S3Client:
         clock_offset: added to the local clock when signing (tests simulate a skewed clock).
     """
 
-    def __init__(self, location: S3Location, access_key: str, secret: str,
-                 session: HttpSession) -> None:
+    def __init__(
+        self, location: S3Location, access_key: str, secret: str, session: HttpSession
+    ) -> None:
         self.location = location
         self.access_key = access_key
         self.secret = secret
@@ -135,10 +137,14 @@ class S3Client:
         resp = self._call("HEAD", key, action="checking the object", ok=range(100, 600))
         return resp if resp.status_code == 200 else None
 
-    def put_object(self, key: str, body: FileSlice | bytes, md5: bytes,
-                   metadata: dict[str, str]) -> str:
-        headers = {"Content-MD5": md5_b64(md5), "Content-Type": "application/octet-stream",
-                   **{f"x-amz-meta-{k}": v for k, v in metadata.items()}}
+    def put_object(
+        self, key: str, body: FileSlice | bytes, md5: bytes, metadata: dict[str, str]
+    ) -> str:
+        headers = {
+            "Content-MD5": md5_b64(md5),
+            "Content-Type": "application/octet-stream",
+            **{f"x-amz-meta-{k}": v for k, v in metadata.items()},
+        }
         resp = self._call("PUT", key, headers=headers, body=body, action="sending the file")
         return _etag(resp)
 
@@ -148,21 +154,33 @@ class S3Client:
     # -- multipart ---------------------------------------------------------------------------
 
     def create_multipart(self, key: str, metadata: dict[str, str]) -> str:
-        headers = {"Content-Type": "application/octet-stream",
-                   **{f"x-amz-meta-{k}": v for k, v in metadata.items()}}
-        resp = self._call("POST", key, query={"uploads": ""}, headers=headers,
-                          action="starting a multipart upload")
+        headers = {
+            "Content-Type": "application/octet-stream",
+            **{f"x-amz-meta-{k}": v for k, v in metadata.items()},
+        }
+        resp = self._call(
+            "POST",
+            key,
+            query={"uploads": ""},
+            headers=headers,
+            action="starting a multipart upload",
+        )
         upload_id = xml_text(_xml(resp), "UploadId")
         if not upload_id:
             raise _protocol_error(resp, "no UploadId in the answer")
         return upload_id
 
-    def upload_part(self, key: str, upload_id: str, number: int, body: FileSlice,
-                    md5: bytes) -> str:
+    def upload_part(
+        self, key: str, upload_id: str, number: int, body: FileSlice, md5: bytes
+    ) -> str:
         resp = self._call(
-            "PUT", key, query={"partNumber": str(number), "uploadId": upload_id},
-            headers={"Content-MD5": md5_b64(md5)}, body=body,
-            action=f"sending part {number}", gone_code="NoSuchUpload",
+            "PUT",
+            key,
+            query={"partNumber": str(number), "uploadId": upload_id},
+            headers={"Content-MD5": md5_b64(md5)},
+            body=body,
+            action=f"sending part {number}",
+            gone_code="NoSuchUpload",
         )
         return _etag(resp)
 
@@ -173,22 +191,40 @@ class S3Client:
             query = {"uploadId": upload_id, "max-parts": "1000"}
             if marker:
                 query["part-number-marker"] = marker
-            resp = self._call("GET", key, query=query, action="asking which parts the server has",
-                              gone_code="NoSuchUpload")
+            resp = self._call(
+                "GET",
+                key,
+                query=query,
+                action="asking which parts the server has",
+                gone_code="NoSuchUpload",
+            )
             root = _xml(resp)
             for p in root.findall("{*}Part"):
-                parts.append(Part(int(xml_text(p, "PartNumber") or 0),
-                                  (xml_text(p, "ETag") or "").strip('"'), int(xml_text(p, "Size") or 0)))
+                parts.append(
+                    Part(
+                        int(xml_text(p, "PartNumber") or 0),
+                        (xml_text(p, "ETag") or "").strip('"'),
+                        int(xml_text(p, "Size") or 0),
+                    )
+                )
             marker = xml_text(root, "NextPartNumberMarker") or ""
             if (xml_text(root, "IsTruncated") or "false").lower() != "true" or not marker:
                 return parts
 
     def complete_multipart(self, key: str, upload_id: str, parts: list[Part]) -> str:
-        xml = "".join(f"<Part><PartNumber>{p.number}</PartNumber><ETag>\"{p.etag}\"</ETag></Part>"
-                      for p in parts)
+        xml = "".join(
+            f'<Part><PartNumber>{p.number}</PartNumber><ETag>"{p.etag}"</ETag></Part>'
+            for p in parts
+        )
         data = f"<CompleteMultipartUpload>{xml}</CompleteMultipartUpload>".encode()
-        resp = self._call("POST", key, query={"uploadId": upload_id}, data=data,
-                          action="completing the multipart upload", gone_code="NoSuchUpload")
+        resp = self._call(
+            "POST",
+            key,
+            query={"uploadId": upload_id},
+            data=data,
+            action="completing the multipart upload",
+            gone_code="NoSuchUpload",
+        )
         # S3 may answer 200 and put the error in the body (the completion failed after all).
         root = _xml(resp)
         if root.tag.rsplit("}", 1)[-1] == "Error":
@@ -196,8 +232,13 @@ class S3Client:
         return (xml_text(root, "ETag") or "").strip('"')
 
     def abort_multipart(self, key: str, upload_id: str) -> None:
-        self._call("DELETE", key, query={"uploadId": upload_id}, ok=(200, 204, 404),
-                   action="aborting the multipart upload")
+        self._call(
+            "DELETE",
+            key,
+            query={"uploadId": upload_id},
+            ok=(200, 204, 404),
+            action="aborting the multipart upload",
+        )
 
     def list_multipart_uploads(self, prefix: str) -> list[PendingUpload]:
         found: list[PendingUpload] = []
@@ -208,16 +249,26 @@ class S3Client:
                 query["key-marker"] = key_marker
                 query["upload-id-marker"] = id_marker
             try:
-                resp = self._call("GET", "", query=query, action="listing unfinished uploads",
-                                  gone_code="NoSuchUpload")
+                resp = self._call(
+                    "GET",
+                    "",
+                    query=query,
+                    action="listing unfinished uploads",
+                    gone_code="NoSuchUpload",
+                )
             except TransferError as exc:
                 if exc.kind == ErrorKind.GONE:  # rclone's answer for "there are none"
                     return found
                 raise
             root = _xml(resp)
             for u in root.findall("{*}Upload"):
-                found.append(PendingUpload(xml_text(u, "Key") or "", xml_text(u, "UploadId") or "",
-                                           iso_time(xml_text(u, "Initiated"))))
+                found.append(
+                    PendingUpload(
+                        xml_text(u, "Key") or "",
+                        xml_text(u, "UploadId") or "",
+                        iso_time(xml_text(u, "Initiated")),
+                    )
+                )
             key_marker = xml_text(root, "NextKeyMarker") or ""
             id_marker = xml_text(root, "NextUploadIdMarker") or ""
             if (xml_text(root, "IsTruncated") or "false").lower() != "true" or not key_marker:
@@ -246,22 +297,37 @@ class S3Client:
         if data is not None:
             all_headers["Content-MD5"] = md5_b64(hashlib.md5(data).digest())
             payload_hash = hashlib.sha256(data).hexdigest()
-        all_headers.update(sign(
-            method, loc.host, path, query, all_headers, access_key=self.access_key,
-            secret=self.secret, region=loc.region, payload_sha256=payload_hash,
-            now=datetime.now(UTC) + self.clock_offset,
-        ))
+        all_headers.update(
+            sign(
+                method,
+                loc.host,
+                path,
+                query,
+                all_headers,
+                access_key=self.access_key,
+                secret=self.secret,
+                region=loc.region,
+                payload_sha256=payload_hash,
+                now=datetime.now(UTC) + self.clock_offset,
+            )
+        )
         url = f"{loc.scheme}://{loc.host}{path}"
         if query:
             url += "?" + canonical_query(query)
-        resp = self.session.request(method, url, action=action, headers=all_headers,
-                                    body=body if body is not None else data)
+        resp = self.session.request(
+            method, url, action=action, headers=all_headers, body=body if body is not None else data
+        )
         if resp.status_code not in ok:
             raise self._error(resp, action, gone_code)
         return resp
 
-    def _error(self, resp: requests.Response, action: str, gone_code: str = "",
-               root: ET.Element | None = None) -> TransferError:
+    def _error(
+        self,
+        resp: requests.Response,
+        action: str,
+        gone_code: str = "",
+        root: ET.Element | None = None,
+    ) -> TransferError:
         if root is None:
             try:
                 root = ET.fromstring(resp.content) if resp.content else None
@@ -269,8 +335,9 @@ class S3Client:
                 root = None
         code = (xml_text(root, "Code") if root is not None else None) or ""
         said = (xml_text(root, "Message") if root is not None else None) or ""
-        return s3_error(resp, code, said, action, self.location, self.access_key,
-                        self.clock_offset, gone_code)
+        return s3_error(
+            resp, code, said, action, self.location, self.access_key, self.clock_offset, gone_code
+        )
 
 
 def _etag(resp: requests.Response) -> str:
@@ -289,6 +356,7 @@ def _protocol_error(resp: requests.Response, detail: str) -> TransferError:
         "Unexpected server response",
         f"The server's answer to {resp.request.method} ({resp.status_code}) is not what S3 "
         f"answers: {detail}. Check that the target URL points at an S3 endpoint and bucket.",
-        kind=ErrorKind.PERMANENT, status=resp.status_code,
+        kind=ErrorKind.PERMANENT,
+        status=resp.status_code,
         server_text=trim_server_text(resp.text or ""),
     )

@@ -50,7 +50,10 @@ def add(host: str, bucket: str, key: str, upload_id: str) -> None:
     with _lock:
         entries = _load()
         entries[_entry_key(host, bucket, upload_id)] = {
-            "host": host, "bucket": bucket, "key": key, "upload_id": upload_id,
+            "host": host,
+            "bucket": bucket,
+            "key": key,
+            "upload_id": upload_id,
             "started": time.time(),
         }
         _save(entries)
@@ -66,5 +69,8 @@ def remove(host: str, bucket: str, upload_id: str) -> None:
 def started(host: str, bucket: str) -> dict[str, dict[str, Any]]:
     """upload id -> entry, for the uploads upqueue started in this bucket and still lists."""
     with _lock:
-        return {e["upload_id"]: e for e in _load().values()
-                if e.get("host") == host and e.get("bucket") == bucket}
+        return {
+            e["upload_id"]: e
+            for e in _load().values()
+            if e.get("host") == host and e.get("bucket") == bucket
+        }

@@ -120,8 +120,14 @@ def send_parts(
     def one_part(number: int) -> tuple[Part, bytes, bool]:
         start = (number - 1) * part_size
         length = min(part_size, size - start)
-        with FileSlice(file.path, start, length, expected=file.fingerprint,
-                       check_stop=check_stop, block_size=MIB) as piece:
+        with FileSlice(
+            file.path,
+            start,
+            length,
+            expected=file.fingerprint,
+            check_stop=check_stop,
+            block_size=MIB,
+        ) as piece:
             md5 = piece.digest("md5")
         have = held.get(number)
         if have is not None and have.size == length and have.etag.lower() == md5.hex():
@@ -129,11 +135,17 @@ def send_parts(
         if have is not None:
             tally.uncount(have.size)
         try:
-            with FileSlice(file.path, start, length, expected=file.fingerprint,
-                           check_stop=check_stop, throttle=hooks.throttle,
-                           on_progress=lambda n: tally.moving(number, n),
-                           block_size=BLOCK_SIZE,
-                           block_hint=getattr(hooks, "block_hint", None)) as body:
+            with FileSlice(
+                file.path,
+                start,
+                length,
+                expected=file.fingerprint,
+                check_stop=check_stop,
+                throttle=hooks.throttle,
+                on_progress=lambda n: tally.moving(number, n),
+                block_size=BLOCK_SIZE,
+                block_hint=getattr(hooks, "block_hint", None),
+            ) as body:
                 etag = client.upload_part(key, upload_id, number, body, md5)
         except BaseException:
             tally.dropped(number)

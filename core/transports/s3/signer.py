@@ -31,8 +31,10 @@ def uri_encode(value: str, *, keep_slash: bool) -> str:
 
 def canonical_query(params: Mapping[str, str]) -> str:
     """Sorted, encoded ``k=v`` pairs joined by '&' (also what goes on the wire)."""
-    pairs = sorted((uri_encode(k, keep_slash=False), uri_encode(v, keep_slash=False))
-                   for k, v in params.items())
+    pairs = sorted(
+        (uri_encode(k, keep_slash=False), uri_encode(v, keep_slash=False))
+        for k, v in params.items()
+    )
     return "&".join(f"{k}={v}" for k, v in pairs)
 
 
@@ -79,23 +81,28 @@ def sign(
     signed["x-amz-date"] = amz_date
     signed["x-amz-content-sha256"] = payload_sha256
     names = sorted(signed)
-    canonical = "\n".join([
-        method,
-        path or "/",
-        canonical_query(query),
-        "".join(f"{n}:{signed[n]}\n" for n in names),
-        ";".join(names),
-        payload_sha256,
-    ])
+    canonical = "\n".join(
+        [
+            method,
+            path or "/",
+            canonical_query(query),
+            "".join(f"{n}:{signed[n]}\n" for n in names),
+            ";".join(names),
+            payload_sha256,
+        ]
+    )
     scope = f"{day}/{region}/s3/aws4_request"
     to_sign = "\n".join(
         [_ALGORITHM, amz_date, scope, hashlib.sha256(canonical.encode("utf-8")).hexdigest()]
     )
-    signature = hmac.new(signing_key(secret, day, region), to_sign.encode("utf-8"),
-                         hashlib.sha256).hexdigest()
+    signature = hmac.new(
+        signing_key(secret, day, region), to_sign.encode("utf-8"), hashlib.sha256
+    ).hexdigest()
     return {
         "x-amz-date": amz_date,
         "x-amz-content-sha256": payload_sha256,
-        "Authorization": (f"{_ALGORITHM} Credential={access_key}/{scope}, "
-                          f"SignedHeaders={';'.join(names)}, Signature={signature}"),
+        "Authorization": (
+            f"{_ALGORITHM} Credential={access_key}/{scope}, "
+            f"SignedHeaders={';'.join(names)}, Signature={signature}"
+        ),
     }

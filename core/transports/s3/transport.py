@@ -80,24 +80,43 @@ class S3Transport(Transport):
     name = PROTOCOL
     title = "S3 (AWS and S3-compatible, resumable multipart)"
     takes_datasets = True
-    reserved_headers = frozenset({
-        "authorization", "content-md5", "content-type", "x-amz-date", "x-amz-content-sha256",
-    })
+    reserved_headers = frozenset(
+        {
+            "authorization",
+            "content-md5",
+            "content-type",
+            "x-amz-date",
+            "x-amz-content-sha256",
+        }
+    )
     form = TargetForm(
         url_placeholder="https://s3.example.org/BUCKET/prefix",
-        url_tooltip=("Path style http(s)://ENDPOINT/BUCKET[/PREFIX], or AWS's "
-                     "https://BUCKET.s3.REGION.amazonaws.com/PREFIX. Files go to "
-                     "PREFIX/<file name>."),
-        auth_kinds=("basic",), username_label="Access key ID:", password_label="Secret key:",
+        url_tooltip=(
+            "Path style http(s)://ENDPOINT/BUCKET[/PREFIX], or AWS's "
+            "https://BUCKET.s3.REGION.amazonaws.com/PREFIX. Files go to "
+            "PREFIX/<file name>."
+        ),
+        auth_kinds=("basic",),
+        username_label="Access key ID:",
+        password_label="Secret key:",
         chunk_size=False,
         options=(
-            OptionField("region", "Region:", DEFAULT_REGION,
-                        tooltip="The bucket's region (signing needs it)."),
-            OptionField("part_size_mib", "Part size (MiB):", str(DEFAULT_PART_MIB),
-                        tooltip="Grown as needed so that 10,000 parts cover a file."),
+            OptionField(
+                "region",
+                "Region:",
+                DEFAULT_REGION,
+                tooltip="The bucket's region (signing needs it).",
+            ),
+            OptionField(
+                "part_size_mib",
+                "Part size (MiB):",
+                str(DEFAULT_PART_MIB),
+                tooltip="Grown as needed so that 10,000 parts cover a file.",
+            ),
             OptionField("parallel_parts", "Parallel parts:", str(DEFAULT_PARALLEL)),
-            OptionField("multipart_threshold_mib", "Multipart above (MiB):",
-                        str(DEFAULT_THRESHOLD_MIB)),
+            OptionField(
+                "multipart_threshold_mib", "Multipart above (MiB):", str(DEFAULT_THRESHOLD_MIB)
+            ),
         ),
     )
 
@@ -106,55 +125,81 @@ class S3Transport(Transport):
         """The URL names a bucket, the access key id is there, numeric options are numbers."""
         parse_location(str(fields.get("url") or ""))
         if not fields.get("username"):
-            raise UpqueueError("Access key missing", "An S3 target needs the access key id as "
-                               "its username (and the secret key as its password).")
+            raise UpqueueError(
+                "Access key missing",
+                "An S3 target needs the access key id as "
+                "its username (and the secret key as its password).",
+            )
         for name in ("part_size_mib", "parallel_parts", "multipart_threshold_mib"):
             value = dict(fields.get("options") or {}).get(name)
             if value not in (None, "") and not str(value).strip().isdigit():
-                raise UpqueueError("Invalid option", f"{name} must be a whole number, "
-                                   f"not {value!r}.")
+                raise UpqueueError(
+                    "Invalid option", f"{name} must be a whole number, not {value!r}."
+                )
 
-    def __init__(self, target: Mapping[str, Any], secret: str | None,
-                 settings: Mapping[str, Any]) -> None:
+    def __init__(
+        self, target: Mapping[str, Any], secret: str | None, settings: Mapping[str, Any]
+    ) -> None:
         options = dict(target.get("options") or {})
         self.location = parse_location(str(target["url"]), options.get("region") or None)
         self.part_size = _int_option(options, "part_size_mib", DEFAULT_PART_MIB, 5) * MIB
         self.parallel = _int_option(options, "parallel_parts", DEFAULT_PARALLEL, 1)
-        self.threshold = _int_option(options, "multipart_threshold_mib",
-                                     DEFAULT_THRESHOLD_MIB, 0) * MIB
+        self.threshold = (
+            _int_option(options, "multipart_threshold_mib", DEFAULT_THRESHOLD_MIB, 0) * MIB
+        )
         headers = {str(k): str(v) for k, v in dict(target.get("headers") or {}).items()}
         self.session = HttpSession(settings, headers=headers)
-        self.client = S3Client(self.location, str(target.get("username") or ""), secret or "",
-                               self.session)
+        self.client = S3Client(
+            self.location, str(target.get("username") or ""), secret or "", self.session
+        )
 
     # -- interface ---------------------------------------------------------------------------
 
     def probe(self) -> Capabilities:
         resp = self.client.head_bucket()
-        if resp.status_code == 404 or resp.status_code == 301 or (
-                resp.status_code == 400 and resp.headers.get("x-amz-bucket-region")):
+        if (
+            resp.status_code == 404
+            or resp.status_code == 301
+            or (resp.status_code == 400 and resp.headers.get("x-amz-bucket-region"))
+        ):
             # HEAD has no body: name the likely code from the status.
             code = "NoSuchBucket" if resp.status_code == 404 else "PermanentRedirect"
-            raise s3_error(resp, code, "", "checking the bucket", self.location,
-                           self.client.access_key)
+            raise s3_error(
+                resp, code, "", "checking the bucket", self.location, self.client.access_key
+            )
         return Capabilities(
-            resumable=True, checksums=("md5",), datasets=True, terminable=True,
-            details={"endpoint": f"{self.location.scheme}://{self.location.host}",
-                     "bucket": self.location.bucket, "prefix": self.location.prefix,
-                     "region": self.location.region, "part_size": self.part_size,
-                     "parallel_parts": self.parallel, "multipart_threshold": self.threshold},
+            resumable=True,
+            checksums=("md5",),
+            datasets=True,
+            terminable=True,
+            details={
+                "endpoint": f"{self.location.scheme}://{self.location.host}",
+                "bucket": self.location.bucket,
+                "prefix": self.location.prefix,
+                "region": self.location.region,
+                "part_size": self.part_size,
+                "parallel_parts": self.parallel,
+                "multipart_threshold": self.threshold,
+            },
         )
 
-    def send(self, job: UploadJob, remote_state: RemoteState | None, hooks: SendHooks,
-             capabilities: Capabilities | None = None) -> Sent:
+    def send(
+        self,
+        job: UploadJob,
+        remote_state: RemoteState | None,
+        hooks: SendHooks,
+        capabilities: Capabilities | None = None,
+    ) -> Sent:
         state = self._adopt(remote_state)
         done: dict[str, str] = dict(state.get("done") or {}) if state else {}
         base = 0
         for file in job.files:
             key = self.location.key_for(file.name)
             if key in done and not self._still_there(key, done[key]):
-                hooks.on_event("restarted", f"{key} is no longer on the server as it was "
-                                            "sent; it is sent again.")
+                hooks.on_event(
+                    "restarted",
+                    f"{key} is no longer on the server as it was sent; it is sent again.",
+                )
                 del done[key]
             if key not in done:
                 mine = state if state and state.get("key") == key else None
@@ -164,8 +209,11 @@ class S3Transport(Transport):
             base += file.fingerprint.size
             hooks.on_confirmed(base)
         final = self._state(None, None, 0, done)
-        return Sent(remote_state=final, result_url=self._result_url(job),
-                    message=f"Uploaded to {self.location.describe()}; the ETag matches")
+        return Sent(
+            remote_state=final,
+            result_url=self._result_url(job),
+            message=f"Uploaded to {self.location.describe()}; the ETag matches",
+        )
 
     def terminate(self, remote_state: RemoteState) -> None:
         state = self._adopt(remote_state)
@@ -173,8 +221,9 @@ class S3Transport(Transport):
             self.client.abort_multipart(str(state["key"]), str(state["upload_id"]))
             ledger.remove(self.location.host, self.location.bucket, str(state["upload_id"]))
 
-    def clean_up_stale(self, live_states: Sequence[RemoteState | None],
-                       min_age: float = STALE_AFTER_S) -> list[str]:
+    def clean_up_stale(
+        self, live_states: Sequence[RemoteState | None], min_age: float = STALE_AFTER_S
+    ) -> list[str]:
         """Abort the multipart uploads upqueue started here and no upload tracks any more.
 
         Args:
@@ -184,16 +233,20 @@ class S3Transport(Transport):
         Returns:
             one sentence per upload aborted, for the log.
         """
-        tracked = {str(s.get("upload_id")) for s in live_states
-                   if s and s.get("protocol") == PROTOCOL and s.get("upload_id")}
+        tracked = {
+            str(s.get("upload_id"))
+            for s in live_states
+            if s and s.get("protocol") == PROTOCOL and s.get("upload_id")
+        }
         prefix = self.location.prefix
-        mine = {upload_id: entry for upload_id, entry in
-                ledger.started(self.location.host, self.location.bucket).items()
-                if str(entry.get("key", "")).startswith(prefix)}
+        mine = {
+            upload_id: entry
+            for upload_id, entry in ledger.started(self.location.host, self.location.bucket).items()
+            if str(entry.get("key", "")).startswith(prefix)
+        }
         if not mine:
             return []
-        on_server = {u.upload_id: u for u in
-                     self.client.list_multipart_uploads(prefix)}
+        on_server = {u.upload_id: u for u in self.client.list_multipart_uploads(prefix)}
         said: list[str] = []
         now = time.time()
         for upload_id, entry in mine.items():
@@ -202,8 +255,10 @@ class S3Transport(Transport):
             elif upload_id not in tracked and now - float(entry.get("started", 0)) >= min_age:
                 self.client.abort_multipart(on_server[upload_id].key, upload_id)
                 ledger.remove(self.location.host, self.location.bucket, upload_id)
-                said.append(f"Aborted an unfinished multipart upload of "
-                            f"{on_server[upload_id].key} that no upload tracks any more")
+                said.append(
+                    f"Aborted an unfinished multipart upload of "
+                    f"{on_server[upload_id].key} that no upload tracks any more"
+                )
         return said
 
     def test_connection(self) -> ConnectionReport:
@@ -219,16 +274,25 @@ class S3Transport(Transport):
             except UpqueueError:
                 note = f" The test object {key} could not be deleted; delete it by hand."
             return ConnectionReport(
-                ok=True, title="Connection works",
-                message=(f"Bucket '{self.location.bucket}' on {self.location.host} exists and "
-                         f"accepts writes from access key '{self.client.access_key}'.{note}"),
-                details={"bucket": self.location.bucket, "prefix": self.location.prefix,
-                         "region": self.location.region},
+                ok=True,
+                title="Connection works",
+                message=(
+                    f"Bucket '{self.location.bucket}' on {self.location.host} exists and "
+                    f"accepts writes from access key '{self.client.access_key}'.{note}"
+                ),
+                details={
+                    "bucket": self.location.bucket,
+                    "prefix": self.location.prefix,
+                    "region": self.location.region,
+                },
             )
         except UpqueueError as exc:
             title = exc.title
-            if isinstance(exc, TransferError) and exc.kind == ErrorKind.TRANSIENT \
-                    and exc.status is None:
+            if (
+                isinstance(exc, TransferError)
+                and exc.kind == ErrorKind.TRANSIENT
+                and exc.status is None
+            ):
                 title = "Cannot reach the server"
             return ConnectionReport(ok=False, title=title, message=exc.message)
 
@@ -237,8 +301,16 @@ class S3Transport(Transport):
 
     # -- one object --------------------------------------------------------------------------
 
-    def _send_file(self, job: UploadJob, file: UploadFile, key: str, state: RemoteState | None,
-                   done: dict[str, str], hooks: SendHooks, base: int) -> str:
+    def _send_file(
+        self,
+        job: UploadJob,
+        file: UploadFile,
+        key: str,
+        state: RemoteState | None,
+        done: dict[str, str],
+        hooks: SendHooks,
+        base: int,
+    ) -> str:
         size = file.fingerprint.size
         multipart = bool(state.get("upload_id")) if state else size > self.threshold
         if not multipart:
@@ -250,17 +322,33 @@ class S3Transport(Transport):
                 if exc.kind != ErrorKind.GONE or attempt == 2:
                     raise
                 if state and state.get("upload_id"):
-                    ledger.remove(self.location.host, self.location.bucket,
-                                  str(state["upload_id"]))
-                hooks.on_event("restarted", f"The server lost the multipart upload of {key} "
-                                            f"({exc.server_text or exc.message}); started over.")
+                    ledger.remove(self.location.host, self.location.bucket, str(state["upload_id"]))
+                hooks.on_event(
+                    "restarted",
+                    f"The server lost the multipart upload of {key} "
+                    f"({exc.server_text or exc.message}); started over.",
+                )
                 state = None
         raise AssertionError("unreachable")
 
-    def _put(self, job: UploadJob, file: UploadFile, key: str, state: RemoteState | None,
-             done: dict[str, str], hooks: SendHooks, base: int) -> str:
-        with FileSlice(file.path, 0, file.fingerprint.size, expected=file.fingerprint,
-                       check_stop=hooks.check_stop, block_size=MIB) as whole:
+    def _put(
+        self,
+        job: UploadJob,
+        file: UploadFile,
+        key: str,
+        state: RemoteState | None,
+        done: dict[str, str],
+        hooks: SendHooks,
+        base: int,
+    ) -> str:
+        with FileSlice(
+            file.path,
+            0,
+            file.fingerprint.size,
+            expected=file.fingerprint,
+            check_stop=hooks.check_stop,
+            block_size=MIB,
+        ) as whole:
             md5 = whole.digest("md5")
         if state is not None:
             # Sent before a kill, its answer lost? The object's ETag says.
@@ -270,17 +358,31 @@ class S3Transport(Transport):
                 return md5.hex()
         else:
             hooks.on_remote_state(self._state(key, None, 0, done), result_url=None)
-        with FileSlice(file.path, 0, file.fingerprint.size, expected=file.fingerprint,
-                       check_stop=hooks.check_stop, throttle=hooks.throttle,
-                       on_progress=lambda n: hooks.on_progress(base + n),
-                       block_size=BLOCK_SIZE,
-                       block_hint=getattr(hooks, "block_hint", None)) as body:
+        with FileSlice(
+            file.path,
+            0,
+            file.fingerprint.size,
+            expected=file.fingerprint,
+            check_stop=hooks.check_stop,
+            throttle=hooks.throttle,
+            on_progress=lambda n: hooks.on_progress(base + n),
+            block_size=BLOCK_SIZE,
+            block_hint=getattr(hooks, "block_hint", None),
+        ) as body:
             etag = self.client.put_object(key, body, md5, self._metadata(job))
         self._verify(key, etag, md5.hex())
         return etag
 
-    def _multipart(self, job: UploadJob, file: UploadFile, key: str, state: RemoteState | None,
-                   done: dict[str, str], hooks: SendHooks, base: int) -> str:
+    def _multipart(
+        self,
+        job: UploadJob,
+        file: UploadFile,
+        key: str,
+        state: RemoteState | None,
+        done: dict[str, str],
+        hooks: SendHooks,
+        base: int,
+    ) -> str:
         size = file.fingerprint.size
         upload_id = str(state["upload_id"]) if state and state.get("upload_id") else None
         part_size = int(state.get("part_size") or 0) if state else 0
@@ -288,16 +390,28 @@ class S3Transport(Transport):
         if upload_id:
             held = {p.number: p for p in self.client.list_parts(key, upload_id)}
             if held:
-                hooks.on_event("info", f"The server holds {len(held)} of "
-                                       f"{part_count(size, part_size)} parts of {key}; "
-                                       "sending the rest")
+                hooks.on_event(
+                    "info",
+                    f"The server holds {len(held)} of "
+                    f"{part_count(size, part_size)} parts of {key}; "
+                    "sending the rest",
+                )
         else:
             part_size = choose_part_size(size, self.part_size)
             upload_id = self.client.create_multipart(key, self._metadata(job))
             ledger.add(self.location.host, self.location.bucket, key, upload_id)
             hooks.on_remote_state(self._state(key, upload_id, part_size, done), result_url=None)
-        outcome = send_parts(self.client, key, upload_id, file, part_size, held, hooks,
-                             base_offset=base, parallel=self.parallel)
+        outcome = send_parts(
+            self.client,
+            key,
+            upload_id,
+            file,
+            part_size,
+            held,
+            hooks,
+            base_offset=base,
+            parallel=self.parallel,
+        )
         etag = self.client.complete_multipart(key, upload_id, outcome.parts)
         ledger.remove(self.location.host, self.location.bucket, upload_id)
         self._verify(key, etag, multipart_etag(outcome.md5s))
@@ -310,7 +424,8 @@ class S3Transport(Transport):
             "Upload verification failed",
             f"The server's ETag of {key} is {server}, but the file's content gives {local}: "
             "the object on the server is not this file. Upload it again.",
-            kind=ErrorKind.PERMANENT, server_text=f"ETag {server}",
+            kind=ErrorKind.PERMANENT,
+            server_text=f"ETag {server}",
         )
 
     def _still_there(self, key: str, etag: str) -> bool:
@@ -328,10 +443,17 @@ class S3Transport(Transport):
             return None
         return state
 
-    def _state(self, key: str | None, upload_id: str | None, part_size: int,
-               done: dict[str, str]) -> RemoteState:
-        return {"protocol": PROTOCOL, "bucket": self.location.bucket, "key": key,
-                "upload_id": upload_id, "part_size": part_size, "done": dict(done)}
+    def _state(
+        self, key: str | None, upload_id: str | None, part_size: int, done: dict[str, str]
+    ) -> RemoteState:
+        return {
+            "protocol": PROTOCOL,
+            "bucket": self.location.bucket,
+            "key": key,
+            "upload_id": upload_id,
+            "part_size": part_size,
+            "done": dict(done),
+        }
 
     def _metadata(self, job: UploadJob) -> dict[str, str]:
         return {"upqueue-upload": str(job.upload_id)}

@@ -18,7 +18,6 @@ import requests
 import requests.auth
 import requests.utils
 from requests.adapters import HTTPAdapter
-
 from upqueue.core.errors import ErrorKind, TransferError, classify_exception, error_for_response
 from upqueue.core.filereader import FileSlice
 from upqueue.core.transports.tus.headers import (
@@ -35,7 +34,6 @@ TUS_VERSION = "1.0.0"
 OFFSET_CONTENT_TYPE = "application/offset+octet-stream"
 # Among what the server lists, in this order: sha1 is the one every server MUST support.
 PREFERRED_CHECKSUMS = ("sha1", "sha256", "md5")
-
 
 
 # What a server that does not describe itself is assumed to offer: the tus core protocol and the
@@ -134,7 +132,9 @@ class TusClient:
         # (requests' trust_env re-reads proxies and ~/.netrc per call: a quarter of the CPU
         # of a small-file upload). A CA bundle named the way requests reads it is honoured.
         if verify is True:
-            verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
+            verify = (
+                os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
+            )
         self.verify = verify
         self._proxies: dict[str, dict[str, str]] = {}
         self.block_size = block_size

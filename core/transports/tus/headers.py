@@ -9,7 +9,6 @@ from collections.abc import Mapping
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import requests
-
 from upqueue.core.errors import ErrorKind, TransferError
 
 _DECIMAL = re.compile(r"^(0|[1-9][0-9]*)$")

@@ -88,8 +88,9 @@ class _TusHooks:
 
     def _save(self) -> None:
         if self.url:
-            self._hooks.on_remote_state(_state(self.url, self.expires, self.all_sent),
-                                        result_url=self.url)
+            self._hooks.on_remote_state(
+                _state(self.url, self.expires, self.all_sent), result_url=self.url
+            )
 
     def on_event(self, kind: str, message: str) -> None:
         self._hooks.on_event(kind, message)
@@ -106,13 +107,22 @@ class TusTransport(Transport):
 
     name = PROTOCOL
     title = "tus 1.0 (resumable)"
-    reserved_headers = frozenset({
-        "tus-resumable", "upload-offset", "upload-length", "upload-metadata", "content-type",
-        "content-length", "host", "upload-checksum",
-    })
+    reserved_headers = frozenset(
+        {
+            "tus-resumable",
+            "upload-offset",
+            "upload-length",
+            "upload-metadata",
+            "content-type",
+            "content-length",
+            "host",
+            "upload-checksum",
+        }
+    )
 
-    def __init__(self, target: Mapping[str, Any], secret: str | None,
-                 settings: Mapping[str, Any]) -> None:
+    def __init__(
+        self, target: Mapping[str, Any], secret: str | None, settings: Mapping[str, Any]
+    ) -> None:
         headers, basic = http_auth(target, secret)
         self.endpoint = str(target["url"])
         self.client = TusClient(
@@ -132,8 +142,13 @@ class TusTransport(Transport):
         self._server_caps = caps
         return _capabilities(caps)
 
-    def send(self, job: UploadJob, remote_state: RemoteState | None, hooks: SendHooks,
-             capabilities: Capabilities | None = None) -> Sent:
+    def send(
+        self,
+        job: UploadJob,
+        remote_state: RemoteState | None,
+        hooks: SendHooks,
+        capabilities: Capabilities | None = None,
+    ) -> Sent:
         if len(job.files) != 1:
             raise TransferError(
                 "Datasets not supported",
@@ -160,9 +175,16 @@ class TusTransport(Transport):
             if unconfirmed is not None:
                 return unconfirmed
         url = transfer(
-            self.client, self.endpoint, primary.path, primary.fingerprint,
-            tus_hooks.url, metadata, tus_hooks,
-            chunk_size=job.chunk_size, caps=server_caps, creation_with_upload_limit=0,
+            self.client,
+            self.endpoint,
+            primary.path,
+            primary.fingerprint,
+            tus_hooks.url,
+            metadata,
+            tus_hooks,
+            chunk_size=job.chunk_size,
+            caps=server_caps,
+            creation_with_upload_limit=0,
         )
         return Sent(remote_state=_state(url, tus_hooks.expires, True), result_url=url)
 
@@ -183,12 +205,14 @@ class TusTransport(Transport):
                 raise
             hooks.on_progress(size)
             return Sent(
-                remote_state=_state(url, tus_hooks.expires, True), result_url=url,
+                remote_state=_state(url, tus_hooks.expires, True),
+                result_url=url,
                 message=(
                     "Done, unconfirmed: every byte was sent, but the server's answer to the last "
                     "one was lost (the connection broke or the worker stopped), and the server now "
                     f"answers {error.status} for this upload, as some servers do once an upload is "
-                    f"finished. It was not sent again; check the file on the server ({url})."),
+                    f"finished. It was not sent again; check the file on the server ({url})."
+                ),
             )
         if head.offset < size:  # the last bytes did not arrive: a normal resume
             tus_hooks.not_all_sent()
@@ -207,25 +231,34 @@ class TusTransport(Transport):
             cleanup = ""
             if "creation" in caps.extensions:
                 created = self.client.create(
-                    self.endpoint, 0, {"filename": ".upqueue-connection-test",
-                                       "filetype": "application/octet-stream"},
+                    self.endpoint,
+                    0,
+                    {
+                        "filename": ".upqueue-connection-test",
+                        "filetype": "application/octet-stream",
+                    },
                     expect_tus_answer=not caps.described,
                 )
                 if not caps.described or "termination" in caps.extensions:
                     try:
                         self.client.terminate(created.url)
                     except UpqueueError:
-                        cleanup = (" The empty test upload could not be deleted;"
-                                   " the server expires it.")
+                        cleanup = (
+                            " The empty test upload could not be deleted; the server expires it."
+                        )
             return ConnectionReport(
-                ok=True, title="Connection works",
+                ok=True,
+                title="Connection works",
                 message=_describe(caps) + cleanup,
                 details=dict(_capabilities(caps).details),
             )
         except UpqueueError as exc:
             title = exc.title
-            if isinstance(exc, TransferError) and exc.kind == ErrorKind.TRANSIENT \
-                    and exc.status is None:
+            if (
+                isinstance(exc, TransferError)
+                and exc.kind == ErrorKind.TRANSIENT
+                and exc.status is None
+            ):
                 title = "Cannot reach the server"  # no answer at all, said plainly
             return ConnectionReport(ok=False, title=title, message=exc.message)
 
@@ -269,5 +302,7 @@ def _describe(caps: ServerCaps) -> str:
         text = _undescribed(caps)
         return f"A tus server: it created a test upload, but {text}."
     limit = f", at most {caps.max_size:,} bytes per file" if caps.max_size else ""
-    return (f"tus {', '.join(caps.versions)} server; extensions: "
-            f"{', '.join(sorted(caps.extensions)) or 'none'}{limit}.")
+    return (
+        f"tus {', '.join(caps.versions)} server; extensions: "
+        f"{', '.join(sorted(caps.extensions)) or 'none'}{limit}."
+    )
