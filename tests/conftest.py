@@ -5,4 +5,5 @@ pytest_plugins = [
     "tests.fixtures.tus",
     "tests.fixtures.worker",
     "tests.fixtures.gui",
+    "tests.fixtures.geonode",
 ]
