@@ -67,7 +67,7 @@ class SyntheticApi:
                     "offset": size if status == "done" else rng.randint(0, size // 2),
                     "status": status,
                     "speed": 0.0,
-                    "remote_url": None,
+                    "result_url": None,
                     "error_title": "Server refused the file" if status == "failed" else None,
                     "error_message": "413 Request Entity Too Large" if status == "failed" else None,
                     "attempts": 0,

@@ -110,7 +110,7 @@ def run_upqueue(ctx: Context, round_no: int) -> dict[str, Any]:
             "first_start_after_add": first - t0,
             "cpu_seconds": cpu,
             "peak_rss": worker.peak_rss(),
-            "urls": {u["path"]: u["remote_url"] for u in uploads},
+            "urls": {u["path"]: u["result_url"] for u in uploads},
         }
     finally:
         worker.stop()

@@ -113,7 +113,7 @@ def run_upqueue(ctx: Context, round_no: int) -> dict[str, Any]:
             "cpu_seconds": cpu,
             "peak_rss": worker.peak_rss(),
             "baseline_rss": baseline_rss,
-            "urls": [upload["remote_url"]],
+            "urls": [upload["result_url"]],
         }
     finally:
         worker.stop()
@@ -281,7 +281,7 @@ def rss_2g(
             spy.stop()
         if upload["status"] != "done":
             raise RuntimeError(f"upload ended {upload['status']}: {upload.get('error_message')}")
-        stored = stored_size(server, upload["remote_url"])
+        stored = stored_size(server, upload["result_url"])
         if stored != size:
             raise RuntimeError(f"the server stored {stored} bytes of {size}")
         seconds = parse_iso(upload["finished_at"]) - t0

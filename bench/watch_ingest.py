@@ -72,7 +72,7 @@ def one_round(
         queued_events = [
             e for e in api.batch(batch["id"])["events"] if e["title"] == "Files queued"
         ]
-        sizes_ok = all(stored_size(server, u["remote_url"]) == u["size"] for u in uploads)
+        sizes_ok = all(stored_size(server, u["result_url"]) == u["size"] for u in uploads)
         seconds = last_done - t0
         return {
             "files": count,

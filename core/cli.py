@@ -44,7 +44,7 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog=PROG,
-        description="Queue files for upload to tus servers, follow them, and steer the worker. "
+        description="Queue files for upload to servers, follow them, and steer the worker. "
         "Without a command, upqueue opens its window.",
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks of unexpected errors")

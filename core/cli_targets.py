@@ -9,6 +9,7 @@ from core.api_client import ApiClient
 from core.cli_common import UsageError, parse_headers, print_json, print_table, read_secret
 from core.humanize import size as human_size
 from core.settings import parse_size
+from core.transports import registry
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -48,7 +49,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
 
 def _target_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--protocol", choices=["tus"], help="upload protocol (default tus)")
+    protocols = registry.names()
+    parser.add_argument(
+        "--protocol", choices=protocols, help=f"upload protocol (default {registry.DEFAULT_PROTOCOL})"
+    )
+    parser.add_argument(
+        "--option",
+        action="append",
+        metavar="NAME=VALUE",
+        help="a protocol option, e.g. region=eu-west-1 (repeatable; NAME= removes one)",
+    )
     parser.add_argument(
         "--header",
         action="append",
@@ -102,13 +112,28 @@ def _chunk_size(text: str | None) -> int | None:
         ) from None
 
 
+def _options(current: dict[str, Any], given: list[str]) -> dict[str, Any]:
+    """``NAME=VALUE`` pairs over the target's options; ``NAME=`` removes one."""
+    for item in given:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise UsageError("Invalid option", f"{item!r}: write options as NAME=VALUE.")
+        if value == "":
+            current.pop(name.strip(), None)
+        else:
+            current[name.strip()] = value
+    return current
+
+
 def cmd_add(client: ApiClient, args: argparse.Namespace) -> int:
     fields: dict[str, Any] = {
         "name": args.name,
         "url": args.url,
-        "protocol": args.protocol or "tus",
+        "protocol": args.protocol or registry.DEFAULT_PROTOCOL,
     }
     fields["headers"] = parse_headers(args.header)
+    if args.option:
+        fields["options"] = _options({}, args.option)
     fields.update(_auth_fields(args))
     chunk = _chunk_size(args.chunk_size)
     if chunk is not None:
@@ -164,6 +189,8 @@ def cmd_edit(client: ApiClient, args: argparse.Namespace) -> int:
         fields["url"] = args.url
     if args.protocol:
         fields["protocol"] = args.protocol
+    if args.option:
+        fields["options"] = _options(dict(target.get("options") or {}), args.option)
     if args.header or args.clear_headers:
         headers = {} if args.clear_headers else dict(target.get("headers") or {})
         headers.update(parse_headers(args.header))

@@ -131,10 +131,13 @@ def cmd_ls(client: ApiClient, args: argparse.Namespace) -> int:
     for u in uploads:
         sending = u["status"] == Status.UPLOADING
         pct = 100.0 if u["status"] == Status.DONE else percent(u["size"], u["offset"])
+        state = u["status"]
+        if state == Status.PROCESSING:
+            state = humanize.processing(u.get("processing_progress"), u.get("processing_message"))
         rows.append(
             (
                 u["id"],
-                u["status"],
+                state,
                 f"{pct:.0f}%",
                 humanize.size(u["size"]),
                 humanize.speed(u["speed"]) if sending else "",
@@ -161,6 +164,12 @@ def cmd_show(client: ApiClient, args: argparse.Namespace) -> int:
         ("Target", u.get("target_name") or u["target_id"]),
         ("Status", u["status"]),
         (
+            "Processing",
+            humanize.processing(u.get("processing_progress"), u.get("processing_message"))
+            if u["status"] == Status.PROCESSING
+            else "",
+        ),
+        (
             "Progress",
             (
                 f"{humanize.size(u['offset'])} of {humanize.size(u['size'])} "
@@ -168,13 +177,16 @@ def cmd_show(client: ApiClient, args: argparse.Namespace) -> int:
             ),
         ),
         ("Speed", humanize.speed(u["speed"]) if u["status"] == Status.UPLOADING else ""),
-        ("Remote URL", u.get("remote_url") or ""),
+        ("Remote URL", u.get("result_url") or ""),
         ("Error", ": ".join(x for x in (u.get("error_title"), u.get("error_message")) if x)),
         ("Attempts", u.get("attempts")),
         ("Added", humanize.local_time(u.get("created_at"))),
         ("Started", humanize.local_time(u.get("started_at"))),
         ("Finished", humanize.local_time(u.get("finished_at"))),
     ]
+    members = answer.get("members") or []
+    if len(members) > 1:
+        fields.insert(2, ("Files", ", ".join(m["name"] for m in members)))
     print(f"Upload {u['id']}")
     for label, value in fields:
         if value not in ("", None):

@@ -39,6 +39,8 @@ def progress_line(upload: dict[str, Any], width: int = 1000) -> str:
     state = str(status)
     if status in (Status.FAILED, Status.RETRYING) and upload.get("error_title"):
         state += f" ({upload['error_title']})"
+    if status == Status.PROCESSING:
+        state = humanize.processing(upload.get("processing_progress"), upload.get("processing_message"))
     name = str(upload.get("name") or upload.get("id"))
     name = name if len(name) <= 28 else name[:27] + "…"
     line = (

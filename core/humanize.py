@@ -119,3 +119,9 @@ def local_time(iso: str | None) -> str:
         return parse_iso(iso).astimezone().strftime("%Y-%m-%d %H:%M:%S")
     except ValueError:
         return iso
+
+
+def processing(progress: float | None, message: str | None) -> str:
+    """What an upload the server is processing shows: "Processing 40 %: Importing roads"."""
+    text = "Processing" if progress is None else f"Processing {progress:.0f} %"
+    return f"{text}: {message}" if message else text

@@ -148,8 +148,38 @@ _M003_BATCH_REJECTS = """
         CREATE INDEX batch_rejects_batch ON batch_rejects(batch_id);
 """
 
+# Transports (issue 8): each upload's remote state belongs to its protocol, as JSON; the tus URL
+# and expiry move into it (the old columns keep their data and are no longer written). Where a
+# person finds the upload on the server is result_url. The processing stage's progress and
+# message. A dataset's member files (a shapefile and its sidecars), the primary at position 0.
+_M004_TRANSPORTS = """
+        ALTER TABLE uploads ADD COLUMN remote_state TEXT;        -- JSON, the protocol's own
+        ALTER TABLE uploads ADD COLUMN result_url TEXT;
+        ALTER TABLE uploads ADD COLUMN processing_progress REAL; -- 0-100, NULL: none given
+        ALTER TABLE uploads ADD COLUMN processing_message TEXT;
+        UPDATE uploads
+           SET remote_state = json_object('protocol', 'tus', 'url', remote_url,
+                                          'expires', remote_expires),
+               result_url = remote_url
+         WHERE remote_url IS NOT NULL;
+        CREATE TABLE upload_members (
+            upload_id INTEGER NOT NULL,
+            position INTEGER NOT NULL,
+            path TEXT NOT NULL,
+            name TEXT NOT NULL,
+            size INTEGER NOT NULL,
+            mtime_ns INTEGER NOT NULL,
+            inode INTEGER NOT NULL,
+            role TEXT NOT NULL DEFAULT 'member',     -- primary | member
+            PRIMARY KEY (upload_id, position)
+        );
+"""
+
+# Columns of uploads that schema 4 retired (their data stays; nothing reads or writes them).
+RETIRED_UPLOAD_COLUMNS = ("remote_url", "remote_expires")
+
 # Each entry is one SQL script; its position + 1 is the schema version it produces.
-MIGRATIONS: list[str] = [_M001_INITIAL, _M002_WATCHES, _M003_BATCH_REJECTS]
+MIGRATIONS: list[str] = [_M001_INITIAL, _M002_WATCHES, _M003_BATCH_REJECTS, _M004_TRANSPORTS]
 
 
 def apply(conn: sqlite3.Connection, db_path: Path) -> int:

@@ -28,10 +28,6 @@ CANCELLABLE = frozenset({Status.QUEUED, Status.UPLOADING, Status.RETRYING, Statu
 RETRYABLE = frozenset({Status.FAILED, Status.CANCELLED})
 
 
-class Protocol(StrEnum):
-    TUS = "tus"
-
-
 class AuthKind(StrEnum):
     NONE = "none"
     BASIC = "basic"
@@ -50,6 +46,7 @@ class EventKind(StrEnum):
     RESUMED = "resumed"
     RETRYING = "retrying"
     RESTARTED = "restarted"
+    PROCESSING = "processing"
     DONE = "done"
     FAILED = "failed"
     CANCELLED = "cancelled"

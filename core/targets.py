@@ -1,4 +1,5 @@
-"""Targets: checking what a person typed, and turning a target into a protocol client."""
+"""Targets: checking what a person typed (the protocol's transport is made by
+core.transports.registry)."""
 
 from __future__ import annotations
 
@@ -7,14 +8,13 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from core.errors import UpqueueError
-from core.models import AuthKind, Protocol
+from core.models import AuthKind
 from core.settings import parse_size
+from core.transports import registry
 
+DEFAULT_PROTOCOL = registry.DEFAULT_PROTOCOL
 # RFC 9110 token characters: what a header name may contain.
 _HEADER_NAME = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
-# Headers the protocol client owns; letting a person override them would break uploads.
-_RESERVED_HEADERS = {"tus-resumable", "upload-offset", "upload-length", "upload-metadata",
-                     "content-type", "content-length", "host", "upload-checksum"}
 
 
 def secret_key(target_id: int) -> str:
@@ -36,18 +36,20 @@ def validate_fields(fields: dict[str, Any], *, partial: bool = False) -> dict[st
             raise UpqueueError("Name too long", "Use a target name of at most 100 characters.")
         clean["name"] = name
     if "protocol" in fields or not partial:
-        protocol = str(fields.get("protocol") or Protocol.TUS.value).lower()
-        if protocol not in {p.value for p in Protocol}:
-            raise UpqueueError(
-                "Unknown protocol", f"{protocol!r} is not supported; supported: {', '.join(p.value for p in Protocol)}."
-            )
+        protocol = str(fields.get("protocol") or DEFAULT_PROTOCOL).lower()
+        registry.transport_class(protocol)  # raises "Unknown protocol" with the known ones
         clean["protocol"] = protocol
     if "url" in fields or not partial:
         clean["url"] = check_url(str(fields.get("url") or ""))
     if "headers" in fields and fields["headers"] is not None:
-        clean["headers"] = check_headers(fields["headers"])
+        protocol = clean.get("protocol") or str(fields.get("protocol") or DEFAULT_PROTOCOL)
+        clean["headers"] = check_headers(fields["headers"], registry.reserved_headers(protocol))
     elif not partial:
         clean["headers"] = {}
+    if "options" in fields and fields["options"] is not None:
+        clean["options"] = check_options(fields["options"])
+    elif not partial:
+        clean["options"] = {}
     if "auth_kind" in fields or not partial:
         kind = str(fields.get("auth_kind") or AuthKind.NONE.value).lower()
         if kind not in {k.value for k in AuthKind}:
@@ -86,7 +88,21 @@ def check_url(url: str) -> str:
     return url
 
 
-def check_headers(headers: Any) -> dict[str, str]:
+def check_options(options: Any) -> dict[str, Any]:
+    """A target's protocol options: a JSON object of names to plain values."""
+    if not isinstance(options, dict):
+        raise UpqueueError("Invalid options", "Target options must be name/value pairs.")
+    clean: dict[str, Any] = {}
+    for key, value in options.items():
+        if not str(key).strip():
+            raise UpqueueError("Invalid option", "An option needs a name.")
+        if not isinstance(value, (str, int, float, bool, type(None))):
+            raise UpqueueError("Invalid option", f"{key}: give a text, a number or true/false.")
+        clean[str(key).strip()] = value
+    return clean
+
+
+def check_headers(headers: Any, reserved: frozenset[str] = frozenset()) -> dict[str, str]:
     if isinstance(headers, list):  # ["K: V", ...] from the command line
         pairs = {}
         for item in headers:
@@ -102,7 +118,7 @@ def check_headers(headers: Any) -> dict[str, str]:
         key = str(key).strip()
         if not _HEADER_NAME.match(key):
             raise UpqueueError("Invalid header name", f"{key!r} is not a valid HTTP header name.")
-        if key.lower() in _RESERVED_HEADERS:
+        if key.lower() in reserved:
             raise UpqueueError("Reserved header", f"{key} is set by the upload protocol and cannot be overridden.")
         if key.lower() == "authorization":
             raise UpqueueError(
@@ -126,36 +142,3 @@ def check_chunk_size(value: Any) -> int | None:
     if size < 64 * 1024:
         raise UpqueueError("Chunk size too small", "Use a chunk size of at least 64 KiB (e.g. 8M).")
     return size
-
-
-def auth_for(target: dict[str, Any], secret: str | None) -> tuple[dict[str, str], tuple[str, str] | None]:
-    """Extra headers and requests-style basic auth for a target, given its secret."""
-    kind = target.get("auth_kind") or AuthKind.NONE
-    headers: dict[str, str] = {}
-    basic = None
-    if kind == AuthKind.BASIC:
-        basic = (target.get("username") or "", secret or "")
-    elif kind == AuthKind.BEARER and secret:
-        headers["Authorization"] = f"Bearer {secret}"
-    elif kind == AuthKind.HEADER and secret and target.get("auth_header"):
-        headers[str(target["auth_header"])] = secret
-    return headers, basic
-
-
-def make_client(target: dict[str, Any], secret: str | None, settings: dict[str, Any]):  # -> TusClient
-    """A protocol client for ``target`` with the timeouts from ``settings``."""
-    from core.tus import TusClient  # local: keep target checks importable without requests
-
-    extra, basic = auth_for(target, secret)
-    headers = dict(target.get("headers") or {})
-    headers.update(extra)
-    return TusClient(
-        headers=headers,
-        auth=basic,
-        connect_timeout=float(settings["connect_timeout"]),
-        stall_timeout=float(settings["stall_timeout"]),
-        read_timeout=float(settings["read_timeout"]),
-        # A whole block must leave within the stall timeout; 256 KiB keeps links down to
-        # ~9 KB/s alive at the default 30 s while costing nothing measurable in throughput.
-        block_size=256 * 1024,
-    )

@@ -30,11 +30,6 @@ DEFAULT_IGNORES: tuple[str, ...] = (
 
 DEFAULT_SETTLE_SECONDS = 3.0
 
-# Protocols whose targets take a dataset (a shapefile with its sidecars) as one upload. Only tus
-# exists so far, which takes single files; a GeoNode protocol will add itself here.
-DATASET_PROTOCOLS: frozenset[str] = frozenset()
-
-
 class AfterUpload(StrEnum):
     """What happens to a watched file once the server confirmed it."""
 
@@ -355,8 +350,10 @@ def group_units(
 
 
 def takes_datasets(target: Mapping[str, object]) -> bool:
-    """Does this target take a shapefile set as one upload?"""
-    return str(target.get("protocol", "")) in DATASET_PROTOCOLS
+    """Does this target take a shapefile set as one upload? Its protocol's transport says."""
+    from core.transports import registry  # local: the rules above stay free of transports
+
+    return registry.takes_datasets(str(target.get("protocol", "")))
 
 
 # -- the after-upload setting as people type it --------------------------------------------------

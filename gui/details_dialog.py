@@ -66,7 +66,7 @@ class DetailsDialog(QDialog):
             ("progress", "Sent:"),
             ("speed", "Speed:"),
             ("error", "Reason:"),
-            ("remote_url", "Remote URL:"),
+            ("result_url", "Remote URL:"),
             ("attempts", "Attempts:"),
             ("created_at", "Added:"),
             ("started_at", "Started:"),
@@ -135,9 +135,14 @@ class DetailsDialog(QDialog):
         status = upload.get("status") or ""
         self.setWindowTitle(f"{upload.get('name')} — details")
         self.badge.setPixmap(status_icon(status).pixmap(32, 32))
+        label = STATUS_LABELS.get(status, status)
+        if status == Status.PROCESSING:
+            label = humanize.processing(
+                upload.get("processing_progress"), upload.get("processing_message")
+            )
         self.title.setText(
             f"<b style='font-size:large'>{html.escape(upload.get('name') or '')}</b><br>"
-            f"{html.escape(STATUS_LABELS.get(status, status))}"
+            f"{html.escape(label)}"
         )
         size, offset = upload.get("size") or 0, upload.get("offset") or 0
         sent = size if status == Status.DONE else offset
@@ -153,7 +158,7 @@ class DetailsDialog(QDialog):
             f"({progress.percent(size, sent) if status != Status.DONE else 100:.1f}%)",
             "speed": f"{humanize.speed(speed)}  {eta}".strip() if speed else "—",
             "error": error or "—",
-            "remote_url": upload.get("remote_url") or "—",
+            "result_url": upload.get("result_url") or "—",
             "attempts": str(upload.get("attempts") or 0),
             "created_at": humanize.local_time(upload.get("created_at")),
             "started_at": humanize.local_time(upload.get("started_at")) or "—",

@@ -28,7 +28,7 @@ class FirstRunPage(QWidget):
         title = QLabel("<h2>Welcome to upqueue</h2>")
         title.setAlignment(Qt.AlignmentFlag.AlignCenter)
         text = QLabel(
-            "Tell upqueue where your files go: add the address of your tus server "
+            "Tell upqueue where your files go: add the address of your upload server "
             "(for example <i>https://uploads.example.org/files/</i>) and how to sign in.<br>"
             "Then drop files or folders onto this window, and they upload in the background, "
             "surviving restarts and flaky networks."

@@ -163,7 +163,7 @@ class QueueCommands(_Base):
             self.open_url(QUrl.fromLocalFile(folder))
 
     def copy_urls(self) -> None:
-        urls = [u["remote_url"] for u in self.view.selected_uploads() if u.get("remote_url")]
+        urls = [u["result_url"] for u in self.view.selected_uploads() if u.get("result_url")]
         if urls:
             QGuiApplication.clipboard().setText("\n".join(urls))
             self.statusBar().showMessage(f"Copied {len(urls)} address(es)", 4000)

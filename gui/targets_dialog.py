@@ -28,7 +28,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.models import AuthKind, Protocol
+from core.models import AuthKind
+from core.transports import registry
 from gui.icons import icon
 
 Call = Callable[..., None]
@@ -112,11 +113,8 @@ class TargetsDialog(QDialog):
         self.name = QLineEdit()
         self.name.setPlaceholderText("a short name, e.g. “geo”")
         self.protocol = QComboBox()
-        for protocol in Protocol:
-            self.protocol.addItem(
-                "tus 1.0 (resumable)" if protocol == Protocol.TUS else protocol.value,
-                protocol.value,
-            )
+        for protocol, title in registry.titles().items():
+            self.protocol.addItem(title, protocol)
         self.url = QLineEdit()
         self.url.setPlaceholderText("https://uploads.example.org/files/")
         self.auth = QComboBox()
@@ -234,7 +232,7 @@ class TargetsDialog(QDialog):
         self._current = target
         data = target or {}
         self.name.setText(data.get("name", ""))
-        self.protocol.setCurrentIndex(max(0, self.protocol.findData(data.get("protocol", "tus"))))
+        self.protocol.setCurrentIndex(max(0, self.protocol.findData(data.get("protocol", registry.DEFAULT_PROTOCOL))))
         self.url.setText(data.get("url", ""))
         self.auth.setCurrentIndex(max(0, self.auth.findData(data.get("auth_kind", "none"))))
         self.username.setText(data.get("username") or "")

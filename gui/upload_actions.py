@@ -62,7 +62,7 @@ def allowed(uploads: Iterable[Mapping[str, Any]]) -> dict[str, bool]:
         "retry": bool(statuses & RETRYABLE),
         "remove": bool(selected),
         "open_folder": bool(selected),
-        "copy_url": any(upload.get("remote_url") for upload in selected),
+        "copy_url": any(upload.get("result_url") for upload in selected),
         "details": len(selected) == 1,
     }
 

@@ -115,7 +115,7 @@ def about(window: QWidget) -> None:
     QMessageBox.about(
         window,
         "About upqueue",
-        "<h3>upqueue</h3><p>An upload manager: queue files, watch them go up to a tus server, "
+        "<h3>upqueue</h3><p>An upload manager: queue files, watch them go up to a server, "
         "pause and resume, and trust that a crash, a reboot or a flaky network loses nothing.</p>",
     )
 

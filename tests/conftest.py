@@ -3,6 +3,8 @@
 pytest_plugins = [
     "tests.fixtures.env",
     "tests.fixtures.tus",
+    "tests.fixtures.tuspy",
+    "tests.fixtures.processing_server",
     "tests.fixtures.worker",
     "tests.fixtures.gui",
     "tests.fixtures.geonode",

@@ -365,8 +365,10 @@ def _request_head(lines: list[str]) -> bytes:
 
 def _response(status: int, headers: dict[str, str], body: str) -> bytes:
     data = body.encode("utf-8")
-    lines = [f"HTTP/1.1 {status} {_REASONS.get(status, 'Error')}", "Tus-Resumable: 1.0.0"]
-    lines += [f"{k}: {v}" for k, v in headers.items()]
+    # A canned answer speaks tus unless the rule says otherwise ({"Tus-Resumable": ""} omits it).
+    headers = {"Tus-Resumable": "1.0.0", **headers}
+    lines = [f"HTTP/1.1 {status} {_REASONS.get(status, 'Error')}"]
+    lines += [f"{k}: {v}" for k, v in headers.items() if v != ""]
     if status not in (204, 304):
         lines.append(f"Content-Length: {len(data)}")
     lines.append("Connection: close")

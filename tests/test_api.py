@@ -38,7 +38,7 @@ CSV_HEADER = [
     "size",
     "status",
     "target",
-    "remote_url",
+    "result_url",
     "created_at",
     "finished_at",
     "attempts",
@@ -136,11 +136,16 @@ def test_test_connection_says_plainly_what_is_wrong(worker, tus_server, fault_pr
     assert f"127.0.0.1:{closed_port}" in unreachable["message"]
     assert "retried" not in unreachable["message"]
 
+    # A server refusing the credentials refuses OPTIONS (optional, so only a hint) and POST.
     fault_proxy.respond("OPTIONS", 401, body="bad token")
+    fault_proxy.respond("POST", 401, body="bad token")
     refused = api.test_target_config(name="probe", url=fault_proxy.url)
     assert refused["ok"] is False and "401" in refused["message"]
 
-    fault_proxy.respond("OPTIONS", 200, headers={"Content-Type": "text/html"}, body="<p>hello</p>")
+    # A web page, not a tus server: it neither describes itself nor answers POST as tus does.
+    html = {"Content-Type": "text/html", "Tus-Resumable": ""}
+    fault_proxy.respond("OPTIONS", 200, headers=html, body="<p>hello</p>")
+    fault_proxy.respond("POST", 405, headers=html, body="<p>no</p>")
     not_tus = api.test_target_config(name="probe", url=fault_proxy.url)
     assert not_tus["ok"] is False and not_tus["title"] == "Not a tus server"
 
@@ -234,7 +239,7 @@ def test_adding_uploads_reports_each_bad_path_readably(worker, tus_server, tmp_p
     )
     detail = api.upload(result["ids"][0])
     assert detail["upload"]["name"] == "good.bin" and detail["upload"]["offset"] == 2000
-    assert tus_server.stored_bytes(detail["upload"]["remote_url"]) == good.read_bytes()
+    assert tus_server.stored_bytes(detail["upload"]["result_url"]) == good.read_bytes()
     assert detail["events"][0]["kind"] == "added"
     assert detail["events"][-1]["kind"] == "done"
 
@@ -346,7 +351,7 @@ def test_export_csv_shape_and_filename(worker, tus_server, tmp_path):
     assert len(rows) == 2
     record = dict(zip(CSV_HEADER, rows[1]))
     assert record["name"] == "a,b.bin" and record["size"] == "123" and record["status"] == "done"
-    assert record["target"] == "t" and record["remote_url"].startswith(tus_server.url)
+    assert record["target"] == "t" and record["result_url"].startswith(tus_server.url)
 
     day_after = (date.fromisoformat(today) + timedelta(days=1)).isoformat()
     assert api.export_csv(day_after, day_after).splitlines() == [",".join(CSV_HEADER)]

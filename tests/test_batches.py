@@ -90,7 +90,7 @@ def test_five_thousand_files_dropped_at_once(
     assert len({u["path"] for u in uploads}) == count  # each file once
     assert server_uploads(tus_server) == count
     sample = uploads[1234]
-    assert tus_server.stored_bytes(sample["remote_url"]) == Path(sample["path"]).read_bytes()
+    assert tus_server.stored_bytes(sample["result_url"]) == Path(sample["path"]).read_bytes()
     # Enqueued in batched transactions: each "Files queued" event is one add_uploads call.
     detail = api.batch(batch["id"])
     queued = [e for e in detail["events"] if e["title"] == "Files queued"]
@@ -145,7 +145,7 @@ def test_worker_killed_mid_batch_finishes_it_once(worker, tus_server, inbox: Pat
     assert not twice, f"sent twice: {twice}"
     assert server_uploads(tus_server) - count <= concurrency
     for upload in uploads:
-        assert tus_server.stored_bytes(upload["remote_url"]) == Path(upload["path"]).read_bytes()
+        assert tus_server.stored_bytes(upload["result_url"]) == Path(upload["path"]).read_bytes()
     assert len(read_manifest(batch)) == count
 
 
@@ -219,9 +219,9 @@ def test_after_upload_delete_never_follows_a_failure(worker, make_tus_server, in
     assert too_big.exists() and too_big.stat().st_size == 200_000, (
         "a failed upload's file must stay"
     )
-    assert server.stored_bytes(by_name["fits.bin"]["remote_url"]) == fits_bytes
+    assert server.stored_bytes(by_name["fits.bin"]["result_url"]) == fits_bytes
     rows = {Path(r["file"]).name: r for r in read_manifest(batch)}
-    assert rows["fits.bin"]["status"] == "done" and rows["fits.bin"]["remote_url"]
+    assert rows["fits.bin"]["status"] == "done" and rows["fits.bin"]["result_url"]
     assert rows["fits.bin"]["sha256"] == hashlib.sha256(fits_bytes).hexdigest()
     assert rows["too-big.bin"]["status"] == "failed" and rows["too-big.bin"]["reason"]
     events = api.batch(batch["id"])["events"]

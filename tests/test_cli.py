@@ -108,7 +108,7 @@ def test_add_wait_uploads_a_real_file_then_ls_show_and_export(worker, tus_server
     assert [(u["id"], u["status"], u["size"]) for u in listed] == [
         (upload_id, "done", source.stat().st_size)
     ]
-    remote = listed[0]["remote_url"]
+    remote = listed[0]["result_url"]
     assert same_content(tus_server.stored_path(remote), source)
     table = ok("ls", "--status", "done").stdout.splitlines()
     assert table[0].split() == ["ID", "STATUS", "DONE", "SIZE", "SPEED", "ETA", "NAME", "TARGET"]

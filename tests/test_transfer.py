@@ -1,4 +1,4 @@
-"""Tests for core.transfer.transfer against the real @tus/server (the fault proxy only for faults)."""
+"""Tests for core.transports.tus.transfer.transfer against the real @tus/server (the fault proxy only for faults)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import pytest
 
 from core.errors import TransferError, TransferStopped
 from core.filereader import FileSlice, fingerprint
-from core.transfer import transfer
-from core.tus import CreateResult, HeadResult, TusClient
+from core.transports.tus.transfer import transfer
+from core.transports.tus.client import CreateResult, HeadResult, TusClient
 from tests.fixtures.tus import ProxiedServer, TusServer, make_file, same_content
 
 MiB = 1 << 20

@@ -1,4 +1,4 @@
-"""Tests for core.tus.TusClient against the real @tus/server (the fault proxy only for faults)."""
+"""Tests for core.transports.tus.client.TusClient against the real @tus/server (the fault proxy only for faults)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import pytest
 
 from core.errors import TransferError, parse_retry_after, trim_server_text
 from core.filereader import FileSlice, fingerprint
-from core.tus import (
+from core.transports.tus.client import (
     TusClient,
     _resolve_location,
     choose_checksum,
@@ -54,14 +54,42 @@ def test_discover_reads_the_real_servers_capabilities(client: TusClient, make_tu
     assert choose_checksum(caps) is None
 
 
-def test_discover_without_tus_version_is_not_a_tus_server(
+@pytest.mark.parametrize("status", [200, 404, 405])
+def test_discover_without_a_tus_answer_means_capabilities_unknown(
+    client: TusClient, fault_proxy: ProxiedServer, status: int
+) -> None:
+    # OPTIONS is optional in tus 1.0: an answer without Tus-Version says nothing either way.
+    fault_proxy.respond("OPTIONS", status, body="<html>hello</html>")
+    caps = client.discover(fault_proxy.url)
+    assert (caps.described, caps.options_status) == (False, status)
+    assert caps.extensions == {"creation"} and caps.max_size is None
+    # ...and the real server behind the proxy takes the upload all the same.
+    created = client.create(fault_proxy.url, 3, {"filename": "a"}, expect_tus_answer=True)
+    assert client.head(created.url, expect_tus_answer=True).length == 3
+
+
+def test_a_server_that_neither_describes_itself_nor_answers_tus_is_not_a_tus_server(
     client: TusClient, fault_proxy: ProxiedServer
 ) -> None:
-    fault_proxy.respond("OPTIONS", 200, body="<html>hello</html>")
+    fault_proxy.respond("OPTIONS", 200, headers={"Tus-Resumable": ""}, body="<html>hello</html>")
+    fault_proxy.respond(
+        "POST", 200, headers={"Tus-Resumable": "", "Location": "/elsewhere"}, body="<html>ok</html>"
+    )
+    assert not client.discover(fault_proxy.url).described
     with pytest.raises(TransferError) as info:
-        client.discover(fault_proxy.url)
+        client.create(fault_proxy.url, 3, {"filename": "a"}, expect_tus_answer=True)
     assert info.value.kind == "permanent"
     assert info.value.title == "Not a tus server"
+    assert "no Tus-Resumable" in info.value.message
+
+
+def test_an_undescribed_server_asking_for_credentials_is_not_called_not_tus(
+    client: TusClient, fault_proxy: ProxiedServer
+) -> None:
+    fault_proxy.respond("POST", 401, headers={"Tus-Resumable": ""}, body="login first")
+    with pytest.raises(TransferError) as info:
+        client.create(fault_proxy.url, 3, {"filename": "a"}, expect_tus_answer=True)
+    assert info.value.status == 401 and info.value.title != "Not a tus server"
 
 
 def test_discover_sees_checksum_when_advertised(

@@ -440,7 +440,7 @@ def test_e2e_slow_writer_uploads_once_with_the_final_bytes(
     wait_for(lambda: finished_batches(api, watch["id"]), 20, "the batch to finish")
     uploads = watch_uploads(api, watch["id"])
     assert len(uploads) == 1 and uploads[0]["size"] == len(content)
-    assert tus_server.stored_bytes(done[0]["remote_url"]) == content == path.read_bytes()
+    assert tus_server.stored_bytes(done[0]["result_url"]) == content == path.read_bytes()
 
 
 def test_e2e_temp_then_rename_uploads_exactly_once(
@@ -460,7 +460,7 @@ def test_e2e_temp_then_rename_uploads_exactly_once(
     uploads = watch_uploads(api, watch["id"])
     assert [u["name"] for u in uploads] == ["export.zip"]
     assert uploads[0]["status"] == "done" and batch["total"] == batch["done"] == 1
-    assert tus_server.stored_bytes(uploads[0]["remote_url"]) == final.read_bytes()
+    assert tus_server.stored_bytes(uploads[0]["result_url"]) == final.read_bytes()
     assert len(list(tus_server.dir.glob("*.json"))) == 1  # one upload on the server, not two
 
 
@@ -510,7 +510,7 @@ def test_e2e_folder_removed_and_recreated(worker, target, tus_server, watched: P
     done = wait_for(
         lambda: [u for u in watch_uploads(api, watch["id"]) if u["status"] == "done"], 30, "upload"
     )
-    assert tus_server.stored_bytes(done[0]["remote_url"]) == (watched / "after.bin").read_bytes()
+    assert tus_server.stored_bytes(done[0]["result_url"]) == (watched / "after.bin").read_bytes()
 
 
 def test_api_watch_crud_and_errors(worker, target, watched: Path, tmp_path: Path) -> None:

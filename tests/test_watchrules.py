@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from core.watchrules import (
-    DATASET_PROTOCOLS,
     AfterUpload,
     Change,
     FileKey,
@@ -224,7 +223,7 @@ def test_grouping_for_single_file_targets() -> None:
 
 def test_dataset_capability_by_protocol() -> None:
     assert not takes_datasets({"protocol": "tus"})  # tus takes single files
-    assert DATASET_PROTOCOLS == frozenset()
+    assert not takes_datasets({"protocol": "no-such-protocol"})
 
 
 def test_parse_after() -> None:

@@ -59,10 +59,10 @@ def test_kill_9_at_several_moments_every_file_completes_once(make_worker, tus_se
     worker.api.update_settings(bandwidth_limit=0)
     rows = wait_for(lambda: (us := worker.api.uploads()["uploads"]) and all(u["status"] == "done" for u in us) and us,
                     120, "every upload done")
-    urls = [u["remote_url"] for u in rows]
+    urls = [u["result_url"] for u in rows]
     assert len(set(urls)) == len(ids)
     for src, row in zip(files, sorted(rows, key=lambda r: r["id"])):
-        assert same_content(src, tus_server.stored_path(row["remote_url"])), src.name
+        assert same_content(src, tus_server.stored_path(row["result_url"])), src.name
 
 
 def test_until_idle_exits_when_everything_is_done(make_worker, tus_server, tmp_path, upqueue_home):

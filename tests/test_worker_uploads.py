@@ -51,7 +51,7 @@ def test_small_and_empty_files_arrive_byte_identical(worker, tus_server, tmp_pat
     row = wait_status(worker, upload_id, "done", "failed")
     assert row["status"] == "done", row
     assert row["offset"] == size
-    assert tus_server.stored_bytes(row["remote_url"]) == src.read_bytes()
+    assert tus_server.stored_bytes(row["result_url"]) == src.read_bytes()
 
 
 def test_100_mib_file_with_spaces_and_non_ascii_name(worker, tus_server, tmp_path):
@@ -60,9 +60,9 @@ def test_100_mib_file_with_spaces_and_non_ascii_name(worker, tus_server, tmp_pat
     upload_id = worker.api.add_uploads([str(src)], "srv")["ids"][0]
     row = wait_status(worker, upload_id, "done", "failed", timeout=120)
     assert row["status"] == "done", row
-    assert same_content(src, tus_server.stored_path(row["remote_url"]))
+    assert same_content(src, tus_server.stored_path(row["result_url"]))
     # the server kept the name we sent, UTF-8 intact
-    head = requests.head(row["remote_url"], headers={"Tus-Resumable": "1.0.0"}, timeout=5)
+    head = requests.head(row["result_url"], headers={"Tus-Resumable": "1.0.0"}, timeout=5)
     assert "filename" in head.headers["Upload-Metadata"]
     import base64
 
@@ -75,9 +75,9 @@ def test_pause_mid_patch_takes_effect_within_half_a_second_and_resume_continues(
     worker.settings(bandwidth_limit=4 * MiB)
     src = make_file(tmp_path / "big.bin", 24 * MiB, seed=3)
     upload_id = worker.api.add_uploads([str(src)], "srv")["ids"][0]
-    row = wait_for(lambda: (r := upload_of(worker, upload_id))["offset"] > 3 * MiB and r["remote_url"] and r,
+    row = wait_for(lambda: (r := upload_of(worker, upload_id))["offset"] > 3 * MiB and r["result_url"] and r,
                    30, "some progress")
-    url = row["remote_url"]
+    url = row["result_url"]
     worker.api.action(upload_id, "pause")
     paused_at = time.monotonic()
     assert upload_of(worker, upload_id)["status"] == "paused"
@@ -92,7 +92,7 @@ def test_pause_mid_patch_takes_effect_within_half_a_second_and_resume_continues(
     worker.api.action(upload_id, "resume")
     row = wait_status(worker, upload_id, "done", "failed")
     assert row["status"] == "done"
-    assert row["remote_url"] == url, "resume must continue the same server upload, not start over"
+    assert row["result_url"] == url, "resume must continue the same server upload, not start over"
     assert same_content(src, tus_server.stored_path(url))
     kinds = [e["kind"] for e in events_of(worker, upload_id)]
     assert "paused" in kinds and "resumed" in kinds and "restarted" not in kinds
@@ -103,9 +103,9 @@ def test_cancel_terminates_the_server_upload(worker, tus_server, tmp_path):
     worker.settings(bandwidth_limit=2 * MiB)
     src = make_file(tmp_path / "c.bin", 20 * MiB)
     upload_id = worker.api.add_uploads([str(src)], "srv")["ids"][0]
-    row = wait_for(lambda: (r := upload_of(worker, upload_id))["remote_url"] and r["offset"] > MiB and r,
+    row = wait_for(lambda: (r := upload_of(worker, upload_id))["result_url"] and r["offset"] > MiB and r,
                    30, "upload started")
-    url = row["remote_url"]
+    url = row["result_url"]
     worker.api.action(upload_id, "cancel")
     assert upload_of(worker, upload_id)["status"] == "cancelled"
 
@@ -114,7 +114,7 @@ def test_cancel_terminates_the_server_upload(worker, tus_server, tmp_path):
         return status in (404, 410)
 
     wait_for(server_forgot, 10, "the server to answer 404 for the cancelled upload")
-    wait_for(lambda: upload_of(worker, upload_id)["remote_url"] is None, 10, "the URL to be forgotten")
+    wait_for(lambda: upload_of(worker, upload_id)["result_url"] is None, 10, "the URL to be forgotten")
 
 
 def test_kill_9_mid_upload_then_restart_loses_nothing(worker, fault_proxy, tmp_path):
@@ -129,7 +129,7 @@ def test_kill_9_mid_upload_then_restart_loses_nothing(worker, fault_proxy, tmp_p
     worker.settings(bandwidth_limit=0)
     row = wait_status(worker, upload_id, "done", "failed")
     assert row["status"] == "done", row
-    assert same_content(src, fault_proxy.server.stored_path(row["remote_url"]))
+    assert same_content(src, fault_proxy.server.stored_path(row["result_url"]))
     resent = fault_proxy.patch_bytes_forwarded - src.stat().st_size
     assert 0 <= resent <= 8 * MiB, f"re-sent {resent} bytes"
     kinds = [e["kind"] for e in events_of(worker, upload_id)]
@@ -146,7 +146,7 @@ def test_tus_server_restarted_mid_upload(worker, tus_server, tmp_path):
     worker.settings(bandwidth_limit=0)
     row = wait_status(worker, upload_id, "done", "failed")
     assert row["status"] == "done", row
-    assert same_content(src, tus_server.stored_path(row["remote_url"]))
+    assert same_content(src, tus_server.stored_path(row["result_url"]))
 
 
 @pytest.mark.parametrize(
@@ -171,7 +171,7 @@ def test_transient_faults_are_retried_until_done(worker, fault_proxy, tmp_path, 
     upload_id = worker.api.add_uploads([str(src)], "srv")["ids"][0]
     row = wait_status(worker, upload_id, "done", "failed")
     assert row["status"] == "done", (row, events_of(worker, upload_id))
-    assert same_content(src, fault_proxy.server.stored_path(row["remote_url"]))
+    assert same_content(src, fault_proxy.server.stored_path(row["result_url"]))
     kinds = [e["kind"] for e in events_of(worker, upload_id)]
     if fault == "409":
         assert any(r.status == 409 for r in fault_proxy.requests("PATCH"))
@@ -198,17 +198,17 @@ def test_404_on_resume_starts_over_and_says_so(worker, tus_server, tmp_path):
     worker.settings(bandwidth_limit=2 * MiB)
     src = make_file(tmp_path / "g.bin", 12 * MiB, seed=11)
     upload_id = worker.api.add_uploads([str(src)], "srv")["ids"][0]
-    row = wait_for(lambda: (r := upload_of(worker, upload_id))["remote_url"] and r["offset"] > MiB and r, 30, "progress")
+    row = wait_for(lambda: (r := upload_of(worker, upload_id))["result_url"] and r["offset"] > MiB and r, 30, "progress")
     worker.api.action(upload_id, "pause")
-    old_url = row["remote_url"]
+    old_url = row["result_url"]
     # the server loses the upload while it is paused (expiry, clean-up, admin)
     assert requests.delete(old_url, headers={"Tus-Resumable": "1.0.0"}, timeout=5).status_code == 204
     worker.settings(bandwidth_limit=0)
     worker.api.action(upload_id, "resume")
     row = wait_status(worker, upload_id, "done", "failed")
     assert row["status"] == "done"
-    assert row["remote_url"] != old_url
-    assert same_content(src, tus_server.stored_path(row["remote_url"]))
+    assert row["result_url"] != old_url
+    assert same_content(src, tus_server.stored_path(row["result_url"]))
     restarted = [e for e in events_of(worker, upload_id) if e["kind"] == "restarted"]
     assert restarted and "start" in restarted[0]["message"].lower()
 
@@ -240,9 +240,9 @@ def test_bandwidth_limit_holds_within_15_percent_over_10_seconds(worker, tus_ser
     worker.settings(bandwidth_limit=limit)
     files = [make_file(tmp_path / f"bw{i}.bin", 40 * MiB, seed=i) for i in range(2)]
     ids = worker.api.add_uploads([str(f) for f in files], "srv")["ids"]
-    rows = wait_for(lambda: all((r := upload_of(worker, i))["remote_url"] and r["offset"] > 0 for i in ids)
+    rows = wait_for(lambda: all((r := upload_of(worker, i))["result_url"] and r["offset"] > 0 for i in ids)
                     and [upload_of(worker, i) for i in ids], 30, "both uploads running")
-    urls = [r["remote_url"] for r in rows]
+    urls = [r["result_url"] for r in rows]
 
     def total() -> int:
         return sum(stored_size(tus_server, u) for u in urls)

@@ -129,7 +129,7 @@ class DemoApi:
                     "offset": int(size * sent),
                     "status": status,
                     "speed": speed,
-                    "remote_url": f"https://maps.example.org/upload/files/{number:04x}c0ffee"
+                    "result_url": f"https://maps.example.org/upload/files/{number:04x}c0ffee"
                     if sent
                     else None,
                     "error_title": title,

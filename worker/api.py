@@ -39,7 +39,7 @@ class _Body(BaseModel):
 class TargetIn(_Body):
     name: str
     url: str
-    protocol: str = "tus"
+    protocol: str | None = None
     headers: dict[str, str] = {}
     auth_kind: str = "none"
     username: str | None = None

@@ -14,7 +14,7 @@ from typing import Any
 from core.models import Status
 from core.watchrules import AfterUpload
 
-MANIFEST_COLUMNS = ("file", "size", "sha256", "remote_url", "status", "reason")
+MANIFEST_COLUMNS = ("file", "size", "sha256", "result_url", "status", "reason")
 
 
 def file_sha256(path: str) -> str:
@@ -80,7 +80,7 @@ def move_or_delete(upload: dict[str, Any], watch: dict[str, Any]) -> tuple[str, 
 def write_manifest(
     folder: Path, batch_id: int, uploads: list[dict[str, Any]], refused: list[dict[str, Any]]
 ) -> Path:
-    """The batch's CSV (file, size, sha256, remote_url, status, reason), written whole and then
+    """The batch's CSV (file, size, sha256, result_url, status, reason), written whole and then
     renamed into place, so a reader never sees half of it."""
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"batch-{batch_id:05d}-{time.strftime('%Y%m%d-%H%M%S')}.csv"
@@ -97,7 +97,7 @@ def write_manifest(
                     u["path"],
                     u["size"],
                     u["sha256"] or "",
-                    u["remote_url"] or "",
+                    u["result_url"] or "",
                     u["status"],
                     reason,
                 ]

@@ -229,9 +229,8 @@ class BatchBook:
             )
         ]
         for batch_id in open_ids:
-            for upload in self.store.query(
-                "SELECT * FROM uploads WHERE batch_id = ? AND status = ? AND watch_id IS NOT NULL",
-                (batch_id, Status.DONE.value),
+            for upload in self.service.uploads.of_batch(
+                batch_id, Status.DONE.value, from_watch=True
             ):
                 if unchanged(upload):
                     self._after_upload(upload)
@@ -240,11 +239,7 @@ class BatchBook:
     # -- counting and the final step -----------------------------------------------------------
     def counts(self, batch_id: int) -> tuple[int, int, int]:
         """(total, done, failed) from the uploads and the refused files of the batch."""
-        row = self.store.query_one(
-            "SELECT count(*) AS total, coalesce(sum(status = ?), 0) AS done,"
-            " coalesce(sum(status IN (?, ?)), 0) AS failed FROM uploads WHERE batch_id = ?",
-            (Status.DONE.value, *_FAILED, batch_id),
-        ) or {"total": 0, "done": 0, "failed": 0}
+        row = self.service.uploads.batch_counts(batch_id, _FAILED)
         refused = self.store.query_one(
             "SELECT count(*) AS n FROM batch_rejects WHERE batch_id = ?", (batch_id,)
         )["n"]  # type: ignore[index]
@@ -273,9 +268,7 @@ class BatchBook:
         )
         if batch is None or batch["state"] != BatchState.OPEN.value:
             return
-        uploads = self.store.query(
-            "SELECT * FROM uploads WHERE batch_id = ? ORDER BY id", (batch_id,)
-        )
+        uploads = self.service.uploads.of_batch(batch_id)
         self._fill_hashes(uploads)
         refused = self.rejects(batch_id)
         total, done, failed = self.counts(batch_id)
@@ -345,9 +338,7 @@ class BatchBook:
         if found:
             with self.store.tx():
                 for digest, upload_id in found:
-                    self.store.execute(
-                        "UPDATE uploads SET sha256 = ? WHERE id = ?", (digest, upload_id)
-                    )
+                    self.service.uploads.set_sha256(upload_id, digest)
 
     # -- after a confirmed upload --------------------------------------------------------------
     def _after_upload(self, upload: dict[str, Any]) -> None:
@@ -372,9 +363,7 @@ class BatchBook:
             if not upload.get("sha256"):
                 digest = file_sha256(upload["path"])
                 with self.store.tx():
-                    self.store.execute(
-                        "UPDATE uploads SET sha256 = ? WHERE id = ?", (digest, upload["id"])
-                    )
+                    self.service.uploads.set_sha256(upload["id"], digest)
             done = move_or_delete(upload, watch)
             if done is not None:
                 self.forget(watch["id"], upload["path"])

@@ -1,150 +1,104 @@
-"""The upload engine: claims queued uploads, runs transfers, records outcomes and retries.
+"""The upload engine: claims due uploads, hands them to their target's transport, follows a
+processing stage where the protocol has one, and records outcomes and retries.
 
 Huey runs the transfers (each runner task claims uploads one after another until none is due),
 but state.db is the truth: a claim is a lease in the upload's row, renewed while the runner
-lives, so uploads whose runner died with the process are found and queued again.
+lives, so uploads whose runner died with the process are found and queued again
+(worker/housekeeping.py). The engine knows no protocol: core.transports.registry gives the
+transport for a target, and the upload's remote state is that transport's, stored unread.
 """
 
 from __future__ import annotations
 
+import json
 import logging
-import mimetypes
+import os
 import threading
 import time
-from typing import Any, Callable, Protocol
+import uuid
+from collections.abc import Callable
+from typing import Any, Protocol
 
 from core.bandwidth import TokenBucket
-from core.errors import TransferError, TransferStopped
-from core.filereader import FileFingerprint
+from core.errors import ErrorKind, TransferError, TransferStopped
 from core.models import EventKind, Status
-from core.progress import SpeedMeter
 from core.retry import decide
-from core.store import now_iso
-from core.targets import make_client, secret_key
-from core.transfer import transfer
-from worker.housekeeping import LEASE_SECONDS, Housekeeping
+from core.store import Store
+from core.targets import secret_key
+from core.transports import registry
+from core.transports.base import Capabilities, NotSupported, RemoteState, Sent, Transport, UploadJob
+from worker.engine_hooks import Control, UploadHooks
+from worker.housekeeping import LEASE_SECONDS, Housekeeper
+from worker.repository import UploadRepository
+from worker.repository.reads import remote_state
 
 log = logging.getLogger(__name__)
 
-PROGRESS_INTERVAL = 0.25  # seconds between progress writes: smooth bars, few commits
-
 
 class Scheduler(Protocol):
-    """How the engine asks for work to be run; Huey in the worker, threads in tests."""
+    """How the engine asks for work to be run: Huey in the worker, inline in tests."""
 
     def start_runners(self, count: int) -> None: ...
-    def dispatch_at(self, when: float) -> None: ...
-    def terminate(self, upload_id: int, url: str, target_id: int) -> None: ...
+    def terminate(self, upload_id: int, state: RemoteState, target_id: int) -> None: ...
 
 
-class Control:
-    """The flag a running upload checks between blocks: set by pause, cancel or shutdown."""
+class FinishedListener(Protocol):
+    """Told once an upload reached done, failed or cancelled (batches, after-upload actions)."""
 
-    def __init__(self) -> None:
-        self.reason: str | None = None
-        self.wake = threading.Event()
-
-    def stop(self, reason: str) -> None:
-        if self.reason is None:
-            self.reason = reason
-        self.wake.set()
-
-    def check(self) -> None:
-        if self.reason is not None:
-            raise TransferStopped(self.reason)
+    def fire(self, upload_id: int) -> None: ...
 
 
-class _Hooks:
-    """Connects one transfer to the store: progress, the remote URL, events, stops, bandwidth."""
-
-    def __init__(self, engine: "Engine", upload: dict[str, Any], control: Control):
-        self.engine, self.upload, self.control = engine, upload, control
-        self.meter = SpeedMeter()
-        self.offset = int(upload["offset"])
-        self.remote_url: str | None = upload["remote_url"]
-        # The claim just wrote the row: the first progress write waits an interval, so a small
-        # file goes from claimed to done without one.
-        self._last_write = time.monotonic()
-        self._written = self.offset  # the offset state.db holds: an unchanged one is not rewritten
-        self.progressed = False
-
-    def check_stop(self) -> None:
-        self.control.check()
-
-    def throttle(self, nbytes: int) -> None:
-        self.engine.bandwidth.take(nbytes, self.control.check)
-
-    def on_progress(self, offset: int) -> None:
-        if offset > self.offset:
-            self.progressed = True
-        self.offset = offset
-        speed = self.meter.update(offset)
-        now = time.monotonic()
-        if offset != self._written and now - self._last_write >= PROGRESS_INTERVAL:
-            self._last_write, self._written = now, offset
-            self.engine.write_progress(self.upload["id"], offset, speed)
-
-    def on_remote(self, url: str | None, expires: str | None) -> None:
-        self.remote_url = url
-        store = self.engine.store
-        with store.tx():
-            store.execute(
-                "UPDATE uploads SET remote_url = ?, remote_expires = ?, change_seq = ?, updated_at = ? WHERE id = ?",
-                (url, expires, store.next_seq(), now_iso(), self.upload["id"]),
-            )
-            if url:
-                store.add_event(EventKind.INFO, f"Server upload created: {url}", upload_id=self.upload["id"])
-
-    def on_event(self, kind: str, message: str) -> None:
-        store = self.engine.store
-        with store.tx():
-            store.add_event(kind, message, upload_id=self.upload["id"])
+class Secrets(Protocol):
+    def get(self, key: str) -> str | None: ...
 
 
 class _TargetCache:
-    def __init__(self, target: dict[str, Any], client: Any):
-        self.target, self.client = target, client
-        self.caps: Any = None
+    def __init__(self, target: dict[str, Any], transport: Transport) -> None:
+        self.target, self.transport = target, transport
+        self.caps: Capabilities | None = None
 
 
-class Engine(Housekeeping):
+class Engine:
     """Args:
-        service: the worker's Service (store, secrets, listeners).
-        scheduler: runs runner tasks and timed wake-ups.
+        store: state.db (settings).
+        repository: the upload SQL and transitions.
+        secrets: the keyring, for the targets' secrets.
+        scheduler: runs runner tasks and deferred terminations.
+        finished: told about uploads that finished.
         owner: this worker instance's lease owner name.
+        data_dir: where the log is (named in an internal error).
+        clock: wall-clock seconds (tests pass a fake one).
     """
 
-    def __init__(self, service: Any, scheduler: Scheduler, owner: str):
-        self.service = service
-        self.store = service.store
-        self.scheduler = scheduler
-        self.owner = owner
+    def __init__(self, store: Store, repository: UploadRepository, secrets: Secrets,
+                 scheduler: Scheduler, finished: FinishedListener, owner: str,
+                 data_dir: os.PathLike[str] | str, *, clock: Callable[[], float] = time.time) -> None:
+        self.store, self.repository, self.secrets = store, repository, secrets
+        self.scheduler, self.finished, self.owner = scheduler, finished, owner
+        self.data_dir = str(data_dir)
+        self.clock = clock
         self.bandwidth = TokenBucket(self.store.setting("bandwidth_limit"))
         self._lock = threading.Lock()
         self._controls: dict[int, Control] = {}
         self._runners = 0          # runner tasks started or waiting to start
-        # Per target: (target row, protocol client, server capabilities or None until known).
-        # Reading the keyring and asking OPTIONS once per target rather than once per file is
-        # what lets thousands of small files go at the server's pace.
+        # Per target: its row, its transport and the server's capabilities (None until known).
+        # Reading the keyring and probing once per target rather than once per file is what
+        # lets thousands of small files go at the server's pace.
         self._targets: dict[int, _TargetCache] = {}
         self._closing = False
-        self._stop_housekeeping = threading.Event()
-        self._housekeeper: threading.Thread | None = None
+        self.housekeeper = Housekeeper(self, repository, store, clock=clock)
 
     # -- lifecycle ------------------------------------------------------------------------
     def start(self) -> None:
         self.reconcile()
-        self._housekeeper = threading.Thread(target=self._housekeeping_loop, name="housekeeping", daemon=True)
-        self._housekeeper.start()
+        self.housekeeper.start()
         self.kick()
 
     def shutdown(self, timeout: float = 10.0) -> None:
         """Stop every running transfer; they go back to queued and resume at the next start."""
         self._closing = True
-        self._stop_housekeeping.set()
-        with self._lock:
-            controls = list(self._controls.values())
-        for control in controls:
+        self.housekeeper.stop()
+        for control in self.running_controls():
             control.stop("shutdown")
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -153,12 +107,20 @@ class Engine(Housekeeping):
                     break
             time.sleep(0.05)
         for cached in list(self._targets.values()):
-            cached.client.close()
+            cached.transport.close()
 
     # -- what the service asks ------------------------------------------------------------
     def is_running(self, upload_id: int) -> bool:
         with self._lock:
             return upload_id in self._controls
+
+    def running_ids(self) -> set[int]:
+        with self._lock:
+            return set(self._controls)
+
+    def running_controls(self) -> list[Control]:
+        with self._lock:
+            return list(self._controls.values())
 
     def stop(self, upload_id: int, reason: str) -> None:
         with self._lock:
@@ -167,31 +129,37 @@ class Engine(Housekeeping):
             control.stop(reason)
 
     def terminate_later(self, upload_id: int) -> None:
-        row = self.store.query_one("SELECT remote_url, target_id FROM uploads WHERE id = ?", (upload_id,))
-        if row and row["remote_url"]:
-            self.scheduler.terminate(upload_id, row["remote_url"], row["target_id"])
+        row = self.repository.find(upload_id)
+        state = remote_state(row) if row else None
+        if row and state:
+            self.scheduler.terminate(upload_id, state, row["target_id"])
 
-    def forget_client(self, target_id: int) -> None:
+    def forget_transport(self, target_id: int) -> None:
         """The target changed or went: its next upload reads it, its secret and its server anew."""
         with self._lock:
             cached = self._targets.pop(target_id, None)
         if cached:
-            cached.client.close()
+            cached.transport.close()
 
     def settings_changed(self) -> None:
         self.bandwidth.set_rate(self.store.setting("bandwidth_limit"))
         with self._lock:
             cached, self._targets = list(self._targets.values()), {}
         for entry in cached:
-            entry.client.close()
+            entry.transport.close()
+        self.housekeeper.poke()
         self.kick()
+
+    def timers_changed(self) -> None:
+        """Something with a time changed (an upload paused): the one timer recomputes."""
+        self.housekeeper.poke()
 
     def kick(self) -> None:
         """Start runners for free slots when there is work that is due."""
         if self._closing:
             return
         concurrency = int(self.store.setting("concurrency"))
-        due = self._count_due()
+        due = self.repository.count_due()
         with self._lock:
             free = concurrency - self._runners
             start = max(0, min(free, due))
@@ -199,16 +167,17 @@ class Engine(Housekeeping):
         if start:
             self.scheduler.start_runners(start)
 
-    def _count_due(self) -> int:
-        row = self.store.query_one(
-            "SELECT count(*) AS n FROM uploads WHERE status = ? OR (status = ? AND next_attempt_at <= ?)",
-            (Status.QUEUED.value, Status.RETRYING.value, time.time()),
-        )
-        return int(row["n"]) if row else 0
+    def reconcile(self) -> int:
+        """Queue again every upload marked as running that no live runner of ours holds."""
+        count = self.repository.requeue_lost(self.owner, self.running_ids())
+        if count:
+            log.info("reconcile: %d upload(s) whose runner was gone are due again", count)
+            self.kick()
+        return count
 
     # -- runner ---------------------------------------------------------------------------
     def run_runner(self) -> None:
-        """One runner task: claim and upload due uploads one after another, then end.
+        """One runner task: claim and run due uploads one after another, then end.
 
         Chaining in one task (rather than one Huey task per upload) keeps thousands of small
         files from paying a queue round trip each.
@@ -228,27 +197,13 @@ class Engine(Housekeeping):
                 self._runners -= 1
             self.kick()
 
+    def _lease_until(self) -> float:
+        return self.clock() + LEASE_SECONDS
+
     def _claim_next(self) -> dict[str, Any] | None:
-        store = self.store
-        with store.tx():
-            # Two index-ordered lookups rather than one OR query, which would sort every
-            # queued row on each claim (thousands of files from a watched folder).
-            candidates = [r for r in (
-                store.query_one("SELECT * FROM uploads WHERE status = ? ORDER BY id LIMIT 1",
-                                (Status.QUEUED.value,)),
-                store.query_one("SELECT * FROM uploads WHERE status = ? AND next_attempt_at <= ? ORDER BY id LIMIT 1",
-                                (Status.RETRYING.value, time.time())),
-            ) if r is not None]
-            if not candidates:
-                return None
-            row = min(candidates, key=lambda r: r["id"])
-            extra = {"lease_owner": self.owner, "lease_expires": time.time() + LEASE_SECONDS,
-                     "next_attempt_at": None, "speed": 0}
-            if not row["started_at"]:
-                extra["started_at"] = now_iso()
-            message = "Starting" if not row["remote_url"] else "Resuming: asking the server how much it has"
-            self.service.set_status(row["id"], Status.UPLOADING, event=EventKind.STARTED, message=message, extra=extra)
-            with self._lock:
+        with self._lock:  # a control exists before anyone can see the upload running
+            row = self.repository.claim_next(self.owner, self._lease_until())
+            if row is not None:
                 self._controls[row["id"]] = Control()
         return row
 
@@ -256,49 +211,73 @@ class Engine(Housekeeping):
         with self._lock:
             cached = self._targets.get(target_id)
         if cached is None:
-            target = self.service.get_target(target_id)
-            secret = self.service.secrets.get(secret_key(target_id))
-            cached = _TargetCache(target, make_client(target, secret, self.store.settings()))
+            target = self.repository.target(target_id)
+            secret = self.secrets.get(secret_key(target_id))
+            cached = _TargetCache(target, registry.transport_for(target, secret, self.store.settings()))
             with self._lock:
-                cached = self._targets.setdefault(target_id, cached)
+                existing = self._targets.setdefault(target_id, cached)
+            if existing is not cached:
+                cached.transport.close()
+                cached = existing
         return cached
 
     def run_upload(self, upload: dict[str, Any]) -> None:
         upload_id = upload["id"]
         with self._lock:
             control = self._controls[upload_id]
-        hooks = _Hooks(self, upload, control)
+        hooks = UploadHooks(upload, control, self.repository, self.bandwidth, self._lease_until)
         try:
             cached = self._target(upload["target_id"])
-            target, client = cached.target, cached.client
-            chunk = target.get("chunk_size") or int(self.store.setting("chunk_size")) or None
-            metadata = {"filename": upload["name"],
-                        "filetype": mimetypes.guess_type(upload["name"])[0] or "application/octet-stream"}
-            expected = FileFingerprint(upload["size"], upload["mtime_ns"], upload["inode"])
+            chunk = cached.target.get("chunk_size") or int(self.store.setting("chunk_size")) or None
+            job = self.repository.job(upload, chunk)
+            state = hooks.remote_state
+            if upload["status"] == Status.PROCESSING and state is not None:
+                hooks.processing = True  # a kill or a stop left it being processed: follow again
+                self._follow(upload, cached, job, state, hooks)
+                return
             if cached.caps is None:
-                cached.caps = client.discover(target["url"])
-            # Never send bytes inside the creation POST: if the worker dies after the server
-            # stored a whole small file but before its URL reached state.db, the restart would
-            # create and complete a second copy (a processing server would import it twice).
-            # An empty POST whose URL is saved before the first PATCH can leave at most an
-            # empty orphan, which the server expires.
-            url = transfer(client, target["url"], upload["path"], expected, upload["remote_url"], metadata,
-                           hooks, chunk_size=chunk, caps=cached.caps, creation_with_upload_limit=0)
-            self._finish(upload, Status.DONE, EventKind.DONE, "Uploaded; the server has every byte",
-                         extra={"offset": upload["size"], "remote_url": url})
+                cached.caps = cached.transport.probe()
+            sent = cached.transport.send(job, state, hooks, cached.caps)
+            if sent.processing:
+                self._processing(upload, cached, job, sent, hooks)
+            else:
+                self._done(upload, sent.message, sent.result_url, sent.remote_state, job.size)
         except TransferStopped as stop:
             self._stopped(upload, stop.reason, hooks)
+        except NotSupported as error:
+            self._finish(upload, Status.FAILED, EventKind.FAILED, error.message, title=error.title,
+                         extra={"offset": hooks.offset})
         except TransferError as error:
             self._forget_caps(upload["target_id"])  # the server may have changed: ask it again
             self._failed_attempt(upload, error, hooks)
         except Exception:
             log.exception("upload %s failed unexpectedly", upload_id)
             self._finish(upload, Status.FAILED, EventKind.FAILED,
-                         f"An internal error stopped this upload; details are in {self.service.data_dir}/upqueue.log",
+                         f"An internal error stopped this upload; details are in {self.data_dir}/upqueue.log",
                          title="Internal error")
         finally:
             with self._lock:
                 self._controls.pop(upload_id, None)
+
+    def _processing(self, upload: dict[str, Any], cached: _TargetCache, job: UploadJob, sent: Sent,
+                    hooks: UploadHooks) -> None:
+        hooks.remote_state = sent.remote_state
+        if not self.repository.start_processing(upload["id"], sent.remote_state, sent.result_url, job.size):
+            return  # cancelled or paused as the last byte went: that decision stands
+        hooks.processing = True
+        self._follow(upload, cached, job, sent.remote_state, hooks)
+
+    def _follow(self, upload: dict[str, Any], cached: _TargetCache, job: UploadJob,
+                state: RemoteState, hooks: UploadHooks) -> None:
+        processed = cached.transport.follow_processing(job, state, hooks)
+        self._done(upload, processed.message, processed.result_url or upload.get("result_url"),
+                   hooks.remote_state or state, job.size)
+
+    def _done(self, upload: dict[str, Any], message: str, result_url: str | None,
+              state: RemoteState | None, size: int) -> None:
+        self._finish(upload, Status.DONE, EventKind.DONE, message,
+                     extra={"offset": size, "result_url": result_url,
+                            "remote_state": json.dumps(state) if state is not None else None})
 
     def _forget_caps(self, target_id: int) -> None:
         with self._lock:
@@ -306,91 +285,60 @@ class Engine(Housekeeping):
         if cached:
             cached.caps = None
 
-    def write_progress(self, upload_id: int, offset: int, speed: float) -> None:
-        store = self.store
-        with store.tx():
-            store.execute(
-                'UPDATE uploads SET "offset" = ?, speed = ?, change_seq = ?, updated_at = ?, lease_expires = ?'
-                " WHERE id = ? AND status = ?",
-                (offset, speed, store.next_seq(), now_iso(), time.time() + LEASE_SECONDS, upload_id,
-                 Status.UPLOADING.value),
-            )
-
     # -- outcomes -------------------------------------------------------------------------
     def _finish(self, upload: dict[str, Any], status: Status, event: str, message: str, *,
                 title: str | None = None, extra: dict[str, Any] | None = None) -> None:
-        columns = {"speed": 0, "lease_owner": None, "lease_expires": None, "finished_at": now_iso(),
-                   "next_attempt_at": None, **(extra or {})}
-        if status == Status.FAILED:
-            columns.update(error_title=title, error_message=message)
-        with self.store.tx():
-            changed = self.service.set_status(upload["id"], status, event=event, message=message, title=title,
-                                              extra=columns, only_from=[Status.UPLOADING.value])
-        if changed:
-            self.service.fire_finished(upload["id"])
+        if self.repository.finish(upload["id"], status, event, message, title=title, extra=extra):
+            self.finished.fire(upload["id"])
 
-    def _stopped(self, upload: dict[str, Any], reason: str, hooks: _Hooks) -> None:
-        store = self.store
-        with store.tx():
-            store.execute(
-                'UPDATE uploads SET "offset" = ?, speed = 0, lease_owner = NULL, lease_expires = NULL,'
-                " change_seq = ? WHERE id = ?",
-                (hooks.offset, store.next_seq(), upload["id"]),
-            )
-            if reason == "shutdown":
-                self.service.set_status(upload["id"], Status.QUEUED, event=EventKind.REQUEUED,
-                                        message="The worker stopped; this upload resumes when it starts again",
-                                        only_from=[Status.UPLOADING.value])
-        if reason == "cancel" and hooks.remote_url:
-            self._terminate_now(upload["id"], hooks.remote_url, upload["target_id"])
+    def _stopped(self, upload: dict[str, Any], reason: str, hooks: UploadHooks) -> None:
+        self.repository.release(upload["id"], hooks.offset, shutdown=reason == "shutdown")
+        # A cancel during processing only stops following: the bytes are the server's now.
+        if reason == "cancel" and hooks.remote_state and not hooks.processing:
+            self._terminate_now(upload["id"], hooks.remote_state, upload["target_id"])
 
-    def _terminate_now(self, upload_id: int, url: str, target_id: int) -> None:
+    def _terminate_now(self, upload_id: int, state: RemoteState, target_id: int) -> None:
+        left_there = False
         try:
-            self._target(target_id).client.terminate(url)
+            self._target(target_id).transport.terminate(state)
             message = "The server's copy was deleted"
+        except NotSupported as exc:
+            message, left_there = f"The server's copy was left there: {exc.message}", True
         except Exception as exc:  # the cancel stands either way; say what happened
             message = f"Could not delete the server's copy: {getattr(exc, 'message', exc)}"
-            log.warning("terminate %s failed: %s", url, exc)
-        store = self.store
-        with store.tx():
-            store.execute("UPDATE uploads SET remote_url = NULL, remote_expires = NULL, change_seq = ? WHERE id = ?"
-                          " AND status = ?", (store.next_seq(), upload_id, Status.CANCELLED.value))
-            store.add_event(EventKind.INFO, message, upload_id=upload_id)
+            log.warning("terminate of upload %s failed: %s", upload_id, exc)
+        self.repository.forget_remote(upload_id, message, left_there=left_there)
 
-    def terminate_task(self, upload_id: int, url: str, target_id: int) -> None:
-        self._terminate_now(upload_id, url, target_id)
+    def terminate_task(self, upload_id: int, state: RemoteState, target_id: int) -> None:
+        self._terminate_now(upload_id, state, target_id)
 
-    def _failed_attempt(self, upload: dict[str, Any], error: TransferError, hooks: _Hooks) -> None:
+    def _failed_attempt(self, upload: dict[str, Any], error: TransferError, hooks: UploadHooks) -> None:
         settings = self.store.settings()
-        row = self.store.query_one("SELECT attempts FROM uploads WHERE id = ?", (upload["id"],))
         # Progress resets the count: only failures in a row, without a byte moving, add up.
-        attempts = 1 if hooks.progressed else int(row["attempts"] if row else 0) + 1
+        attempts = 1 if hooks.progressed else self.repository.attempts(upload["id"]) + 1
         decision = decide(error, attempts, limit=int(settings["retry_limit"]),
                           base=float(settings["retry_base_delay"]), cap=float(settings["retry_max_delay"]))
         if not decision.retry:
             message = error.message
-            if error.kind in ("transient", "conflict", "checksum", "gone"):
+            if error.kind in (ErrorKind.TRANSIENT, ErrorKind.CONFLICT, ErrorKind.CHECKSUM, ErrorKind.GONE):
                 message = f"{error.message} (gave up after {attempts} attempts)"
+            extra: dict[str, Any] = {"offset": hooks.offset, "attempts": attempts}
+            if hooks.processing:
+                # The server's processing failed: a retry sends the upload again rather than
+                # following the same failed job.
+                extra["remote_state"] = None
             self._finish(upload, Status.FAILED, EventKind.FAILED, message, title=error.title,
-                         extra={"offset": hooks.offset, "attempts": attempts})
+                         extra=extra)
             return
-        when = time.time() + decision.delay
-        with self.store.tx():
-            self.service.set_status(
-                upload["id"], Status.RETRYING, event=EventKind.RETRYING,
-                message=f"{error.message} — retry {attempts} in {decision.delay:.0f} s",
-                title=error.title,
-                extra={"offset": hooks.offset, "attempts": attempts, "next_attempt_at": when, "speed": 0,
-                       "lease_owner": None, "lease_expires": None,
-                       "error_title": error.title, "error_message": error.message},
-                only_from=[Status.UPLOADING.value],
-            )
-        self.scheduler.dispatch_at(when)
+        when = self.clock() + decision.delay
+        self.repository.retry_later(
+            upload["id"], when, attempts, hooks.offset, error.title, error.message,
+            f"{error.message} — retry {attempts} in {decision.delay:.0f} s")
+        self.housekeeper.poke()  # the one timer wakes the retry when it falls due
+
 
 def new_owner() -> str:
-    import os
-    import uuid
     return f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
 
 
-__all__ = ["Engine", "Scheduler", "Control", "new_owner", "Callable"]
+__all__ = ["Control", "Engine", "Scheduler", "new_owner"]

@@ -1,8 +1,16 @@
-"""The engine's housekeeping: leases renewed, lost uploads queued again, long pauses cancelled.
+"""The engine's one timer: due retries woken, leases renewed, lost uploads found, long pauses
+cancelled.
+
+One wake-up path for due work. A retry's time lives in state.db (``next_attempt_at``); this
+timer sleeps until the earliest one (or the next lease renewal, reconcile or auto-cancel) and
+kicks the engine then. Whatever schedules a retry or changes a setting pokes it to recompute.
+Huey's own scheduler is not used for this: its queue is flushed at every start and a popped
+task dies with a killed process, so a second copy of "when" there could only go missing (which
+is why a 1-second blind kick existed); and its periodic tasks tick once a minute at best.
 
 Huey pops a task destructively, so an upload whose runner died with the worker is only known
-from state.db: its row says "uploading" under a lease nobody renews. ``reconcile`` (at start and
-every minute, as a Huey periodic task) queues those again; they resume from the server's offset.
+from state.db: its row says "uploading" under a lease nobody renews. Reconcile (at start and
+every minute, here) queues those again; they resume from the server's offset.
 """
 
 from __future__ import annotations
@@ -11,89 +19,102 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
-from core.models import EventKind, Status
-from core.store import now_iso
+from core.store import Store
+from worker.repository import UploadRepository
 
 log = logging.getLogger(__name__)
 
 LEASE_SECONDS = 60.0
+RECONCILE_SECONDS = 60.0
+LONGEST_SLEEP = 30.0  # even with nothing due, look again now and then (a clock jump, a bug)
 
 
-class Housekeeping:
-    """Mixed into Engine; uses its store, service, owner, lock, running controls and kick."""
+class Housekept(Protocol):
+    """What the timer needs of the engine."""
 
-    store: Any
-    service: Any
     owner: str
-    _lock: threading.Lock
-    _controls: dict[int, Any]
-    _stop_housekeeping: threading.Event
-    # Engine's own methods; annotated rather than stubbed, so a missing one fails loudly.
-    kick: Callable[[], None]
-    terminate_later: Callable[[int], None]
 
-    def reconcile(self) -> int:
-        """Queue again every upload marked as running that no live runner of ours holds."""
-        store = self.store
-        with self._lock:
-            live = set(self._controls)
-        count = 0
-        with store.tx():
-            rows = store.query(
-                "SELECT id, lease_owner, lease_expires FROM uploads WHERE status = ?", (Status.UPLOADING.value,))
-            for row in rows:
-                if row["id"] in live:
-                    continue
-                if row["lease_owner"] == self.owner and (row["lease_expires"] or 0) > time.time():
-                    continue
-                self.service.set_status(
-                    row["id"], Status.QUEUED, event=EventKind.REQUEUED,
-                    message="The worker stopped while this was uploading; it resumes from the server's offset",
-                    extra={"lease_owner": None, "lease_expires": None, "speed": 0})
-                count += 1
-        if count:
-            log.info("reconcile: re-queued %d upload(s) whose runner was gone", count)
-            self.kick()
-        return count
+    def kick(self) -> None: ...
+    def reconcile(self) -> int: ...
+    def running_ids(self) -> set[int]: ...
+    def terminate_later(self, upload_id: int) -> None: ...
 
-    def _housekeeping_loop(self) -> None:
-        last_lease = 0.0
-        while not self._stop_housekeeping.wait(1.0):
+    @property
+    def finished(self) -> Any: ...
+
+
+class Housekeeper:
+    """Args:
+        engine: the engine it keeps.
+        repository: the upload SQL.
+        store: state.db (settings).
+        clock: wall-clock seconds.
+    """
+
+    def __init__(self, engine: Housekept, repository: UploadRepository, store: Store, *,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.engine, self.repository, self.store, self.clock = engine, repository, store, clock
+        self._poked = threading.Event()
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        now = clock()
+        self._next_lease = now + LEASE_SECONDS / 4
+        self._next_reconcile = now + RECONCILE_SECONDS
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._loop, name="housekeeping", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._poked.set()
+
+    def poke(self) -> None:
+        """Something due changed (a retry scheduled, a setting): recompute the sleep now."""
+        self._poked.set()
+
+    def _loop(self) -> None:
+        while not self._stopping.is_set():
             try:
-                now = time.time()
-                if now - last_lease > LEASE_SECONDS / 4:
-                    last_lease = now
-                    self._renew_leases()
-                self._auto_cancel()
-                self.kick()  # due retries, and a safety net for lost wake-ups
+                wait = self.run_once()
             except Exception:
                 log.exception("housekeeping failed")
+                wait = 1.0
+            self._poked.wait(wait)
+            self._poked.clear()
 
-    def _renew_leases(self) -> None:
-        with self._lock:
-            ids = list(self._controls)
-        if not ids:
-            return
-        with self.store.tx():
-            self.store.execute(
-                f"UPDATE uploads SET lease_expires = ? WHERE lease_owner = ? AND id IN ({', '.join('?' * len(ids))})",
-                (time.time() + LEASE_SECONDS, self.owner, *ids),
-            )
+    def run_once(self) -> float:
+        """Do what is due now; return the seconds until something next falls due."""
+        now = self.clock()
+        if now >= self._next_lease:
+            self._next_lease = now + LEASE_SECONDS / 4
+            self.repository.renew_leases(self.engine.owner, sorted(self.engine.running_ids()),
+                                         now + LEASE_SECONDS)
+        if now >= self._next_reconcile:
+            self._next_reconcile = now + RECONCILE_SECONDS
+            self.engine.reconcile()
+        next_cancel = self._auto_cancel(now)
+        retry_at = self.repository.next_retry_at()
+        if retry_at is not None and retry_at <= now:
+            self.engine.kick()
+            retry_at = self.repository.next_retry_at()
+            # Still due after the kick: every runner slot is busy; a finishing runner kicks.
+            if retry_at is not None and retry_at <= now:
+                retry_at = None
+        times = [self._next_lease, self._next_reconcile, now + LONGEST_SLEEP]
+        times += [t for t in (retry_at, next_cancel) if t is not None]
+        return max(0.01, min(times) - now)
 
-    def _auto_cancel(self) -> None:
+    def _auto_cancel(self, now: float) -> float | None:
+        """Cancel uploads paused past the setting; return when the next one would be due."""
         limit = float(self.store.setting("auto_cancel_paused_after"))
         if limit <= 0:
-            return
-        rows = self.store.query("SELECT id FROM uploads WHERE status = ? AND paused_at < ?",
-                                (Status.PAUSED.value, time.time() - limit))
-        for row in rows:
-            with self.store.tx():
-                changed = self.service.set_status(
-                    row["id"], Status.CANCELLED, event=EventKind.CANCELLED,
-                    message=f"Cancelled after being paused for more than {limit:g} s (auto-cancel setting)",
-                    extra={"finished_at": now_iso()}, only_from=[Status.PAUSED.value])
-            if changed:
-                self.terminate_later(row["id"])
-                self.service.fire_finished(row["id"])
+            return None
+        for upload_id in self.repository.paused_before(now - limit):
+            if self.repository.auto_cancel(upload_id, limit):
+                self.engine.terminate_later(upload_id)
+                self.engine.finished.fire(upload_id)
+        earliest = self.repository.earliest_pause()
+        return earliest + limit if earliest is not None else None

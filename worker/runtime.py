@@ -13,20 +13,21 @@ import sys
 import threading
 import time
 from pathlib import Path
-from types import SimpleNamespace
 from typing import IO, Any
 
 from huey.consumer import Consumer
 
 from core import paths
 from core.errors import UpqueueError
-from core.models import Status
 from core.secrets import SecretStore
 from core.settings import MAX_CONCURRENCY
 from core.store import Store, now_iso, sqlite_version_report
+from core.transports import registry
 from worker.engine import Engine, new_owner
+from worker.repository import UploadRepository
 from worker.service import VERSION, Service
 from worker.tasks import HueyScheduler, make_huey
+from worker.upload_events import FinishedUploads
 
 log = logging.getLogger("upqueue.worker")
 
@@ -118,19 +119,25 @@ def run_worker(until_idle: bool = False, *, foreground: bool = True) -> int:
     endpoint_file = data_dir / paths.ENDPOINT_FILE
     store = None
     server = None
-    context = SimpleNamespace(engine=None, service=None)
+    service: Service | None = None
     try:
         store = Store(data_dir / paths.STATE_DB)
         report = sqlite_version_report()
         log.info("worker %s starting in %s (pid %d); SQLite %s%s", VERSION, data_dir, os.getpid(),
                  report["sqlite_version"], " (has the WAL-reset bug; single writer)" if report["wal_reset_bug"] else "")
-        service = Service(store, SecretStore(data_dir), data_dir)
+        registry.load_plugins()
+        secrets = SecretStore(data_dir)
+        # Built in dependency order, each given what it uses: the repository (all upload SQL),
+        # who hears of finished uploads, the engine, then the service that steers it.
+        repository = UploadRepository(store)
+        finished = FinishedUploads(repository)
         huey = make_huey(data_dir)
         huey.flush()  # state.db is the truth; the queue is rebuilt from it below
-        scheduler = HueyScheduler(huey, context)
-        engine = Engine(service, scheduler, new_owner())
-        service.engine = engine
-        context.engine, context.service = engine, service
+        scheduler = HueyScheduler(huey, rescan_watches=lambda: _rescan(service))
+        engine = Engine(store, repository, secrets, scheduler, finished, new_owner(), data_dir)
+        scheduler.bind(engine)
+        service = Service(store, secrets, data_dir, repository=repository, engine=engine,
+                          finished=finished)
         service.watches = _make_watches(service)
 
         from worker.api import PortHolder, create_app, serve
@@ -160,7 +167,8 @@ def run_worker(until_idle: bool = False, *, foreground: bool = True) -> int:
         if service.watches is not None:
             service.watches.start()
         if until_idle:
-            threading.Thread(target=_exit_when_idle, args=(store, engine), name="until-idle", daemon=True).start()
+            threading.Thread(target=_exit_when_idle, args=(repository, engine), name="until-idle",
+                             daemon=True).start()
         consumer.run()
         return 0
     finally:
@@ -171,12 +179,18 @@ def run_worker(until_idle: bool = False, *, foreground: bool = True) -> int:
                 leftover.unlink()
             except FileNotFoundError:
                 pass
-        if context.service is not None:
-            context.service.close()
+        if service is not None:
+            service.close()
         if store is not None:
             store.close()
         lock.release()
         log.info("worker stopped")
+
+
+def _rescan(service: Service | None) -> None:
+    watches = service.watches if service is not None else None
+    if watches is not None:
+        watches.rescan_if_due()
 
 
 def _make_watches(service: Service) -> Any:
@@ -192,13 +206,11 @@ def _interrupt_main() -> None:
     threading.Timer(0.05, os.kill, args=(os.getpid(), signal.SIGINT)).start()
 
 
-def _exit_when_idle(store: Store, engine: Engine) -> None:
-    """For scripts: stop once nothing is queued, running or waiting to retry."""
-    busy = (Status.QUEUED.value, Status.UPLOADING.value, Status.RETRYING.value, Status.PROCESSING.value)
+def _exit_when_idle(repository: UploadRepository, engine: Engine) -> None:
+    """For scripts: stop once nothing is queued, running, waiting to retry or processing."""
     while True:
         time.sleep(0.5)
-        row = store.query_one(f"SELECT count(*) AS n FROM uploads WHERE status IN ({', '.join('?' * len(busy))})", busy)
-        if row and row["n"] == 0 and not engine._controls:
+        if repository.count_busy() == 0 and not engine.running_ids():
             log.info("idle: stopping (--until-idle)")
             _interrupt_main()
             return

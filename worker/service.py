@@ -1,8 +1,9 @@
 """The domain operations behind the control API: targets, uploads, settings, export.
 
 Every change goes through here, inside the worker process, so state.db keeps one writer. The
-upload engine (worker/engine.py) does the transfers; this module records what people ask for
-and wakes the engine.
+upload SQL and status transitions are the repository's (worker/repository/); the engine
+(worker/engine.py) does the transfers. This module records what people ask for and wakes the
+engine through the small :class:`EngineControl` interface it is given at construction.
 """
 
 from __future__ import annotations
@@ -11,41 +12,40 @@ import csv
 import io
 import logging
 import os
-import time
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable
 from datetime import date, timedelta
-from typing import Any, Callable, Iterable
+from typing import Any, Protocol
 
 from core import fileinfo
 from core.errors import TransferError, UpqueueError
-from core.models import (
-    CANCELLABLE,
-    PAUSABLE,
-    RESUMABLE,
-    RETRYABLE,
-    EventKind,
-    Status,
-)
+from core.models import CANCELLABLE, PAUSABLE, Status
 from core.secrets import SecretStore
 from core.settings import SETTINGS
 from core.store import Store, now_iso, sqlite_version_report
+from core.transports import registry
 from core.version import VERSION
 from worker.errors import Conflict, NotFound
+from worker.repository import UploadRepository
+from worker.repository.reads import public_upload
 from worker.service_targets import TargetOperations
+from worker.upload_events import FinishedUploads
 
 log = logging.getLogger(__name__)
 
-# Columns of an upload that are the worker's bookkeeping, not something a client needs.
-_PRIVATE_COLUMNS = ("lease_owner", "lease_expires", "mtime_ns", "inode", "paused_at")
-_UPLOAD_SELECT = "SELECT u.*, t.name AS target_name FROM uploads u LEFT JOIN targets t ON t.id = u.target_id"
+# Kept importable from here for the callers that used it.
+__all__ = ["Conflict", "EngineControl", "NotFound", "Service", "TransferError", "public_upload"]
 
 
-def public_upload(row: dict[str, Any]) -> dict[str, Any]:
-    """``row`` (a fresh dict from Store.query) without the bookkeeping columns, in place:
-    copying 100,000 rows for a full list cost more than the query."""
-    for column in _PRIVATE_COLUMNS:
-        row.pop(column, None)
-    return row
+class EngineControl(Protocol):
+    """What the service asks of the engine (worker.engine.Engine)."""
+
+    def kick(self) -> None: ...
+    def stop(self, upload_id: int, reason: str) -> None: ...
+    def is_running(self, upload_id: int) -> bool: ...
+    def terminate_later(self, upload_id: int) -> None: ...
+    def forget_transport(self, target_id: int) -> None: ...
+    def settings_changed(self) -> None: ...
+    def timers_changed(self) -> None: ...
 
 
 class Service(TargetOperations):
@@ -53,18 +53,27 @@ class Service(TargetOperations):
         store: state.db.
         secrets: where passwords and tokens live.
         data_dir: the data directory (for health and the log path).
+        repository: the upload SQL and transitions (made over ``store`` if not given).
+        engine: the upload engine, or None (an API without transfers, in tests).
+        finished: who hears of finished uploads (made if not given).
     """
 
-    def __init__(self, store: Store, secrets: SecretStore, data_dir: os.PathLike[str] | str):
+    def __init__(self, store: Store, secrets: SecretStore, data_dir: os.PathLike[str] | str, *,
+                 repository: UploadRepository | None = None, engine: EngineControl | None = None,
+                 finished: FinishedUploads | None = None) -> None:
         self.store = store
         self.secrets = secrets
         self.data_dir = str(data_dir)
-        self.engine: Any = None  # worker.engine.Engine, set by the runtime
+        self.uploads = repository or UploadRepository(store)
+        self.engine = engine
+        self.finished = finished or FinishedUploads(self.uploads)
         self.watches: Any = None  # worker.watcher.WatchManager, set by the runtime
-        self.finished_listeners: list[Callable[[dict[str, Any]], None]] = []
         self.started_at = now_iso()
         self.on_shutdown: Callable[[], None] = lambda: None
-        self._notifier = ThreadPoolExecutor(max_workers=1, thread_name_prefix="notify")
+
+    @property
+    def finished_listeners(self) -> list[Callable[[dict[str, Any]], None]]:
+        return self.finished.listeners
 
     # -- health ---------------------------------------------------------------------------
     def health(self) -> dict[str, Any]:
@@ -76,6 +85,7 @@ class Service(TargetOperations):
             "started_at": self.started_at,
             "seq": self.store.seq,
             "secret_store": self.secrets.backend_name,
+            "protocols": registry.names(),
             **sqlite_version_report(),
         }
 
@@ -88,37 +98,34 @@ class Service(TargetOperations):
         *,
         batch_id: int | None = None,
         watch_id: int | None = None,
+        members: dict[str, list[str]] | None = None,
     ) -> dict[str, Any]:
         """Queue files; each bad path is reported with its reason and the good ones still go.
 
+        ``members`` maps a path to its dataset's files (the path first), for targets whose
+        protocol takes datasets: they travel as one upload, and a bad member rejects the set.
         All rows go in one transaction, so thousands of files cost one commit.
         """
         target_row = self.resolve_target(target)
-        rows, rejected = [], []
+        datasets = registry.takes_datasets(target_row["protocol"])
+        rows: list[tuple[str, os.stat_result, list[tuple[str, os.stat_result]]]] = []
+        rejected: list[dict[str, Any]] = []
         for given in paths:
             for path in fileinfo.expand(fileinfo.absolute(str(given)), recursive):
+                group = (members or {}).get(path) or []
+                if group and not datasets:
+                    raise UpqueueError(
+                        "Datasets not taken",
+                        f"{target_row['name']} ({target_row['protocol']}) takes one file per upload; "
+                        "send the dataset's files one by one.")
                 try:
                     st = fileinfo.check_file(path)
+                    checked = [(m, fileinfo.check_file(m)) for m in group] if len(group) > 1 else []
                 except UpqueueError as exc:
                     rejected.append({"path": path, "title": exc.title, "message": exc.message})
                     continue
-                rows.append((path, st))
-        ids: list[int] = []
-        if rows:
-            with self.store.tx():
-                for path, st in rows:
-                    seq = self.store.next_seq()
-                    stamp = now_iso()
-                    cur = self.store.execute(
-                        "INSERT INTO uploads (target_id, path, name, size, mtime_ns, inode, status, created_at,"
-                        " updated_at, change_seq, batch_id, watch_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        (target_row["id"], path, os.path.basename(path), st.st_size, st.st_mtime_ns, st.st_ino,
-                         Status.QUEUED.value, stamp, stamp, seq, batch_id, watch_id),
-                    )
-                    upload_id = int(cur.lastrowid)
-                    ids.append(upload_id)
-                    self.store.add_event(EventKind.ADDED, f"Queued for {target_row['name']}",
-                                         upload_id=upload_id, batch_id=batch_id, status=Status.QUEUED)
+                rows.append((path, st, checked))
+        ids = self.uploads.add(target_row, rows, batch_id=batch_id, watch_id=watch_id) if rows else []
         if not ids and rejected:
             first = rejected[0]
             error = UpqueueError(first["title"], first["message"] if len(rejected) == 1 else
@@ -139,144 +146,63 @@ class Service(TargetOperations):
         offset: int | None = None,
         q: str | None = None,
     ) -> dict[str, Any]:
-        where, params = [], []
-        if status:
-            unknown = set(status) - {s.value for s in Status}
-            if unknown:
-                raise UpqueueError("Unknown status", f"{', '.join(sorted(unknown))}: use one of "
-                                   f"{', '.join(s.value for s in Status)}.")
-            where.append(f"u.status IN ({', '.join('?' * len(status))})")
-            params += list(status)
-        if since is not None:
-            where.append("u.change_seq > ?")
-            params.append(int(since))
-        if batch_id is not None:
-            where.append("u.batch_id = ?")
-            params.append(int(batch_id))
-        if q:
-            where.append("u.name LIKE ?")
-            params.append(f"%{q}%")
-        clause = f" WHERE {' AND '.join(where)}" if where else ""
-        with self.store.read():
-            seq = self.store.seq
-            total = self.store.query_one(f"SELECT count(*) AS n FROM uploads u{clause}", params)["n"]
-            page = ""
-            if limit is not None:
-                page = f" LIMIT {int(limit)} OFFSET {int(offset or 0)}"
-            # With `since`, "+u.id" lets SQLite find the few changed rows by the change_seq index
-            # and sort them, rather than walk every upload in id order (17 ms a poll at 100,000).
-            order = "+u.id" if since is not None else "u.id"
-            rows = self.store.query(f"{_UPLOAD_SELECT}{clause} ORDER BY {order}{page}", params)
-            removed = []
-            if since is not None:
-                removed = [r["upload_id"] for r in self.store.query(
-                    "SELECT upload_id FROM removed_uploads WHERE change_seq > ? ORDER BY upload_id", (int(since),))]
-        return {"seq": seq, "uploads": [public_upload(r) for r in rows], "removed": removed, "total": total}
-
-    def _upload_row(self, upload_id: int) -> dict[str, Any]:
-        row = self.store.query_one(f"{_UPLOAD_SELECT} WHERE u.id = ?", (upload_id,))
-        if row is None:
-            raise NotFound("No such upload", f"There is no upload with id {upload_id}.")
-        return row
+        return self.uploads.listing(status=status, since=since, batch_id=batch_id, limit=limit,
+                                    offset=offset, q=q)
 
     def get_upload(self, upload_id: int) -> dict[str, Any]:
-        row = self._upload_row(upload_id)
-        return {"upload": public_upload(row), "events": self.store.events_for(upload_id)}
+        row = self.uploads.get(upload_id)
+        members = [{k: m[k] for k in ("path", "name", "size", "role")}
+                   for m in self.uploads.members(upload_id)]
+        return {"upload": public_upload(row), "members": members,
+                "events": self.uploads.events(upload_id)}
 
     def stats(self) -> dict[str, Any]:
-        with self.store.read():
-            counts = {s.value: 0 for s in Status}
-            for row in self.store.query("SELECT status, count(*) AS n, sum(speed) AS speed FROM uploads GROUP BY status"):
-                counts[row["status"]] = row["n"]
-            speed = self.store.query_one("SELECT coalesce(sum(speed), 0) AS s FROM uploads WHERE status = ?",
-                                         (Status.UPLOADING.value,))["s"]
-            seq = self.store.seq
-        active = counts["queued"] + counts["uploading"] + counts["retrying"] + counts["processing"]
-        return {"counts": counts, "speed": float(speed), "active": active, "seq": seq}
+        return self.uploads.stats()
 
     # -- uploads: steering ----------------------------------------------------------------
-    def set_status(self, upload_id: int, status: Status, *, event: str, message: str = "",
-                   title: str | None = None, extra: dict[str, Any] | None = None,
-                   only_from: Iterable[str] | None = None) -> bool:
-        """One state transition with its event, in one transaction. Call inside ``store.tx()``.
-
-        Returns False (and changes nothing) when ``only_from`` is given and the upload is not in
-        one of those states: the guard that keeps two actors from both deciding an outcome.
-        """
-        columns = {"status": status.value, "updated_at": now_iso(), "change_seq": self.store.next_seq()}
-        columns.update(extra or {})
-        sets = ", ".join(f'"{key}" = ?' for key in columns)
-        params: list[Any] = [*columns.values(), upload_id]
-        guard = ""
-        if only_from is not None:
-            states = list(only_from)
-            guard = f" AND status IN ({', '.join('?' * len(states))})"
-            params += states
-        cur = self.store.execute(f"UPDATE uploads SET {sets} WHERE id = ?{guard}", params)
-        if cur.rowcount == 0:
-            return False
-        self.store.add_event(event, message, upload_id=upload_id, status=status.value, title=title)
-        return True
-
     def act(self, upload_id: int, action: str) -> dict[str, Any]:
         handlers = {"pause": self._pause, "resume": self._resume, "cancel": self._cancel, "retry": self._retry}
         if action not in handlers:
             raise UpqueueError("Unknown action", f"{action!r}: use pause, resume, cancel or retry.")
         with self.store.tx():
-            row = self._upload_row(upload_id)
+            row = self.uploads.get(upload_id)
             handlers[action](row)
         if self.engine:
             self.engine.kick()
-        return public_upload(self._upload_row(upload_id))
+        return public_upload(self.uploads.get(upload_id))
 
-    def _not_allowed(self, row: dict[str, Any], verb: str) -> Conflict:
-        return Conflict(f"Cannot {verb}", f"{row['name']} is {row['status']}; it cannot be {verb}d now.")
+    def _protocol_of(self, row: dict[str, Any]) -> str:
+        return str(self.uploads.target(row["target_id"])["protocol"])
 
     def _pause(self, row: dict[str, Any]) -> None:
-        if row["status"] not in PAUSABLE:
-            raise self._not_allowed(row, "pause")
-        self.set_status(row["id"], Status.PAUSED, event=EventKind.PAUSED, message="Paused by you",
-                        extra={"speed": 0, "paused_at": time.time(), "next_attempt_at": None})
+        pausable = row["status"] == Status.PROCESSING and registry.pausable_processing(self._protocol_of(row))
+        self.uploads.pause(row, processing_pausable=pausable)
         if self.engine:
             self.engine.stop(row["id"], "pause")
+            self.engine.timers_changed()
 
     def _resume(self, row: dict[str, Any]) -> None:
-        if row["status"] not in RESUMABLE:
-            raise self._not_allowed(row, "resume")
-        self.set_status(row["id"], Status.QUEUED, event=EventKind.RESUMED, message="Resumed by you",
-                        extra={"attempts": 0, "paused_at": None})
+        self.uploads.resume(row)
 
     def _cancel(self, row: dict[str, Any]) -> None:
-        if row["status"] not in CANCELLABLE:
-            raise self._not_allowed(row, "cancel")
         running = bool(self.engine and self.engine.is_running(row["id"]))
-        self.set_status(row["id"], Status.CANCELLED, event=EventKind.CANCELLED, message="Cancelled by you",
-                        extra={"speed": 0, "finished_at": now_iso(), "next_attempt_at": None})
+        self.uploads.cancel(row)
         if self.engine:
             if running:
                 self.engine.stop(row["id"], "cancel")  # the runner terminates the remote upload itself
-            elif row["remote_url"]:
+            elif row["remote_state"] and row["status"] != Status.PROCESSING:
                 self.engine.terminate_later(row["id"])
-        self._notify_finished(row["id"])
+        self.finished.fire_later(row["id"])
 
     def _retry(self, row: dict[str, Any]) -> None:
-        if row["status"] not in RETRYABLE:
-            raise self._not_allowed(row, "retry")
-        extra: dict[str, Any] = {"attempts": 0, "error_title": None, "error_message": None, "finished_at": None,
-                                 "next_attempt_at": None}
-        if row["status"] == Status.CANCELLED:
-            extra.update(remote_url=None, remote_expires=None, offset=0)  # its remote upload was terminated
-        self.set_status(row["id"], Status.QUEUED, event=EventKind.RESUMED, message="Retry asked by you", extra=extra)
+        self.uploads.retry(row)
 
     def remove_upload(self, upload_id: int) -> None:
         with self.store.tx():
-            row = self._upload_row(upload_id)
+            row = self.uploads.get(upload_id)
             if row["status"] in CANCELLABLE:
                 self._cancel(row)
-            self.store.execute("DELETE FROM uploads WHERE id = ?", (upload_id,))
-            self.store.execute("INSERT OR REPLACE INTO removed_uploads (upload_id, change_seq) VALUES (?, ?)",
-                               (upload_id, self.store.next_seq()))
-            self.store.add_event(EventKind.REMOVED, f"{row['name']} removed from the list", upload_id=upload_id)
+            self.uploads.remove(upload_id, row["name"])
 
     def bulk(self, action: str, ids: list[int]) -> dict[str, Any]:
         done, skipped = [], []
@@ -293,38 +219,22 @@ class Service(TargetOperations):
 
     def pause_all(self) -> int:
         with self.store.tx():
-            rows = self.store.query(
-                f"SELECT * FROM uploads WHERE status IN ({', '.join('?' * len(PAUSABLE))})", list(PAUSABLE))
+            rows = self.uploads.with_status(s.value for s in PAUSABLE)
             for row in rows:
                 self._pause(row)
         return len(rows)
 
     def resume_all(self) -> int:
         with self.store.tx():
-            rows = self.store.query("SELECT * FROM uploads WHERE status = ?", (Status.PAUSED.value,))
+            rows = self.uploads.with_status([Status.PAUSED.value])
             for row in rows:
                 self._resume(row)
         if self.engine:
             self.engine.kick()
         return len(rows)
 
-    def _notify_finished(self, upload_id: int) -> None:
-        """Tell listeners (batches, after-upload actions) about a finished upload.
-
-        Runs on one notifier thread: it needs the store, so it naturally waits until the
-        caller's transaction has committed, and listeners see events in order.
-        """
-        self._notifier.submit(self.fire_finished, upload_id)
-
     def fire_finished(self, upload_id: int) -> None:
-        row = self.store.query_one(f"{_UPLOAD_SELECT} WHERE u.id = ?", (upload_id,))
-        if row is None:
-            return
-        for listener in list(self.finished_listeners):
-            try:
-                listener(row)
-            except Exception:  # a listener's bug must not stop the upload engine
-                log.exception("finished-listener failed for upload %s", upload_id)
+        self.finished.fire(upload_id)
 
     # -- settings -------------------------------------------------------------------------
     def get_settings(self) -> dict[str, Any]:
@@ -341,18 +251,15 @@ class Service(TargetOperations):
         start, end = _parse_day(from_date, "from_date"), _parse_day(to_date, "to_date")
         if end < start:
             raise UpqueueError("Dates reversed", f"The range ends ({end}) before it starts ({start}).")
-        rows = self.store.query(
-            f"{_UPLOAD_SELECT} WHERE u.created_at >= ? AND u.created_at < ? ORDER BY u.id",
-            (start.isoformat(), (end + timedelta(days=1)).isoformat()),
-        )
+        rows = self.uploads.created_between(start.isoformat(), (end + timedelta(days=1)).isoformat())
         out = io.StringIO()
         writer = csv.writer(out)
-        writer.writerow(["id", "name", "path", "size", "status", "target", "remote_url", "created_at",
+        writer.writerow(["id", "name", "path", "size", "status", "target", "result_url", "created_at",
                          "finished_at", "attempts", "error"])
         for r in rows:
             error = ": ".join(x for x in (r["error_title"], r["error_message"]) if x)
             writer.writerow([r["id"], r["name"], r["path"], r["size"], r["status"], r["target_name"],
-                             r["remote_url"] or "", r["created_at"], r["finished_at"] or "", r["attempts"], error])
+                             r["result_url"] or "", r["created_at"], r["finished_at"] or "", r["attempts"], error])
         return out.getvalue()
 
     def shutdown(self) -> None:
@@ -360,7 +267,7 @@ class Service(TargetOperations):
 
     def close(self) -> None:
         """Let queued notifications finish (the runtime calls this as the worker stops)."""
-        self._notifier.shutdown(wait=True)
+        self.finished.close()
 
 
 def _parse_day(text: str, name: str) -> date:
@@ -369,5 +276,3 @@ def _parse_day(text: str, name: str) -> date:
     except ValueError:
         raise UpqueueError("Invalid date", f"{name} must be a date as YYYY-MM-DD, e.g. 2026-11-23; got {text!r}.") from None
 
-
-__all__ = ["Service", "NotFound", "Conflict", "TransferError"]

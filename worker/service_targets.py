@@ -6,20 +6,21 @@ import json
 import logging
 from typing import Any
 
-from core.errors import ErrorKind, TransferError, UpqueueError
 from core.models import FINISHED_STATUSES
 from core.store import now_iso
-from core.targets import make_client, secret_key, validate_fields
+from core.targets import secret_key, validate_fields
+from core.transports import registry
 from worker.errors import Conflict, NotFound
 
 log = logging.getLogger(__name__)
 
 
 class TargetOperations:
-    """Mixed into Service; uses its ``store``, ``secrets`` and ``engine``."""
+    """Mixed into Service; uses its ``store``, ``secrets``, ``uploads`` and ``engine``."""
 
     store: Any
     secrets: Any
+    uploads: Any
     engine: Any
 
     # -- targets --------------------------------------------------------------------------
@@ -60,10 +61,11 @@ class TargetOperations:
             if self.store.query_one("SELECT 1 FROM targets WHERE name = ?", (clean["name"],)):
                 raise Conflict("Name taken", f"A target called {clean['name']!r} exists already; choose another name.")
             cur = self.store.execute(
-                "INSERT INTO targets (name, protocol, url, headers, auth_kind, username, auth_header, chunk_size, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO targets (name, protocol, url, headers, auth_kind, username, auth_header, chunk_size,"
+                " options, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (clean["name"], clean["protocol"], clean["url"], json.dumps(clean["headers"]), clean["auth_kind"],
-                 clean["username"], clean["auth_header"], clean["chunk_size"], now_iso()),
+                 clean["username"], clean["auth_header"], clean["chunk_size"], json.dumps(clean["options"]),
+                 now_iso()),
             )
             target_id = int(cur.lastrowid)
             if secret:
@@ -82,6 +84,8 @@ class TargetOperations:
                 raise Conflict("Name taken", f"A target called {clean['name']!r} exists already.")
             if "headers" in clean:
                 clean["headers"] = json.dumps(clean["headers"])
+            if "options" in clean:
+                clean["options"] = json.dumps(clean["options"])
             if clean:
                 sets = ", ".join(f"{key} = ?" for key in clean)
                 self.store.execute(f"UPDATE targets SET {sets} WHERE id = ?", (*clean.values(), target_id))
@@ -91,16 +95,13 @@ class TargetOperations:
             elif secret:
                 self.secrets.set(secret_key(target_id), str(secret))
         if self.engine:
-            self.engine.forget_client(target_id)
+            self.engine.forget_transport(target_id)
         return self.get_target(target_id)
 
     def remove_target(self, target_id: int) -> None:
         target = self.get_target(target_id)
         with self.store.tx():
-            active = self.store.query_one(
-                "SELECT count(*) AS n FROM uploads WHERE target_id = ? AND status NOT IN (?, ?, ?)",
-                (target_id, *FINISHED_STATUSES),
-            )["n"]
+            active = self.uploads.unfinished_for_target(target_id, FINISHED_STATUSES)
             if active:
                 raise Conflict(
                     "Target in use",
@@ -121,25 +122,11 @@ class TargetOperations:
         return self._test(target, fields.get("secret"))
 
     def _test(self, target: dict[str, Any], secret: str | None) -> dict[str, Any]:
-        """Ask the server what it offers, and (where it allows) create and delete an empty upload,
-        which is the only way to know the credentials work."""
-        client = make_client(target, secret, self.store.settings())
+        """Let the target's transport check it for real and say what it learnt."""
+        transport = registry.transport_for(target, secret, self.store.settings())
         try:
-            caps = client.discover(target["url"])
-            details = {"versions": caps.versions, "extensions": sorted(caps.extensions), "max_size": caps.max_size}
-            if "creation" in caps.extensions:
-                created = client.create(target["url"], 0, {"filename": ".upqueue-connection-test"})
-                if "termination" in caps.extensions:
-                    client.terminate(created.url)
-            limit = f", at most {caps.max_size:,} bytes per file" if caps.max_size else ""
-            return {"ok": True, "title": "Connection works",
-                    "message": f"tus {', '.join(caps.versions)} server; extensions: "
-                               f"{', '.join(sorted(caps.extensions)) or 'none'}{limit}.",
-                    "details": details}
-        except UpqueueError as exc:
-            title = exc.title
-            if isinstance(exc, TransferError) and exc.kind == ErrorKind.TRANSIENT and exc.status is None:
-                title = "Cannot reach the server"  # no answer at all, said plainly
-            return {"ok": False, "title": title, "message": exc.message, "details": {}}
+            report = transport.test_connection()
         finally:
-            client.close()
+            transport.close()
+        return {"ok": report.ok, "title": report.title, "message": report.message,
+                "details": dict(report.details)}

@@ -2,20 +2,23 @@
 
 Huey is the wake-up signal, not the truth (state.db is): its queue is flushed at every start and
 rebuilt from state.db, because a task popped by a worker that was then killed is gone from Huey.
-Keep the Huey instance behind :func:`make_huey` so that moving to RedisHuey for several worker
-machines stays a configuration change.
+It runs the runner tasks and deferred terminations; *when* due work runs is the engine's one
+timer's business (worker/housekeeping.py), read from state.db. Keep the Huey instance behind
+:func:`make_huey` so that moving to RedisHuey for several worker machines stays a configuration
+change.
 """
 
 from __future__ import annotations
 
 import logging
-import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Protocol
 
 from huey import SqliteHuey, crontab
 
 from core.paths import QUEUE_DB, private_file
+from core.transports.base import RemoteState
 
 log = logging.getLogger(__name__)
 
@@ -27,48 +30,56 @@ def make_huey(data_dir: Path, *, immediate: bool = False) -> SqliteHuey:
                       immediate=immediate)
 
 
+class TaskRunner(Protocol):
+    """What the tasks call: the engine."""
+
+    def run_runner(self) -> None: ...
+    def terminate_task(self, upload_id: int, state: RemoteState, target_id: int) -> None: ...
+
+
 class HueyScheduler:
     """Registers upqueue's tasks on ``huey`` and implements the engine's Scheduler with them.
 
+    The tasks are registered before the engine exists (the engine needs the scheduler), so
+    :meth:`bind` names the engine once it is made; a task before that is a bug, said loudly.
+
     Args:
         huey: the queue.
-        context: an object whose ``engine`` and ``service`` attributes the tasks use; set later
-            by the runtime (the tasks are registered before the engine exists).
+        rescan_watches: called every minute (the watched folders' periodic rescan).
     """
 
-    def __init__(self, huey: SqliteHuey, context: Any):
+    def __init__(self, huey: SqliteHuey, rescan_watches: Callable[[], None] = lambda: None) -> None:
         self.huey = huey
+        self._engine: TaskRunner | None = None
 
         @huey.task(name="upqueue.run_uploads")
         def run_uploads() -> None:
-            context.engine.run_runner()
-
-        @huey.task(name="upqueue.dispatch")
-        def dispatch() -> None:
-            context.engine.kick()
+            self._bound().run_runner()
 
         @huey.task(name="upqueue.terminate")
-        def terminate(upload_id: int, url: str, target_id: int) -> None:
-            context.engine.terminate_task(upload_id, url, target_id)
-
-        @huey.periodic_task(crontab(minute="*"), name="upqueue.reconcile")
-        def reconcile() -> None:
-            context.engine.reconcile()
+        def terminate(upload_id: int, state: RemoteState, target_id: int) -> None:
+            self._bound().terminate_task(upload_id, state, target_id)
 
         @huey.periodic_task(crontab(minute="*"), name="upqueue.rescan_watches")
-        def rescan_watches() -> None:
-            watches = getattr(context.service, "watches", None)
-            if watches is not None:
-                watches.rescan_if_due()
+        def rescan() -> None:
+            rescan_watches()
 
-        self._run_uploads, self._dispatch, self._terminate = run_uploads, dispatch, terminate
+        self._run_uploads, self._terminate = run_uploads, terminate
+
+    def bind(self, engine: TaskRunner) -> None:
+        self._engine = engine
+
+    def _bound(self) -> TaskRunner:
+        if self._engine is None:
+            raise RuntimeError("a task ran before the engine was bound to the scheduler")
+        return self._engine
 
     def start_runners(self, count: int) -> None:
         for _ in range(count):
             self._run_uploads()
 
-    def dispatch_at(self, when: float) -> None:
-        self._dispatch.schedule(delay=max(0.0, when - time.time()))
+    def terminate(self, upload_id: int, state: RemoteState, target_id: int) -> None:
+        self._terminate(upload_id, state, target_id)
 
-    def terminate(self, upload_id: int, url: str, target_id: int) -> None:
-        self._terminate(upload_id, url, target_id)
+
+__all__ = ["HueyScheduler", "make_huey"]

@@ -266,9 +266,7 @@ class WatchManager:
             (watch_id,),
         ):
             seen[r["path"]] = (r["upload_id"] or 0, FileKey(r["size"], r["mtime_ns"], r["inode"]))
-        for r in self.store.query(
-            "SELECT id, path, size, mtime_ns, inode FROM uploads WHERE watch_id = ?", (watch_id,)
-        ):
+        for r in self.service.uploads.of_watch(watch_id):
             if r["path"] not in seen or seen[r["path"]][0] < r["id"]:
                 seen[r["path"]] = (r["id"], FileKey(r["size"], r["mtime_ns"], r["inode"]))
         with self._lock:
@@ -307,9 +305,12 @@ class WatchManager:
     def _submit_chunk(self, row: dict[str, Any], batch_id: int, chunk: list[ReadyUnit]) -> None:
         watch_id = int(row["id"])
         paths = [unit.primary for unit in chunk]
+        # A dataset (a shapefile with its sidecars) goes as one upload carrying every member.
+        members = {u.primary: list(u.files) for u in chunk if len(u.files) > 1}
         try:
             result = self.service.add_uploads(
-                paths, row["target_id"], batch_id=batch_id, watch_id=watch_id
+                paths, row["target_id"], batch_id=batch_id, watch_id=watch_id,
+                members=members or None,
             )
         except UpqueueError as exc:
             rejected = getattr(exc, "rejected", None)
@@ -318,20 +319,16 @@ class WatchManager:
             result = {"ids": [], "rejected": rejected}
         self.submissions += 1
         ids = result["ids"]
-        uploaded: dict[str, int] = {}
-        if ids:
-            marks = ", ".join("?" * len(ids))
-            uploaded = {
-                r["path"]: r["id"]
-                for r in self.store.query(
-                    f"SELECT id, path FROM uploads WHERE id IN ({marks})", ids
-                )
-            }
+        uploaded = self.service.uploads.paths_of(ids) if ids else {}
         stamp = now_iso()
+        # Never mark a member as seen that no upload carries: a refused primary is recorded
+        # (the batch counts it), but the rest of its set is not, so it is looked at again.
+        sent = {unit.primary: unit.files if unit.primary in uploaded
+                else {unit.primary: unit.files[unit.primary]} for unit in chunk}
         with self.store.tx():
             for unit in chunk:
                 upload_id = uploaded.get(unit.primary)
-                for member, key in unit.files.items():
+                for member, key in sent[unit.primary].items():
                     self.store.execute(
                         "INSERT OR REPLACE INTO seen_files (watch_id, path, size, mtime_ns, inode, upload_id, at)"
                         " VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -349,7 +346,7 @@ class WatchManager:
         with self._lock:
             seen = self._seen.setdefault(watch_id, {})
             for unit in chunk:
-                seen.update(unit.files)
+                seen.update(sent[unit.primary])
 
     def round_finished(self, watch_id: int) -> None:
         self.batches.seal(watch_id)

@@ -224,6 +224,12 @@ class Transport(ABC):
     reserved_headers: ClassVar[frozenset[str]] = frozenset()
 
     @abstractmethod
+    def __init__(self, target: Mapping[str, Any], secret: str | None,
+                 settings: Mapping[str, Any]) -> None:
+        """Bind to ``target`` (its fields as the API returns them, ``options`` included), with
+        its ``secret`` from the keyring and the worker's ``settings`` (timeouts)."""
+
+    @abstractmethod
     def probe(self) -> Capabilities:
         """Ask the server what it offers (or say what the protocol assumes when it won't tell).
 

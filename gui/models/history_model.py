@@ -17,7 +17,7 @@ _ROOT = QModelIndex()
 def _reason(upload: dict[str, Any]) -> str:
     if upload.get("error_title"):
         return f"{upload['error_title']}: {upload.get('error_message') or ''}".strip(": ")
-    return upload.get("remote_url") or ""
+    return upload.get("result_url") or ""
 
 
 _COLUMNS: list[tuple[Any, Any]] = [

@@ -384,6 +384,8 @@ class QueueModel(QAbstractTableModel):
         label = STATUS_LABELS.get(row.status, str(row.status).title())
         if row.status == Status.FAILED and row.error_title:
             return f"{label}: {row.error_title}"
+        if row.status == Status.PROCESSING:
+            return humanize.processing(row.processing_progress, row.processing_message)
         if row.status == Status.RETRYING and row.next_attempt_at:
             wait = row.next_attempt_at - self._clock()
             if wait > 0:
@@ -403,7 +405,7 @@ class QueueModel(QAbstractTableModel):
             )
             return f"{title}\n{row.error_message or ''}".strip()
         if column == Col.TARGET:
-            return row.remote_url or None
+            return row.result_url or None
         if column == Col.ADDED:
             return humanize.local_time(row.created_at)
         return None

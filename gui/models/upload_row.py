@@ -48,7 +48,9 @@ FIELDS = (
     "speed",
     "target_id",
     "target_name",
-    "remote_url",
+    "result_url",
+    "processing_progress",
+    "processing_message",
     "error_title",
     "error_message",
     "attempts",
@@ -90,7 +92,9 @@ class UploadRow:
         self.target_id = get("target_id")
         target_name = get("target_name")
         self.target_name = sys.intern(target_name) if isinstance(target_name, str) else target_name
-        self.remote_url = get("remote_url")
+        self.result_url = get("result_url")
+        self.processing_progress = get("processing_progress")
+        self.processing_message = get("processing_message")
         self.error_title = get("error_title")
         self.error_message = get("error_message")
         self.attempts = get("attempts")

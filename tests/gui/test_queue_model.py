@@ -30,7 +30,9 @@ def upload(upload_id: int, **fields: Any) -> dict[str, Any]:
         "offset": 0,
         "status": "queued",
         "speed": 0.0,
-        "remote_url": None,
+        "result_url": None,
+        "processing_progress": None,
+        "processing_message": None,
         "error_title": None,
         "error_message": None,
         "attempts": 0,
@@ -172,6 +174,18 @@ def test_display_formats_numbers_for_people() -> None:
     assert (
         progress_text(40.0, 1_200_000_000, 3_000_000_000, "uploading") == "40% · 1.2 GB of 3.0 GB"
     )
+
+
+def test_processing_shows_the_servers_progress_and_message() -> None:
+    model = QueueModel()
+    model.reset_uploads([upload(1, status="processing", offset=1000, processing_progress=None)])
+    assert model.index(0, Col.STATUS).data() == "Processing"
+    model.apply_changes(
+        [upload(1, status="processing", offset=1000, processing_progress=40.0,
+                processing_message="Importing roads")],
+        removed=[],
+    )
+    assert model.index(0, Col.STATUS).data() == "Processing 40 %: Importing roads"
 
 
 def test_sort_by_column_keeps_selection_rows_by_id() -> None:

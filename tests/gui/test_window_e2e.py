@@ -50,7 +50,7 @@ def test_drop_a_file_and_see_it_done_with_the_same_bytes_on_the_server(
     upload_id = only_upload(window)
     qtbot.waitUntil(lambda: row_value(window, upload_id) == "Done", timeout=UPLOAD_TIMEOUT_MS)
     assert row_value(window, upload_id, Role.PERCENT) == 100.0
-    remote = row_value(window, upload_id, Role.UPLOAD)["remote_url"]
+    remote = row_value(window, upload_id, Role.UPLOAD)["result_url"]
     assert remote and same_content(tus_server.stored_path(remote), source)
     # The sidebar and the status bar agree with the worker.
     qtbot.waitUntil(lambda: window.sidebar.count("done") == 1, timeout=10_000)
@@ -101,7 +101,7 @@ def test_pause_and_resume_from_the_window_mid_upload(
     focus_table(qtbot, window)  # keys reach the active window: the dialog and the menu had it
     qtbot.keyClick(window.view, Qt.Key.Key_Space)  # Space resumes a paused selection
     qtbot.waitUntil(lambda: row_value(window, upload_id) == "Done", timeout=UPLOAD_TIMEOUT_MS)
-    remote = row_value(window, upload_id, Role.UPLOAD)["remote_url"]
+    remote = row_value(window, upload_id, Role.UPLOAD)["result_url"]
     assert same_content(tus_server.stored_path(remote), source)
     events = [e["kind"] for e in worker.api.upload(upload_id)["events"]]
     assert "paused" in events and "resumed" in events

@@ -290,10 +290,10 @@ def test_settings_apply_live(qtbot: Any, fake_api: FakeApi, make_window: Any) ->
     )
 
 
-def test_copy_remote_url_and_details(qtbot: Any, fake_api: FakeApi, make_window: Any) -> None:
+def test_copy_result_url_and_details(qtbot: Any, fake_api: FakeApi, make_window: Any) -> None:
     row = fake_api.put(
         status="failed",
-        remote_url="http://server/files/abc",
+        result_url="http://server/files/abc",
         error_title="File changed",
         error_message="The file changed while uploading.",
     )

@@ -12,7 +12,7 @@ from typing import Protocol
 
 from core.errors import ErrorKind, TransferError, human_size
 from core.filereader import FileFingerprint, FileSlice, check_unchanged
-from core.tus import ServerCaps, TusClient, choose_checksum
+from core.transports.tus.client import ServerCaps, TusClient, choose_checksum
 
 # How many 409s / 460s / zero-progress PATCHes in a row before this attempt gives up.
 MAX_CONFLICTS = 3
@@ -105,7 +105,7 @@ def transfer(
 
     url, offset = None, 0
     if remote_url:
-        url, offset = _resume(client, remote_url, size, hooks)
+        url, offset = _resume(client, remote_url, size, hooks, caps)
     restarted = False
     while True:
         if url is None:
@@ -135,11 +135,11 @@ def transfer(
 
 
 def _resume(
-    client: TusClient, remote_url: str, size: int, hooks: TransferHooks
+    client: TusClient, remote_url: str, size: int, hooks: TransferHooks, caps: ServerCaps
 ) -> tuple[str | None, int]:
     """HEAD the stored upload: (url, server offset), or (None, 0) when it must be created anew."""
     try:
-        head = client.head(remote_url)
+        head = client.head(remote_url, **_undescribed(caps))
     except TransferError as e:
         if e.kind != ErrorKind.GONE:
             raise
@@ -159,6 +159,11 @@ def _resume(
         hooks.on_remote(remote_url, head.expires)
     hooks.on_progress(head.offset)
     return remote_url, head.offset
+
+
+def _undescribed(caps: ServerCaps) -> dict[str, bool]:
+    """For a server that did not describe itself, its answers must show that it speaks tus."""
+    return {} if caps.described else {"expect_tus_answer": True}
 
 
 def _forget(hooks: TransferHooks, e: TransferError) -> None:
@@ -193,9 +198,9 @@ def _create(
     if use_body and "creation-with-upload" in caps.extensions:
         body_len = size if chunk_size is None else min(size, chunk_size)
         with _slice(client, path, 0, body_len, expected, hooks) as body:
-            result = client.create(endpoint, size, metadata, body=body)
+            result = client.create(endpoint, size, metadata, body=body, **_undescribed(caps))
     else:
-        result = client.create(endpoint, size, metadata)
+        result = client.create(endpoint, size, metadata, **_undescribed(caps))
     hooks.on_remote(result.url, result.expires)
     hooks.on_progress(result.offset)
     return result.url, result.offset

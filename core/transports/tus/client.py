@@ -1,7 +1,7 @@
 """The tus 1.0 client: one method per protocol request, over requests, with errors classified.
 
 Nothing here retries or sleeps: every failure becomes a :class:`TransferError` whose ``kind``
-tells the caller what to do (see PROTOCOLS.md §I). The PATCH loop lives in core.transfer.
+tells the caller what to do (see PROTOCOLS.md §I). The PATCH loop lives in core.transports.tus.transfer.
 """
 
 from __future__ import annotations
@@ -31,14 +31,27 @@ PREFERRED_CHECKSUMS = ("sha1", "sha256", "md5")
 _DECIMAL = re.compile(r"^(0|[1-9][0-9]*)$")
 
 
+# What a server that does not describe itself is assumed to offer: the tus core protocol and the
+# creation extension, which every tus server that takes new uploads from clients must have.
+ASSUMED_EXTENSIONS = frozenset({"creation"})
+
+
 @dataclass(frozen=True)
 class ServerCaps:
-    """What the server said in its OPTIONS answer."""
+    """What the server said in its OPTIONS answer, or what is assumed when it said nothing.
+
+    ``described`` is False when OPTIONS answered other than 200/204 or without Tus-Version (the
+    spec makes OPTIONS optional): then ``options_status`` is that answer's status and the
+    extensions are :data:`ASSUMED_EXTENSIONS`; whether the server speaks tus at all is decided
+    from its POST / HEAD answers (a Tus-Resumable header).
+    """
 
     versions: list[str]
     extensions: frozenset[str]
     max_size: int | None
     checksum_algorithms: list[str]
+    described: bool = True
+    options_status: int | None = None
 
 
 @dataclass(frozen=True)
@@ -153,22 +166,25 @@ class TusClient:
     def discover(self, endpoint: str) -> ServerCaps:
         """OPTIONS the creation URL.
 
+        An answer other than 200/204, or one without Tus-Version, means the server did not
+        describe itself (OPTIONS is optional in tus 1.0; tuspyserver answers 405): the result
+        has ``described=False`` and the assumed core + creation.
+
         Raises:
-            TransferError: permanent "Not a tus server" when there is no Tus-Version header, or
-                when the server does not speak tus 1.0.0; otherwise as classified by status.
+            TransferError: permanent "Unsupported tus version" when the server lists versions
+                without 1.0.0; transient when there was no answer at all.
         """
         # No Tus-Resumable on OPTIONS (spec: the server MUST ignore it anyway).
         resp = self._send("OPTIONS", endpoint, action="asking the server what it supports")
-        if resp.status_code not in (200, 204):
-            raise error_for_response(resp, "asking the server what it supports")
         versions = _csv(resp.headers.get("Tus-Version"))
-        if not versions:
-            raise TransferError(
-                "Not a tus server",
-                f"{endpoint} answered ({resp.status_code}) but is not a tus upload address "
-                "(no Tus-Version header). Check the target's URL.",
-                kind=ErrorKind.PERMANENT,
-                status=resp.status_code,
+        if resp.status_code not in (200, 204) or not versions:
+            return ServerCaps(
+                versions=[],
+                extensions=ASSUMED_EXTENSIONS,
+                max_size=None,
+                checksum_algorithms=[],
+                described=False,
+                options_status=resp.status_code,
             )
         if TUS_VERSION not in versions:
             raise TransferError(
@@ -197,8 +213,12 @@ class TusClient:
         metadata: dict[str, str],
         *,
         body: FileSlice | None = None,
+        expect_tus_answer: bool = False,
     ) -> CreateResult:
         """POST a new upload of ``length`` bytes; with ``body``, creation-with-upload.
+
+        ``expect_tus_answer`` (for a server that did not describe itself): an answer without
+        Tus-Resumable, other than one about credentials or load, is "Not a tus server".
 
         Returns:
             The absolute upload URL (a relative Location is resolved against ``endpoint``), the
@@ -212,6 +232,8 @@ class TusClient:
             headers["Content-Type"] = OFFSET_CONTENT_TYPE
         action = "creating the upload"
         resp = self._send("POST", endpoint, headers=headers, body=body, action=action)
+        if expect_tus_answer:
+            _require_tus_answer(resp, endpoint)
         if resp.status_code not in (200, 201) or not resp.headers.get("Location"):
             raise error_for_response(resp, action, max_size=self._max_sizes.get(endpoint))
         url = _resolve_location(endpoint, resp.headers["Location"])
@@ -222,8 +244,8 @@ class TusClient:
                 raise _protocol_error(resp, f"Upload-Offset {offset} is beyond the length {length}")
         return CreateResult(url=url, offset=offset, expires=resp.headers.get("Upload-Expires"))
 
-    def head(self, url: str) -> HeadResult:
-        """HEAD an upload to learn its offset.
+    def head(self, url: str, *, expect_tus_answer: bool = False) -> HeadResult:
+        """HEAD an upload to learn its offset (``expect_tus_answer``: as for :meth:`create`).
 
         Raises:
             TransferError: kind "gone" for 403/404/410 (the spec lets a server use any of them
@@ -231,6 +253,8 @@ class TusClient:
         """
         action = "checking the upload on the server"
         resp = self._send("HEAD", url, headers={"Cache-Control": "no-store"}, action=action)
+        if expect_tus_answer:
+            _require_tus_answer(resp, url)
         if resp.status_code in (403, 404, 410):
             raise error_for_response(resp, action, gone=True)
         if resp.status_code not in (200, 204):
@@ -360,6 +384,27 @@ class TusClient:
             proxies = requests.utils.get_environ_proxies(key)
             self._proxies[key] = proxies
         return proxies
+
+
+# Answers that say nothing about what the server is: credentials, load, and a proxy in front of
+# a tus server may send them without tus headers.
+_NOT_TELLING = frozenset({401, 403, 407, 408, 423, 429})
+
+
+def _require_tus_answer(resp: requests.Response, url: str) -> None:
+    """Raise "Not a tus server" for an answer without Tus-Resumable that should have one."""
+    if resp.headers.get("Tus-Resumable") or resp.status_code in _NOT_TELLING:
+        return
+    if resp.status_code >= 500 or 300 <= resp.status_code < 400:
+        return  # a server error or a redirect is classified (and reported) as such
+    raise TransferError(
+        "Not a tus server",
+        f"{url} answered {resp.request.method} with {resp.status_code} and no Tus-Resumable "
+        "header, so it is not a tus upload address (it did not describe itself either). "
+        "Check the target's URL.",
+        kind=ErrorKind.PERMANENT,
+        status=resp.status_code,
+    )
 
 
 def _csv(value: str | None) -> list[str]:

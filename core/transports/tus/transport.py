@@ -1,0 +1,210 @@
+"""tus 1.0 behind the transport interface: probe = OPTIONS (a hint only), send = resume or create
+then PATCH (core.transports.tus.transfer), terminate = DELETE.
+
+Remote state: ``{"protocol": "tus", "url": upload URL, "expires": Upload-Expires or None}``.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+from collections.abc import Mapping
+from typing import Any
+
+from core.errors import ErrorKind, TransferError, UpqueueError
+from core.transports.base import (
+    Capabilities,
+    ConnectionReport,
+    RemoteState,
+    SendHooks,
+    Sent,
+    Transport,
+    UploadJob,
+)
+from core.transports.http import http_auth
+from core.transports.tus.client import ServerCaps, TusClient, choose_checksum
+from core.transports.tus.transfer import transfer
+
+PROTOCOL = "tus"
+
+
+def _state(url: str, expires: str | None) -> RemoteState:
+    return {"protocol": PROTOCOL, "url": url, "expires": expires}
+
+
+def upload_url(state: Mapping[str, Any] | None) -> str | None:
+    """The tus upload URL a remote state holds, if any."""
+    if not state or state.get("protocol") != PROTOCOL:
+        return None
+    url = state.get("url")
+    return str(url) if url else None
+
+
+class _TusHooks:
+    """Adapts the engine's hooks to the PATCH loop's (which speaks of an upload URL)."""
+
+    def __init__(self, hooks: SendHooks) -> None:
+        self._hooks = hooks
+
+    def check_stop(self) -> None:
+        self._hooks.check_stop()
+
+    def throttle(self, nbytes: int) -> None:
+        self._hooks.throttle(nbytes)
+
+    def on_progress(self, offset: int) -> None:
+        self._hooks.on_progress(offset)
+
+    def on_remote(self, url: str | None, expires: str | None) -> None:
+        if url is None:
+            self._hooks.on_remote_state(None)
+        else:
+            self._hooks.on_remote_state(_state(url, expires), result_url=url)
+
+    def on_event(self, kind: str, message: str) -> None:
+        self._hooks.on_event(kind, message)
+
+
+class TusTransport(Transport):
+    """A tus 1.0 creation URL as a target.
+
+    Args:
+        target: the target's fields (``url``, ``headers``, ``auth_kind``, ``username``, ...).
+        secret: its password or token from the keyring.
+        settings: the worker's settings (timeouts).
+    """
+
+    name = PROTOCOL
+    title = "tus 1.0 (resumable)"
+    reserved_headers = frozenset({
+        "tus-resumable", "upload-offset", "upload-length", "upload-metadata", "content-type",
+        "content-length", "host", "upload-checksum",
+    })
+
+    def __init__(self, target: Mapping[str, Any], secret: str | None,
+                 settings: Mapping[str, Any]) -> None:
+        headers, basic = http_auth(target, secret)
+        self.endpoint = str(target["url"])
+        self.client = TusClient(
+            headers=headers,
+            auth=basic,
+            connect_timeout=float(settings["connect_timeout"]),
+            stall_timeout=float(settings["stall_timeout"]),
+            read_timeout=float(settings["read_timeout"]),
+            # A whole block must leave within the stall timeout; 256 KiB keeps links down to
+            # ~9 KB/s alive at the default 30 s while costing nothing measurable in throughput.
+            block_size=256 * 1024,
+        )
+        self._server_caps: ServerCaps | None = None
+
+    def probe(self) -> Capabilities:
+        caps = self.client.discover(self.endpoint)
+        self._server_caps = caps
+        return _capabilities(caps)
+
+    def send(self, job: UploadJob, remote_state: RemoteState | None, hooks: SendHooks,
+             capabilities: Capabilities | None = None) -> Sent:
+        if len(job.files) != 1:
+            raise TransferError(
+                "Datasets not supported",
+                "A tus target takes one file per upload; this upload has several.",
+                kind=ErrorKind.PERMANENT,
+            )
+        server_caps = self._server_caps if capabilities is not None else None
+        if server_caps is None:
+            self.probe()
+            server_caps = self._server_caps
+        primary = job.primary
+        metadata = {
+            "filename": primary.name,
+            "filetype": mimetypes.guess_type(primary.name)[0] or "application/octet-stream",
+        }
+        # Never send bytes inside the creation POST: if the worker dies after the server
+        # stored a whole small file but before its URL reached state.db, the restart would
+        # create and complete a second copy (a processing server would import it twice).
+        # An empty POST whose URL is saved before the first PATCH can leave at most an
+        # empty orphan, which the server expires.
+        url = transfer(
+            self.client, self.endpoint, primary.path, primary.fingerprint,
+            upload_url(remote_state), metadata, _TusHooks(hooks),
+            chunk_size=job.chunk_size, caps=server_caps, creation_with_upload_limit=0,
+        )
+        expires = (remote_state or {}).get("expires") if upload_url(remote_state) == url else None
+        return Sent(remote_state=_state(url, expires), result_url=url)
+
+    def terminate(self, remote_state: RemoteState) -> None:
+        url = upload_url(remote_state)
+        if url:
+            self.client.terminate(url)
+
+    def test_connection(self) -> ConnectionReport:
+        """OPTIONS, then (where creation is possible) create and delete an empty upload: the
+        only way to know that the credentials work."""
+        try:
+            caps = self.client.discover(self.endpoint)
+            cleanup = ""
+            if "creation" in caps.extensions:
+                created = self.client.create(
+                    self.endpoint, 0, {"filename": ".upqueue-connection-test",
+                                       "filetype": "application/octet-stream"},
+                    expect_tus_answer=not caps.described,
+                )
+                if not caps.described or "termination" in caps.extensions:
+                    try:
+                        self.client.terminate(created.url)
+                    except UpqueueError:
+                        cleanup = (" The empty test upload could not be deleted;"
+                                   " the server expires it.")
+            return ConnectionReport(
+                ok=True, title="Connection works",
+                message=_describe(caps) + cleanup,
+                details=dict(_capabilities(caps).details),
+            )
+        except UpqueueError as exc:
+            title = exc.title
+            if isinstance(exc, TransferError) and exc.kind == ErrorKind.TRANSIENT \
+                    and exc.status is None:
+                title = "Cannot reach the server"  # no answer at all, said plainly
+            return ConnectionReport(ok=False, title=title, message=exc.message)
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def _capabilities(caps: ServerCaps) -> Capabilities:
+    algorithm = choose_checksum(caps)
+    notes: tuple[str, ...] = ()
+    if not caps.described:
+        notes = (_undescribed(caps),)
+    return Capabilities(
+        resumable=True,
+        max_size=caps.max_size,
+        checksums=(algorithm,) if algorithm else (),
+        terminable="termination" in caps.extensions,
+        described_itself=caps.described,
+        notes=notes,
+        details={
+            "versions": list(caps.versions),
+            "extensions": sorted(caps.extensions),
+            "max_size": caps.max_size,
+            "described_itself": caps.described,
+            "options_status": caps.options_status,
+        },
+    )
+
+
+def _undescribed(caps: ServerCaps) -> str:
+    answer = (
+        f"OPTIONS answered {caps.options_status}"
+        if caps.options_status not in (200, 204)
+        else f"OPTIONS answered {caps.options_status} without Tus-Version"
+    )
+    return f"the server did not describe itself ({answer}); uploads will use core tus + creation"
+
+
+def _describe(caps: ServerCaps) -> str:
+    if not caps.described:
+        text = _undescribed(caps)
+        return f"A tus server: it created a test upload, but {text}."
+    limit = f", at most {caps.max_size:,} bytes per file" if caps.max_size else ""
+    return (f"tus {', '.join(caps.versions)} server; extensions: "
+            f"{', '.join(sorted(caps.extensions)) or 'none'}{limit}.")
