@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import PurePath
 
+from core import datasets
+
 # Names that are still being written, or belong to an editor or the OS, never a person's upload.
 DEFAULT_IGNORES: tuple[str, ...] = (
     "*.part",
@@ -268,8 +270,11 @@ def should_send(seen: FileKey | None, current: FileKey, reupload_changed: bool) 
 
 # -- sidecar grouping --------------------------------------------------------------------------
 
-SHAPEFILE_REQUIRED = (".shx", ".dbf", ".prj")
-SHAPEFILE_OPTIONAL = (".cpg", ".sbn", ".sbx", ".qix", ".xml", ".shp.xml", ".sld")
+# The rules are core.datasets' (GeoNode's): without .shx/.dbf no GIS program opens a .shp; a
+# missing .prj does not hold a set back (a .prj still being copied does, as any unsettled
+# member): the set goes, and the server's answer says to add one.
+SHAPEFILE_REQUIRED = datasets.REQUIRED
+SHAPEFILE_OPTIONAL = (datasets.PROJECTION, *datasets.OPTIONAL)
 
 
 @dataclass(frozen=True)
@@ -285,13 +290,7 @@ class Unit:
     members: tuple[str, ...]
 
 
-def _split_sidecar(path: str) -> tuple[str, str]:
-    """``/d/roads.SHP.xml`` -> (``/d/roads``, ``.shp.xml``); suffix lowercased, stem as is."""
-    lowered = path.lower()
-    for suffix in (".shp", *SHAPEFILE_REQUIRED, *sorted(SHAPEFILE_OPTIONAL, key=len, reverse=True)):
-        if lowered.endswith(suffix) and len(path) > len(suffix):
-            return path[: -len(suffix)], suffix
-    return path, ""
+_split_sidecar = datasets.split_suffix  # /d/roads.SHP.xml -> (/d/roads, .shp.xml)
 
 
 def group_units(
@@ -299,8 +298,9 @@ def group_units(
 ) -> tuple[list[Unit], list[str]]:
     """Group settled files into upload units.
 
-    For targets that take datasets, a ``.shp`` travels with its ``.shx``, ``.dbf`` and ``.prj``
-    (required) and any ``.cpg .sbn .sbx .qix .xml .shp.xml .sld`` of the same stem. A set is
+    For targets that take datasets, a ``.shp`` travels with its ``.shx`` and ``.dbf``
+    (required) and any ``.prj .cpg .sbn .sbx .xml .shp.xml .sld .cst .qix`` of the same stem
+    (core.datasets). A set is
     submitted only once every required member is ready; until then all its members wait. A
     sidecar without a ``.shp`` also waits (its ``.shp`` may still be on the way). For other
     targets every file is its own unit.

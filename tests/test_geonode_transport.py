@@ -16,7 +16,13 @@ import pytest
 from core import datasets
 from core.errors import ErrorKind, TransferError, TransferStopped
 from core.filereader import fingerprint
-from core.transports.base import NotSupported, RemoteState, UploadFile, UploadJob
+from core.transports.base import (
+    Capabilities,
+    NotSupported,
+    RemoteState,
+    UploadFile,
+    UploadJob,
+)
 from core.transports.geonode import GeoNodeTransport
 from tests.fixtures.geonode import ALL_MODES
 from tests.geonode_double import GeoNodeDouble
@@ -275,17 +281,26 @@ def test_size_limit_answered_by_the_server(make_geonode: Any, tmp_path: Path, mo
 def test_parallel_import_limit_means_wait(make_geonode: Any, tmp_path: Path, mode: str) -> None:
     double = make_geonode(mode, max_parallel=1, step_seconds=0.05)
     double.hold()
-    t = transport(double)
+    t = transport(double, busy_wait_seconds=7)
     t.send(job_for(write_geotiff(tmp_path, "a.tif")), None, Hooks())
     # the first import counts once GeoNode has started it (total_layers set)
     deadline = time.monotonic() + 10
     while double.executions()[0].status != "running" and time.monotonic() < deadline:
         time.sleep(0.02)
+    b = job_for(write_geotiff(tmp_path, "b.tif"))
+    with pytest.raises(TransferError) as info:  # counted before sending: no second body
+        t.send(b, None, Hooks())
+    assert info.value.kind == ErrorKind.TRANSIENT and info.value.busy
+    assert info.value.retry_after == 7
+    assert "nothing failed" in info.value.message
+    assert len(double.posts()) == 1
+    # a server that refuses after the body (the count raced): GeoNode's words, still a wait
     with pytest.raises(TransferError) as info:
-        t.send(job_for(write_geotiff(tmp_path, "b.tif")), None, Hooks())
-    assert info.value.kind == ErrorKind.TRANSIENT
-    assert info.value.retry_after and info.value.retry_after > 0
-    assert "exceeds 1" in info.value.message and "nothing failed" in info.value.message
+        t.send(b, None, Hooks(), Capabilities(resumable=False, details={"api": API[mode]}))
+    assert info.value.kind == ErrorKind.TRANSIENT and info.value.busy
+    assert ("The number of active parallel uploads exceeds 1. Wait for the pending ones to "
+            "finish.") in info.value.message
+    double.release()
 
 
 def test_51_refuses_bytes_that_are_not_a_shapefile(make_geonode: Any, tmp_path: Path) -> None:

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable
 from datetime import date, timedelta
 from typing import Any, Protocol
 
-from core import fileinfo
+from core import datasets, fileinfo
 from core.errors import TransferError, UpqueueError
 from core.models import CANCELLABLE, PAUSABLE, Status
 from core.secrets import SecretStore
@@ -107,24 +107,31 @@ class Service(TargetOperations):
         All rows go in one transaction, so thousands of files cost one commit.
         """
         target_row = self.resolve_target(target)
-        datasets = registry.takes_datasets(target_row["protocol"])
+        takes_datasets = registry.takes_datasets(target_row["protocol"])
         rows: list[tuple[str, os.stat_result, list[tuple[str, os.stat_result]]]] = []
         rejected: list[dict[str, Any]] = []
-        for given in paths:
-            for path in fileinfo.expand(fileinfo.absolute(str(given)), recursive):
-                group = (members or {}).get(path) or []
-                if group and not datasets:
-                    raise UpqueueError(
-                        "Datasets not taken",
-                        f"{target_row['name']} ({target_row['protocol']}) takes one file per upload; "
-                        "send the dataset's files one by one.")
-                try:
-                    st = fileinfo.check_file(path)
-                    checked = [(m, fileinfo.check_file(m)) for m in group] if len(group) > 1 else []
-                except UpqueueError as exc:
-                    rejected.append({"path": path, "title": exc.title, "message": exc.message})
-                    continue
-                rows.append((path, st, checked))
+        expanded = [path for given in paths
+                    for path in fileinfo.expand(fileinfo.absolute(str(given)), recursive)]
+        if takes_datasets and members is None:
+            # A .shp added by hand (CLI, window, a drop) brings its sidecars from its folder.
+            planned, refused = datasets.plan(expanded)
+            members = {d.primary: list(d.members) for d in planned if len(d.members) > 1}
+            expanded = [d.primary for d in planned]
+            rejected += [{"path": p, "title": e.title, "message": e.message} for p, e in refused]
+        for path in expanded:
+            group = (members or {}).get(path) or []
+            if group and not takes_datasets:
+                raise UpqueueError(
+                    "Datasets not taken",
+                    f"{target_row['name']} ({target_row['protocol']}) takes one file per upload; "
+                    "send the dataset's files one by one.")
+            try:
+                st = fileinfo.check_file(path)
+                checked = [(m, fileinfo.check_file(m)) for m in group] if len(group) > 1 else []
+            except UpqueueError as exc:
+                rejected.append({"path": path, "title": exc.title, "message": exc.message})
+                continue
+            rows.append((path, st, checked))
         ids = self.uploads.add(target_row, rows, batch_id=batch_id, watch_id=watch_id) if rows else []
         if not ids and rejected:
             first = rejected[0]
@@ -195,6 +202,12 @@ class Service(TargetOperations):
         self.finished.fire_later(row["id"])
 
     def _retry(self, row: dict[str, Any]) -> None:
+        if row["status"] != Status.CANCELLED and datasets.is_shapefile(row["path"]) \
+                and registry.takes_datasets(self._protocol_of(row)):
+            # The person may have fixed the set (a .prj added): read its members again.
+            found = datasets.find_members(row["path"])
+            checked = [(m, fileinfo.check_file(m)) for m in found.members]
+            self.uploads.replace_members(row["id"], checked)
         self.uploads.retry(row)
 
     def remove_upload(self, upload_id: int) -> None:

@@ -26,6 +26,7 @@ DEFAULT_PROTOCOL = "tus"
 # protocol name -> "module:ClassName"
 _BUILTIN: dict[str, str] = {
     "tus": "core.transports.tus.transport:TusTransport",
+    "geonode": "core.transports.geonode.transport:GeoNodeTransport",
 }
 _registered: dict[str, str | type[Transport]] = dict(_BUILTIN)
 _lock = threading.Lock()

@@ -230,10 +230,14 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(200, {"total": 1, "upload-parallelism-limits": [
                 {"slug": "default_max_parallel_uploads", "max_number": self.s.max_parallel}]})
         elif path.rstrip("/") == "/api/v2/executionrequest" and not legacy:
+            query = parse_qs(urlsplit(self.path).query)
+            wanted = {v for value in query.get("filter{status.in}", []) for v in value.split(",")}
+            wanted |= set(query.get("filter{status}", []))
+            size = int(query.get("page_size", ["10"])[0])
             mine = [e.record(self._link(e)) for e in self.s.executions.values()
-                    if e.user == user.name]
+                    if e.user == user.name and (not wanted or e.status in wanted)]
             self._json(200, {"links": {"next": None, "previous": None}, "total": len(mine),
-                             "page": 1, "page_size": 10, "requests": mine[:10]})
+                             "page": 1, "page_size": size, "requests": mine[:size]})
         elif (m := EXEC_RE.match(path)) and not legacy:
             e = self.s.executions.get(m.group(1))
             if e is None or e.user != user.name:

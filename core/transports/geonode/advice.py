@@ -25,7 +25,8 @@ def _is_shapefile(job: UploadJob) -> bool:
     return job.primary.name.lower().endswith(".shp")
 
 
-def upload_refusal(resp: requests.Response, job: UploadJob, limit: int | None) -> TransferError:
+def upload_refusal(resp: requests.Response, job: UploadJob, limit: int | None,
+                   busy_wait: float = PARALLEL_WAIT_SECONDS) -> TransferError:
     """Why GeoNode did not take the upload POST (no execution was created)."""
     if is_login_redirect(resp):
         return login_error(resp, "receiving the dataset")
@@ -35,17 +36,14 @@ def upload_refusal(resp: requests.Response, job: UploadJob, limit: int | None) -
     def err(kind: ErrorKind, title: str, text: str, retry_after: float | None = None
             ) -> TransferError:
         return TransferError(title, text, kind=kind, status=status, server_text=message,
-                             retry_after=retry_after)
+                             retry_after=retry_after, busy=retry_after is not None)
 
     if code == "total_upload_size_exceeded" or "Total upload size exceeds" in message:
         return err(ErrorKind.PERMANENT, "Dataset too big for this GeoNode",
                    f"GeoNode said: {message} This dataset is {human_size(job.size)}. Ask the "
                    "site's administrator to raise its dataset upload size, or split the data.")
     if code == "upload_parallelism_limit_exceeded" or "parallel uploads exceeds" in message:
-        return err(ErrorKind.TRANSIENT, "GeoNode is busy with earlier imports",
-                   f"GeoNode said: {message} upqueue waits and sends {job.name} again when "
-                   "your earlier imports have finished; nothing failed.",
-                   retry_after=PARALLEL_WAIT_SECONDS)
+        return busy_error(job, f"GeoNode said: {message}", busy_wait, status)
     if status == 400 and not message.startswith("{") and "Bad Request" in message \
             and "html" in resp.headers.get("Content-Type", ""):
         limit_text = f" (its limit is {human_size(limit)})" if limit else ""
@@ -66,6 +64,15 @@ def upload_refusal(resp: requests.Response, job: UploadJob, limit: int | None) -
                    f"GeoNode said: {message} for {job.name}. It imports shapefiles, zip files "
                    "holding one, GeoTIFF, GeoPackage, GeoJSON, KML/KMZ and CSV.")
     return refusal(resp, "sending the dataset")
+
+
+def busy_error(job: UploadJob, said: str, wait: float, status: int | None = None
+               ) -> TransferError:
+    """GeoNode's per-user limit of parallel imports is reached: wait for a turn, no failure."""
+    return TransferError(
+        "GeoNode is busy with earlier imports",
+        f"{said} upqueue waits and sends {job.name} when your earlier imports have finished; "
+        "nothing failed.", kind=ErrorKind.TRANSIENT, status=status, retry_after=wait, busy=True)
 
 
 def _missing_member_advice(job: UploadJob) -> str:

@@ -41,7 +41,12 @@ from core.transports.base import (
     UploadJob,
 )
 from core.transports.geonode import legacy
-from core.transports.geonode.advice import precheck, processing_failure, upload_refusal
+from core.transports.geonode.advice import (
+    busy_error,
+    precheck,
+    processing_failure,
+    upload_refusal,
+)
 from core.transports.geonode.body import MultipartBody
 from core.transports.geonode.client import GeoNodeClient, api_json, refusal
 from core.transports.geonode.form import form_for
@@ -112,6 +117,7 @@ class GeoNodeTransport(Transport):
         self.version_option = None if version == "auto" else version
         self.poll_seconds = float(options.get("poll_seconds") or 3.0)
         self.stall_seconds = float(options.get("stall_minutes") or 60.0) * 60.0
+        self.busy_wait = float(options.get("busy_wait_seconds") or 30.0)
         self.legacy_method = "PUT" if str(options.get("legacy_method")).upper() == "PUT" else "POST"
         self._caps: Capabilities | None = None
 
@@ -189,6 +195,8 @@ class GeoNodeTransport(Transport):
         caps = capabilities or self._caps
         limit = caps.max_size if caps is not None else None
         precheck(job, api, limit)
+        if caps is not None and api != "legacy":
+            self._wait_for_turn(job, caps)
         fields, files = form_for(job, api)
         body = MultipartBody(fields, files, hooks, progress_total=job.size)
         # stored before the first byte: after a kill, the next send() knows a POST was cut off
@@ -203,7 +211,7 @@ class GeoNodeTransport(Transport):
             body.close()
         if resp.status_code != 201:
             hooks.on_remote_state(None)  # an answer that is not 201: no execution was created
-            raise upload_refusal(resp, job, limit)
+            raise upload_refusal(resp, job, limit, self.busy_wait)
         answer = api_json(resp, "sending the dataset")
         execution_id = str(answer.get("execution_id") or "")
         if not execution_id:
@@ -215,6 +223,25 @@ class GeoNodeTransport(Transport):
         hooks.on_remote_state(state)
         return Sent(remote_state=state, processing=True,
                     message=f"Uploaded; GeoNode is importing it (execution {execution_id})")
+
+    def _wait_for_turn(self, job: UploadJob, caps: Capabilities) -> None:
+        """Count the user's running imports as GeoNode does (``total_layers`` of ready/running
+        executions) before sending: at the limit, sending would only have GeoNode refuse the
+        whole dataset after its last byte."""
+        limit = caps.details.get("max_parallel_uploads")
+        if not limit:
+            return
+        resp = self.client.request(
+            "GET", "api/v2/executionrequest", action="counting your running imports",
+            params={"filter{status.in}": "ready,running", "page_size": "100"})
+        if resp.status_code != 200:
+            return  # the POST's own answer will say
+        rows = api_json(resp, "counting your running imports").get("requests") or []
+        active = sum(int((r.get("input_params") or {}).get("total_layers") or 0)
+                     for r in rows if isinstance(r, dict) and r.get("status") in ("ready", "running"))
+        if active >= int(limit):
+            raise busy_error(job, f"{active} of your imports are running on GeoNode, which takes "
+                                  f"{limit} at a time.", self.busy_wait)
 
     def _still_known(self, state: RemoteState) -> bool:
         if state.get("api") == "legacy":
