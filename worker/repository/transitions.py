@@ -94,25 +94,25 @@ class UploadRepository(UploadReads):
 
     def replace_members(self, upload_id: int, members: list[tuple[str, os.stat_result]]) -> None:
         """A dataset's members as they are on disk now (a retry after the person fixed the set):
-        the files, their fingerprints, the size and the row's name follow."""
-        with self.store.tx():
-            before = [r["name"] for r in self.store.query(
-                "SELECT name FROM upload_members WHERE upload_id = ? ORDER BY position", (upload_id,))]
-            self.store.execute("DELETE FROM upload_members WHERE upload_id = ?", (upload_id,))
-            self._insert_members(upload_id, members)
-            path, st = members[0]
-            self._touch(upload_id, {"name": dataset_name(path, len(members)),
-                                    "size": sum(m[1].st_size for m in members),
-                                    "mtime_ns": st.st_mtime_ns, "inode": st.st_ino})
-            now = [os.path.basename(m) for m, _ in members]
-            added = [n for n in now if n not in before]
-            gone = [n for n in before if n not in now]
-            if added or gone:
-                change = "; ".join(filter(None, [
-                    f"now with {', '.join(added)}" if added else "",
-                    f"without {', '.join(gone)}" if gone else ""]))
-                self.store.add_event(EventKind.INFO, f"The dataset's files were read again: {change}",
-                                     upload_id=upload_id)
+        the files, their fingerprints, the size and the row's name follow. Runs in the
+        caller's transaction (the service's retry)."""
+        before = [r["name"] for r in self.store.query(
+            "SELECT name FROM upload_members WHERE upload_id = ? ORDER BY position", (upload_id,))]
+        self.store.execute("DELETE FROM upload_members WHERE upload_id = ?", (upload_id,))
+        self._insert_members(upload_id, members)
+        path, st = members[0]
+        self._touch(upload_id, {"name": dataset_name(path, len(members)),
+                                "size": sum(m[1].st_size for m in members),
+                                "mtime_ns": st.st_mtime_ns, "inode": st.st_ino})
+        now = [os.path.basename(m) for m, _ in members]
+        added = [n for n in now if n not in before]
+        gone = [n for n in before if n not in now]
+        if added or gone:
+            change = "; ".join(filter(None, [
+                f"now with {', '.join(added)}" if added else "",
+                f"without {', '.join(gone)}" if gone else ""]))
+            self.store.add_event(EventKind.INFO, f"The dataset's files were read again: {change}",
+                                 upload_id=upload_id)
 
     # -- the engine's transitions -------------------------------------------------------------
     def claim_next(self, owner: str, lease_until: float) -> dict[str, Any] | None:
