@@ -12,6 +12,7 @@ from typing import Any
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QDialog,
     QDialogButtonBox,
@@ -143,11 +144,14 @@ class TargetsDialog(QDialog):
         form.addRow("Chunk size:", self.chunk)
         form.addRow("Headers:", self.headers)
         self.form = form
+        # the selected protocol's own options (its transport's target_options)
+        self.options_form = QFormLayout()
+        self.option_widgets: dict[str, QWidget] = {}
         for widget in (self.name, self.url, self.username, self.header_name, self.secret):
             widget.textChanged.connect(self._edited)
         self.headers.textChanged.connect(self._edited)
         self.auth.currentIndexChanged.connect(self._auth_changed)
-        self.protocol.currentIndexChanged.connect(self._edited)
+        self.protocol.currentIndexChanged.connect(self._protocol_changed)
         self.chunk.valueChanged.connect(self._edited)
 
         self.result_label = QLabel()
@@ -169,6 +173,7 @@ class TargetsDialog(QDialog):
         actions.addWidget(self.save_button)
         right = QVBoxLayout()
         right.addLayout(form)
+        right.addLayout(self.options_form)
         right.addWidget(self.result_label)
         right.addStretch(1)
         right.addLayout(actions)
@@ -234,6 +239,7 @@ class TargetsDialog(QDialog):
         self.name.setText(data.get("name", ""))
         self.protocol.setCurrentIndex(max(0, self.protocol.findData(data.get("protocol", registry.DEFAULT_PROTOCOL))))
         self.url.setText(data.get("url", ""))
+        self._build_options(dict(data.get("options") or {}))
         self.auth.setCurrentIndex(max(0, self.auth.findData(data.get("auth_kind", "none"))))
         self.username.setText(data.get("username") or "")
         self.header_name.setText(data.get("auth_header") or "")
@@ -261,6 +267,56 @@ class TargetsDialog(QDialog):
             label.setText(_SECRET_LABELS.get(kind, "Secret:"))
         self._edited()
 
+    def _protocol_changed(self) -> None:
+        self._build_options(self._option_values())
+        self._edited()
+
+    def _build_options(self, values: dict[str, Any]) -> None:
+        """The rows of the protocol's options (a list, a check box or a text), from ``values``."""
+        cls = registry.transport_class(str(self.protocol.currentData()))
+        self.url.setPlaceholderText(cls.url_hint or "https://uploads.example.org/files/")
+        while self.options_form.rowCount():
+            self.options_form.removeRow(0)
+        self.option_widgets = {}
+        for option in cls.target_options:
+            widget: QWidget
+            value = values.get(option.key)
+            if option.boolean:
+                box = QCheckBox(option.label)
+                box.setChecked(str(value).lower() in ("true", "1", "yes", "on"))
+                box.toggled.connect(self._edited)
+                widget = box
+            elif option.choices:
+                combo = QComboBox()
+                for choice, text in option.choices:
+                    combo.addItem(text, choice)
+                combo.setCurrentIndex(max(0, combo.findData(str(value)) if value else 0))
+                combo.currentIndexChanged.connect(self._edited)
+                widget = combo
+            else:
+                line = QLineEdit(str(value or ""))
+                line.textChanged.connect(self._edited)
+                widget = line
+            widget.setObjectName(f"target-option-{option.key}")
+            widget.setToolTip(option.help)
+            if option.boolean:
+                self.options_form.addRow("", widget)
+            else:
+                self.options_form.addRow(f"{option.label}:", widget)
+            self.option_widgets[option.key] = widget
+
+    def _option_values(self) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        for key, widget in self.option_widgets.items():
+            if isinstance(widget, QCheckBox):
+                if widget.isChecked():
+                    values[key] = "true"
+            elif isinstance(widget, QComboBox):
+                values[key] = widget.currentData()
+            elif isinstance(widget, QLineEdit) and widget.text().strip():
+                values[key] = widget.text().strip()
+        return values
+
     def _row_visible(self, field: QWidget, visible: bool) -> None:
         self.form.setRowVisible(field, visible)
 
@@ -287,6 +343,11 @@ class TargetsDialog(QDialog):
             # None leaves a stored secret as it is; "" clears it (no authentication any more).
             "secret": secret if secret else ("" if kind == AuthKind.NONE else None),
         }
+        # options the form does not show (set from the CLI) stay as they are
+        shown = set(self.option_widgets)
+        kept = {k: v for k, v in dict((self._current or {}).get("options") or {}).items()
+                if k not in shown}
+        fields["options"] = {**kept, **self._option_values()}
         return fields
 
     def save(self) -> None:

@@ -37,6 +37,7 @@ from core.transports.base import (
     RemoteState,
     SendHooks,
     Sent,
+    TargetOption,
     Transport,
     UploadJob,
 )
@@ -98,6 +99,17 @@ class GeoNodeTransport(Transport):
     takes_datasets = True
     pausable_processing = True  # pause stops following; resume follows the same import
     reserved_headers = frozenset({"content-type", "content-length", "authorization"})
+    url_hint = "https://maps.example.org/ (the GeoNode site's root)"
+    target_options = (
+        TargetOption("version", "GeoNode version",
+                     choices=(("auto", "Find out (probe)"), ("5", "5.x (5.0, 5.1)"),
+                              ("4.4", "4.1 – 4.4 (geonode-importer)"),
+                              ("legacy", "4.0 or older (upload wizard)")),
+                     help="Which upload API the site speaks; the probe finds it out."),
+        TargetOption("apikey", "Token is an API key", boolean=True,
+                     help="Send the token as GeoNode's ?apikey= (sites with "
+                          "ENABLE_APIKEY_LOGIN) instead of an OAuth2 Bearer header."),
+    )
 
     def __init__(self, target: Mapping[str, Any], secret: str | None,
                  settings: Mapping[str, Any]) -> None:
