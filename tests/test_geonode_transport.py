@@ -380,3 +380,17 @@ def test_not_a_geonode_site(make_geonode: Any, tus_server: Any) -> None:
     target = {"url": tus_server.url, "protocol": "geonode", "auth_kind": "none", "options": {}}
     report = GeoNodeTransport(target, None, SETTINGS).test_connection()
     assert not report.ok
+
+
+def test_an_api_key_never_appears_in_an_error(make_geonode: Any, tmp_path: Path) -> None:
+    double = make_geonode("5.1", apikey=True)
+    url = double.url
+    double.stop()  # nothing listens there any more: requests' error names the URL it tried
+    target = {"url": url, "protocol": "geonode", "auth_kind": "bearer",
+              "options": {"apikey": "true", "version": "5"}}
+    t = GeoNodeTransport(target, "very-secret-key-123", SETTINGS)
+    with pytest.raises(TransferError) as info:
+        t.send(job_for(write_geotiff(tmp_path)), None, Hooks())
+    assert info.value.kind == ErrorKind.TRANSIENT
+    assert "very-secret-key-123" not in f"{info.value} {info.value.message} {info.value!r}"
+    assert info.value.__cause__ is None and info.value.__context__ is not None

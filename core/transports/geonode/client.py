@@ -87,7 +87,18 @@ class GeoNodeClient:
                 method, url, params=query or None, data=data, headers=dict(headers or {}),
                 timeout=timeout, allow_redirects=False)
         except requests.RequestException as exc:
-            raise classify_exception(exc, url, action, stall_timeout=self.stall_timeout) from exc
+            error = classify_exception(exc, url, action, stall_timeout=self.stall_timeout)
+            raise self._scrubbed(error) from None
+
+    def _scrubbed(self, error: TransferError) -> TransferError:
+        """The error without the API key, which requests' texts repeat with the request's URL
+        (``...?apikey=...``): the message goes into state.db, the history and the log."""
+        key = self.apikey
+        if not key or key not in f"{error.title}{error.message}{error.server_text}":
+            return error
+        return TransferError(error.title.replace(key, "…"), error.message.replace(key, "…"),
+                             kind=error.kind, status=error.status, retry_after=error.retry_after,
+                             server_text=error.server_text.replace(key, "…"), busy=error.busy)
 
     def get_json(self, path: str, *, action: str,
                  params: dict[str, str] | None = None) -> dict[str, Any]:
