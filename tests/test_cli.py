@@ -365,3 +365,16 @@ def test_an_unexpected_error_is_one_line_with_the_traceback_in_the_log(
     assert "Traceback" in logged and "the disk caught fire" in logged
     assert cli_module.run(["--debug", "status"]) == 1
     assert "Traceback" in capsys.readouterr().err
+
+
+def test_target_options_and_protocol_choices_come_through_cli_and_api(worker, tus_server):
+    ok("target", "add", "opt", "--url", tus_server.url, "--protocol", "tus",
+       "--option", "region=eu-west-1", "--option", "mode=fast")
+    target = worker.api.find_target("opt")
+    assert target["options"] == {"region": "eu-west-1", "mode": "fast"}
+    ok("target", "edit", "opt", "--option", "mode=", "--option", "level=3")
+    assert worker.api.find_target("opt")["options"] == {"region": "eu-west-1", "level": "3"}
+    assert worker.api.update_target(target["id"], options={"n": 1})["options"] == {"n": 1}
+    refused = cli("target", "add", "x", "--url", tus_server.url, "--protocol", "ftp")
+    assert refused.returncode != 0 and "invalid choice" in refused.stderr
+    assert worker.api.health()["protocols"] == ["tus"]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import requests
 
-from core.filereader import fingerprint
+from core.filereader import FileSlice, fingerprint
 from core.transports.base import UploadFile, UploadJob
 from core.transports.tus.client import TusClient
 from core.transports.tus.transport import TusTransport
@@ -147,10 +147,22 @@ def test_head_on_a_finished_upload_and_sending_it_again(
         assert head.status_code == 200
         assert head.headers["Upload-Offset"] == head.headers["Upload-Length"] == "70000"
 
+        # Without filetype metadata the same server answers HEAD on a finished upload with 400.
+        bare = TusClient()
+        try:
+            created = bare.create(tuspy_server.url, 3, {"filename": "bare.bin"})
+            with FileSlice(str(src), 0, 3) as body:
+                bare.patch(created.url, 0, body)
+            assert requests.head(created.url, headers={"Tus-Resumable": "1.0.0"},
+                                 timeout=5).status_code == 400
+        finally:
+            bare.close()
+
         again = RecordingHooks()
+        held = len(tuspy_server.uploads())
         resent = transport.send(job, sent.remote_state, again)
         assert resent.result_url == url and again.progress == [70_000]
-        assert len(tuspy_server.uploads()) == 1
+        assert len(tuspy_server.uploads()) == held, "sent again"
     finally:
         transport.close()
 
