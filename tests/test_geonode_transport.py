@@ -394,3 +394,35 @@ def test_an_api_key_never_appears_in_an_error(make_geonode: Any, tmp_path: Path)
     assert info.value.kind == ErrorKind.TRANSIENT
     assert "very-secret-key-123" not in f"{info.value} {info.value.message} {info.value!r}"
     assert info.value.__cause__ is None and info.value.__context__ is not None
+
+
+def test_a_lost_answer_is_found_on_geonode_not_imported_twice(make_geonode: Any,
+                                                              tmp_path: Path) -> None:
+    double = make_geonode("5.0", step_seconds=0.05)
+    double.lose_next_answer = True
+    job = job_for(write_shapefile(tmp_path, "roads"))
+    t = transport(double)
+    first = Hooks()
+    with pytest.raises(TransferError) as info:
+        t.send(job, None, first)
+    assert info.value.kind == ErrorKind.TRANSIENT  # no answer: the engine retries
+    [execution] = double.executions()  # GeoNode did create the import
+    hooks = Hooks()
+    sent = t.send(job, first.states[-1], hooks)
+    assert sent.remote_state["execution_id"] == execution.exec_id
+    assert any(k == "resumed" for k, _ in hooks.events)
+    assert t.follow_processing(job, sent.remote_state, hooks).result_url
+    assert len(double.posts()) == 1 and len(double.executions()) == 1
+
+
+def test_legacy_progress_endpoint(make_geonode: Any, tmp_path: Path) -> None:
+    import requests
+
+    double = make_geonode("legacy", step_seconds=0.05)
+    double.hold()
+    sent = transport(double).send(job_for(write_geotiff(tmp_path)), None, Hooks())
+    url = f"{double.url}upload/progress"
+    auth = ("alice", "alice-pass")
+    import_id = str(sent.remote_state["import_id"])
+    assert requests.get(url, params={"id": import_id}, auth=auth, timeout=5).json() == {
+        "state": "NONE"}  # before upload/final

@@ -35,7 +35,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from tests.geonode_double.state import DoubleState, Execution, Part, Post, User
+from tests.geonode_double.state import (
+    VECTOR_STEPS,
+    DoubleState,
+    Execution,
+    Part,
+    Post,
+    User,
+)
 
 LOGIN_HTML = (b"<!DOCTYPE html><html><head><title>Log in - GeoNode</title></head><body>"
               b"<form method='post' action='/account/login/'><input name='login'>"
@@ -58,6 +65,9 @@ class GeoNodeDouble:
         self.lockdown = lockdown
         self.step_seconds = step_seconds
         self.requests: list[tuple[str, str, int]] = []
+        #: the next accepted upload creates its execution, then its answer is lost (the
+        #: connection closes without a response, as when a proxy or the link fails right then)
+        self.lose_next_answer = False
         self._held = threading.Event()
         self._stop = threading.Event()
         self._httpd: ThreadingHTTPServer | None = None
@@ -270,6 +280,17 @@ class _Handler(BaseHTTPRequestHandler):
                 self._json(200, {"upload": self.s.legacy_record(e, self.d.url)})
         elif path.rstrip("/") == "/upload/final" and legacy:
             self._legacy_final(user)
+        elif path.rstrip("/") == "/upload/progress" and legacy:
+            wanted = parse_qs(urlsplit(self.path).query).get("id", [""])[0]
+            e = next((e for e in self.s.executions.values()
+                      if str(e.input_params.get("import_id")) == wanted), None)
+            if e is None or e.input_params.get("legacy_phase") == "posted":
+                self._json(200, {"state": "NONE"})
+            else:  # GeoServer's importer task, as the legacy view relays it
+                state = {"ready": "PENDING", "running": "RUNNING", "finished": "COMPLETE",
+                         "failed": "ERROR"}[e.status]
+                self._json(200, {"state": state, "progress": e.step_index,
+                                 "total": len(VECTOR_STEPS)})
         elif path.rstrip("/") == "/api/v2":
             routes = ["resources", "datasets", "users", "executionrequest", "uploads"]
             self._json(200, {r: f"{self.d.url}api/v2/{r}" for r in routes})
@@ -365,6 +386,10 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             execution = self.s.create_execution(parts, user.name)
             post.status, post.execution_id = 201, execution.exec_id
+            if self.d.lose_next_answer:
+                self.d.lose_next_answer = False
+                self.close_connection = True
+                return
             self._json(201, {"execution_id": execution.exec_id})
 
     def _legacy_upload(self, parts: list[Part], user: User, post: Post) -> None:

@@ -53,6 +53,14 @@ def form_for(job: UploadJob, api: str) -> tuple[list[tuple[str, str]], list[File
     return fields, files
 
 
+def form_name(job: UploadJob) -> str:
+    """The ``base_file`` name GeoNode records as the execution's ``name``."""
+    primary = job.primary.name
+    if datasets.is_shapefile(primary):
+        return f"{datasets.split_suffix(primary)[0]}.shp"
+    return primary
+
+
 def _charset(job: UploadJob) -> str | None:
     """The legacy form's ``charset`` from the set's .cpg (the importer reads the .cpg itself)."""
     for member in job.files:

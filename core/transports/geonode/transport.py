@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 from urllib.parse import urljoin
 
@@ -50,7 +51,7 @@ from core.transports.geonode.advice import (
 )
 from core.transports.geonode.body import MultipartBody
 from core.transports.geonode.client import GeoNodeClient, api_json, refusal
-from core.transports.geonode.form import form_for
+from core.transports.geonode.form import form_for, form_name
 
 PROTOCOL = "geonode"
 APIS = ("5", "4.4", "legacy")
@@ -69,6 +70,17 @@ PARTIAL_IMPORT_NOTE = (
 
 def _state(api: str, phase: str, **ids: Any) -> RemoteState:
     return {"protocol": PROTOCOL, "api": api, "phase": phase, **ids}
+
+
+CLOCK_SKEW_SECONDS = 120.0  # how far GeoNode's clock may be behind ours
+
+
+def _timestamp(value: Any) -> float | None:
+    """Epoch seconds of an ISO time as GeoNode writes it (``...Z`` or ``+00:00``)."""
+    try:
+        return datetime.fromisoformat(str(value)).timestamp()
+    except ValueError:
+        return None
 
 
 def _truthy(value: Any) -> bool:
@@ -203,6 +215,14 @@ class GeoNodeTransport(Transport):
             hooks.on_event("restarted", "GeoNode no longer knows the earlier import of this "
                                         "dataset; sending it again.")
         elif state and state.get("phase") == "posting":
+            adopted = self._answer_lost(job, state, api)
+            if adopted is not None:
+                hooks.on_event("resumed", "The answer to the earlier upload was lost, but GeoNode "
+                                          f"had the whole dataset: following its import "
+                                          f"{adopted['execution_id']}")
+                hooks.on_remote_state(adopted)
+                return Sent(remote_state=adopted, processing=True,
+                            message="Uploaded earlier; following GeoNode's import")
             hooks.on_event("restarted", PARTIAL_IMPORT_NOTE)
         caps = capabilities or self._caps
         limit = caps.max_size if caps is not None else None
@@ -235,6 +255,27 @@ class GeoNodeTransport(Transport):
         hooks.on_remote_state(state)
         return Sent(remote_state=state, processing=True,
                     message=f"Uploaded; GeoNode is importing it (execution {execution_id})")
+
+    def _answer_lost(self, job: UploadJob, state: RemoteState, api: str) -> RemoteState | None:
+        """After a POST cut off at its very end, GeoNode may have created the import and only
+        its answer was lost: an execution of this file, created since the POST began (GeoNode
+        lists the user's own only), is that import; posting again would import it twice."""
+        if api == "legacy" or not state.get("started"):
+            return None
+        resp = self.client.request(
+            "GET", "api/v2/executionrequest", action="asking GeoNode about the cut-off upload",
+            params={"sort[]": "-created", "page_size": "20"})
+        if resp.status_code != 200:
+            return None
+        started = float(state["started"]) - CLOCK_SKEW_SECONDS
+        for record in api_json(resp, "asking GeoNode about the cut-off upload").get(
+                "requests") or []:
+            if not isinstance(record, dict) or record.get("name") != form_name(job):
+                continue
+            created = _timestamp(record.get("created"))
+            if created is not None and created >= started and record.get("exec_id"):
+                return _state(api, "posted", execution_id=str(record["exec_id"]))
+        return None
 
     def _wait_for_turn(self, job: UploadJob, caps: Capabilities) -> None:
         """Count the user's running imports as GeoNode does (``total_layers`` of ready/running
