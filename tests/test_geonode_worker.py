@@ -274,3 +274,31 @@ def test_a_watched_folder_of_20_sets_publishes_each_once(
     events = worker.api.batch(batch["id"])["events"]
     finished = next(e for e in events if e["title"] == "Batch finished with failures")
     assert "19 of 20 datasets published, 1 failed: parcel_07.shp" in finished["message"]
+
+
+def test_cli_adds_a_geonode_target_with_an_api_key_and_tests_it(
+        worker: WorkerProcess, make_geonode: Any, upqueue_home: Path) -> None:
+    double = make_geonode("5.1", apikey=True)
+    env = dict(os.environ, UPQUEUE_HOME=str(worker.home))
+    added = subprocess.run(
+        [sys.executable, str(MAIN), "target", "add", "maps", "--url", double.url, "--protocol",
+         "geonode", "--api-key-stdin", "--option", "version=5"], input="alice-token\n",
+        capture_output=True, text=True, env=env, timeout=60, check=False)
+    assert added.returncode == 0, added.stderr
+    [target] = json.loads(cli(worker, "target", "ls", "--json").stdout)
+    assert (target["protocol"], target["auth_kind"], target["has_secret"]) == (
+        "geonode", "bearer", True)
+    assert target["options"] == {"version": "5", "apikey": "true"}
+    tested = cli(worker, "target", "test", "maps")
+    assert tested.returncode == 0, tested.stdout + tested.stderr
+    assert "Connection works: GeoNode 5.x" in tested.stdout
+    assert b"alice-token" not in (upqueue_home / "state.db").read_bytes()
+    # a password instead: the API-key option goes with the old credentials
+    edited = subprocess.run(
+        [sys.executable, str(MAIN), "target", "edit", "maps", "--username", "alice",
+         "--password-stdin"], input="alice-pass\n", capture_output=True, text=True, env=env,
+        timeout=60, check=False)
+    assert edited.returncode == 0, edited.stderr
+    [target] = json.loads(cli(worker, "target", "ls", "--json").stdout)
+    assert target["auth_kind"] == "basic" and target["options"] == {"version": "5"}
+    assert cli(worker, "target", "test", "maps").returncode == 0
