@@ -162,6 +162,12 @@ def test_kill9_while_processing_follows_the_same_import(
     [upload_id] = api.add_uploads([str(write_shapefile(tmp_path, "roads"))], "maps")["ids"]
     wait_for(lambda: row(make_worker, upload_id)["status"] == "processing", 30, "processing")
     wait_for(lambda: [e.status for e in double.executions()] == ["running"], 30, "running")
+    # GeoNode's step, as the window, ls and show tell it
+    percent = 80 if mode == "legacy" else 25  # legacy: the Upload's own progress
+    wait_for(lambda: (r := row(make_worker, upload_id))["processing_progress"] == percent
+             and r["processing_message"] == "GeoNode is importing the data", 30, "the step")
+    listed = cli(make_worker, "ls").stdout
+    assert f"Processing {percent} %: GeoNode is importing the data" in listed
     make_worker.kill9()
     make_worker.start()
     double.release()

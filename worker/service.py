@@ -202,8 +202,7 @@ class Service(TargetOperations):
         self.finished.fire_later(row["id"])
 
     def _retry(self, row: dict[str, Any]) -> None:
-        if row["status"] != Status.CANCELLED and datasets.is_shapefile(row["path"]) \
-                and registry.takes_datasets(self._protocol_of(row)):
+        if datasets.is_shapefile(row["path"]) and registry.takes_datasets(self._protocol_of(row)):
             # The person may have fixed the set (a .prj added): read its members again.
             found = datasets.find_members(row["path"])
             checked = [(m, fileinfo.check_file(m)) for m in found.members]

@@ -19,6 +19,11 @@ from core.transports.geonode.body import MultipartBody
 from core.transports.geonode.client import GeoNodeClient, api_json, refusal
 
 ACTION = "following GeoNode's import"
+LEGACY_WORDS = {  # geonode/base/enumerations.py upload states
+    "READY": "GeoNode has the files", "PENDING": "GeoNode has the files",
+    "WAITING": "Waiting for GeoNode to start the import", "INCOMPLETE": "GeoNode waits for input",
+    "RUNNING": "GeoNode is importing the data", "COMPLETE": "GeoNode is finishing the import",
+}
 
 
 def _state(**ids: Any) -> RemoteState:
@@ -103,7 +108,7 @@ def follow(client: GeoNodeClient, job: UploadJob, state: RemoteState, hooks: Pro
             answer = _final(client, import_id)
             raise processing_failure(job, str(answer.get("error_msg") or "state INVALID"), [])
         hooks.on_processing(float(progress) if isinstance(progress, (int, float)) else None,
-                            f"GeoNode: {phase.lower() or 'waiting'}")
+                            LEGACY_WORDS.get(phase, f"GeoNode: {phase.lower() or 'waiting'}"))
         if (phase, progress) != last[0]:
             last = ((phase, progress), time.monotonic())
         elif time.monotonic() - last[1] > stall_seconds:

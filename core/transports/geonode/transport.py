@@ -56,10 +56,10 @@ from core.transports.geonode.form import form_for, form_name
 PROTOCOL = "geonode"
 APIS = ("5", "4.4", "legacy")
 STEPS = {  # the vector/raster pipeline's tasks (handlers/common/vector.py TASKS) -> words
-    "start_import": (5.0, "checking the files"),
-    "geonode.upload.import_resource": (25.0, "importing the data"),
-    "geonode.upload.publish_resource": (50.0, "publishing on GeoServer"),
-    "geonode.upload.create_geonode_resource": (75.0, "creating the dataset"),
+    "start_import": (5.0, "GeoNode is checking the files"),
+    "geonode.upload.import_resource": (25.0, "GeoNode is importing the data"),
+    "geonode.upload.publish_resource": (50.0, "GeoNode is publishing it on GeoServer"),
+    "geonode.upload.create_geonode_resource": (75.0, "GeoNode is creating the dataset"),
 }
 PARTIAL_IMPORT_NOTE = (
     "An earlier upload of this dataset was cut off before GeoNode answered; it is sent again "
@@ -338,10 +338,10 @@ class GeoNodeTransport(Transport):
                 raise processing_failure(job, str(record.get("log") or ""),
                                          [str(e) for e in output.get("errors") or []])
             step = str(record.get("step") or "")
-            progress, words = STEPS.get(step, (None, step or "waiting"))
+            progress, words = STEPS.get(step, (None, f"GeoNode: {step or status}"))
             if status == "ready":
-                progress, words = 0.0, "waiting for GeoNode to start the import"
-            hooks.on_processing(progress, f"GeoNode: {words}")
+                progress, words = 0.0, "Waiting for GeoNode to start the import"
+            hooks.on_processing(progress, words)
             marker = record.get("last_updated") or step
             if marker != last_change[0]:
                 last_change = (marker, time.monotonic())
