@@ -176,3 +176,28 @@ def test_watched_shapefile_set_goes_as_one_upload_with_every_member(
                                (watch["id"],)).fetchall())
     assert {Path(p).name for p in seen} == {*names, "alone.tif"}
     assert {seen[str(watched / n)] for n in names} == {dataset["id"]}
+
+
+def test_watched_shapefile_set_goes_file_by_file_to_a_target_without_datasets(
+    worker: WorkerProcess, tus_server, tmp_path: Path
+) -> None:
+    import sqlite3
+
+    api = worker.api
+    api.add_target(name="srv", url=tus_server.url)
+    watched = tmp_path / "inbox"
+    watched.mkdir()
+    watch = api.add_watch(path=str(watched), target="srv", settle_seconds=0.3)
+    wait_for(lambda: api.watch(watch["id"])["state"] == "watching", 15, "the watch to arm")
+    for number, suffix in enumerate(SHAPEFILE):
+        (watched / f"roads{suffix}").write_bytes(bytes([number]) * (700 + number))
+    done = wait_for(lambda: len(u := [x for x in api.uploads()["uploads"]
+                                      if x["watch_id"] == watch["id"] and x["status"] == "done"])
+                    == len(SHAPEFILE) and u, 60, "one upload per file")
+    for upload in done:  # each file its own upload, byte for byte
+        assert tus_server.stored_bytes(upload["result_url"]) == Path(upload["path"]).read_bytes()
+        assert api.upload(upload["id"])["members"] == []
+    with sqlite3.connect(worker.home / "state.db") as db:
+        seen = dict(db.execute("SELECT path, upload_id FROM seen_files WHERE watch_id = ?",
+                               (watch["id"],)).fetchall())
+    assert sorted(seen.values()) == sorted(u["id"] for u in done)

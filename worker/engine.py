@@ -304,7 +304,7 @@ class Engine:
             message = "The server's copy was deleted"
         except NotSupported as exc:
             message, left_there = f"The server's copy was left there: {exc.message}", True
-        except Exception as exc:  # the cancel stands either way; say what happened
+        except Exception as exc:  # noqa: BLE001 - the cancel stands either way; say what happened
             message = f"Could not delete the server's copy: {getattr(exc, 'message', exc)}"
             log.warning("terminate of upload %s failed: %s", upload_id, exc)
         self.repository.forget_remote(upload_id, message, left_there=left_there)
