@@ -308,3 +308,17 @@ def test_cli_adds_a_geonode_target_with_an_api_key_and_tests_it(
     [target] = json.loads(cli(worker, "target", "ls", "--json").stdout)
     assert target["auth_kind"] == "basic" and target["options"] == {"version": "5"}
     assert cli(worker, "target", "test", "maps").returncode == 0
+
+
+def test_the_sites_size_limit_is_a_clear_failure(worker: WorkerProcess, make_geonode: Any,
+                                                 tmp_path: Path) -> None:
+    double = make_geonode("5.0", upload_size=2000)
+    add_target(worker, double)
+    assert worker.api is not None
+    [upload_id] = worker.api.add_uploads([str(write_shapefile(tmp_path, "roads", points=200))],
+                                         "maps")["ids"]
+    failed = ended(worker, upload_id)
+    assert failed["status"] == "failed"
+    assert failed["error_title"] == "Dataset too big for this GeoNode"
+    assert "takes at most 2 KB per dataset" in failed["error_message"]
+    assert double.posts() == []  # refused before a byte was sent

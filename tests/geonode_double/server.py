@@ -35,8 +35,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from tests.geonode_double.legacy import LegacyRoutes
 from tests.geonode_double.state import (
-    VECTOR_STEPS,
     DoubleState,
     Execution,
     Part,
@@ -130,7 +130,7 @@ class GeoNodeDouble:
                     self.state.advance(execution, held=self._held.is_set())
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(LegacyRoutes, BaseHTTPRequestHandler):
     server_double: GeoNodeDouble
     protocol_version = "HTTP/1.1"
 
@@ -281,16 +281,7 @@ class _Handler(BaseHTTPRequestHandler):
         elif path.rstrip("/") == "/upload/final" and legacy:
             self._legacy_final(user)
         elif path.rstrip("/") == "/upload/progress" and legacy:
-            wanted = parse_qs(urlsplit(self.path).query).get("id", [""])[0]
-            e = next((e for e in self.s.executions.values()
-                      if str(e.input_params.get("import_id")) == wanted), None)
-            if e is None or e.input_params.get("legacy_phase") == "posted":
-                self._json(200, {"state": "NONE"})
-            else:  # GeoServer's importer task, as the legacy view relays it
-                state = {"ready": "PENDING", "running": "RUNNING", "finished": "COMPLETE",
-                         "failed": "ERROR"}[e.status]
-                self._json(200, {"state": state, "progress": e.step_index,
-                                 "total": len(VECTOR_STEPS)})
+            self._legacy_progress()
         elif path.rstrip("/") == "/api/v2":
             routes = ["resources", "datasets", "users", "executionrequest", "uploads"]
             self._json(200, {r: f"{self.d.url}api/v2/{r}" for r in routes})
@@ -391,54 +382,6 @@ class _Handler(BaseHTTPRequestHandler):
                 self.close_connection = True
                 return
             self._json(201, {"execution_id": execution.exec_id})
-
-    def _legacy_upload(self, parts: list[Part], user: User, post: Post) -> None:
-        files = {p.field: p for p in parts if p.filename}
-        base = files.get("base_file")
-        if base is None:
-            post.status = 400
-            self._json(400, {"success": False, "errors": ["base_file: This field is required."]})
-            return
-        import_id = self.s.next_import_id
-        self.s.next_import_id += 1
-        if base.filename.endswith(".shp") and "prj_file" not in files:
-            # the wizard stops at its srs step: GeoServer found no native CRS
-            post.status = 200
-            self._json(200, {"url": f"/upload/srs?id={import_id}", "status": "incomplete",
-                             "success": True, "id": import_id,
-                             "redirect_to": f"/upload/srs?id={import_id}&force_ajax=true",
-                             "required_input": {"srs": None}})
-            return
-        execution = self.s.create_execution(parts, user.name)
-        execution.legacy_pk = self.s.next_pk + 5000
-        self.s.next_pk += 1
-        execution.input_params["import_id"] = import_id
-        execution.input_params["legacy_phase"] = "posted"
-        post.status, post.execution_id = 200, execution.exec_id
-        self._json(200, {"url": f"/upload/?id={import_id}", "status": "incomplete",
-                         "success": True, "id": import_id,
-                         "redirect_to": f"{self.d.url}upload/final?id={import_id}&force_ajax=true"})
-
-    def _legacy_final(self, user: User) -> None:
-        wanted = parse_qs(urlsplit(self.path).query).get("id", [""])[0]
-        e = next((e for e in self.s.executions.values()
-                  if str(e.input_params.get("import_id")) == wanted and e.user == user.name), None)
-        if e is None:
-            self._json(404, {"status": "error", "success": False,
-                             "error_msg": "The upload session was not found."})
-            return
-        e.input_params.pop("legacy_phase", None)
-        import_id = e.input_params["import_id"]
-        if e.status == "finished":
-            url = e.output_params["resources"][0]["detail_url"]
-            self._json(200, {"status": "finished", "id": import_id, "url": url, "bbox": None,
-                             "crs": {"type": "name", "properties": "EPSG:4326"}, "success": True})
-        elif e.status == "failed":
-            self._json(200, {"status": "error", "success": False, "id": import_id,
-                             "error_msg": e.log, "url": "/upload/dataset_upload_invalid.html"})
-        else:
-            self._json(200, {"status": "running", "success": True, "id": import_id,
-                             "redirect_to": f"/upload/final?id={import_id}"})
 
     def _link(self, e: Execution) -> str:
         return f"{self.d.url}api/v2/executionrequest/{e.exec_id}"

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from datetime import datetime
 from typing import Any
 from urllib.parse import urljoin
 
@@ -52,6 +51,13 @@ from core.transports.geonode.advice import (
 from core.transports.geonode.body import MultipartBody
 from core.transports.geonode.client import GeoNodeClient, api_json, refusal
 from core.transports.geonode.form import form_for, form_name
+from core.transports.geonode.site import (
+    CLOCK_SKEW_SECONDS,
+    auth_for,
+    detect_api,
+    read_limits,
+    timestamp,
+)
 
 PROTOCOL = "geonode"
 APIS = ("5", "4.4", "legacy")
@@ -70,37 +76,6 @@ PARTIAL_IMPORT_NOTE = (
 
 def _state(api: str, phase: str, **ids: Any) -> RemoteState:
     return {"protocol": PROTOCOL, "api": api, "phase": phase, **ids}
-
-
-CLOCK_SKEW_SECONDS = 120.0  # how far GeoNode's clock may be behind ours
-
-
-def _timestamp(value: Any) -> float | None:
-    """Epoch seconds of an ISO time as GeoNode writes it (``...Z`` or ``+00:00``)."""
-    try:
-        return datetime.fromisoformat(str(value)).timestamp()
-    except ValueError:
-        return None
-
-
-def _truthy(value: Any) -> bool:
-    return value is True or str(value).lower() in ("true", "1", "yes", "on")
-
-
-def _auth(target: Mapping[str, Any], secret: str | None, options: Mapping[str, Any]
-          ) -> tuple[dict[str, str], tuple[str, str] | None, str | None]:
-    """(headers, basic auth, API key): Basic, Bearer (an OAuth2 token) or GeoNode's ?apikey=."""
-    headers = {str(k): str(v) for k, v in dict(target.get("headers") or {}).items()}
-    kind = str(target.get("auth_kind") or "none")
-    if kind == "basic":
-        return headers, (str(target.get("username") or ""), secret or ""), None
-    if kind == "bearer" and secret:
-        if _truthy(options.get("apikey")):
-            return headers, None, secret
-        headers["Authorization"] = f"Bearer {secret}"
-    elif kind == "header" and secret and target.get("auth_header"):
-        headers[str(target["auth_header"])] = secret
-    return headers, None, None
 
 
 class GeoNodeTransport(Transport):
@@ -126,7 +101,7 @@ class GeoNodeTransport(Transport):
     def __init__(self, target: Mapping[str, Any], secret: str | None,
                  settings: Mapping[str, Any]) -> None:
         options = dict(target.get("options") or {})
-        headers, basic, apikey = _auth(target, secret, options)
+        headers, basic, apikey = auth_for(target, secret, options)
         self.client = GeoNodeClient(
             str(target["url"]), headers=headers, basic=basic, apikey=apikey,
             connect_timeout=float(settings["connect_timeout"]),
@@ -148,10 +123,10 @@ class GeoNodeTransport(Transport):
     # -- probe ---------------------------------------------------------------------------------
 
     def probe(self) -> Capabilities:
-        api = self.version_option or self._detect_api()
+        api = self.version_option or detect_api(self.client)
         limit = parallel = None
         if api != "legacy":
-            limit, parallel = self._limits()
+            limit, parallel = read_limits(self.client)
         notes = [] if self.version_option else [f"GeoNode API found by probing: {api}"]
         caps = Capabilities(
             resumable=False, max_size=limit, processing=True, datasets=True, terminable=False,
@@ -161,40 +136,6 @@ class GeoNodeTransport(Transport):
                      "version_from": "option" if self.version_option else "probe"})
         self._caps = caps
         return caps
-
-    def _detect_api(self) -> str:
-        # 5.x dropped the legacy uploads router; 4.1-4.4 kept it beside the importer's
-        # executions; <= 4.0 has no execution list for uploads. Both GETs need a login.
-        resp = self.client.request("GET", "api/v2/uploads", params={"page_size": "1"},
-                                   action="asking GeoNode which version it runs")
-        if resp.status_code == 404:
-            return "5"
-        if resp.status_code != 200:
-            raise refusal(resp, "asking GeoNode which version it runs")
-        api_json(resp, "asking GeoNode which version it runs")
-        resp = self.client.request("GET", "api/v2/executionrequest", params={"page_size": "1"},
-                                   action="asking GeoNode which version it runs")
-        if resp.status_code == 200:
-            api_json(resp, "asking GeoNode which version it runs")
-            return "4.4"
-        if resp.status_code == 404:
-            return "legacy"
-        raise refusal(resp, "asking GeoNode which version it runs")
-
-    def _limits(self) -> tuple[int | None, int | None]:
-        limit = parallel = None
-        body = self.client.get_json("api/v2/upload-size-limits", action="reading the size limit")
-        for row in body.get("upload-size-limits") or body.get("upload_size_limits") or []:
-            if isinstance(row, dict) and row.get("slug") == "dataset_upload_size":
-                limit = int(row["max_size"])
-        resp = self.client.request("GET", "api/v2/upload-parallelism-limits",
-                                   action="reading the parallel-import limit")
-        if resp.status_code == 200:
-            body = api_json(resp, "reading the parallel-import limit")
-            for row in body.get("upload-parallelism-limits") or []:
-                if isinstance(row, dict) and row.get("slug") == "default_max_parallel_uploads":
-                    parallel = int(row.get("max_number") or 0) or None
-        return limit, parallel
 
     def _api(self, remote_state: RemoteState | None, capabilities: Capabilities | None) -> str:
         if remote_state and remote_state.get("api") in APIS:
@@ -272,7 +213,7 @@ class GeoNodeTransport(Transport):
                 "requests") or []:
             if not isinstance(record, dict) or record.get("name") != form_name(job):
                 continue
-            created = _timestamp(record.get("created"))
+            created = timestamp(record.get("created"))
             if created is not None and created >= started and record.get("exec_id"):
                 return _state(api, "posted", execution_id=str(record["exec_id"]))
         return None
