@@ -322,3 +322,23 @@ def test_the_sites_size_limit_is_a_clear_failure(worker: WorkerProcess, make_geo
     assert failed["error_title"] == "Dataset too big for this GeoNode"
     assert "takes at most 2 KB per dataset" in failed["error_message"]
     assert double.posts() == []  # refused before a byte was sent
+
+
+def test_a_site_down_while_importing_then_retry_follows_the_same_import(
+        worker: WorkerProcess, make_geonode: Any, tmp_path: Path) -> None:
+    double = make_geonode("5.1", step_seconds=0.05)
+    double.hold()
+    add_target(worker, double)
+    worker.settings(retry_limit=2)
+    assert worker.api is not None
+    [upload_id] = worker.api.add_uploads([str(write_geotiff(tmp_path))], "maps")["ids"]
+    wait_for(lambda: row(worker, upload_id)["status"] == "processing", 30, "processing")
+    double.unavailable = True  # every poll answers 503 until the worker gives up asking
+    failed = ended(worker, upload_id)
+    assert failed["status"] == "failed" and "gave up after" in failed["error_message"]
+    double.unavailable = False
+    double.release()
+    worker.api.action(upload_id, "retry")
+    done = wait_for(lambda: (r := row(worker, upload_id))["status"] == "done" and r, 60, "done")
+    assert done["result_url"] == link_of(double, "elevation.tif")
+    assert len(double.posts()) == 1 and len(double.executions()) == 1  # imported once

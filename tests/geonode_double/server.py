@@ -68,6 +68,8 @@ class GeoNodeDouble:
         #: the next accepted upload creates its execution, then its answer is lost (the
         #: connection closes without a response, as when a proxy or the link fails right then)
         self.lose_next_answer = False
+        #: API calls answer 503 (the site down for maintenance behind its proxy)
+        self.unavailable = False
         self._held = threading.Event()
         self._stop = threading.Event()
         self._httpd: ThreadingHTTPServer | None = None
@@ -223,6 +225,10 @@ class _Handler(LegacyRoutes, BaseHTTPRequestHandler):
         session_first = legacy or (self.d.mode == "4.4" and "executionrequest" in path)
         if "uploads/upload" in path and not legacy:
             self._method_not_allowed()
+            return
+        if self.d.unavailable:
+            self._send(503, b"<html><title>503 Service Unavailable</title></html>",
+                       "text/html; charset=utf-8")
             return
         user = self._authenticate(session_first=session_first)
         if user is None:
