@@ -426,3 +426,15 @@ def test_legacy_progress_endpoint(make_geonode: Any, tmp_path: Path) -> None:
     import_id = str(sent.remote_state["import_id"])
     assert requests.get(url, params={"id": import_id}, auth=auth, timeout=5).json() == {
         "state": "NONE"}  # before upload/final
+
+
+def test_djangos_html_400_for_a_far_too_big_body_is_a_clear_size_failure(
+        make_geonode: Any, tmp_path: Path) -> None:
+    double = make_geonode("5.1", upload_size=1000)
+    job = job_for(write_shapefile(tmp_path, "big", points=80_000))  # ~2.9 MB
+    with pytest.raises(TransferError) as info:  # no probe: the limit was unknown
+        transport(double).send(job, None, Hooks(), Capabilities(resumable=False,
+                                                               details={"api": "5"}))
+    assert info.value.kind == ErrorKind.PERMANENT
+    assert info.value.title == "Dataset too big for this GeoNode"
+    assert "Bad Request (400)" in info.value.message
