@@ -29,8 +29,6 @@ import base64
 import json
 import re
 import threading
-from email import policy
-from email.parser import BytesParser
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -39,14 +37,17 @@ from tests.geonode_double.legacy import LegacyRoutes
 from tests.geonode_double.state import (
     DoubleState,
     Execution,
-    Part,
     Post,
     User,
+    parse_multipart,
 )
 
 LOGIN_HTML = (b"<!DOCTYPE html><html><head><title>Log in - GeoNode</title></head><body>"
               b"<form method='post' action='/account/login/'><input name='login'>"
               b"<input name='password' type='password'></form></body></html>")
+# django.views.defaults.bad_request's page
+DJANGO_400 = (b'<!doctype html>\n<html lang="en">\n<head>\n  <title>Bad Request (400)</title>\n'
+              b"</head>\n<body>\n  <h1>Bad Request (400)</h1><p></p>\n</body>\n</html>\n")
 EXEC_RE = re.compile(r"^/api/v2/executionrequest/([^/]+)/?$")
 STATUS_RE = re.compile(r"^/api/v2/resource-service/execution-status/([^/]+)/?$")
 LEGACY_UPLOAD_RE = re.compile(r"^/api/v2/uploads/(\d+)/?$")
@@ -366,7 +367,7 @@ class _Handler(LegacyRoutes, BaseHTTPRequestHandler):
         if length > 2 * self.s.upload_size + (2 << 20):
             with self.s.lock:
                 self.s.posts.append(Post(user.name, {}, {}, complete=True, status=400))
-            self._send(400, b"<h1>Bad Request (400)</h1>", "text/html; charset=utf-8")
+            self._send(400, DJANGO_400, "text/html; charset=utf-8")
             return
         parts = parse_multipart(self.headers.get("Content-Type", ""), body)
         post = Post(user.name, {p.field: p.filename for p in parts if p.filename},
@@ -391,17 +392,3 @@ class _Handler(LegacyRoutes, BaseHTTPRequestHandler):
 
     def _link(self, e: Execution) -> str:
         return f"{self.d.url}api/v2/executionrequest/{e.exec_id}"
-
-
-def parse_multipart(content_type: str, body: bytes) -> list[Part]:
-    message = BytesParser(policy=policy.HTTP).parsebytes(
-        b"Content-Type: " + content_type.encode("latin-1") + b"\r\n\r\n" + body)
-    parts: list[Part] = []
-    if not message.is_multipart():
-        return parts
-    for part in message.iter_parts():
-        name = part.get_param("name", header="content-disposition")
-        filename = part.get_filename() or ""
-        data = part.get_payload(decode=True) or b""
-        parts.append(Part(str(name or ""), filename, data))
-    return parts

@@ -12,6 +12,8 @@ import threading
 import uuid
 import zipfile
 from dataclasses import dataclass, field
+from email import policy
+from email.parser import BytesParser
 from io import BytesIO
 from pathlib import PurePosixPath
 from typing import Any
@@ -316,3 +318,17 @@ def sniff(part: Part) -> str | None:
 def _is_text(data: bytes) -> bool:
     sample = data[:512]
     return all(b in b"\t\n\r" or 32 <= b < 127 for b in sample)
+
+
+def parse_multipart(content_type: str, body: bytes) -> list[Part]:
+    message = BytesParser(policy=policy.HTTP).parsebytes(
+        b"Content-Type: " + content_type.encode("latin-1") + b"\r\n\r\n" + body)
+    parts: list[Part] = []
+    if not message.is_multipart():
+        return parts
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        filename = part.get_filename() or ""
+        data = part.get_payload(decode=True) or b""
+        parts.append(Part(str(name or ""), filename, data))
+    return parts

@@ -44,12 +44,14 @@ def upload_refusal(resp: requests.Response, job: UploadJob, limit: int | None,
                    "site's administrator to raise its dataset upload size, or split the data.")
     if code == "upload_parallelism_limit_exceeded" or "parallel uploads exceeds" in message:
         return busy_error(job, f"GeoNode said: {message}", busy_wait, status)
-    if status == 400 and not message.startswith("{") and "Bad Request" in message \
-            and "html" in resp.headers.get("Content-Type", ""):
+    if status == 400 and "html" in resp.headers.get("Content-Type", ""):
+        # Django's own page, not the API's JSON: its upload handler stopped the body at the
+        # first file part (over twice the dataset upload size)
         limit_text = f" (its limit is {human_size(limit)})" if limit else ""
         return err(ErrorKind.PERMANENT, "Dataset too big for this GeoNode",
-                   f"GeoNode refused the request before reading it ({message}): the dataset, "
-                   f"{human_size(job.size)}, is far over the site's upload size{limit_text}.")
+                   f"GeoNode refused the request before reading it "
+                   f"({message or 'Bad Request (400)'}): the dataset, {human_size(job.size)}, is "
+                   f"most likely far over the site's upload size{limit_text}.")
     if message in ("No file was submitted.", "The submitted file is empty.") or \
             message.endswith("This field is required."):
         return err(ErrorKind.PERMANENT, "GeoNode refused the dataset",
