@@ -438,3 +438,31 @@ def test_djangos_html_400_for_a_far_too_big_body_is_a_clear_size_failure(
     assert info.value.kind == ErrorKind.PERMANENT
     assert info.value.title == "Dataset too big for this GeoNode"
     assert "Bad Request (400)" in info.value.message
+
+
+def test_the_body_streams_from_the_files_in_blocks_with_a_content_length(
+        make_geonode: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from core.transports.geonode import body as body_module
+
+    double = make_geonode("5.0", step_seconds=0.05)
+    tif = tmp_path / "ortho.tif"
+    with open(tif, "wb") as f:  # 12 MB: a TIFF header, then zeros
+        f.write(b"II*\x00" + b"\0" * (12 << 20))
+    sizes: list[int] = []
+    lengths: list[int] = []
+    real_read = body_module.MultipartBody.read
+
+    def recording_read(self: Any, n: int = -1) -> bytes:
+        block = real_read(self, n)
+        sizes.append(len(block))
+        lengths.append(len(self))
+        return block
+
+    monkeypatch.setattr(body_module.MultipartBody, "read", recording_read)
+    hooks = Hooks()
+    transport(double).send(job_for(tif), None, hooks)
+    assert max(sizes) <= body_module.BLOCK_SIZE  # never the whole file at once
+    assert sum(sizes) == lengths[0] and len(sizes) > 12 * 4
+    assert double.posts()[0].sizes["base_file"] == tif.stat().st_size
+    assert hooks.blocks >= 12 * 4  # check_stop before every block
+    assert hooks.progress == sorted(hooks.progress) and hooks.progress[-1] == tif.stat().st_size
