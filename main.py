@@ -6,7 +6,6 @@ where the worker is started as ``<executable> worker``.
 
 from __future__ import annotations
 
-import multiprocessing
 import sys
 from collections.abc import Sequence
 
@@ -20,8 +19,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     Returns:
         The process exit code.
     """
-    # In a frozen build a multiprocessing child re-enters here; this makes it run its task.
-    multiprocessing.freeze_support()
+    if getattr(sys, "frozen", False):
+        # In a frozen build a multiprocessing child re-enters here; this makes it run its task.
+        # (Imported only then: every command pays for what it imports before its first request.)
+        import multiprocessing
+
+        multiprocessing.freeze_support()
     args = list(sys.argv[1:] if argv is None else argv)
     if not args:
         return _window()

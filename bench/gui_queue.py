@@ -6,13 +6,15 @@ in a separate process: every poll returns the rows changed since the last counte
 worker would. The synthetic queue lives in that other process, as the real one lives in the
 worker, so the memory figure is the window's alone. Measures:
 
-* first paint: from the moment the full queue reaches the GUI thread to the first paint of
-  the table showing it (and from the window's start, which includes fetching and decoding);
+* first paint: from the process's launch (its start time in /proc) to the first paint of the
+  table showing the queue's first page (issue 12: <= 1 s), and from the moment that page
+  reached the GUI thread; then when the rest of the queue was in the model;
 * event-loop lag: a 10 ms timer measuring its own lateness while progress streams in
   (p50 / p99 / max);
 * memory: the process's resident set size at the end (psutil).
 
-Targets (issue 3): lag p99 < 50 ms, first paint <= 1 s, RSS < 400 MB.
+Targets: lag p99 < 16 ms (issue 12; 50 ms in issue 3), first paint <= 1 s from launch,
+RSS < 400 MB.
 
 Usage: ``.venv/bin/python bench/gui_queue.py [--rows 100000] [--changing 1000] [--seconds 20]``
 (offscreen by default; set QT_QPA_PLATFORM=xcb to watch it on a display).
@@ -86,14 +88,30 @@ class SyntheticApi:
         for index in self.active:
             self.rows[index]["status"] = "uploading"
 
-    def uploads(self, since: int | None = None, **_: Any) -> dict[str, Any]:
+    def uploads(
+        self,
+        since: int | None = None,
+        limit: int | None = None,
+        after_id: int | None = None,
+        stats: bool = False,
+        **_: Any,
+    ) -> dict[str, Any]:
+        answer = self._uploads(since, limit, after_id)
+        if stats:
+            answer["stats"] = self.stats()
+        return answer
+
+    def _uploads(
+        self, since: int | None, limit: int | None, after_id: int | None
+    ) -> dict[str, Any]:
         with self.lock:
             if since is None:
+                rows = self.rows if after_id is None else self.rows[after_id:]  # ids are 1..n
                 return {
                     "seq": self.seq,
-                    "uploads": self.rows,
+                    "uploads": rows if limit is None else rows[:limit],
                     "removed": [],
-                    "total": len(self.rows),
+                    "total": len(rows),
                 }
             self.seq += 1
             changed = []
@@ -127,8 +145,8 @@ class _Handler(BaseHTTPRequestHandler):
         url = urlsplit(self.path)
         query = parse_qs(url.query)
         if url.path == "/api/uploads":
-            since = query.get("since")
-            body = self.api.uploads(since=int(since[0]) if since else None)
+            number = {k: int(query[k][0]) for k in ("since", "limit", "after_id") if k in query}
+            body = self.api.uploads(**number, stats=query.get("stats") == ["true"])
         elif url.path == "/api/stats":
             body = self.api.stats()
         elif url.path == "/api/targets":
@@ -187,10 +205,15 @@ def main() -> int:
     parser.add_argument("--group", default="all", help="status filter shown while measuring")
     parser.add_argument("--sort", type=int, default=-1, help="column to sort by (-1: queue order)")
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--window-for-port", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
         serve(args.rows, args.changing)
         return 0
+    if args.window_for_port:
+        # The measured process: launched once the synthetic worker is ready, as a person
+        # launches the window with a worker running, so its start time is the launch.
+        return run(args, args.window_for_port)
     os.environ["UPQUEUE_HOME"] = tempfile.mkdtemp(prefix="upqueue-bench-")
     server = subprocess.Popen(
         [
@@ -207,7 +230,14 @@ def main() -> int:
     )
     try:
         port = int(server.stdout.readline())  # type: ignore[union-attr]
-        return run(args, port)
+        # The launch time is taken here, just before the spawn: /proc's start time of the child
+        # is only as exact as the boot time it counts from (whole seconds).
+        window = subprocess.run(
+            [sys.executable, __file__, *sys.argv[1:], "--window-for-port", str(port)],
+            check=False,
+            env=dict(os.environ, UPQUEUE_BENCH_LAUNCHED=repr(time.time())),
+        )
+        return window.returncode
     finally:
         server.terminate()
         server.wait(timeout=10)
@@ -244,6 +274,16 @@ def run(args: argparse.Namespace, port: int) -> int:
         reset_rows(rows)
 
     window.model.reset_rows = timed_reset  # type: ignore[method-assign]
+    # The rest of the queue, after the first page: how long its insert holds the GUI thread.
+    appended_ms: list[float] = []
+    append_rows = window.model.append_rows
+
+    def timed_append(rows: Any) -> None:
+        t0 = time.perf_counter()
+        append_rows(rows)
+        appended_ms.append((time.perf_counter() - t0) * 1000)
+
+    window.model.append_rows = timed_append  # type: ignore[method-assign]
 
     def arm(*_: Any) -> None:
         watch.armed_at = time.perf_counter()
@@ -260,9 +300,17 @@ def run(args: argparse.Namespace, port: int) -> int:
     if watch.painted_at is None:
         print("the queue never painted", file=sys.stderr)
         return 1
+    painted_epoch = time.time() - (time.perf_counter() - watch.painted_at)
+    first_rows = window.model.rowCount()
+    while window.model.rowCount() < args.rows and time.perf_counter() < deadline:
+        app.processEvents()
+        time.sleep(0.001)
+    all_loaded = time.perf_counter()
     assert window.model.rowCount() == args.rows, window.model.rowCount()
     first_paint = watch.painted_at - full_at[0]
     from_start = watch.painted_at - started
+    launched = float(os.environ.get("UPQUEUE_BENCH_LAUNCHED") or process.create_time())
+    from_launch = painted_epoch - launched
 
     window.sidebar.select_group(args.group)
     if args.sort >= 0:
@@ -313,8 +361,14 @@ def run(args: argparse.Namespace, port: int) -> int:
     )
     print(f"  polls answered            {answered} ({answered / args.seconds:.1f}/s)")
     print(
-        f"  first paint of the queue  {first_paint * 1000:.0f} ms after the data reached the GUI "
-        f"({from_start * 1000:.0f} ms from start, incl. building and decoding {args.rows:,} rows)"
+        f"  first paint of the queue  {from_launch * 1000:.0f} ms from launch ({first_rows:,} rows "
+        f"of the first page; {from_start * 1000:.0f} ms from the window's construction, "
+        f"{first_paint * 1000:.0f} ms after the page reached the GUI)"
+    )
+    print(
+        f"  all {args.rows:,} rows in the model {(all_loaded - started) * 1000:.0f} ms after the "
+        f"window's construction; inserting the rest held the GUI thread "
+        f"{sum(appended_ms):.0f} ms"
     )
     print(
         f"    of which: first request {(polls[0] - started) * 1000:.0f} ms after start; answer "
@@ -331,8 +385,11 @@ def run(args: argparse.Namespace, port: int) -> int:
     print(
         f"  memory (RSS)              {rss / 1e6:.0f} MB (Python + Qt at start: {rss_start / 1e6:.0f} MB)"
     )
-    ok = percentile(lags, 0.99) < 50 and first_paint <= 1.0 and rss < 400e6
-    print(f"  targets (p99 < 50 ms, paint <= 1 s, RSS < 400 MB): {'met' if ok else 'NOT met'}")
+    ok = percentile(lags, 0.99) < 16 and from_launch <= 1.0 and rss < 400e6
+    print(
+        f"  targets (p99 < 16 ms, paint <= 1 s from launch, RSS < 400 MB): "
+        f"{'met' if ok else 'NOT met'}"
+    )
     return 0 if ok else 2
 
 

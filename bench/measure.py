@@ -97,13 +97,17 @@ class ChildResult:
 
 
 def run_child(
-    cmd: Sequence[str], *, cwd: Path | None = None, timeout: float = 900.0
+    cmd: Sequence[str],
+    *,
+    cwd: Path | None = None,
+    timeout: float = 900.0,
+    env: dict[str, str] | None = None,
 ) -> ChildResult:
     """Run ``cmd`` and measure it with wait4: its own CPU time and peak RSS, nobody else's."""
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         t0 = time.perf_counter()
         proc = subprocess.Popen(
-            list(cmd), cwd=cwd, stdout=out, stderr=err, stdin=subprocess.DEVNULL
+            list(cmd), cwd=cwd, stdout=out, stderr=err, stdin=subprocess.DEVNULL, env=env
         )
         timer = threading.Timer(timeout, proc.kill)
         timer.start()

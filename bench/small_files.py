@@ -1,17 +1,24 @@
-"""Small-files benchmark (issue 2): 2,000 files of 4 KiB added to upqueue at once, against a
-tuspy loop over the same files, interleaved rounds against the same local @tus/server.
+"""Small-files benchmark (issues 2 and 12): 2,000 files of 4 KiB added to upqueue at once,
+against a tuspy loop over the same files and against curl making the same two requests per
+file; interleaved rounds against the same local @tus/server.
 
     .venv/bin/python bench/small_files.py                # 2,000 x 4 KiB, 3 rounds
     .venv/bin/python bench/small_files.py --profile      # also py-spy the worker (results/)
 
 upqueue: one add_uploads call with every path, timed from the call to the last upload's
 finished_at. tuspy: one client and one uploader per file in a loop, in its own process, timed
-inside it (imports excluded). Every stored file's size is checked, and its bytes in round 1.
+inside it (imports excluded). curl (the limit of this server on this machine): every file
+costs what it costs upqueue, a creation POST (empty) and a PATCH, on kept-alive connections
+at upqueue's concurrency (``curl --parallel --parallel-max N``): one curl process makes every
+POST, then one makes every PATCH (a PATCH needs its POST's Location, and one curl command
+cannot feed one transfer's answer into another), both timed, spawn to exit. Every stored
+file's size is checked, and its bytes in round 1.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import random
 import sys
 import time
@@ -41,9 +48,11 @@ from bench.common import (
     wait_all_ended,
     write_results,
 )
-from bench.measure import PySpy, RunMeters, wait_for_quiet
+from bench.measure import PySpy, RunMeters, run_child, wait_for_quiet
 
 TARGET_RATIO = 3.0
+TARGET_VS_CURL = 0.9  # issue 12: of the limit that curl making the same requests reaches
+DEFAULT_CONCURRENCY = 3  # upqueue's default setting (core/settings.py)
 TIMEOUT = 900.0
 
 
@@ -124,7 +133,71 @@ def run_tuspy(ctx: Context, round_no: int) -> dict[str, Any]:
     return result
 
 
-RUNNERS = {"upqueue": run_upqueue, "tuspy": run_tuspy}
+def _curl_config(entries: list[dict[str, str | list[str]]]) -> str:
+    """A curl config file (``-K``): one transfer per entry, separated by ``next``."""
+    blocks = []
+    for entry in entries:
+        lines = ["silent", "show-error", 'output = "/dev/null"']
+        for key, value in entry.items():
+            for item in value if isinstance(value, list) else [value]:
+                lines.append(f'{key} = "{item}"')
+        blocks.append("\n".join(lines))
+    return "\nnext\n".join(blocks) + "\n"
+
+
+def run_curl(ctx: Context, round_no: int) -> dict[str, Any]:
+    concurrency = int(ctx.settings.get("concurrency") or DEFAULT_CONCURRENCY)
+    tus = "Tus-Resumable: 1.0.0"
+    creates = _curl_config([
+        {
+            "url": ctx.server.url.rstrip("/"),
+            "request": "POST",
+            "header": [tus, f"Upload-Length: {ctx.file_size}",
+                       "Upload-Metadata: filename " + base64.b64encode(p.name.encode()).decode()],
+            "write-out": "%{urlnum} %{http_code} %header{location}\\n",
+        }
+        for p in ctx.files
+    ])  # fmt: skip
+    create_file = ctx.work / "curl-creates.cfg"
+    create_file.write_text(creates, encoding="utf-8")
+    parallel = ["curl", "--parallel", "--parallel-max", str(concurrency), "-K"]
+    ctx.meters.start()
+    created = run_child([*parallel, str(create_file)], timeout=TIMEOUT)
+    locations: dict[int, str] = {}
+    for line in created.stdout.splitlines():
+        number, code, location = (line.split() + ["", "", ""])[:3]
+        if code != "201":
+            ctx.meters.stop()
+            raise RuntimeError(f"curl's creation POST was answered {code}: {created.stderr}")
+        locations[int(number)] = location
+    patches = _curl_config([
+        {
+            "url": locations[number],
+            "request": "PATCH",
+            "upload-file": str(path),
+            "header": [tus, "Upload-Offset: 0", "Content-Type: application/offset+octet-stream"],
+            "write-out": "%{http_code}\\n",
+        }
+        for number, path in enumerate(ctx.files)
+    ])  # fmt: skip
+    patch_file = ctx.work / "curl-patches.cfg"
+    patch_file.write_text(patches, encoding="utf-8")
+    sent = run_child([*parallel, str(patch_file)], timeout=TIMEOUT)
+    ctx.meters.stop()
+    codes = sent.stdout.split()
+    if len(codes) != len(ctx.files) or set(codes) != {"204"}:
+        raise RuntimeError(f"curl's PATCHes were answered {sorted(set(codes))}: {sent.stderr}")
+    cpu = created.cpu_seconds + sent.cpu_seconds
+    return {
+        "seconds": created.wall_seconds + sent.wall_seconds,
+        "cpu_seconds": cpu,
+        "process_cpu_seconds": cpu,
+        "peak_rss": max(created.peak_rss, sent.peak_rss),
+        "urls": {str(path): locations[n] for n, path in enumerate(ctx.files)},
+    }
+
+
+RUNNERS = {"upqueue": run_upqueue, "tuspy": run_tuspy, "curl": run_curl}
 
 
 def verify(ctx: Context, result: dict[str, Any], content: bool) -> None:
@@ -164,6 +237,7 @@ def main(argv: list[str] | None = None) -> int:
         type=Path,
         help="run the worker as `python WRAPPER main.py worker` (e.g. to measure a patch)",
     )
+    parser.add_argument("--clients", default=",".join(RUNNERS), help="comma list of " + ",".join(RUNNERS))
     args = parser.parse_args(argv)
     check_tools()
     work = args.work.resolve()
@@ -174,11 +248,15 @@ def main(argv: list[str] | None = None) -> int:
     server = start_server(work)
     wrapper = [str(args.worker_wrapper.resolve())] if args.worker_wrapper else []
     ctx = Context(server, files, args.size, work, settings, args.profile, wrapper)
-    clients = list(RUNNERS)
+    clients = [c for c in args.clients.split(",") if c]
+    unknown = set(clients) - set(RUNNERS)
+    if unknown:
+        parser.error(f"unknown clients: {', '.join(sorted(unknown))}")
     runs: list[dict[str, Any]] = []
     try:
         for round_no in range(args.rounds):
-            order = clients if round_no % 2 == 0 else clients[::-1]
+            shift = round_no % len(clients)
+            order = clients[shift:] + clients[:shift]
             for client in order:
                 load_before = wait_for_quiet()
                 result = RUNNERS[client](ctx, round_no)
@@ -214,8 +292,10 @@ def main(argv: list[str] | None = None) -> int:
         }
         for c in clients
     }
-    ratio = medians["upqueue"]["files_per_second"] / medians["tuspy"]["files_per_second"]
-    met = ratio >= TARGET_RATIO
+    rate = {c: m["files_per_second"] for c, m in medians.items()}
+    ratio = rate["upqueue"] / rate["tuspy"] if "upqueue" in rate and "tuspy" in rate else None
+    of_limit = rate["upqueue"] / rate["curl"] if "upqueue" in rate and "curl" in rate else None
+    met = (ratio is None or ratio >= TARGET_RATIO) and (of_limit is None or of_limit >= TARGET_VS_CURL)
     print(f"\nMedians of {args.rounds} rounds, {len(files)} files of {args.size} bytes")
     table = Table(["client", "files/s", "client CPU s", "peak RSS MB", "server CPU s"])
     for client, m in medians.items():
@@ -227,9 +307,18 @@ def main(argv: list[str] | None = None) -> int:
             f"{m['server_cpu_seconds']:.2f}",
         )
     print(table.render())
-    print(
-        f"upqueue / tuspy loop = {ratio:.2f}x; target >= {TARGET_RATIO:g}x: {'met' if met else 'MISSED'}"
-    )
+    by_round = {(r["client"], r["round"]): r["files_per_second"] for r in runs}
+    for peer, value, target in (("tuspy", ratio, TARGET_RATIO), ("curl", of_limit, TARGET_VS_CURL)):
+        if value is None:
+            continue
+        per_round = ", ".join(
+            f"{by_round[('upqueue', n)] / by_round[(peer, n)]:.2f}" for n in range(args.rounds)
+        )
+        name = "tuspy loop" if peer == "tuspy" else "the curl limit (same two requests)"
+        print(
+            f"upqueue / {name} = {value:.2f}x (per round {per_round}); "
+            f"target >= {target:g}x: {'met' if value >= target else 'MISSED'}"
+        )
     path = write_results(
         "small-files",
         {
@@ -239,7 +328,7 @@ def main(argv: list[str] | None = None) -> int:
             "rounds": args.rounds,
             "settings": settings,
             "runs": runs,
-            "summary": {"medians": medians, "ratio": ratio, "met": met},
+            "summary": {"medians": medians, "ratio": ratio, "of_curl_limit": of_limit, "met": met},
         },
     )
     print(f"raw results: {path}")

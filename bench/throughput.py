@@ -4,6 +4,7 @@ curl, one interleaved run against the same local @tus/server; and the worker's R
     .venv/bin/python bench/throughput.py                 # 512 MiB, 5 rounds, all four clients
     .venv/bin/python bench/throughput.py --rss-2g        # worker RSS while uploading 2 GiB
     .venv/bin/python bench/throughput.py --profile       # also py-spy the worker (results/)
+    .venv/bin/python bench/throughput.py --whole-process # as a person runs it (bench/whole_process.py)
 
 Each round runs every client once, in an order that rotates from round to round, on a file
 already in the page cache. Every upload's stored size is checked, and in the first round the
@@ -26,7 +27,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import peers
+from bench import peers, whole_process
 from bench.common import (
     DEFAULT_WORK,
     RESULTS,
@@ -57,6 +58,8 @@ CLIENTS = ("upqueue", "tuspy", "tusjs", "curl")
 PEER_CHUNK = 8 * MiB
 TARGET_VS_CURL = 0.9
 TARGET_VS_TUSPY = 1.2
+TARGET_VS_TUSPY_WHOLE = 1.3  # issue 12: whole processes
+TARGET_CPU_OVER_CURL = 0.1  # issue 12: the worker's CPU s/GiB within this of curl's
 RSS_LIMIT_MB = 150
 UPLOAD_TIMEOUT = 900.0
 
@@ -136,7 +139,12 @@ RUNNERS: dict[str, Callable[[Context, int], dict[str, Any]]] = {
     "tuspy": run_tuspy,
     "tusjs": run_tusjs,
     "curl": run_curl,
+    **whole_process.RUNNERS,
 }
+# Whose figures the ratios are of, and against which peers the targets are set.
+OURS = ("upqueue-cli", "upqueue")  # with both, the engine-only run is one of the peers
+CURL = ("curl", "curl-2")
+TUSPY = ("tuspy", "tuspy-proc")
 
 
 # -- the interleaved run ---------------------------------------------------------------------
@@ -206,24 +214,43 @@ def summarize(runs: list[dict[str, Any]], clients: list[str]) -> dict[str, Any]:
                 [r["server_cpu_seconds"] / (r["bytes"] / GiB) for r in mine]
             ),
         }
+        if any("worker_cpu_seconds" in r for r in mine):
+            medians[client]["worker_cpu_s_per_gib"] = median(
+                [r["worker_cpu_seconds"] / (r["bytes"] / GiB) for r in mine]
+            )
     summary: dict[str, Any] = {"medians": medians, "ratios": {}, "targets": {}, "per_round": {}}
-    if "upqueue" in medians:
-        ours = medians["upqueue"]["mb_s"]
+    ours_name = next((c for c in OURS if c in medians), None)
+    if ours_name is not None:
+        ours = medians[ours_name]["mb_s"]
         mb_s = {(r["client"], r["round"]): r["mb_s"] for r in runs}
         rounds = sorted({r["round"] for r in runs})
         for peer in clients:
-            if peer != "upqueue":
-                summary["ratios"][f"upqueue/{peer}"] = ours / medians[peer]["mb_s"]
+            if peer != ours_name:
+                summary["ratios"][f"{ours_name}/{peer}"] = ours / medians[peer]["mb_s"]
                 # The ratio within each round too: both ran seconds apart on the same machine.
-                summary["per_round"][f"upqueue/{peer}"] = [
-                    mb_s[("upqueue", n)] / mb_s[(peer, n)] for n in rounds
+                summary["per_round"][f"{ours_name}/{peer}"] = [
+                    mb_s[(ours_name, n)] / mb_s[(peer, n)] for n in rounds
                 ]
-        if "curl" in medians:
-            ratio = summary["ratios"]["upqueue/curl"]
-            summary["targets"][f"upqueue >= {TARGET_VS_CURL}x curl"] = ratio >= TARGET_VS_CURL
-        if "tuspy" in medians:
-            ratio = summary["ratios"]["upqueue/tuspy"]
-            summary["targets"][f"upqueue >= {TARGET_VS_TUSPY}x tuspy"] = ratio >= TARGET_VS_TUSPY
+        whole = ours_name == "upqueue-cli"
+        for curl in (c for c in CURL if c in medians):
+            ratio = summary["ratios"][f"{ours_name}/{curl}"]
+            summary["targets"][f"{ours_name} >= {TARGET_VS_CURL}x {curl}"] = ratio >= TARGET_VS_CURL
+            if whole:
+                ours_cpu = medians[ours_name]["worker_cpu_s_per_gib"]
+                summary["targets"][
+                    f"worker CPU s/GiB within {TARGET_CPU_OVER_CURL} of {curl}'s"
+                ] = ours_cpu - medians[curl]["cpu_s_per_gib"] <= TARGET_CPU_OVER_CURL
+        for tuspy in (c for c in TUSPY if c in medians):
+            ratio = summary["ratios"][f"{ours_name}/{tuspy}"]
+            wanted = TARGET_VS_TUSPY_WHOLE if whole else TARGET_VS_TUSPY
+            summary["targets"][f"{ours_name} >= {wanted}x {tuspy}"] = ratio >= wanted
+    gaps = [r["exit_gap"] for r in runs if "exit_gap" in r]
+    if gaps:
+        summary["exit_gap_ms"] = sorted(gap * 1000 for gap in gaps)
+        summary["breakdown_ms"] = {
+            part: median([r[part] * 1000 for r in runs if part in r])
+            for part in ("until_added", "start_latency", "transfer_seconds", "exit_gap")
+        }
     return summary
 
 
@@ -232,8 +259,9 @@ def print_summary(summary: dict[str, Any], rounds: int, size: int) -> None:
     table = Table(
         ["client", "MB/s", "CPU s/GiB", "peak RSS MB", "server CPU s/GiB", "upqueue ÷ it"]
     )
+    ours_name = next((c for c in OURS if c in summary["medians"]), "upqueue")
     for client, m in summary["medians"].items():
-        ratio = summary["ratios"].get(f"upqueue/{client}")
+        ratio = summary["ratios"].get(f"{ours_name}/{client}")
         table.add(
             client,
             f"{m['mb_s']:.1f}",
@@ -246,6 +274,15 @@ def print_summary(summary: dict[str, Any], rounds: int, size: int) -> None:
     for name, ratios in summary["per_round"].items():
         listed = ", ".join(f"{r:.2f}" for r in ratios)
         print(f"{name} per round: {listed} (median {median(ratios):.2f})")
+    worker_cpu = summary["medians"].get("upqueue-cli", {}).get("worker_cpu_s_per_gib")
+    if worker_cpu is not None:
+        print(f"upqueue-cli: the worker's CPU {worker_cpu:.2f} s/GiB (the command's own on top)")
+    if summary.get("exit_gap_ms"):
+        gaps = ", ".join(f"{gap:.0f}" for gap in summary["exit_gap_ms"])
+        print(f"upqueue add --wait exited this long after the upload's finished_at (ms): {gaps}")
+    if summary.get("breakdown_ms"):
+        parts = ", ".join(f"{k} {v:.0f}" for k, v in summary["breakdown_ms"].items())
+        print(f"upqueue add --wait, medians in ms: {parts}")
     for name, ok in summary["targets"].items():
         print(f"target {name}: {'met' if ok else 'MISSED'}")
 
@@ -313,7 +350,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size-mib", type=int, default=512, help="test file size (MiB)")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument(
-        "--clients", default=",".join(CLIENTS), help="comma list of " + ",".join(CLIENTS)
+        "--clients", default=None, help="comma list of " + ",".join(RUNNERS)
+    )
+    parser.add_argument(
+        "--whole-process",
+        action="store_true",
+        help="time whole processes as a person runs them: "
+        + ", ".join(whole_process.CLIENTS) + " (bench/whole_process.py)",
     )
     parser.add_argument("--rss-2g", action="store_true", help="only the 2 GiB worker RSS step")
     parser.add_argument(
@@ -339,7 +382,8 @@ def main(argv: list[str] | None = None) -> int:
         help="run the worker as `python WRAPPER main.py worker` (e.g. to measure a patch)",
     )
     args = parser.parse_args(argv)
-    clients = [c for c in args.clients.split(",") if c]
+    default = whole_process.CLIENTS if args.whole_process else CLIENTS
+    clients = [c for c in (args.clients or ",".join(default)).split(",") if c]
     unknown = set(clients) - set(RUNNERS)
     if unknown:
         parser.error(f"unknown clients: {', '.join(sorted(unknown))}")

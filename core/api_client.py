@@ -9,20 +9,22 @@ route of docs/API.md and returns its decoded JSON answer. Errors come back as :c
 from __future__ import annotations
 
 import json
+import json as _json  # `json` is also a keyword argument of _request
 import logging
 import os
-import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
-
-import requests
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode, urlsplit
 
 from core import paths
+from core.api_http import Answer, NoAnswer, Transport
 from core.errors import UpqueueError
+
+if TYPE_CHECKING:
+    import subprocess
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +78,8 @@ def worker_command() -> list[str]:
 
 def start_worker_process(data_dir: Path) -> subprocess.Popen[bytes]:
     """Start a worker for ``data_dir`` in the background, detached from our terminal."""
+    import subprocess  # only when a worker is to be started: commands start faster without
+
     env = dict(os.environ)
     env[paths.HOME_ENV] = str(data_dir)
     kwargs: dict[str, Any] = {}
@@ -94,6 +98,12 @@ def start_worker_process(data_dir: Path) -> subprocess.Popen[bytes]:
         close_fds=True,
         **kwargs,
     )
+
+
+def _query_value(value: Any) -> Any:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value
 
 
 class ApiClient(WatchApiMixin):
@@ -118,10 +128,17 @@ class ApiClient(WatchApiMixin):
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.data_dir = data_dir
+        # The worker's change counter in the health answer that found it (see connect).
+        self.seq_at_connect: int | None = None
         self.timeout = (connect_timeout, read_timeout)
         self._token = token
-        # requests.Session is not documented as thread-safe: one per thread.
-        self._local = threading.local()
+        parts = urlsplit(self.base_url)
+        # One kept-alive connection per thread (core.api_http); the token goes with each request.
+        self._transport = Transport(
+            parts.hostname or "127.0.0.1",
+            parts.port or 80,
+            {"Authorization": f"Bearer {token}", "Accept": "application/json"},
+        )
 
     def __repr__(self) -> str:  # never show the token
         return f"ApiClient({self.base_url!r})"
@@ -194,24 +211,16 @@ class ApiClient(WatchApiMixin):
         if client is None:
             return None
         try:
-            client._request("GET", "/api/health", timeout=(CONNECT_TIMEOUT, 5.0))
+            health = client._request("GET", "/api/health", timeout=(CONNECT_TIMEOUT, 5.0))
         except (WorkerUnavailable, ApiError) as exc:
             # A stale worker.json (killed worker) or a port now used by something else.
             log.debug("worker at %s does not answer: %s", client.base_url, exc)
             return None
+        if isinstance(health, dict) and isinstance(health.get("seq"), int):
+            client.seq_at_connect = health["seq"]
         return client
 
     # -- transport -------------------------------------------------------------------------
-    def _session(self) -> requests.Session:
-        session = getattr(self._local, "session", None)
-        if session is None:
-            session = requests.Session()
-            session.headers["Authorization"] = f"Bearer {self._token}"
-            # Never pick up proxies from the environment for a loopback API.
-            session.trust_env = False
-            self._local.session = session
-        return session
-
     def _request(
         self,
         method: str,
@@ -221,6 +230,7 @@ class ApiClient(WatchApiMixin):
         params: dict[str, Any] | None = None,
         timeout: tuple[float, float] | None = None,
         raw: bool = False,
+        interruptible: bool = False,
     ) -> Any:
         """Send one request; return the decoded JSON (None for 204, text when ``raw``).
 
@@ -228,55 +238,61 @@ class ApiClient(WatchApiMixin):
             ApiError: the worker answered with an error status.
             WorkerUnavailable: no connection, or no answer in time.
         """
-        url = self.base_url + path
-        query = {k: v for k, v in (params or {}).items() if v is not None}
+        query = {k: _query_value(v) for k, v in (params or {}).items() if v is not None}
+        target = path + ("?" + urlencode(query) if query else "")
+        body = None if json is None else _json.dumps(json).encode("utf-8")
         try:
-            response = self._session().request(
-                method, url, json=json, params=query, timeout=timeout or self.timeout
+            response = self._transport.request(
+                method,
+                target,
+                body,
+                "application/json" if body is not None else None,
+                timeout or self.timeout,
+                interruptible=interruptible,
             )
-        except requests.Timeout as exc:
-            raise WorkerUnavailable(
-                "The upqueue worker is not answering",
-                f"No answer from the worker at {self.base_url} in time ({exc.__class__.__name__}). "
-                f"It may be busy or stuck; see the log at {self._log_hint()}.",
-            ) from None
-        except requests.RequestException as exc:
+        except NoAnswer as exc:
+            if exc.timed_out:
+                raise WorkerUnavailable(
+                    "The upqueue worker is not answering",
+                    f"No answer from the worker at {self.base_url} in time ({exc}). "
+                    f"It may be busy or stuck; see the log at {self._log_hint()}.",
+                ) from None
             raise WorkerUnavailable(
                 "Cannot reach the upqueue worker",
-                f"Could not connect to the worker at {self.base_url} ({exc.__class__.__name__}). "
+                f"Could not connect to the worker at {self.base_url} ({exc}). "
                 "Is it running? Start it with 'upqueue worker'.",
             ) from None
-        if response.status_code >= 400:
+        if response.status >= 400:
             raise self._error(response)
-        if response.status_code == 204 or not response.content:
+        if response.status == 204 or not response.content:
             return None
         if raw:
             return response.content.decode("utf-8")
         try:
-            return response.json()
+            return _json.loads(response.content)
         except ValueError:
             raise ApiError(
                 "Unexpected answer",
                 f"The worker answered {method} {path} with something that is not JSON.",
-                response.status_code,
+                response.status,
             ) from None
 
     @staticmethod
-    def _error(response: requests.Response) -> ApiError:
+    def _error(response: Answer) -> ApiError:
         try:
-            body = response.json()
+            body = _json.loads(response.content)
         except ValueError:
             body = None
         if isinstance(body, dict) and "title" in body:
             errors = body.get("errors") if isinstance(body.get("errors"), list) else None
             return ApiError(
-                str(body["title"]), str(body.get("message") or ""), response.status_code, errors
+                str(body["title"]), str(body.get("message") or ""), response.status, errors
             )
         text = response.text.strip()[:200]
         return ApiError(
-            f"Error {response.status_code}",
+            f"Error {response.status}",
             text or response.reason or "The worker refused the request.",
-            response.status_code,
+            response.status,
         )
 
     def _log_hint(self) -> str:
@@ -333,8 +349,11 @@ class ApiClient(WatchApiMixin):
     def update_target(self, target_id: int, **fields: Any) -> dict[str, Any]:
         return self._object("PATCH", f"/api/targets/{int(target_id)}", json=fields)
 
-    def remove_target(self, target_id: int) -> None:
-        self._request("DELETE", f"/api/targets/{int(target_id)}")
+    def remove_target(self, target_id: int, uploads: str | None = None) -> None:
+        """Remove a target; ``uploads`` "keep" or "remove" says what happens to its finished
+        uploads (ApiError 409 "Target has uploads" when it has some and ``uploads`` is None)."""
+        params = {"uploads": uploads} if uploads else None
+        self._request("DELETE", f"/api/targets/{int(target_id)}", params=params)
 
     def test_target(self, target_id: int) -> dict[str, Any]:
         """``{"ok", "title", "message", "details"}`` for a saved target."""
@@ -346,10 +365,17 @@ class ApiClient(WatchApiMixin):
 
     # -- uploads -------------------------------------------------------------------------
     def add_uploads(
-        self, paths: Iterable[str | os.PathLike[str]], target: str | int, recursive: bool = False
+        self,
+        paths: Iterable[str | os.PathLike[str]],
+        target: str | int,
+        recursive: bool = False,
+        force: bool = False,
     ) -> dict[str, Any]:
-        """Queue files; ``{"ids", "rejected"}``. ApiError 400 (``.errors``) when none was added."""
-        body = {"paths": [os.fspath(p) for p in paths], "target": target, "recursive": recursive}
+        """Queue files: ``{"added": [{"id", "path"}], "ids", "rejected": [{"path", "title",
+        "message"}]}`` (:meth:`core.records.AddResult.from_json` reads it). Nothing added is an
+        answer too (``added`` empty), not an error; an unknown target is an ApiError (404)."""
+        body = {"paths": [os.fspath(p) for p in paths], "target": target, "recursive": recursive,
+                "force": force}
         return self._object("POST", "/api/uploads", json=body)
 
     def uploads(
@@ -360,8 +386,19 @@ class ApiClient(WatchApiMixin):
         limit: int | None = None,
         offset: int | None = None,
         q: str | None = None,
+        *,
+        after_id: int | None = None,
+        wait: float | None = None,
+        stats: bool = False,
     ) -> dict[str, Any]:
-        """``{"seq", "uploads", "removed", "total"}``; with ``since`` only what changed after it."""
+        """``{"seq", "uploads", "removed", "total"}``; with ``since`` only what changed after it.
+
+        Args:
+            after_id: only uploads with a higher id (pages in id order, with ``limit``).
+            wait: with ``since``, a long poll: the worker answers as soon as its change counter
+                passes ``since``, or after ``wait`` seconds with nothing changed.
+            stats: add ``"stats"`` (what :meth:`stats` returns) to the answer.
+        """
         if status is not None and not isinstance(status, str):
             status = ",".join(status)
         params = {
@@ -370,9 +407,21 @@ class ApiClient(WatchApiMixin):
             "batch_id": batch_id,
             "limit": limit,
             "offset": offset,
+            "after_id": after_id,
             "q": q,
+            "wait": wait if wait and since is not None else None,
+            "stats": True if stats else None,
         }
-        return self._object("GET", "/api/uploads", params=params)
+        timeout = None
+        if params["wait"]:
+            timeout = (self.timeout[0], self.timeout[1] + float(wait or 0))
+        return self._object(
+            "GET", "/api/uploads", params=params, timeout=timeout, interruptible=bool(timeout)
+        )
+
+    def interrupt_waits(self) -> None:
+        """End the long polls now waiting (they raise WorkerUnavailable); from any thread."""
+        self._transport.interrupt()
 
     def upload(self, upload_id: int) -> dict[str, Any]:
         """``{"upload": Upload, "events": [...]}``."""
@@ -390,6 +439,10 @@ class ApiClient(WatchApiMixin):
 
     def remove_upload(self, upload_id: int) -> None:
         self._request("DELETE", f"/api/uploads/{int(upload_id)}")
+
+    def clear_finished(self) -> dict[str, int]:
+        """Remove every finished (done) upload from the list: ``{"count": n}``."""
+        return self._object("POST", "/api/uploads/clear-finished")
 
     def pause_all(self) -> dict[str, int]:
         """``{"count": n}``."""

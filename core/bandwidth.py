@@ -37,12 +37,22 @@ class TokenBucket:
         with self._lock:
             self._refill()
             self._rate = max(0.0, float(rate))
-            # A quarter second of burst: smooth enough for a progress bar, small enough that a
-            # 10-second measurement sees the limit.
             self._tokens = min(self._tokens, self._burst())
 
     def _burst(self) -> float:
-        return self._rate / 4
+        # A tenth of a second of credit at most: a start or a resume after idling may run
+        # ahead by that little (5 % of a 2-second window), and a sender that lost the CPU for
+        # a moment can still make it up. (A quarter second let a resume run 12-60 % over.)
+        return self._rate / 10
+
+    def block_hint(self) -> int | None:
+        """The largest piece worth handing to the socket at once under the limit: 25 ms of it,
+        so that the rate is even over any short window (a 1 MiB block at 3 MB/s is a third of a
+        second in one lump). None without a limit."""
+        rate = self._rate
+        if rate <= 0:
+            return None
+        return int(min(1 << 20, max(16 << 10, rate / 40)))
 
     def _refill(self) -> None:
         now = self._clock()

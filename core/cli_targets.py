@@ -8,7 +8,6 @@ from typing import Any
 from core.api_client import ApiClient
 from core.cli_common import UsageError, parse_headers, print_json, print_table, read_secret
 from core.humanize import size as human_size
-from core.settings import parse_size
 from core.transports import registry
 
 
@@ -17,7 +16,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     sub = target.add_subparsers(dest="target_command", metavar="COMMAND", required=True)
 
     add = sub.add_parser("add", help="add a target")
-    add.add_argument("name", metavar="NAME")
+    add.add_argument("name", metavar="NAME", help="a name for the target, e.g. geo")
     add.add_argument(
         "--url", required=True, help="the upload (creation) URL, e.g. https://host/files/"
     )
@@ -29,15 +28,30 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     ls.set_defaults(func=cmd_ls)
 
     rm = sub.add_parser("rm", help="remove a target")
-    rm.add_argument("name", metavar="NAME")
+    rm.add_argument("name", metavar="NAME", help="the target's name (or id)")
+    keep = rm.add_mutually_exclusive_group()
+    keep.add_argument(
+        "--keep-uploads",
+        dest="uploads",
+        action="store_const",
+        const="keep",
+        help="keep its finished uploads in the list and the history",
+    )
+    keep.add_argument(
+        "--remove-uploads",
+        dest="uploads",
+        action="store_const",
+        const="remove",
+        help="remove its finished uploads from the list with it",
+    )
     rm.set_defaults(func=cmd_rm)
 
     test = sub.add_parser("test", help="check that the server answers and the credentials work")
-    test.add_argument("name", metavar="NAME")
+    test.add_argument("name", metavar="NAME", help="the target's name (or id)")
     test.set_defaults(func=cmd_test)
 
     edit = sub.add_parser("edit", help="change a target")
-    edit.add_argument("name", metavar="NAME")
+    edit.add_argument("name", metavar="NAME", help="the target's name (or id)")
     edit.add_argument("--rename", metavar="NEW_NAME", help="a new name")
     edit.add_argument("--url")
     _target_options(edit)
@@ -113,6 +127,8 @@ def _chunk_size(text: str | None) -> int | None:
     if text is None:
         return None
     try:
+        from core.settings import parse_size  # here: dataclasses cost start-up
+
         return parse_size(text)
     except ValueError:
         raise UsageError(
@@ -179,8 +195,9 @@ def cmd_ls(client: ApiClient, args: argparse.Namespace) -> int:
 
 def cmd_rm(client: ApiClient, args: argparse.Namespace) -> int:
     target = client.find_target(args.name)
-    client.remove_target(target["id"])
-    print(f"Removed target {target['name']}.")
+    client.remove_target(target["id"], args.uploads)
+    kept = {"keep": " (its uploads stay in the list)", "remove": " and its uploads"}
+    print(f"Removed target {target['name']}{kept.get(args.uploads, '')}.")
     return 0
 
 

@@ -5,28 +5,42 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 from core import humanize
-from core.api_client import ApiClient, ApiError
-from core.cli_common import UsageError, print_json, print_table, warn
+from core.api_client import ApiClient
+from core.cli_common import PROG, UsageError, print_json, print_table, warn
 from core.cli_wait import Waiter
+from core.humanize import plural
 from core.models import Status
 from core.progress import eta_seconds, percent
+from core.records import AddResult
+from core.settings import SETTINGS
 
 ACTIONS = ("pause", "resume", "cancel", "retry", "rm")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     add = subparsers.add_parser("add", help="queue files for upload")
-    add.add_argument("paths", nargs="+", metavar="PATH")
+    add.add_argument("paths", nargs="+", metavar="PATH", help="files (and folders, with -r)")
     add.add_argument(
         "--target", "-t", required=True, metavar="NAME", help="the target's name (or id)"
     )
     add.add_argument("--recursive", "-r", action="store_true", help="add the files inside folders")
     add.add_argument(
         "--wait", "-w", action="store_true", help="show progress and wait until they end"
+    )
+    add.epilog = (
+        "Prints the id of each upload queued, one a line; each path that was not queued goes "
+        "to stderr with the reason. Exit code: 0 all queued, 1 nothing queued, 3 some queued "
+        "and some rejected."
+    )
+    add.add_argument(
+        "--force",
+        action="store_true",
+        help="add files already queued for or uploaded to this target again",
     )
     add.set_defaults(func=cmd_add)
 
@@ -38,7 +52,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     ls.set_defaults(func=cmd_ls)
 
     show = subparsers.add_parser("show", help="one upload and its history")
-    show.add_argument("id", type=int, metavar="ID")
+    show.add_argument("id", type=int, metavar="ID", help="the upload's id (see ls)")
     show.add_argument("--json", action="store_true", help="print JSON")
     show.set_defaults(func=cmd_show)
 
@@ -51,7 +65,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     }
     for action in ACTIONS:
         parser = subparsers.add_parser(action, help=helps[action])
-        parser.add_argument("ids", nargs="*", type=int, metavar="ID")
+        parser.add_argument("ids", nargs="*", type=int, metavar="ID", help="upload ids (see ls)")
         if action in ("pause", "resume"):
             parser.add_argument(
                 "--all", action="store_true", help=f"{action} every upload that can be"
@@ -59,8 +73,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         parser.set_defaults(func=cmd_action, action=action)
 
     export = subparsers.add_parser("export", help="uploads added in a date range, as CSV")
-    export.add_argument("--from", dest="from_date", required=True, metavar="YYYY-MM-DD")
-    export.add_argument("--to", dest="to_date", required=True, metavar="YYYY-MM-DD")
+    export.add_argument(
+        "--from", dest="from_date", required=True, metavar="YYYY-MM-DD", help="first day (UTC)"
+    )
+    export.add_argument(
+        "--to", dest="to_date", required=True, metavar="YYYY-MM-DD", help="last day (UTC)"
+    )
     export.add_argument(
         "-o", "--output", metavar="FILE", help="write to FILE instead of standard output"
     )
@@ -69,35 +87,56 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     settings = subparsers.add_parser("settings", help="show or change settings")
     sub = settings.add_subparsers(dest="settings_command", metavar="COMMAND", required=True)
     get = sub.add_parser("get", help="show settings (all, or one)")
-    get.add_argument("key", nargs="?", metavar="KEY")
+    get.add_argument("key", nargs="?", metavar="KEY", help="one setting (default: all)")
     get.add_argument("--json", action="store_true", help="print JSON")
     get.set_defaults(func=cmd_settings_get)
-    put = sub.add_parser("set", help="change a setting (applies at once)")
-    put.add_argument("key", metavar="KEY")
-    put.add_argument("value", metavar="VALUE")
+    put = sub.add_parser(
+        "set",
+        help="change a setting (applies at once)",
+        description="Change a setting; it applies at once.",
+        epilog="settings:\n" + "\n".join(
+            f"  {s.key:<26} {s.help} (default {_show_value(s.default)})" for s in SETTINGS.values()
+        ) + "\n\nSizes take kB, MB, GB (decimal, as the window shows them) or KiB, MiB, GiB:"
+        " bandwidth_limit 10MB is 10,000,000 bytes a second.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    put.add_argument("key", metavar="KEY", help="the setting (listed below)")
+    put.add_argument("value", metavar="VALUE", help="its new value, e.g. 4, 10MB, true")
     put.set_defaults(func=cmd_settings_set)
 
 
 # -- add ------------------------------------------------------------------------------------
+# Exit codes of `upqueue add` (in its --help): scripts can tell "some queued" from "none".
+ADD_ALL, ADD_NONE, ADD_SOME = 0, 1, 3
+
+
 def cmd_add(client: ApiClient, args: argparse.Namespace) -> int:
     # The worker may run in another directory: send absolute paths, as the person meant them.
     paths = [os.path.abspath(os.path.expanduser(p)) for p in args.paths]
-    since = client.stats()["seq"] if args.wait else None
-    try:
-        result = client.add_uploads(paths, args.target, recursive=args.recursive)
-    except ApiError as exc:
-        if exc.status == 400 and exc.errors:
-            _print_rejected(exc.errors)
-            return 1
-        raise
-    for upload_id in result["ids"]:
-        print(upload_id)
+    # A counter from before the add: the health check that found the worker brought one.
+    since = (client.seq_at_connect if client.seq_at_connect is not None
+             else client.stats()["seq"]) if args.wait else None
+    result = AddResult.from_json(
+        client.add_uploads(paths, args.target, recursive=args.recursive, force=args.force)
+    )
+    # stdout: one upload id per line, for scripts; what was added and why a path was not, for
+    # the person, on stderr.
+    for item in result.added:
+        print(item.id)
     sys.stdout.flush()
-    _print_rejected(result.get("rejected") or [])
-    status = 1 if result.get("rejected") else 0
-    if args.wait and result["ids"]:
+    for rejected in result.rejected:
+        warn(rejected.path, rejected.title, rejected.message)
+    if not result.added:
+        warn("Nothing was added",
+             f"{len(result.rejected)} path(s) rejected." if result.rejected else "no files found.")
+        return ADD_NONE
+    if result.rejected or args.recursive or len(result.added) > 1:
+        refused = f"; {len(result.rejected)} path(s) rejected" if result.rejected else ""
+        note(f"Queued {len(result.added)} file(s) for {args.target}{refused}.")
+    status = ADD_SOME if result.rejected else ADD_ALL
+    if args.wait:
         try:
-            status = max(status, Waiter(client, result["ids"], since).run())
+            status = max(status, Waiter(client, result.ids, since).run())
         except KeyboardInterrupt:
             print(file=sys.stderr)
             warn("Stopped waiting", "the uploads go on in the worker (see 'upqueue ls').")
@@ -105,9 +144,9 @@ def cmd_add(client: ApiClient, args: argparse.Namespace) -> int:
     return status
 
 
-def _print_rejected(rejected: list[dict[str, Any]]) -> None:
-    for item in rejected:
-        warn(item.get("path", ""), item.get("title", "Rejected"), item.get("message", ""))
+def note(text: str) -> None:
+    """A line for the person on stderr (stdout stays the ids)."""
+    print(f"{PROG}: {text}", file=sys.stderr)
 
 
 # -- ls / show ------------------------------------------------------------------------------
@@ -179,7 +218,7 @@ def cmd_show(client: ApiClient, args: argparse.Namespace) -> int:
         ("Speed", humanize.speed(u["speed"]) if u["status"] == Status.UPLOADING else ""),
         ("Remote URL", u.get("result_url") or ""),
         ("Error", ": ".join(x for x in (u.get("error_title"), u.get("error_message")) if x)),
-        ("Attempts", u.get("attempts")),
+        ("Failed attempts", u.get("attempts") or "none"),
         ("Added", humanize.local_time(u.get("created_at"))),
         ("Started", humanize.local_time(u.get("started_at"))),
         ("Finished", humanize.local_time(u.get("finished_at"))),
@@ -208,7 +247,7 @@ def cmd_action(client: ApiClient, args: argparse.Namespace) -> int:
                 "Conflicting arguments", f"Give either IDs or --all to {action}, not both."
             )
         count = (client.pause_all() if action == "pause" else client.resume_all())["count"]
-        print(f"{'Paused' if action == 'pause' else 'Resumed'} {count} upload(s).")
+        print(f"{'Paused' if action == 'pause' else 'Resumed'} {plural(count, 'upload')}.")
         return 0
     if not args.ids:
         extra = " (or --all)" if action in ("pause", "resume") else ""
@@ -232,6 +271,14 @@ def cmd_action(client: ApiClient, args: argparse.Namespace) -> int:
 
 # -- export and settings --------------------------------------------------------------------
 def cmd_export(client: ApiClient, args: argparse.Namespace) -> int:
+    # Checked here so that the message names the options typed (the API's are from_date/to_date).
+    for option, text in (("--from", args.from_date), ("--to", args.to_date)):
+        try:
+            date.fromisoformat(text)
+        except ValueError:
+            raise UsageError(
+                "Invalid date", f"{option} takes a date as YYYY-MM-DD, e.g. 2026-11-23; got {text!r}."
+            ) from None
     text = client.export_csv(args.from_date, args.to_date)
     if args.output:
         target = Path(args.output)
@@ -240,7 +287,7 @@ def cmd_export(client: ApiClient, args: argparse.Namespace) -> int:
         except OSError as exc:
             raise UsageError("Cannot write the file", f"{target}: {exc.strerror}.") from None
         rows = max(0, text.count("\n") - 1)
-        print(f"Wrote {rows} upload(s) to {target}.", file=sys.stderr)
+        print(f"Wrote {plural(rows, 'upload')} to {target}.", file=sys.stderr)
     else:
         sys.stdout.write(text)
     return 0
@@ -271,6 +318,11 @@ def cmd_settings_get(client: ApiClient, args: argparse.Namespace) -> int:
 
 
 def cmd_settings_set(client: ApiClient, args: argparse.Namespace) -> int:
+    if args.key not in SETTINGS:  # like `settings get`: a usage error, exit 2
+        raise UsageError(
+            "Unknown setting",
+            f"There is no setting {args.key!r}. Known: {', '.join(sorted(SETTINGS))}.",
+        )
     values = client.update_settings(**{args.key: args.value})["settings"]
     print(f"{args.key} = {_show_value(values.get(args.key))}")
     return 0

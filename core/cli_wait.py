@@ -1,8 +1,10 @@
 """``upqueue add --wait``: follow uploads to their end with a progress line each.
 
-Polls the API's change counter (``uploads(since=…)``), so each poll carries only the rows that
-changed. On a terminal the lines are redrawn in place; into a pipe or a file it prints plain
-lines when a status changes and every few seconds while uploads run.
+Long-polls the API's change counter (``uploads(since=…, wait=…)``): the worker answers as soon
+as anything changed, with only the rows that changed, so the command learns of an upload's end
+within milliseconds (and of nothing else sooner than the worker's own progress writes). On a
+terminal the lines are redrawn in place; into a pipe or a file it prints plain lines when a
+status changes and every few seconds while uploads run.
 """
 
 from __future__ import annotations
@@ -18,6 +20,9 @@ from core.api_client import ApiClient, ApiError
 from core.models import FINISHED_STATUSES, Status
 from core.progress import eta_seconds, overall, percent
 
+LONG_POLL = 25.0  # seconds the worker may hold a poll when nothing changes
+# Only against a worker that answers a long poll at once with nothing new (one from before
+# long polls): the pause between polls then.
 TTY_INTERVAL = 0.25
 PIPE_INTERVAL = 0.5
 PIPE_REPORT_EVERY = 5.0
@@ -114,12 +119,18 @@ class Waiter:
             self._draw()
             if all(self.rows[i]["status"] in FINISHED_STATUSES for i in self.ids):
                 break
-            self.sleep(interval)
-            self._poll()
+            before, started = self.seq, self.clock()
+            self._poll(wait=LONG_POLL)
+            if self.seq == before and self.clock() - started < LONG_POLL / 2:
+                # Nothing new, at once: a worker that does not hold polls. Do not spin.
+                self.sleep(interval)
         return self._finish()
 
-    def _poll(self) -> None:
-        answer = self.client.uploads(since=self.seq)
+    def _poll(self, wait: float | None = None) -> None:
+        if wait is not None and self.seq is not None:
+            answer = self.client.uploads(since=self.seq, wait=wait)
+        else:
+            answer = self.client.uploads(since=self.seq)
         self.seq = answer["seq"]
         wanted = set(self.ids)
         for upload in answer["uploads"]:

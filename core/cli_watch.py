@@ -18,7 +18,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     sub = watch.add_subparsers(dest="watch_command", metavar="COMMAND", required=True)
 
     add = sub.add_parser("add", help="watch a folder")
-    add.add_argument("dir", metavar="DIR")
+    add.add_argument("dir", metavar="DIR", help="the folder to watch")
     add.add_argument("--target", "-t", required=True, metavar="T", help="the target's name (or id)")
     add.add_argument("--recursive", "-r", action="store_true", help="also watch the folders inside")
     add.add_argument(
@@ -60,7 +60,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         ("resume", "resume a paused watch"),
     ):
         parser = sub.add_parser(name, help=helptext)
-        parser.add_argument("id", type=int, metavar="ID")
+        parser.add_argument("id", type=int, metavar="ID", help="the watch's id (see watch ls)")
         parser.set_defaults(func=cmd_watch_action, watch_action=name)
 
     batch = subparsers.add_parser(
@@ -72,7 +72,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     bls.add_argument("--json", action="store_true", help="print JSON")
     bls.set_defaults(func=cmd_batch_ls)
     show = bsub.add_parser("show", help="one batch and its files")
-    show.add_argument("id", type=int, metavar="ID")
+    show.add_argument("id", type=int, metavar="ID", help="the batch's id (see batch ls)")
     show.add_argument("--json", action="store_true", help="print JSON")
     show.set_defaults(func=cmd_batch_show)
 
@@ -161,8 +161,8 @@ def cmd_batch_ls(client: ApiClient, args: argparse.Namespace) -> int:
             b["total"],
             b["done"],
             b["failed"],
-            b["created_at"],
-            b["finished_at"] or "",
+            humanize.local_time(b["created_at"]),  # local times, as `show` prints them
+            humanize.local_time(b["finished_at"]) if b["finished_at"] else "",
         ]
         for b in batches
     ]

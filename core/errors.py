@@ -8,15 +8,26 @@ that got no answer (``classify_exception``), so the retry policy can branch on `
 
 from __future__ import annotations
 
-import email.utils
+import base64
+import binascii
+import errno
 import html
+import logging
 import re
+import socket
 import time
+from collections.abc import Mapping
 from enum import StrEnum
 from http import HTTPStatus
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-import requests
+if TYPE_CHECKING:
+    # Imported where used: the command line imports this module and must not pay ~60 ms for
+    # requests before its first request (issue 12).
+    import requests
+
+log = logging.getLogger(__name__)
 
 
 class UpqueueError(Exception):
@@ -106,14 +117,14 @@ _MAX_SERVER_TEXT = 300
 
 
 def human_size(n: int) -> str:
-    """``104857600`` -> ``"100 MB"`` (binary multiples, the labels people know)."""
+    """``100000000`` -> ``"100 MB"`` (decimal units, as the window shows sizes)."""
     value = float(n)
-    for unit in ("bytes", "KB", "MB", "GB", "TB"):
-        if value < 1024 or unit == "TB":
+    for unit in ("bytes", "kB", "MB", "GB", "TB"):
+        if value < 1000 or unit == "TB":
             if unit == "bytes":
                 return f"{n:,} bytes"
             return f"{value:.1f}".rstrip("0").rstrip(".") + f" {unit}"
-        value /= 1024
+        value /= 1000
     raise AssertionError("unreachable")
 
 
@@ -125,6 +136,8 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
     if re.fullmatch(r"\d+(\.\d+)?", value):
         return float(value)
     try:
+        import email.utils  # here: the command line imports this module, rarely this
+
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError):
         return None
@@ -257,23 +270,78 @@ def error_for_status(
 # -- requests outcomes -> TransferError ---------------------------------------------------------
 
 
+# Request headers the protocol sets: their values are no secret (and are short words such as
+# "1.0.0" that must not be blanked out of a server's text). Every other value is the target's:
+# its credential, or a header a person configured, which may be one.
+_PROTOCOL_HEADERS = frozenset({
+    "tus-resumable", "upload-offset", "upload-length", "upload-metadata", "upload-checksum",
+    "upload-defer-length", "upload-concat", "content-type", "content-length", "host",
+    "user-agent", "accept", "accept-encoding", "connection", "cache-control",
+})  # fmt: skip
+REDACTED = "[redacted]"
+_MIN_SECRET = 4  # shorter values would blank out ordinary words of the text
+
+
+def request_secrets(headers: Mapping[str, str]) -> list[str]:
+    """The secret strings a request carried: header values, a scheme's credential, and for
+    Basic the base64 text, ``user:password`` and the password; longest first."""
+    found: set[str] = set()
+    for name, value in headers.items():
+        if name.lower() in _PROTOCOL_HEADERS or not value:
+            continue
+        found.add(value)
+        scheme, _, credential = value.strip().partition(" ")
+        credential = credential.strip()
+        if credential:
+            found.add(credential)
+        if scheme.lower() == "basic" and credential:
+            try:
+                pair = base64.b64decode(credential, validate=True).decode("utf-8", "replace")
+            except (ValueError, binascii.Error):
+                continue
+            found.add(pair)
+            found.add(pair.partition(":")[2])
+    return sorted((s for s in found if len(s) >= _MIN_SECRET), key=len, reverse=True)
+
+
+def redact(text: str, secrets: list[str]) -> str:
+    """``text`` with every one of ``secrets`` replaced by [redacted]."""
+    for secret in secrets:
+        if secret in text:
+            text = text.replace(secret, REDACTED)
+    return text
+
+
 def error_for_response(
     resp: requests.Response, action: str, *, gone: bool = False, max_size: int | None = None
 ) -> TransferError:
-    """Classify a non-success response (see core.errors.error_for_status)."""
+    """Classify a non-success response (see core.errors.error_for_status).
+
+    A server may quote the credential it refused ("invalid credential: Bearer <token>"): every
+    secret the request carried is redacted from its text before anyone shows or stores it.
+    """
+    import requests
+
     try:
         text = resp.text
     except (requests.RequestException, UnicodeDecodeError):
         text = ""
+    request = getattr(resp, "request", None)
+    secrets = request_secrets(request.headers) if request is not None else []
+    if secrets:
+        text = redact(text, secrets)
+    location = resp.headers.get("Location")
+    if location and secrets:
+        location = redact(location, secrets)
     return error_for_status(
         resp.status_code,
         action=action,
         server_text=trim_server_text(text, resp.headers.get("Content-Type", "")),
-        reason=resp.reason or "",
+        reason=redact(resp.reason or "", secrets),
         retry_after=parse_retry_after(resp.headers.get("Retry-After")),
         gone=gone,
         max_size=max_size,
-        location=resp.headers.get("Location"),
+        location=location,
     )
 
 
@@ -281,6 +349,8 @@ def classify_exception(
     e: requests.RequestException, url: str, action: str, *, stall_timeout: float
 ) -> TransferError:
     """Turn a requests exception (no answer from the server) into a TransferError."""
+    import requests
+
     host = urlsplit(url).netloc or url
     if isinstance(
         e,
@@ -312,9 +382,51 @@ def classify_exception(
         # A send timeout: the connection stopped taking data for stall_timeout seconds.
         message = f"The connection to {host} stalled for {stall_timeout:g} s while {action}."
     else:
-        message = f"The connection to {host} failed while {action}: {_short(e)}."
+        message = _connection_failure(e, host, action)
+    # The raw text (urllib3's "HTTPConnectionPool(...): Max retries exceeded ...") is for the log.
+    log.info("connection problem with %s while %s: %s", host, action, e)
     # Whether and when it is tried again is the caller's retry policy to say, not this text.
     return TransferError("Connection problem", message, kind=ErrorKind.TRANSIENT)
+
+
+_ERRNO_WORDS = {
+    errno.ECONNREFUSED: "connection refused (is the server running, and is the port right?)",
+    errno.ECONNRESET: "the server closed the connection",
+    errno.ENETUNREACH: "the network is unreachable",
+    errno.EHOSTUNREACH: "no route to the host",
+    errno.ETIMEDOUT: "the connection timed out",
+    errno.EPIPE: "the server closed the connection",
+}
+
+
+def _connection_failure(e: BaseException, host: str, action: str) -> str:
+    """"Cannot connect to 127.0.0.1:1: connection refused …" from requests' nested errors."""
+    cause = _innermost_os_error(e)
+    if isinstance(cause, socket.gaierror):
+        name = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+        return f"Cannot find the server {name}: its name does not resolve (check the URL and the network)."
+    if cause is not None and cause.errno in _ERRNO_WORDS:
+        words = _ERRNO_WORDS[cause.errno]
+        if cause.errno in (errno.ECONNRESET, errno.EPIPE):
+            return f"The connection to {host} broke while {action}: {words}."
+        return f"Cannot connect to {host}: {words}."
+    return f"The connection to {host} failed while {action}: {_short(e)}."
+
+
+def _innermost_os_error(e: BaseException) -> OSError | None:
+    """The OSError at the bottom of requests -> urllib3 -> socket (via reason, cause, context)."""
+    seen: set[int] = set()
+    stack: list[object] = [e]
+    found: OSError | None = None
+    while stack:
+        cur = stack.pop()
+        if not isinstance(cur, BaseException) or id(cur) in seen:
+            continue
+        seen.add(id(cur))
+        if isinstance(cur, OSError) and (cur.errno is not None or isinstance(cur, socket.gaierror)):
+            found = cur
+        stack.extend([cur.__cause__, cur.__context__, getattr(cur, "reason", None), *cur.args])
+    return found
 
 
 def _caused_by_timeout(e: BaseException) -> bool:

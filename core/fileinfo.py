@@ -2,26 +2,19 @@
 
 from __future__ import annotations
 
-import fnmatch
 import os
 import stat
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from core.errors import UpqueueError
-
-# Names a person does not mean to send when they add a folder: editors' and browsers'
-# partial or lock files, OS metadata, hidden files.
-SKIPPED_NAMES = ("*.part", "*.tmp", "*.crdownload", "~$*", ".~lock*", ".DS_Store", "Thumbs.db", ".*")
-
-
-def is_skipped_name(name: str) -> bool:
-    return any(fnmatch.fnmatchcase(name, pattern) for pattern in SKIPPED_NAMES)
+from core.pathtext import readable
+from core.walk import OnSkip, Skipped, walk
 
 
 def check_file(path: str) -> os.stat_result:
     """Return the stat of a regular, readable file, or raise UpqueueError saying what is wrong."""
-    shown = path
+    shown = readable(path)
     try:
         st = os.stat(path)
     except FileNotFoundError:
@@ -53,18 +46,21 @@ def check_file(path: str) -> os.stat_result:
     return st
 
 
-def expand(path: str, recursive: bool) -> Iterator[str]:
+def expand(path: str, recursive: bool, on_skip: OnSkip | None = None) -> Iterator[str]:
     """The files a path stands for: itself, or (recursively) the files under a folder.
 
-    Hidden and temporary names are skipped inside folders; symbolic links to folders are not
-    followed, so a link cannot pull in a tree outside the one the person chose.
+    Folders are walked by :func:`core.walk.walk` (the walker the window and watched folders
+    use): junk names are left out silently, links leading outside the folder, links to folders,
+    special files and unreadable sub-folders are told to ``on_skip`` with a reason. A path given
+    by itself is taken as it is (its checks are :func:`check_file`'s).
     """
     if recursive and os.path.isdir(path):
-        for root, dirs, files in os.walk(path, followlinks=False):
-            dirs[:] = sorted(d for d in dirs if not is_skipped_name(d))
-            for name in sorted(files):
-                if not is_skipped_name(name):
-                    yield os.path.join(root, name)
+        try:
+            yield from walk(path, on_skip=on_skip)
+        except OSError as exc:
+            if on_skip is not None:
+                on_skip(Skipped(path, "Cannot read folder",
+                                f"{path} cannot be listed: {exc.strerror or exc}."))
     else:
         yield path
 

@@ -23,6 +23,19 @@ class FileFingerprint:
     size: int
     mtime_ns: int
     inode: int
+    # The change time: a rewrite at the same size whose mtime was put back (touch -d, rsync
+    # --times, a restore) leaves size, mtime and inode alone but always moves ctime, which no
+    # program can set. None: not known (uploads queued before it was recorded), not compared.
+    ctime_ns: int | None = None
+
+    def matches(self, st: os.stat_result, *, inode: bool = True) -> bool:
+        """Does ``st`` describe this version of the file?"""
+        return (
+            st.st_size == self.size
+            and st.st_mtime_ns == self.mtime_ns
+            and (not inode or st.st_ino == self.inode)
+            and (self.ctime_ns is None or st.st_ctime_ns == self.ctime_ns)
+        )
 
 
 def fingerprint(path: str | os.PathLike[str]) -> FileFingerprint:
@@ -32,14 +45,23 @@ def fingerprint(path: str | os.PathLike[str]) -> FileFingerprint:
         OSError: the file cannot be stat'ed (e.g. FileNotFoundError).
     """
     st = os.stat(path)
-    return FileFingerprint(size=st.st_size, mtime_ns=st.st_mtime_ns, inode=st.st_ino)
+    return FileFingerprint(
+        size=st.st_size, mtime_ns=st.st_mtime_ns, inode=st.st_ino, ctime_ns=st.st_ctime_ns
+    )
 
 
-def file_changed_error(path: str, detail: str) -> TransferError:
-    """The error for a file that no longer matches what the upload was started with."""
+def file_changed_error(path: str, detail: str, *, gone: bool = False) -> TransferError:
+    """The error for a file that no longer matches what the upload was started with; it says
+    what Retry will do (send the file as it is now, from the start)."""
+    then = (
+        "Put it back and retry, or remove the upload."
+        if gone
+        else "Retry sends the file as it is now, from the start, and deletes the partial upload "
+        "on the server where the server allows it."
+    )
     return TransferError(
         "File changed during upload",
-        f"{path} {detail}. The upload stopped so that old and new content are not mixed.",
+        f"{path} {detail}. The upload stopped so that old and new content are not mixed. {then}",
         kind=ErrorKind.FILE_CHANGED,
     )
 
@@ -47,21 +69,24 @@ def file_changed_error(path: str, detail: str) -> TransferError:
 def check_unchanged(path: str, expected: FileFingerprint) -> None:
     """Raise a file_changed TransferError unless ``path`` still matches ``expected``."""
     try:
-        now = fingerprint(path)
+        st = os.stat(path)
     except FileNotFoundError:
-        raise file_changed_error(path, "was deleted or moved") from None
+        raise file_changed_error(path, "was deleted or moved", gone=True) from None
     except OSError as e:
         raise _read_error(path, e) from e
-    if now != expected:
-        raise file_changed_error(path, _describe_change(expected, now))
+    if not expected.matches(st):
+        raise file_changed_error(path, _describe_change(expected, st))
 
 
-def _describe_change(expected: FileFingerprint, now: FileFingerprint) -> str:
-    if now.inode != expected.inode:
+def _describe_change(expected: FileFingerprint, st: os.stat_result, *, inode: bool = True) -> str:
+    if inode and st.st_ino != expected.inode:
         return "was replaced by another file"
-    if now.size != expected.size:
-        return f"changed size (from {expected.size:,} to {now.size:,} bytes)"
-    return "was modified"
+    if st.st_size != expected.size:
+        return f"changed size (from {expected.size:,} to {st.st_size:,} bytes)"
+    if st.st_mtime_ns != expected.mtime_ns:
+        return "was modified"
+    return ("was modified (its size and modification time are as before, but its change time "
+            "moved: it was rewritten or its attributes changed)")
 
 
 def _read_error(path: str, e: OSError) -> TransferError:
@@ -80,6 +105,8 @@ class FileSlice:
       * ``check_stop()`` before every block; its exception (TransferStopped) aborts the request.
       * ``throttle(nbytes)`` with each block's size before the block is returned (may sleep).
       * ``on_progress(n)`` with the bytes read so far from this slice, after the throttle.
+      * ``block_hint()`` before every block: a smaller block size while a bandwidth limit holds
+        (None: ``block_size``).
 
     Raises (from ``__init__``, ``read`` and ``digest``):
         TransferError(kind="file_changed"): the file was deleted, replaced, resized or modified
@@ -98,6 +125,7 @@ class FileSlice:
         check_stop: Callable[[], None] | None = None,
         throttle: Callable[[int], None] | None = None,
         block_size: int = 1 << 20,
+        block_hint: Callable[[], int | None] | None = None,
     ) -> None:
         if start < 0 or length < 0 or block_size <= 0:
             raise ValueError("start and length must be >= 0 and block_size > 0")
@@ -109,6 +137,7 @@ class FileSlice:
         self._on_progress = on_progress
         self._check_stop = check_stop
         self._throttle = throttle
+        self._block_hint = block_hint
         self._pos = 0  # bytes of this slice returned so far
         self._since_check = 0
         try:
@@ -154,6 +183,9 @@ class FileSlice:
         want = min(remaining, self.block_size)
         if n > 0:
             want = min(want, n)
+        hint = self._block_hint() if self._block_hint is not None else None
+        if hint:
+            want = min(want, hint)  # a bandwidth limit wants small, even pieces
         data = self._read_exact(want)
         self._pos += len(data)
         self._since_check += len(data)
@@ -225,14 +257,15 @@ class FileSlice:
         except OSError as e:
             raise _read_error(self.path, e) from e
         # Unlinked while open: the fd still reads the old bytes, but the upload is pointless.
+        # A new file at the path means it was replaced (os.replace, an editor's safe save).
         if st.st_nlink == 0:
-            raise file_changed_error(self.path, "was deleted")
+            replaced = os.path.lexists(self.path)
+            raise file_changed_error(self.path, "was replaced by another file" if replaced else "was deleted")
         if self._expected is None:
             if self.start + self.length > st.st_size:
                 raise file_changed_error(self.path, "became shorter (truncated)")
             return
         # fstat sees in-place writes; the path check sees a rename/replace of the file.
-        now = FileFingerprint(st.st_size, st.st_mtime_ns, self._expected.inode)
-        if now != self._expected:
-            raise file_changed_error(self.path, _describe_change(self._expected, now))
+        if not self._expected.matches(st, inode=False):
+            raise file_changed_error(self.path, _describe_change(self._expected, st, inode=False))
         check_unchanged(self.path, self._expected)

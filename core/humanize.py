@@ -121,6 +121,13 @@ def local_time(iso: str | None) -> str:
         return iso
 
 
+def plural(count: int, noun: str, plural_form: str | None = None) -> str:
+    """``plural(1, "upload")`` -> "1 upload", ``plural(3, "upload")`` -> "3 uploads"."""
+    if count == 1:
+        return f"1 {noun}"
+    return f"{count:,} {plural_form or noun + 's'}"
+
+
 def processing(progress: float | None, message: str | None) -> str:
     """What an upload the server is processing shows: "Processing 40 %: Importing roads"."""
     text = "Processing" if progress is None else f"Processing {progress:.0f} %"

@@ -11,6 +11,8 @@ import sqlite3
 import time
 from pathlib import Path
 
+from core.paths import BACKUP_DIR, private_dir, private_file
+
 log = logging.getLogger(__name__)
 
 
@@ -148,18 +150,47 @@ _M003_BATCH_REJECTS = """
         CREATE INDEX batch_rejects_batch ON batch_rejects(batch_id);
 """
 
-# Transports (issue 8): each upload's remote state belongs to its protocol, as JSON; the tus URL
-# and expiry move into it (the old columns keep their data and are no longer written). Where a
-# person finds the upload on the server is result_url. The processing stage's progress and
+# Faults (issue 13). ctime_ns: the file's change time when queued, part of its fingerprint.
+# confirmed_offset: the highest offset the server confirmed for the current remote upload, so
+# only bytes the server stored count as progress that resets the retry count. all_sent: every
+# byte of the current remote upload was handed to the server, recorded before its answer, so a
+# HEAD answered 400/404 after a crash reads as done-but-unconfirmed rather than "start over".
+_M004_FAULTS = """
+        ALTER TABLE uploads ADD COLUMN ctime_ns INTEGER;
+        ALTER TABLE uploads ADD COLUMN confirmed_offset INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE uploads ADD COLUMN all_sent INTEGER NOT NULL DEFAULT 0;
+"""
+
+# Ids are never reused (an upload removed from the list must not lend its id, and with it its
+# history, to the next one): the last id handed out per table, seeded from what exists, removed
+# uploads included. A target removed with "keep the history" stays as a row marked removed, so
+# that its finished uploads keep their target.
+_M005_ID_COUNTERS = """
+        CREATE TABLE id_counters (
+            name TEXT PRIMARY KEY,
+            last_id INTEGER NOT NULL
+        );
+        INSERT INTO id_counters (name, last_id) SELECT 'uploads', coalesce(max(n), 0) FROM (
+            SELECT max(id) AS n FROM uploads UNION ALL
+            SELECT max(upload_id) FROM removed_uploads UNION ALL
+            SELECT max(upload_id) FROM events);
+        INSERT INTO id_counters (name, last_id) SELECT 'targets', coalesce(max(id), 0) FROM targets;
+        ALTER TABLE targets ADD COLUMN removed_at TEXT;
+"""
+
+# Transports (issue 8): each upload's remote state belongs to its protocol, as JSON; the tus URL,
+# expiry and all_sent flag move into it (the old columns keep their data, no longer written).
+# Where a person finds the upload on the server is result_url. The processing stage's progress and
 # message. A dataset's member files (a shapefile and its sidecars), the primary at position 0.
-_M004_TRANSPORTS = """
+_M006_TRANSPORTS = """
         ALTER TABLE uploads ADD COLUMN remote_state TEXT;        -- JSON, the protocol's own
         ALTER TABLE uploads ADD COLUMN result_url TEXT;
         ALTER TABLE uploads ADD COLUMN processing_progress REAL; -- 0-100, NULL: none given
         ALTER TABLE uploads ADD COLUMN processing_message TEXT;
         UPDATE uploads
            SET remote_state = json_object('protocol', 'tus', 'url', remote_url,
-                                          'expires', remote_expires),
+                                          'expires', remote_expires, 'all_sent',
+                                          json(CASE WHEN all_sent THEN 'true' ELSE 'false' END)),
                result_url = remote_url
          WHERE remote_url IS NOT NULL;
         CREATE TABLE upload_members (
@@ -170,16 +201,17 @@ _M004_TRANSPORTS = """
             size INTEGER NOT NULL,
             mtime_ns INTEGER NOT NULL,
             inode INTEGER NOT NULL,
+            ctime_ns INTEGER,
             role TEXT NOT NULL DEFAULT 'member',     -- primary | member
             PRIMARY KEY (upload_id, position)
         );
 """
 
-# Columns of uploads that schema 4 retired (their data stays; nothing reads or writes them).
-RETIRED_UPLOAD_COLUMNS = ("remote_url", "remote_expires")
-
 # Each entry is one SQL script; its position + 1 is the schema version it produces.
-MIGRATIONS: list[str] = [_M001_INITIAL, _M002_WATCHES, _M003_BATCH_REJECTS, _M004_TRANSPORTS]
+MIGRATIONS: list[str] = [
+    _M001_INITIAL, _M002_WATCHES, _M003_BATCH_REJECTS, _M004_FAULTS, _M005_ID_COUNTERS,
+    _M006_TRANSPORTS,
+]
 
 
 def apply(conn: sqlite3.Connection, db_path: Path) -> int:
@@ -198,9 +230,8 @@ def apply(conn: sqlite3.Connection, db_path: Path) -> int:
     if current == target:
         return current
     if current > 0:
-        backup_dir = db_path.parent / "backups"
-        backup_dir.mkdir(exist_ok=True)
-        copy_path = backup_dir / f"state-v{current}-{time.strftime('%Y%m%d-%H%M%S')}.db"
+        backup_dir = private_dir(db_path.parent / BACKUP_DIR)
+        copy_path = private_file(backup_dir / f"state-v{current}-{time.strftime('%Y%m%d-%H%M%S')}.db")
         with sqlite3.connect(copy_path) as copy:
             conn.backup(copy)
         log.info("backed up state.db to %s before migrating", copy_path)

@@ -38,6 +38,31 @@ def resource_path(*parts: str) -> Path:
     return base.joinpath("resources", *parts)
 
 
+def private_dir(path: Path) -> Path:
+    """Make the folder ``path`` exist with mode 0700 (its parents too, if missing)."""
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    try:
+        os.chmod(path, 0o700)
+    except OSError:  # pragma: no cover - filesystems without POSIX modes
+        pass
+    return path
+
+
+def tighten_modes(data_dir: Path) -> None:
+    """Owner-only modes on the data directory and what it holds (0700 folders, 0600 files):
+    a directory made by an older upqueue (manifests/ 0755, backups 0644) is tightened."""
+    for folder in (data_dir, data_dir / MANIFEST_DIR, data_dir / BACKUP_DIR):
+        if not folder.is_dir():
+            continue
+        try:
+            os.chmod(folder, 0o700)
+            for entry in os.scandir(folder):
+                if entry.is_file(follow_symlinks=False):
+                    os.chmod(entry.path, 0o600)
+        except OSError:  # pragma: no cover - not ours to change, or no POSIX modes
+            pass
+
+
 def private_file(path: Path) -> Path:
     """Make ``path`` exist with mode 0600 (no-op on the mode where the OS has no such bits)."""
     if not path.exists():

@@ -12,8 +12,11 @@ RETRYABLE_KINDS = frozenset({ErrorKind.TRANSIENT, ErrorKind.CONFLICT, ErrorKind.
 
 @dataclass(frozen=True)
 class RetryDecision:
+    """Whether to retry, after how many seconds, and the wait the server asked for (if any)."""
+
     retry: bool
     delay: float = 0.0
+    server_asked: float | None = None
 
 
 def backoff(attempt: int, base: float, cap: float, rng: random.Random | None = None) -> float:
@@ -31,6 +34,8 @@ def decide(error: TransferError, attempt: int, *, limit: int, base: float, cap: 
         return RetryDecision(False)
     delay = backoff(attempt, base, cap, rng)
     if error.retry_after is not None:
-        # The server said when: that is the wait, whatever our own schedule would have been.
-        delay = max(0.0, float(error.retry_after))
+        # The server said when: that is the wait, whatever our own schedule would have been,
+        # up to our own longest wait (a Retry-After of two hours would look like a hang).
+        asked = max(0.0, float(error.retry_after))
+        return RetryDecision(True, min(asked, cap), asked)
     return RetryDecision(True, delay)

@@ -1,9 +1,11 @@
 """Passwords and tokens: the OS keyring, or an explicit, documented file fallback.
 
 Secrets never go into state.db, a log or an export. On a headless box keyring finds no backend
-(NoKeyringError); then upqueue refuses to store a secret unless the person chose the fallback
-by setting ``UPQUEUE_SECRET_STORE=file``: a JSON file ``secrets.json`` in the data directory,
-mode 0600, readable only by its owner but not encrypted.
+(NoKeyringError), or only keyrings.alt's ``PlaintextKeyring``, which keeps them merely
+base64-encoded in a file outside the data directory; upqueue counts that as no keyring. Then it
+refuses to store a secret unless the person chose the fallback by setting
+``UPQUEUE_SECRET_STORE=file``: a JSON file ``secrets.json`` in the data directory, mode 0600,
+readable only by its owner but not encrypted (and said so).
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ from pathlib import Path
 
 import keyring
 import keyring.errors
-from keyring.backends import fail
+from keyring.backend import KeyringBackend
+from keyring.backends import chainer, fail
 
 from core.errors import UpqueueError
 from core.paths import private_file
@@ -29,12 +32,33 @@ FALLBACK_ENV = "UPQUEUE_SECRET_STORE"
 FALLBACK_FILE = "secrets.json"
 
 
-def keyring_available() -> bool:
+# Backends that are no keyring at all, or that keep secrets readable in a file nobody chose:
+# they are passed over, as if absent. Compared by exact class, by name (the modules may be absent).
+_NOT_A_KEYRING = {
+    "keyring.backends.fail.Keyring",
+    "keyring.backends.null.Keyring",
+    "keyrings.alt.file.PlaintextKeyring",
+}
+
+
+def _acceptable(backend: KeyringBackend) -> bool:
+    kind = type(backend)
+    return f"{kind.__module__}.{kind.__qualname__}" not in _NOT_A_KEYRING
+
+
+def secure_backend() -> KeyringBackend | None:
+    """The keyring backend upqueue may use: the best one that is neither missing nor plaintext."""
     backend = keyring.get_keyring()
-    if isinstance(backend, fail.Keyring):
-        return False
-    # The chainer reports a negative priority when it holds no usable backend.
-    return getattr(backend, "priority", 1) > 0 or bool(getattr(backend, "backends", None))
+    if isinstance(backend, chainer.ChainerBackend):
+        usable = [b for b in backend.backends if _acceptable(b)]  # already best first
+        return usable[0] if usable else None
+    if isinstance(backend, fail.Keyring) or not _acceptable(backend):
+        return None
+    return backend
+
+
+def keyring_available() -> bool:
+    return secure_backend() is not None
 
 
 class SecretStore:
@@ -50,16 +74,29 @@ class SecretStore:
         self._scope = hashlib.sha256(str(self._data_dir.resolve()).encode()).hexdigest()[:12]
         self._lock = threading.Lock()
         self.use_file = os.environ.get(FALLBACK_ENV, "").lower() == "file"
-        if not self.use_file and not keyring_available():
+        self._backend = None if self.use_file else secure_backend()
+        if not self.use_file and self._backend is None:
             log.warning(
-                "no OS keyring backend; secrets cannot be stored unless %s=file is set", FALLBACK_ENV
+                "no OS keyring backend (%s does not count: it keeps secrets in plain text); "
+                "secrets cannot be stored unless %s=file is set",
+                type(keyring.get_keyring()).__name__,
+                FALLBACK_ENV,
             )
 
     @property
     def backend_name(self) -> str:
         if self.use_file:
             return f"file ({self._file})"
-        return type(keyring.get_keyring()).__name__
+        if self._backend is None:
+            return "none"
+        return type(self._backend).__name__
+
+    def _keyring(self) -> KeyringBackend:
+        if self._backend is None:
+            raise keyring.errors.NoKeyringError(
+                "no keyring backend that keeps secrets encrypted was found"
+            )
+        return self._backend
 
     @property
     def _file(self) -> Path:
@@ -76,7 +113,7 @@ class SecretStore:
                 self._write_file(data)
             return
         try:
-            keyring.set_password(SERVICE, self._user(key), secret)
+            self._keyring().set_password(SERVICE, self._user(key), secret)
         except keyring.errors.KeyringError as exc:
             raise UpqueueError(
                 "No password store available",
@@ -90,8 +127,10 @@ class SecretStore:
         if self.use_file:
             with self._lock:
                 return self._read_file().get(key)
+        if self._backend is None:
+            return None  # nothing could have been stored
         try:
-            return keyring.get_password(SERVICE, self._user(key))
+            return self._keyring().get_password(SERVICE, self._user(key))
         except keyring.errors.KeyringError:
             log.warning("could not read secret %s from the keyring", key)
             return None
@@ -104,7 +143,7 @@ class SecretStore:
                     self._write_file(data)
             return
         try:
-            keyring.delete_password(SERVICE, self._user(key))
+            self._keyring().delete_password(SERVICE, self._user(key))
         except keyring.errors.PasswordDeleteError:
             pass
         except keyring.errors.KeyringError:

@@ -11,15 +11,16 @@ import json
 import logging
 import sqlite3
 import threading
+from collections.abc import Callable
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator
 
-import sqlite_utils
-
 from core import migrations
+from core.errors import UpqueueError
 from core.paths import private_file
+from core.pathtext import storable_params
 from core.settings import SETTINGS, coerce
 
 log = logging.getLogger(__name__)
@@ -69,8 +70,10 @@ class Store:
             side = self.path.with_name(self.path.name + suffix)
             if side.exists():
                 private_file(side)
-        self.db = sqlite_utils.Database(self._conn)
         self._seq = self._max_seq()
+        # The counter as of the last COMMIT: what a reader can see. Long polls wait on it.
+        self._committed_seq = self._seq
+        self._change_listeners: list[Callable[[int], None]] = []
         report = sqlite_version_report()
         if report["wal_reset_bug"]:
             log.info(
@@ -80,22 +83,29 @@ class Store:
 
     # -- connection -----------------------------------------------------------------------
     @contextmanager
-    def tx(self) -> Iterator[sqlite_utils.Database]:
+    def tx(self) -> Iterator[None]:
         """A write transaction (BEGIN IMMEDIATE), serialised with every other use."""
         with self._lock:
             self._conn.execute("BEGIN IMMEDIATE")
             try:
-                yield self.db
+                yield
             except BaseException:
                 self._conn.execute("ROLLBACK")
                 raise
             else:
                 self._conn.execute("COMMIT")
+            changed = self._seq != self._committed_seq
+            self._committed_seq = seq = self._seq
+        if changed:
+            # Outside the lock: a listener may read the store.
+            for listener in list(self._change_listeners):
+                listener(seq)
 
     @contextmanager
-    def read(self) -> Iterator[sqlite_utils.Database]:
+    def read(self) -> Iterator[None]:
+        """Hold the connection for several reads that must see one state."""
         with self._lock:
-            yield self.db
+            yield
 
     def query(self, sql: str, params: Any = ()) -> list[dict[str, Any]]:
         with self._lock:
@@ -103,7 +113,7 @@ class Store:
             # which a full window load of 100,000 uploads feels.
             cursor = self._conn.cursor()
             cursor.row_factory = None
-            cursor.execute(sql, params)
+            cursor.execute(sql, storable_params(params))
             names = [column[0] for column in cursor.description or ()]
             return [dict(zip(names, row)) for row in cursor.fetchall()]
 
@@ -112,9 +122,13 @@ class Store:
         return rows[0] if rows else None
 
     def execute(self, sql: str, params: Any = ()) -> sqlite3.Cursor:
-        """Run one statement; call inside ``tx()`` for writes."""
+        """Run one statement; call inside ``tx()`` for writes.
+
+        A file name that is not UTF-8 is stored in its private-use form (core.pathtext):
+        SQLite cannot take a lone surrogate, and one such name must not fail a whole batch.
+        """
         with self._lock:
-            return self._conn.execute(sql, params)
+            return self._conn.execute(sql, storable_params(params))
 
     def close(self) -> None:
         with self._lock:
@@ -140,6 +154,33 @@ class Store:
     def seq(self) -> int:
         with self._lock:
             return self._seq
+
+    @property
+    def committed_seq(self) -> int:
+        """The change counter as of the last commit (no lock: an int read is atomic)."""
+        return self._committed_seq
+
+    def on_change(self, listener: Callable[[int], None]) -> None:
+        """Call ``listener(seq)`` after every commit that moved the change counter.
+
+        It runs on the committing thread, after the commit: keep it short (e.g. hand off to
+        an event loop)."""
+        self._change_listeners.append(listener)
+
+    def next_id(self, table: str) -> int:
+        """A fresh id for a row of ``table`` ("uploads", "targets"), never one used before; call
+        inside ``tx()``. Also above any id already in the table (a row inserted another way)."""
+        if table not in ("uploads", "targets"):
+            raise ValueError(f"no id counter for {table!r}")
+        self.execute("INSERT OR IGNORE INTO id_counters (name, last_id) VALUES (?, 0)", (table,))
+        self.execute(
+            f"UPDATE id_counters SET last_id = max(last_id, (SELECT coalesce(max(id), 0) FROM {table}))"
+            " + 1 WHERE name = ?",
+            (table,),
+        )
+        row = self.query_one("SELECT last_id FROM id_counters WHERE name = ?", (table,))
+        assert row is not None
+        return int(row["last_id"])
 
     # -- events ---------------------------------------------------------------------------
     def add_event(
@@ -175,7 +216,7 @@ class Store:
                 values = {key: s.default for key, s in SETTINGS.items()}
                 for row in self.query("SELECT key, value FROM settings"):
                     if row["key"] in values:
-                        values[row["key"]] = json.loads(row["value"])
+                        values[row["key"]] = _stored_setting(row["key"], row["value"])
                 self._settings = values
             return dict(self._settings)
 
@@ -197,3 +238,13 @@ class Store:
                 )
             self._settings = None
         return coerced
+
+
+def _stored_setting(key: str, text: str) -> Any:
+    """A stored value, checked again: one saved before its range existed (``stall_timeout``
+    inf) would break every upload, so it falls back to the default, with a note in the log."""
+    try:
+        return coerce(key, json.loads(text))
+    except (ValueError, UpqueueError) as exc:
+        log.warning("setting %s: stored value %s ignored (%s); using the default", key, text, exc)
+        return SETTINGS[key].default

@@ -78,6 +78,14 @@ def check_url(url: str) -> str:
         raise UpqueueError(
             "Invalid URL", f"{url or '(empty)'} is not an http(s) address. Use e.g. https://example.org/files/."
         )
+    try:
+        port = parts.port
+    except ValueError:
+        port = -1
+    if port is not None and not 1 <= port <= 65535:
+        raise UpqueueError(
+            "Invalid URL", f"{url} has no valid port: a port is a number from 1 to 65535."
+        )
     if parts.username or parts.password:
         # Credentials in a URL end up in logs and exports; they belong in the keyring.
         raise UpqueueError(
@@ -137,8 +145,10 @@ def check_chunk_size(value: Any) -> int | None:
         return None
     try:
         size = parse_size(value) if isinstance(value, str) else int(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise UpqueueError("Invalid chunk size", f"{value!r}: give bytes or a size like 8M.") from None
-    if size < 64 * 1024:
-        raise UpqueueError("Chunk size too small", "Use a chunk size of at least 64 KiB (e.g. 8M).")
+    if size < 64_000:  # 64 kB, in the decimal units sizes are read and shown in
+        raise UpqueueError("Chunk size too small", "Use a chunk size of at least 64 kB (e.g. 8MB).")
+    if size > 64 * 10**9:
+        raise UpqueueError("Chunk size too large", "Use a chunk size between 64 kB and 64 GB (e.g. 8MB).")
     return size

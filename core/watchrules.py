@@ -7,28 +7,14 @@ rule is tested with synthetic data (the worker's ``watch_runner`` applies them t
 
 from __future__ import annotations
 
-import fnmatch
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from pathlib import PurePath
 
 from core import datasets
 
-# Names that are still being written, or belong to an editor or the OS, never a person's upload.
-DEFAULT_IGNORES: tuple[str, ...] = (
-    "*.part",
-    "*.partial",
-    "*.tmp",
-    "*.crdownload",
-    "*.download",
-    "~$*",
-    ".~lock*",
-    ".DS_Store",
-    "Thumbs.db",
-    "desktop.ini",
-    ".*",  # dot files (and, in recursive watches, everything under a dot folder)
-)
+# The name rules live with the one folder walker: add -r, a dropped folder and watches share them.
+from core.walk import DEFAULT_IGNORES, is_wanted, is_wanted_dir  # noqa: F401 (re-exported)
 
 DEFAULT_SETTLE_SECONDS = 3.0
 
@@ -51,65 +37,6 @@ class BatchState(StrEnum):
     OPEN = "open"
     FINISHED = "finished"
     FINISHED_WITH_FAILURES = "finished_with_failures"
-
-
-# -- names -------------------------------------------------------------------------------------
-
-
-def _match_any(parts: Sequence[str], relative: str, globs: Iterable[str]) -> bool:
-    name = parts[-1]
-    for glob in globs:
-        # A glob with a slash is about the path below the watched folder; one without is about a
-        # name, which may be the file's or any folder's on the way to it.
-        if "/" in glob:
-            if fnmatch.fnmatchcase(relative, glob):
-                return True
-        elif fnmatch.fnmatchcase(name, glob) or any(
-            fnmatch.fnmatchcase(p, glob) for p in parts[:-1]
-        ):
-            return True
-    return False
-
-
-def is_wanted(relative: str, include: Sequence[str] = (), exclude: Sequence[str] = ()) -> bool:
-    """Should the file at ``relative`` (a path below the watched folder) be uploaded?
-
-    A file is wanted when no default-ignore or ``exclude`` glob matches its name or a folder on
-    its way, and, when ``include`` globs are given, one of them matches. Matching is
-    case-sensitive, like the file systems people usually watch; globs containing ``/`` match the
-    whole relative path (``"scans/*.tif"``).
-
-    Args:
-        relative: path below the watched folder, with ``/`` or the OS separator.
-        include: globs of which one must match, or empty for "everything".
-        exclude: globs added to :data:`DEFAULT_IGNORES`.
-
-    Returns:
-        True if the file should be considered for upload.
-    """
-    parts = PurePath(relative).parts
-    if not parts:
-        return False
-    posix = "/".join(parts)
-    if _match_any(parts, posix, DEFAULT_IGNORES) or _match_any(parts, posix, exclude):
-        return False
-    if include:
-        return any(
-            fnmatch.fnmatchcase(posix if "/" in glob else parts[-1], glob) for glob in include
-        )
-    return True
-
-
-def is_wanted_dir(relative: str, exclude: Sequence[str] = ()) -> bool:
-    """Should a recursive scan descend into the folder at ``relative``?"""
-    parts = PurePath(relative).parts
-    if not parts:
-        return True
-    posix = "/".join(parts)
-    names_only = [g for g in (*DEFAULT_IGNORES, *exclude) if "/" not in g]
-    return not any(fnmatch.fnmatchcase(parts[-1], g) for g in names_only) and not any(
-        fnmatch.fnmatchcase(posix, g) for g in exclude if "/" in g
-    )
 
 
 # -- events ------------------------------------------------------------------------------------

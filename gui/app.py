@@ -54,9 +54,17 @@ def run(argv: Sequence[str] | None = None) -> int:
     """
     _setup_logging()
     app = make_application(argv)
+    from gui.single_instance import SingleInstance, hand_over, server_name
+
+    name = server_name(paths.data_dir())
+    if hand_over(name):
+        print("upqueue is open already; its window was brought forward.", file=sys.stderr)
+        return 0
     from gui.main_window import MainWindow
 
     window = MainWindow()
+    single = SingleInstance(name, window.show_window, app)
+    app.aboutToQuit.connect(single.close)
 
     # The window redraws its tinted icons on a palette change (MainWindow.changeEvent); Qt
     # changes the palette when the desktop switches between light and dark.

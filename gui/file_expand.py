@@ -5,38 +5,33 @@ Pure Python (no Qt) so it can run off the GUI thread: a dropped folder may hold 
 
 from __future__ import annotations
 
-import fnmatch
 import os
 from collections.abc import Iterable
 from pathlib import Path
 
-# Partial downloads, editor and office lock files: they are not finished files yet.
-TEMP_PATTERNS = ("*.part", "*.tmp", "*.crdownload", "~$*", "*.swp", "*~")
+from core.walk import Skipped, is_ignored_name, walk
+
+# The one ignore list (core.walk), shared with `upqueue add -r` and watched folders.
+is_skipped = is_ignored_name
 
 
-def is_skipped(name: str) -> bool:
-    """Whether a file or folder called ``name`` is hidden or temporary and should not be queued."""
-    if name.startswith("."):
-        return True
-    return any(fnmatch.fnmatchcase(name.lower(), pattern) for pattern in TEMP_PATTERNS)
-
-
-def expand_paths(paths: Iterable[str | os.PathLike[str]]) -> tuple[list[str], list[str]]:
+def expand_paths(paths: Iterable[str | os.PathLike[str]]) -> tuple[list[str], list[Skipped]]:
     """Files to upload for what a person dropped or chose.
 
     A file is taken as it is (a person who drops ``notes.tmp`` by itself means it); a folder
-    adds its files recursively, skipping hidden and temporary files and folders. Symbolic links
-    to folders are not followed (they can loop); links to files are.
+    adds its files recursively by :func:`core.walk.walk`, the walker ``upqueue add -r`` and
+    watched folders use: hidden and temporary names are skipped, links to folders are not
+    followed, links to files only when they stay inside the folder.
 
     Args:
         paths: files and folders.
 
     Returns:
-        ``(files, skipped)``: absolute file paths in a stable order, and the paths that were
-        left out because they do not exist or cannot be read.
+        ``(files, skipped)``: absolute file paths in a stable order, and what was left out for a
+        reason other than its name (missing, unreadable, a link leading out), with the reason.
     """
     files: list[str] = []
-    skipped: list[str] = []
+    skipped: list[Skipped] = []
     seen: set[str] = set()
 
     def add(path: str) -> None:
@@ -49,30 +44,16 @@ def expand_paths(paths: Iterable[str | os.PathLike[str]]) -> tuple[list[str], li
         if os.path.isfile(path):
             add(path)
         elif os.path.isdir(path):
-            found = _walk(path, skipped)
-            for item in found:
-                add(item)
+            try:
+                for item in walk(path, on_skip=skipped.append):
+                    add(item)
+            except OSError as error:
+                skipped.append(Skipped(path, "Cannot read folder",
+                                       f"{path} cannot be listed: {error.strerror or error}."))
         else:
-            skipped.append(path)
+            skipped.append(Skipped(path, "File not found",
+                                   f"{path} is not there any more (moved or deleted?)."))
     return files, skipped
-
-
-def _walk(root: str, skipped: list[str]) -> list[str]:
-    found: list[str] = []
-
-    def on_error(error: OSError) -> None:
-        skipped.append(error.filename or root)
-
-    for folder, dirs, names in os.walk(root, onerror=on_error, followlinks=False):
-        # Pruning in place stops os.walk from descending into hidden and temp folders.
-        dirs[:] = sorted(d for d in dirs if not is_skipped(d))
-        for name in sorted(names):
-            if is_skipped(name):
-                continue
-            full = os.path.join(folder, name)
-            if os.path.isfile(full):
-                found.append(full)
-    return found
 
 
 def common_label(paths: list[str]) -> str:

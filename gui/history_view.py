@@ -7,6 +7,7 @@ so what the table shows is what the file holds.
 from __future__ import annotations
 
 import html
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from core.humanize import plural
 from core.models import FINISHED_STATUSES
 from gui.icons import icon
 from gui.models.history_model import HistoryModel
@@ -122,7 +124,7 @@ class HistoryView(QWidget):
         self.model.set_uploads(uploads)
         first, last = self.range()
         self.message.setText(
-            f"{len(uploads):,} finished upload(s) added {first} … {last} (UTC days)."
+            f"{plural(len(uploads), 'finished upload')} added {first} … {last} (UTC days)."
         )
 
     def export(self) -> None:
@@ -134,14 +136,17 @@ class HistoryView(QWidget):
 
         def work(api: Any) -> tuple[str, int]:
             text = api.export_csv(first, last)
-            Path(path).write_text(text, encoding="utf-8", newline="")
+            # Written beside and renamed into place: the file is never seen half-written.
+            partial = Path(f"{path}.partial")
+            partial.write_text(text, encoding="utf-8", newline="")
+            os.replace(partial, path)
             return path, max(0, len(text.splitlines()) - 1)
 
         self._call(work, self._exported, self._failed)
 
     def _exported(self, result: tuple[str, int]) -> None:
         path, rows = result
-        self.message.setText(f"Exported {rows:,} upload(s) to {path}.")
+        self.message.setText(f"Exported {plural(rows, 'upload')} to {path}.")
 
     def _failed(self, error: BaseException) -> None:
         title = getattr(error, "title", "Something went wrong")

@@ -13,11 +13,8 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QEvent, Qt, QTimer, QUrl
-from PySide6.QtGui import (
-    QCloseEvent,
-    QDesktopServices,
-)
+from PySide6.QtCore import QEvent, Qt, QTimer
+from PySide6.QtGui import QCloseEvent, QDesktopServices, QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import (
     QApplication,
     QMainWindow,
@@ -32,13 +29,14 @@ from core import humanize, paths
 from core.errors import UpqueueError
 from gui import icons, window_chrome
 from gui.background import Background
+from gui.dialog_host import DialogHost
 from gui.first_run import FirstRunPage
 from gui.icons import app_icon
 from gui.models.queue_filter import QueueFilter
 from gui.models.queue_model import QueueModel
 from gui.poller import Poller
-from gui.queue_commands import QueueCommands
-from gui.queue_view import QueueView
+from gui.queue_controller import Prompts, QueueController, file_dialogs
+from gui.queue_view import QueueView, local_paths
 from gui.sidebar import Sidebar
 from gui.status_panel import StatusPanel
 from gui.tray import NotificationPolicy, Tray, tooltip_text
@@ -48,13 +46,22 @@ from gui.worker_supervisor import WorkerState, WorkerSupervisor, default_connect
 log = logging.getLogger(__name__)
 
 
+def window_title(counts: dict[str, Any], speed: float) -> str:
+    """"↑ 11.6 MB/s · 1 uploading" while uploads move, else "upqueue". Qt adds the application's
+    name itself ("… — upqueue"), so it is not in the moving title."""
+    if speed <= 0:
+        return "upqueue"
+    uploading = int(counts.get("uploading", 0))
+    return f"↑ {humanize.speed(speed)}" + (f" · {uploading:,} uploading" if uploading else "")
+
+
 def _prepare_full(result: dict[str, Any]) -> dict[str, Any]:
     """On the pool thread: the full queue's dicts become model rows (and the dicts can go)."""
     result["rows"] = QueueModel.prepare(result.pop("uploads", None) or [])
     return result
 
 
-class MainWindow(QueueCommands, QMainWindow):
+class MainWindow(QMainWindow):
     """The upqueue window.
 
     Args:
@@ -87,29 +94,53 @@ class MainWindow(QueueCommands, QMainWindow):
         self.last_error: tuple[str, str] | None = None
         self.loaded = False  # the first full load of the queue arrived
         self.targets_loaded = False
-        self._waiting_paths: list[str] = []  # dropped before the targets were known
+        self._config_seen: Any = None  # the worker's "config" counter the window has loaded
         self._quitting = False
         self._told_about_tray = False
-        self._dialogs: dict[str, QWidget] = {}
         # "Retrying in 12 s" counts down although the row itself does not change.
         self._countdown = QTimer(self)
         self._countdown.setInterval(1000)
         self._countdown.timeout.connect(self.view_refresh)
-        # Seams for tests: everything that would open a native dialog or another program.
-        self.choose_files: Callable[[], list[str]] = self._choose_files
-        self.choose_folder: Callable[[], str] = self._choose_folder
-        self.confirm: Callable[[str, str], bool] = self._confirm
         self.ask_quit: Callable[[], str] = self._ask_quit
-        self.open_url: Callable[[QUrl], Any] = QDesktopServices.openUrl
-
         self.view = QueueView(self.proxy)
+        choose_files, choose_folder = file_dialogs(self)
+        # Seams for tests (``window.prompts.confirm = …``): everything that would open a native
+        # dialog or another program.
+        self.prompts = Prompts(
+            confirm=self._confirm,
+            choose_files=choose_files,
+            choose_folder=choose_folder,
+            open_url=QDesktopServices.openUrl,
+            say=lambda text, ms: self.statusBar().showMessage(text, ms),
+            show_error=self.show_error,
+            show_targets=self.show_targets,
+            remember_target=window_chrome.remember_target,
+        )
+        self.controller = QueueController(
+            self.call,
+            self.view,
+            self.poller,
+            self.commands,
+            self.prompts,
+            lambda: (self.targets, self.targets_loaded),
+            lambda: self.target_combo.currentData(),
+            self,
+        )
+        self.dialog_host = DialogHost(
+            self.call,
+            self,
+            targets_changed=self.load_targets,
+            settings_applied=self._settings_loaded,
+            show_batch=self.show_batch,
+            targets=lambda: self.targets,
+        )
         self.sidebar = Sidebar()
         self.first_run = FirstRunPage()
         self.status_panel = StatusPanel()
         self._build()
         self._connect_signals()
-        window_chrome.restore_layout(self)
-        self._update_actions()
+        window_chrome.restore_layout(self, self.view.horizontalHeader(), self.splitter)
+        self.controller.update_actions()
         if start:
             self.supervisor.start()
 
@@ -119,7 +150,9 @@ class MainWindow(QueueCommands, QMainWindow):
         self.toolbar, self.search, self.target_combo = window_chrome.build_toolbar(
             self, self.commands
         )
-        self.menu_bar = window_chrome.build_menus(self, self.commands)
+        self.menu_bar = window_chrome.build_menus(
+            self, self.commands, self._go_to, self.view.columns_menu
+        )
         self.batch_bar = window_chrome.BatchBar()
         queue_page = QWidget()
         layout = QVBoxLayout(queue_page)
@@ -142,20 +175,21 @@ class MainWindow(QueueCommands, QMainWindow):
         self.resize(1280, 720)
 
     def _connect_signals(self) -> None:
-        a = self.commands
-        a["add_files"].triggered.connect(lambda: self.add_paths(self.choose_files()))
-        a["add_folder"].triggered.connect(self._add_folder)
-        a["pause"].triggered.connect(lambda: self.act_on_selection("pause"))
-        a["resume"].triggered.connect(lambda: self.act_on_selection("resume"))
-        a["toggle"].triggered.connect(self.toggle_selection)
-        a["cancel"].triggered.connect(lambda: self.act_on_selection("cancel"))
-        a["retry"].triggered.connect(lambda: self.act_on_selection("retry"))
-        a["remove"].triggered.connect(self.remove_selection)
-        a["open_folder"].triggered.connect(self.open_folders)
-        a["copy_url"].triggered.connect(self.copy_urls)
+        a, c = self.commands, self.controller
+        a["add_files"].triggered.connect(c.add_files)
+        a["add_folder"].triggered.connect(c.add_folder)
+        a["pause"].triggered.connect(lambda: c.act_on_selection("pause"))
+        a["resume"].triggered.connect(lambda: c.act_on_selection("resume"))
+        a["toggle"].triggered.connect(c.toggle_selection)
+        a["cancel"].triggered.connect(lambda: c.act_on_selection("cancel"))
+        a["retry"].triggered.connect(lambda: c.act_on_selection("retry"))
+        a["remove"].triggered.connect(c.remove_selection)
+        a["clear_finished"].triggered.connect(c.clear_finished)
+        a["open_folder"].triggered.connect(c.open_folders)
+        a["copy_url"].triggered.connect(c.copy_urls)
         a["details"].triggered.connect(self.show_details)
-        a["pause_all"].triggered.connect(lambda: self.all_uploads("pause_all"))
-        a["resume_all"].triggered.connect(lambda: self.all_uploads("resume_all"))
+        a["pause_all"].triggered.connect(lambda: c.all_uploads("pause_all"))
+        a["resume_all"].triggered.connect(lambda: c.all_uploads("resume_all"))
         a["select_all"].triggered.connect(self.view.selectAll)
         a["search"].triggered.connect(self.focus_search)
         a["targets"].triggered.connect(self.show_targets)
@@ -165,13 +199,18 @@ class MainWindow(QueueCommands, QMainWindow):
         for key in ("toggle", "remove", "select_all"):
             a[key].setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
             self.view.addAction(a[key])
-        self.view.customContextMenuRequested.connect(self._context_menu)
-        self.view.files_dropped.connect(self.add_paths)
+        self.view.customContextMenuRequested.connect(c.show_context_menu)
+        self.view.files_dropped.connect(c.add_paths)
         self.view.activated_upload.connect(lambda upload_id: self.show_details(upload_id))
-        self.view.selectionModel().selectionChanged.connect(self._update_actions)
-        self.proxy.modelReset.connect(self._update_actions)
-        self.proxy.rowsRemoved.connect(self._update_actions)
+        self.view.selectionModel().selectionChanged.connect(c.update_actions)
+        self.proxy.modelReset.connect(c.update_actions)
+        self.proxy.rowsRemoved.connect(c.update_actions)
         self.search.textChanged.connect(self.proxy.set_search)
+        # The target chosen is remembered at once (not only on a clean quit): after a restart,
+        # a drop goes where the last one went.
+        self.target_combo.activated.connect(
+            lambda _index: window_chrome.remember_target(self.target_combo.currentData())
+        )
         self.sidebar.group_selected.connect(self._show_group)
         self.sidebar.page_selected.connect(self.show_page)
         self.first_run.add_target.connect(self.show_targets)
@@ -180,13 +219,40 @@ class MainWindow(QueueCommands, QMainWindow):
         self.supervisor.client_changed.connect(self._client_changed)
         self.supervisor.state_changed.connect(self._worker_state)
         self.poller.full.connect(self._full)
+        self.poller.more.connect(self._more)
         self.poller.changes.connect(self._changes)
         self.poller.stats.connect(self._stats)
         self.poller.failed.connect(self.supervisor.report_failure)
         self.tray.show_requested.connect(self.show_window)
-        self.tray.pause_all.connect(lambda: self.all_uploads("pause_all"))
-        self.tray.resume_all.connect(lambda: self.all_uploads("resume_all"))
+        self.tray.pause_all.connect(lambda: c.all_uploads("pause_all"))
+        self.tray.resume_all.connect(lambda: c.all_uploads("resume_all"))
         self.tray.quit_requested.connect(self.quit_app)
+
+    def _go_to(self, key: str) -> None:
+        if key == "all":
+            self.sidebar.select_group("all")
+        else:
+            self.sidebar.select_page(key)
+
+    def focus_search(self) -> None:
+        self.search.setFocus()
+        self.search.selectAll()
+
+    def current_target(self) -> dict[str, Any] | None:
+        return self.controller.current_target()
+
+    def add_paths(self, paths_: list[str]) -> None:
+        self.controller.add_paths(paths_)
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if local_paths(event):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        dropped = local_paths(event)
+        if dropped:
+            event.acceptProposedAction()
+            self.controller.add_paths(dropped)
 
     # -- talking to the worker ------------------------------------------------------------
 
@@ -232,6 +298,7 @@ class MainWindow(QueueCommands, QMainWindow):
         box.open()
 
     def _client_changed(self, client: Any) -> None:
+        self._config_seen = None
         self.poller.set_source(client)
         self.load_targets()
         self.load_settings()
@@ -249,15 +316,17 @@ class MainWindow(QueueCommands, QMainWindow):
             self.target_combo, targets, window_chrome.layout_state().value("target")
         )
         self._update_first_run()
-        waiting, self._waiting_paths = self._waiting_paths, []
-        if waiting:
-            self.add_paths(waiting)
+        self.controller.targets_arrived()
 
     def _settings_loaded(self, settings: dict[str, Any]) -> None:
         self.worker_settings = settings
 
     def _worker_state(self, state: str, detail: str) -> None:
         self.status_panel.set_worker_state(state, detail)
+        if state != WorkerState.RUNNING:
+            self._forget_stats()
+        if self.loaded:  # say what happens to the worker, not only in a tooltip
+            self.statusBar().showMessage(detail, 10000)
         if state == WorkerState.STARTING and not self.loaded:
             self.view.placeholder = "Starting the worker…"
         elif state == WorkerState.UNREACHABLE and not self.loaded:
@@ -280,12 +349,20 @@ class MainWindow(QueueCommands, QMainWindow):
         self._worker_state(self.supervisor.state.value, self.supervisor.detail)
         self._update_first_run()
 
+    def _more(self, result: dict[str, Any]) -> None:
+        # The rest of a long queue, after its first screenful was painted.
+        if "rows" in result:
+            self.model.append_rows(result["rows"])
+        else:
+            self.model.append_rows(QueueModel.prepare(result.get("uploads") or []))
+        gc.freeze()
+
     def _changes(self, result: dict[str, Any]) -> None:
         transitions = self.model.apply_changes(
             result.get("uploads") or [], result.get("removed") or []
         )
         if transitions:
-            self._update_actions()
+            self.controller.update_actions()
             if any(old is None for _id, old, _new in transitions):
                 self._update_first_run()
             if self.worker_settings.get("notifications", True):
@@ -313,15 +390,13 @@ class MainWindow(QueueCommands, QMainWindow):
     def _stats(self, stats: dict[str, Any]) -> None:
         self.stats = stats
         self.supervisor.report_ok()
+        self._follow_config(stats.get("config"))
         self.status_panel.set_stats(stats)
         self.sidebar.set_counts(stats.get("counts") or {})
         sent, total = self.model.unfinished_bytes()
         speed = float(stats.get("speed") or 0.0)
         self.tray.set_tooltip(tooltip_text(stats.get("counts") or {}, speed, sent, total))
-        title = "upqueue"
-        if speed > 0:
-            title = f"upqueue — ↑ {humanize.speed(speed)}"
-        self.setWindowTitle(title)
+        self.setWindowTitle(window_title(stats.get("counts") or {}, speed))
         retrying = int((stats.get("counts") or {}).get("retrying", 0))
         if retrying and not self._countdown.isActive():
             self._countdown.start()
@@ -331,9 +406,36 @@ class MainWindow(QueueCommands, QMainWindow):
             if self.worker_settings.get("notifications", True):
                 self.tray.notify(note_title, message, error)
 
+    def _follow_config(self, config: Any) -> None:
+        """Targets, settings or watches changed (the CLI, another window): load them again."""
+        if config is None or config == self._config_seen:
+            return
+        first, self._config_seen = self._config_seen is None, config
+        if first:
+            return  # loaded with the client already
+        self.load_targets()
+        self.load_settings()
+        self.dialog_host.refresh_open("targets")
+        watches = self._page_widgets.get("watches")
+        if watches is not None and self.pages.currentWidget() is watches:
+            getattr(watches, "refresh", lambda: None)()
+
+    def _forget_stats(self) -> None:
+        """No worker, no news: no "1 uploading · ↑ 11.6 MB/s" from before it went away."""
+        self.stats = {"counts": {}, "speed": 0.0, "active": 0}
+        self.status_panel.clear_stats()
+        self.setWindowTitle(window_title({}, 0.0))
+        self.tray.set_tooltip("upqueue — the worker is not running")
+        if self._countdown.isActive():
+            self._countdown.stop()
+
     def view_refresh(self) -> None:
         """Repaint the rows on screen (only those: the view asks the model for what it shows)."""
         self.view.viewport().update()
+
+    def resizeEvent(self, event: Any) -> None:
+        super().resizeEvent(event)
+        window_chrome.fit_toolbar(self.toolbar, self.commands, self.width())
 
     def changeEvent(self, event: QEvent) -> None:
         if event.type() == QEvent.Type.PaletteChange:
@@ -361,7 +463,7 @@ class MainWindow(QueueCommands, QMainWindow):
     def show_page(self, key: str) -> None:
         widget = self._page_widgets.get(key)
         if widget is None:
-            widget = window_chrome.make_page(key, self)
+            widget = self.dialog_host.make_page(key)
             self._page_widgets[key] = widget
             self.pages.addWidget(widget)
         self.pages.setCurrentWidget(widget)
@@ -380,13 +482,13 @@ class MainWindow(QueueCommands, QMainWindow):
     def show_details(self, upload_id: int | None = None) -> None:
         ids = [upload_id] if upload_id else self.view.selected_ids()[:1]
         if ids:
-            window_chrome.open_details(self, ids[0])
+            self.dialog_host.open_details(ids[0])
 
     def show_targets(self) -> None:
-        window_chrome.open_dialog(self, "targets")
+        self.dialog_host.open("targets")
 
     def show_settings(self) -> None:
-        window_chrome.open_dialog(self, "settings")
+        self.dialog_host.open("settings")
 
     def show_window(self) -> None:
         self.showNormal()
@@ -437,12 +539,11 @@ class MainWindow(QueueCommands, QMainWindow):
         QApplication.quit()
 
     def _shutdown_gui(self) -> None:
-        window_chrome.save_layout(self)
+        window_chrome.save_layout(self, self.view.horizontalHeader(), self.splitter)
         self.poller.stop()
         self.supervisor.stop()
         self.tray.hide()
-        for dialog in list(self._dialogs.values()):
-            dialog.close()
+        self.dialog_host.close_all()
         self.background.close()
 
     def _ask_quit(self) -> str:

@@ -16,6 +16,7 @@ from PySide6.QtGui import (
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHeaderView,
+    QMenu,
     QStyle,
     QStyledItemDelegate,
     QStyleOptionViewItem,
@@ -31,13 +32,17 @@ from gui.widgets.progress_delegate import ProgressDelegate
 _WIDTHS = {
     Col.NAME: 260,
     Col.SIZE: 78,
-    Col.PROGRESS: 190,
+    Col.PROGRESS: 150,
     Col.SPEED: 86,
-    Col.ETA: 92,
-    Col.STATUS: 215,
+    Col.ETA: 80,
+    Col.STATUS: 170,
     Col.TARGET: 80,
     Col.ADDED: 100,
 }
+# Shown left to right: what a person looks for first comes first, so that in a narrow window
+# (800 px) the status is on screen and speed, time left, target and date scroll or hide.
+_MIN_NAME = 160
+_ORDER = [Col.NAME, Col.SIZE, Col.PROGRESS, Col.STATUS, Col.SPEED, Col.ETA, Col.TARGET, Col.ADDED]
 
 
 class _RowDelegate(QStyledItemDelegate):
@@ -108,10 +113,61 @@ class QueueView(QTableView):
         header.setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
         for column, width in _WIDTHS.items():
             self.setColumnWidth(column, width)
-        header.setSectionResizeMode(Col.NAME, QHeaderView.ResizeMode.Stretch)
+        # Name takes what the other columns leave, but never less than _MIN_NAME (Qt's Stretch
+        # would squeeze it to nothing, or keep it wide and push Status off a narrow window).
+        header.sectionResized.connect(self._other_resized)
+        for visual, column in enumerate(_ORDER):
+            header.moveSection(header.visualIndex(column), visual)
+        header.setMinimumSectionSize(48)
+        # Right-click on the header: choose the columns (kept with the layout).
+        header.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        header.customContextMenuRequested.connect(
+            lambda position: self.columns_menu().popup(header.mapToGlobal(position))
+        )
         self.setSortingEnabled(True)
         self.placeholder = "Drop files or folders here, or press Ctrl+O to add files."
         self.doubleClicked.connect(lambda index: self._activate(index.row()))
+
+    def resizeEvent(self, event: Any) -> None:
+        super().resizeEvent(event)
+        self.fit_name()
+
+    def _other_resized(self, section: int, _old: int, _new: int) -> None:
+        if section != Col.NAME:
+            self.fit_name()
+
+    def fit_name(self) -> None:
+        header = self.horizontalHeader()
+        others = sum(
+            header.sectionSize(c) for c in Col if c != Col.NAME and not header.isSectionHidden(c)
+        )
+        width = max(_MIN_NAME, self.viewport().width() - others)
+        if header.sectionSize(Col.NAME) != width:
+            header.blockSignals(True)
+            header.resizeSection(Col.NAME, width)
+            header.blockSignals(False)
+            self.viewport().update()
+
+    def setColumnHidden(self, column: int, hide: bool) -> None:
+        super().setColumnHidden(column, hide)
+        self.fit_name()
+
+    def columns_menu(self, parent: QWidget | None = None) -> QMenu:
+        """A menu of the columns, each checkable (Name always shows)."""
+        menu = QMenu("&Columns", parent or self)
+        menu.setObjectName("columns-menu")
+        model = self.model()
+        for column in _ORDER:
+            if column == Col.NAME:
+                continue
+            title = str(model.headerData(column, Qt.Orientation.Horizontal)).strip()
+            action = menu.addAction(title)
+            action.setObjectName(f"column-{column.name.lower()}")
+            action.setCheckable(True)
+            action.setChecked(not self.isColumnHidden(column))
+            action.toggled.connect(lambda shown, c=column: self.setColumnHidden(c, not shown))
+        self.last_columns_menu = menu
+        return menu
 
     # -- selection ------------------------------------------------------------------------
 

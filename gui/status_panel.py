@@ -71,6 +71,12 @@ class StatusPanel(QWidget):
         self.speed_label.setText(f"↑ {humanize.speed(speed)}" if speed > 0 else "")
         self.speed_label.setVisible(speed > 0)
 
+    def clear_stats(self) -> None:
+        """Say nothing about counts or speed: the worker that knew them is gone."""
+        self.counts_label.setText("")
+        self.speed_label.setText("")
+        self.speed_label.setVisible(False)
+
     def set_worker_state(self, state: str, detail: str) -> None:
         colour, text = _STATE_TEXT.get(WorkerState(state), ("#8a94a6", state))
         self.state_label.setText(f"<span style='color:{colour}'>●</span> {text}")

@@ -31,9 +31,12 @@ from PySide6.QtWidgets import (
 
 from core.models import AuthKind
 from core.transports import registry
+from gui import target_prompts
 from gui.icons import icon
+from gui.target_prompts import ResultLabel
 
 Call = Callable[..., None]
+Ask = Callable[[str, Callable[[str], None]], None]
 _MIB = 1 << 20
 _AUTH_LABELS = {
     AuthKind.NONE: "None",
@@ -88,6 +91,10 @@ class TargetsDialog(QDialog):
         self.targets: list[dict[str, Any]] = []
         self._current: dict[str, Any] | None = None  # None: a new, unsaved target
         self._dirty = False
+        self._close_after_save = False
+        # Seams for tests: ``ask_x(name, answer)`` calls ``answer(word)``.
+        self.ask_remove: Ask = lambda name, answer: target_prompts.ask_remove(self, name, answer)
+        self.ask_unsaved: Ask = lambda name, answer: target_prompts.ask_unsaved(self, name, answer)
         self._build()
         self._new()
 
@@ -154,12 +161,8 @@ class TargetsDialog(QDialog):
         self.protocol.currentIndexChanged.connect(self._protocol_changed)
         self.chunk.valueChanged.connect(self._edited)
 
-        self.result_label = QLabel()
+        self.result_label = ResultLabel()
         self.result_label.setObjectName("target-result")
-        self.result_label.setWordWrap(True)
-        self.result_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.result_label.setMinimumHeight(48)
-        self.result_label.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
         self.test_button = QPushButton(icon("test"), "Test Connection")
         self.test_button.setObjectName("target-test")
         self.test_button.clicked.connect(self.test_connection)
@@ -375,14 +378,58 @@ class TargetsDialog(QDialog):
         self._say(f"Saved “{html.escape(target['name'])}”.", True)
         self.changed.emit()
         self.refresh(target["id"])
+        if self._close_after_save:
+            self._close_after_save = False
+            self._forget_and_close()
+
+    # -- closing --------------------------------------------------------------------------
+
+    def unsaved(self) -> bool:
+        """Something was typed that is not saved (an untouched empty form does not count)."""
+        if not self._dirty:
+            return False
+        if self._current is None:
+            return bool(self.name.text().strip() or self.url.text().strip())
+        return True
+
+    def reject(self) -> None:
+        """Close (Esc, the Close button, the title bar): ask first about an unsaved target."""
+        if self.unsaved():
+            self.ask_unsaved(self.name.text().strip(), self._unsaved_answer)
+            return
+        self._forget_and_close()
+
+    def _unsaved_answer(self, answer: str) -> None:
+        if answer == "save":
+            self._close_after_save = True
+            self.save()
+        elif answer == "discard":
+            self._forget_and_close()
+
+    def _forget_and_close(self) -> None:
+        # Opened again, the dialog shows the saved state, not an old form or test result.
+        current = self._current
+        if current is None:
+            self._new()
+        else:
+            self._show(current)
+        super().reject()
 
     def remove_current(self) -> None:
         current = self._current
         if current is None:
             return
-        self._call(
-            lambda api: api.remove_target(current["id"]), lambda _: self._removed(), self._failed
-        )
+
+        def answered(choice: str) -> None:
+            if choice == "cancel":
+                return
+            self._call(
+                lambda api: api.remove_target(current["id"], choice),
+                lambda _: self._removed(),
+                self._failed,
+            )
+
+        self.ask_remove(current["name"], answered)
 
     def _removed(self) -> None:
         self._current = None
@@ -434,29 +481,14 @@ class TargetsDialog(QDialog):
         self._failed(error)
 
     def _failed(self, error: BaseException) -> None:
+        self._close_after_save = False
         title = getattr(error, "title", "Something went wrong")
         message = getattr(error, "message", "See the log for details.")
         self._say(f"<b>{html.escape(title)}</b><br>{html.escape(message)}", False, rich=True)
 
     def _say(self, text: str, ok: bool | None, rich: bool = False) -> None:
-        """Show a result under the form: green when it worked, red when not, plain otherwise."""
-        if not rich:
-            text = html.escape(text)
-        if ok is None:
-            self.result_label.setText(text)
-            return
-        badge = "done" if ok else "failed"
-        colour = "#23a559" if ok else "#e5484d"
-        self.result_label.setText(
-            f"<table><tr><td valign='top'><span style='color:{colour};font-size:large'>"
-            f"{'✔' if ok else '✖'}</span>&nbsp;</td><td>{text}</td></tr></table>"
-        )
-        self.result_label.setProperty("result", badge)
+        self.result_label.say(text, ok, rich)
 
     def result_text(self) -> str:
         """The result line as plain text (for tests and accessibility)."""
-        from PySide6.QtGui import QTextDocument
-
-        document = QTextDocument()
-        document.setHtml(self.result_label.text())
-        return document.toPlainText().strip()
+        return self.result_label.plain_text()

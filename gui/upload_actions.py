@@ -38,6 +38,13 @@ _DEFINITIONS: list[tuple[str, str, str, str | None, str]] = [
     ("details", "&Details…", "details", "Ctrl+I", "What happened to this upload, when and why"),
     ("pause_all", "Pause &All", "pause-all", "Ctrl+Shift+P", "Pause every upload"),
     ("resume_all", "Resume A&ll", "resume-all", "Ctrl+Shift+R", "Resume every paused upload"),
+    (
+        "clear_finished",
+        "C&lear Finished",
+        "remove",
+        None,
+        "Remove every finished upload from the list (the files stay on the server)",
+    ),
     ("select_all", "Select &All", "all", "Ctrl+A", "Select every upload that shows"),
     ("search", "&Find…", "search", "Ctrl+F", "Search the queue by name"),
     ("targets", "&Targets…", "targets", None, "Servers to upload to"),

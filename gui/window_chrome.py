@@ -6,32 +6,35 @@ one its layout.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any
 
 from PySide6.QtCore import QSettings, QSize, Qt, Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QHBoxLayout,
+    QHeaderView,
     QLabel,
     QLineEdit,
+    QMainWindow,
+    QMenu,
     QMenuBar,
     QMessageBox,
     QPushButton,
     QSizePolicy,
+    QSplitter,
     QToolBar,
     QToolButton,
     QWidget,
 )
 
 from core import paths
+from core.humanize import plural
 from gui.icons import icon
 from gui.upload_actions import UploadActions
 
-if TYPE_CHECKING:
-    from gui.main_window import MainWindow
 
-
-def build_toolbar(window: MainWindow, acts: UploadActions) -> tuple[QToolBar, QLineEdit, QComboBox]:
+def build_toolbar(window: QMainWindow, acts: UploadActions) -> tuple[QToolBar, QLineEdit, QComboBox]:
     """The toolbar: add, the target to add to, per-selection actions, search, dialogs."""
     bar = QToolBar("Main toolbar", window)
     bar.setObjectName("main-toolbar")
@@ -66,7 +69,7 @@ def build_toolbar(window: MainWindow, acts: UploadActions) -> tuple[QToolBar, QL
     search.setPlaceholderText("Search by name  (Ctrl+F)")
     search.setClearButtonEnabled(True)
     search.addAction(icon("search"), QLineEdit.ActionPosition.LeadingPosition)
-    search.setMinimumWidth(220)
+    search.setMinimumWidth(150)  # an 800 px window keeps every toolbar button (no "»")
     search.setMaximumWidth(320)
     bar.addWidget(search)
     bar.addSeparator()
@@ -75,7 +78,30 @@ def build_toolbar(window: MainWindow, acts: UploadActions) -> tuple[QToolBar, QL
     return bar, search, combo
 
 
-def build_menus(window: MainWindow, acts: UploadActions) -> QMenuBar:
+COMPACT_BELOW = 1000  # window width (px) under which "Add Files…" and "Add Folder…" lose their text
+
+
+def fit_toolbar(bar: QToolBar, acts: UploadActions, width: int) -> None:
+    """In a narrow window the add buttons show their icons only, so that nothing else of the
+    toolbar is pushed behind its "»"."""
+    style = (
+        Qt.ToolButtonStyle.ToolButtonIconOnly
+        if width < COMPACT_BELOW
+        else Qt.ToolButtonStyle.ToolButtonTextBesideIcon
+    )
+    for key in ("add_files", "add_folder"):
+        button = bar.widgetForAction(acts[key])
+        if isinstance(button, QToolButton) and button.toolButtonStyle() != style:
+            button.setToolButtonStyle(style)
+
+
+def build_menus(
+    window: QMainWindow,
+    acts: UploadActions,
+    go_to: Callable[[str], None],
+    columns_menu: Callable[[QWidget], QMenu],
+) -> QMenuBar:
+    """The menu bar; ``go_to(key)`` shows the queue ("all"), "watches" or "history"."""
     menus = window.menuBar()
     file_menu = menus.addMenu("&File")
     for key in ("add_files", "add_folder", None, "quit"):
@@ -93,6 +119,7 @@ def build_menus(window: MainWindow, acts: UploadActions) -> QMenuBar:
         None,
         "pause_all",
         "resume_all",
+        "clear_finished",
         None,
         "open_folder",
         "copy_url",
@@ -100,15 +127,25 @@ def build_menus(window: MainWindow, acts: UploadActions) -> QMenuBar:
     ):
         uploads.addSeparator() if key is None else uploads.addAction(acts[key])
     view = menus.addMenu("&View")
-    view.addAction(icon("all"), "&Queue", lambda: window.sidebar.select_group("all"))
-    view.addAction(icon("watch"), "&Watched Folders", lambda: window.sidebar.select_page("watches"))
-    view.addAction(icon("history"), "&History", lambda: window.sidebar.select_page("history"))
+    view.addAction(icon("all"), "&Queue", lambda: go_to("all"))
+    view.addAction(icon("watch"), "&Watched Folders", lambda: go_to("watches"))
+    view.addAction(icon("history"), "&History", lambda: go_to("history"))
+    view.addSeparator()
+    columns = view.addMenu("&Columns")
+    # Made when opened, so that the ticks show the columns as they are now.
+    columns.aboutToShow.connect(lambda: _fill_columns(columns, columns_menu(window)))
     tools = menus.addMenu("&Tools")
     for key in ("targets", "settings"):
         tools.addAction(acts[key])
     help_menu = menus.addMenu("&Help")
     help_menu.addAction("&About upqueue", lambda: about(window))
     return menus
+
+
+def _fill_columns(target: QMenu, source: QMenu) -> None:
+    target.clear()
+    for action in source.actions():
+        target.addAction(action)
 
 
 def about(window: QWidget) -> None:
@@ -172,66 +209,12 @@ class BatchBar(QWidget):
         self.show()
 
 
-def make_page(key: str, window: MainWindow) -> QWidget:
-    """The Watched folders or History page, made on first use."""
-    if key == "history":
-        from gui.history_view import HistoryView
-
-        return HistoryView(window.call)
-    if key == "watches":
-        from gui.watches_view import WatchesView
-
-        return WatchesView(window.call, window.show_batch, lambda: window.targets)
-    raise ValueError(f"unknown page {key!r}")
-
-
-def open_dialog(window: MainWindow, key: str) -> QWidget:
-    """Open (or bring forward) the Targets or Settings dialog."""
-    dialog = window._dialogs.get(key)
-    if dialog is None:
-        if key == "targets":
-            from gui.targets_dialog import TargetsDialog
-
-            dialog = TargetsDialog(window.call, window)
-            dialog.changed.connect(window.load_targets)
-        elif key == "settings":
-            from gui.settings_dialog import SettingsDialog
-
-            dialog = SettingsDialog(window.call, window)
-            dialog.applied.connect(window._settings_loaded)
-        else:
-            raise ValueError(f"unknown dialog {key!r}")
-        window._dialogs[key] = dialog
-    dialog.show()
-    dialog.raise_()
-    dialog.activateWindow()
-    refresh = getattr(dialog, "refresh", None)
-    if refresh:
-        refresh()
-    return dialog
-
-
-def open_details(window: MainWindow, upload_id: int) -> QWidget:
-    """The details of one upload (one dialog per upload; opening it again raises it)."""
-    from gui.details_dialog import DetailsDialog
-
-    key = f"details-{upload_id}"
-    dialog = window._dialogs.get(key)
-    if dialog is None:
-        dialog = DetailsDialog(window.call, upload_id, window)
-        dialog.finished.connect(lambda _result: window._dialogs.pop(key, None))
-        window._dialogs[key] = dialog
-    dialog.show()
-    dialog.raise_()
-    return dialog
-
-
 def ask_quit(window: QWidget, active: int) -> str:
     """Ask what happens to running uploads on quit: "keep", "stop" or "cancel"."""
     box = QMessageBox(window)
     box.setIcon(QMessageBox.Icon.Question)
     box.setWindowTitle("Quit upqueue")
-    box.setText(f"{active:,} upload(s) are not finished.")
+    box.setText(f"{plural(active, 'upload')} {'is' if active == 1 else 'are'} not finished.")
     box.setInformativeText(
         "The worker can keep uploading in the background after the window closes; "
         "open upqueue again to see how they are doing."
@@ -257,27 +240,31 @@ def layout_state() -> QSettings:
     return QSettings(str(paths.data_dir() / "window.ini"), QSettings.Format.IniFormat)
 
 
-def restore_layout(window: MainWindow) -> None:
+def restore_layout(window: QWidget, header: QHeaderView, splitter: QSplitter) -> None:
     state = layout_state()
     geometry = state.value("geometry")
     if geometry is not None:
         window.restoreGeometry(geometry)
-    header = state.value("header")
-    if header is not None:
-        window.view.horizontalHeader().restoreState(header)
-    splitter = state.value("splitter")
-    if splitter is not None:
-        window.splitter.restoreState(splitter)
+    header_state = state.value("header")
+    if header_state is not None:
+        header.restoreState(header_state)
+    splitter_state = state.value("splitter")
+    if splitter_state is not None:
+        splitter.restoreState(splitter_state)
     else:
-        window.splitter.setSizes([180, 1100])
+        splitter.setSizes([180, 1100])
 
 
-def save_layout(window: MainWindow) -> None:
+def save_layout(window: QWidget, header: QHeaderView, splitter: QSplitter) -> None:
     state = layout_state()
     state.setValue("geometry", window.saveGeometry())
-    state.setValue("header", window.view.horizontalHeader().saveState())
-    state.setValue("splitter", window.splitter.saveState())
-    target = window.current_target()
-    if target is not None:
-        state.setValue("target", target["id"])
+    state.setValue("header", header.saveState())
+    state.setValue("splitter", splitter.saveState())
+    state.sync()
+
+
+def remember_target(target_id: Any) -> None:
+    """The target chosen last: the default after a restart (a drop goes where it went before)."""
+    state = layout_state()
+    state.setValue("target", target_id)
     state.sync()

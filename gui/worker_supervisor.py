@@ -21,6 +21,8 @@ from gui.background import Background
 log = logging.getLogger(__name__)
 
 RECONNECT_MS = 3000
+# Seconds before each attempt to start again a worker that this window started and that died.
+RESTART_BACKOFF = (1.0, 2.0, 5.0, 10.0, 30.0)
 
 
 class WorkerState(StrEnum):
@@ -34,6 +36,14 @@ def default_connect(start: bool) -> Any:
     from core.api_client import ApiClient
 
     return ApiClient.connect(start=start)
+
+
+def worker_died() -> bool:
+    """The worker went away without stopping: a graceful stop (`upqueue stop`, Quit) removes
+    its worker.json; a killed or crashed one leaves it behind."""
+    from core import paths
+
+    return (paths.data_dir() / paths.ENDPOINT_FILE).exists()
 
 
 class WorkerSupervisor(QObject):
@@ -58,10 +68,19 @@ class WorkerSupervisor(QObject):
         background: Background,
         connect: Callable[[bool], Any] = default_connect,
         parent: QObject | None = None,
+        died: Callable[[], bool] = worker_died,
     ) -> None:
         super().__init__(parent)
         self._background = background
         self._connect = connect
+        self._died = died
+        # Set once this window started (or found) the worker itself: then it also starts it
+        # again when it dies, with a growing pause between attempts.
+        self._restarts_worker = False
+        self._restart_attempt = 0
+        self._restart_timer = QTimer(self)
+        self._restart_timer.setSingleShot(True)
+        self._restart_timer.timeout.connect(self._restart_now)
         self.client: Any = None
         self.state = WorkerState.STARTING
         self.detail = "Starting the worker…"
@@ -74,6 +93,7 @@ class WorkerSupervisor(QObject):
 
     def start(self) -> None:
         """Connect, starting a worker when none runs."""
+        self._restarts_worker = True
         self._set(WorkerState.STARTING, "Starting the worker…")
         self._try(start=True)
 
@@ -86,9 +106,32 @@ class WorkerSupervisor(QObject):
         from core.api_client import WorkerUnavailable
 
         if isinstance(error, WorkerUnavailable) and self.state != WorkerState.STARTING:
+            if self._restarts_worker and self._died():
+                self._schedule_restart()
+                return
             self._set(WorkerState.UNREACHABLE, f"{error.title}. {error.message}")
             if not self._reconnect.isActive():
                 self._reconnect.start()
+
+    def _schedule_restart(self) -> None:
+        if self._restart_timer.isActive() or self._connecting:
+            return
+        delay = RESTART_BACKOFF[min(self._restart_attempt, len(RESTART_BACKOFF) - 1)]
+        self._restart_attempt += 1
+        self._reconnect.stop()
+        self._set(
+            WorkerState.UNREACHABLE,
+            f"The worker stopped unexpectedly; starting it again in {delay:g} s "
+            f"(attempt {self._restart_attempt}).",
+        )
+        self._restart_timer.start(int(delay * 1000))
+
+    def _restart_now(self) -> None:
+        self._set(
+            WorkerState.STARTING,
+            f"The worker stopped unexpectedly; starting it again (attempt {self._restart_attempt})…",
+        )
+        self._try(start=True)
 
     def report_ok(self) -> None:
         """A call to the worker succeeded."""
@@ -98,6 +141,8 @@ class WorkerSupervisor(QObject):
 
     def stop(self) -> None:
         self._reconnect.stop()
+        self._restart_timer.stop()
+        self._restarts_worker = False
 
     def _try(self, start: bool) -> None:
         if self._connecting:
@@ -112,7 +157,13 @@ class WorkerSupervisor(QObject):
         self._reconnect.stop()
         changed = client is not self.client
         self.client = client
-        self._set(WorkerState.RUNNING, "The worker is running.")
+        restarted = self._restart_attempt > 0
+        self._restart_attempt = 0
+        self._set(
+            WorkerState.RUNNING,
+            "The worker stopped unexpectedly and was started again." if restarted
+            else "The worker is running.",
+        )
         if changed:
             self.client_changed.emit(client)
 
@@ -123,6 +174,9 @@ class WorkerSupervisor(QObject):
         else:
             log.error("connecting to the worker failed", exc_info=error)
             detail = "Could not reach the worker; see the log for details."
+        if started and self._restart_attempt and self._restarts_worker:
+            self._schedule_restart()  # the next attempt, after a longer pause
+            return
         if started or self.state != WorkerState.UNREACHABLE:
             self._set(WorkerState.UNREACHABLE, detail)
         if not self._reconnect.isActive():

@@ -1,6 +1,6 @@
 # Shared set-up for scripts/run and scripts/test (sourced, not run): a virtual environment in
-# .venv with upqueue and the extras named in UPQUEUE_EXTRAS installed, reinstalled only when
-# pyproject.toml changes.
+# .venv with upqueue and all its extras installed, reinstalled only when pyproject.toml changes,
+# and the system libraries Qt needs.
 set -euo pipefail
 
 find_python() {
@@ -20,33 +20,38 @@ if [ ! -x .venv/bin/python ]; then
   echo "==> creating .venv with $PY"
   "$PY" -m venv .venv
 fi
-stamp=".venv/.installed-${UPQUEUE_EXTRAS:-base}"
+# One install serves scripts/run and scripts/test alike (every extra: test, dev, bench, build),
+# so that running one after the other does not reinstall anything.
+UPQUEUE_EXTRAS="test,dev,bench,build"
+stamp=".venv/.installed-all"
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   echo "==> installing upqueue and its dependencies into .venv"
   .venv/bin/python -m pip install --quiet --upgrade pip
-  spec="."
-  [ -n "${UPQUEUE_EXTRAS:-}" ] && spec=".[${UPQUEUE_EXTRAS}]"
-  .venv/bin/python -m pip install --quiet -e "$spec"
+  .venv/bin/python -m pip install --quiet -e ".[${UPQUEUE_EXTRAS}]"
   touch "$stamp"
 fi
 
-# Qt (even offscreen) loads these system libraries; a minimal Debian/Ubuntu may lack some.
-missing_qt_libs() {
-  command -v ldconfig >/dev/null 2>&1 || return 1
-  local lib missing=""
-  for lib in libEGL.so.1 libGL.so.1 libxkbcommon.so.0 libfontconfig.so.1 libdbus-1.so.3 libglib-2.0.so.0; do
-    ldconfig -p | grep -q "$lib" || missing="$missing $lib"
-  done
-  [ -n "$missing" ] && echo "$missing"
-  return 0
+can_apt() { command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; }
+apt_updated=""
+apt_install() {
+  if [ -z "$apt_updated" ]; then apt-get update -qq || true; apt_updated=1; fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
 }
-libs=$(missing_qt_libs || true)
-if [ -n "$libs" ]; then
-  if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
-    echo "==> installing system libraries Qt needs:$libs"
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-      libegl1 libgl1 libxkbcommon0 libxkbcommon-x11-0 libfontconfig1 libdbus-1-3 libglib2.0-0 >/dev/null
-  else
-    echo "warning: Qt may not start; missing system libraries:$libs (install libegl1 libgl1 libxkbcommon0 libfontconfig1)" >&2
+
+# The system libraries Qt's platform plugins need, read from the plugins themselves (ldd's
+# "not found" lines; see scripts/qt_libs.py), not from a hand-kept list.
+missing_libs=$(.venv/bin/python scripts/qt_libs.py)
+if [ -n "$missing_libs" ]; then
+  if can_apt; then
+    apt-get update -qq || echo "warning: apt-get update failed" >&2; apt_updated=1
+    packages=$(.venv/bin/python scripts/qt_libs.py --packages)
+    echo "==> installing the system libraries Qt needs:" $packages
+    # shellcheck disable=SC2086 # one word per package
+    apt_install $packages || echo "warning: could not install:" $packages >&2
+    missing_libs=$(.venv/bin/python scripts/qt_libs.py)
+  fi
+  if [ -n "$missing_libs" ]; then
+    echo "warning: the window may not start; Qt lacks:" $missing_libs >&2
+    echo "  install: $(.venv/bin/python scripts/qt_libs.py --packages | tr '\n' ' ')" >&2
   fi
 fi

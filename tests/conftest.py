@@ -7,5 +7,6 @@ pytest_plugins = [
     "tests.fixtures.processing_server",
     "tests.fixtures.worker",
     "tests.fixtures.gui",
+    "tests.fixtures.xvfb",
     "tests.fixtures.geonode",
 ]

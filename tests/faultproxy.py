@@ -19,6 +19,9 @@ Model:
         body is read and dropped first, so the client reliably gets the answer.
       - ``reset_after(method, nbytes)``: forward the head and the first ``nbytes`` body bytes,
         then reset the client connection (RST) and close the upstream one.
+      - ``hold_answer(method, seconds)``: forward the whole request, then keep the server's
+        answer from the client for ``seconds`` (None = until the proxy closes): a reply lost
+        after the last byte, as when the client dies waiting for it.
       - ``stall(method, seconds, after_bytes=0)``: forward ``after_bytes`` of the body, then stop
         reading the request for ``seconds`` (None = until the proxy closes), then carry on.
 
@@ -65,7 +68,7 @@ class Rule:
     """One fault; see the module docstring."""
 
     method: str | None
-    action: str  # "respond" | "reset" | "stall"
+    action: str  # "respond" | "reset" | "stall" | "hold"
     nth: int | None = None
     times: int | None = 1
     status: int = 0
@@ -164,6 +167,12 @@ class FaultProxy:
     ) -> Rule:
         return self._add(Rule(method, "stall", nth, times, nbytes=after_bytes, seconds=seconds))
 
+    def hold_answer(
+        self, method: str | None, seconds: float | None, *, nth: int | None = None,
+        times: int | None = 1,
+    ) -> Rule:
+        return self._add(Rule(method, "hold", nth, times, seconds=seconds))
+
     def clear_rules(self) -> None:
         with self._lock:
             self._rules.clear()
@@ -257,7 +266,10 @@ class FaultProxy:
             upstream = socket.create_connection(self.upstream, timeout=30)
             self._track(upstream)
             upstream.sendall(_request_head(raw_lines))
-            self._forward_body(client, upstream, rest, length, method, seen, rule)
+            held = rule is not None and rule.action == "hold"
+            self._forward_body(client, upstream, rest, length, method, seen, None if held else rule)
+            if held and rule is not None:
+                self._closed.wait(rule.seconds)
             self._relay_response(upstream, client, method, seen)
         except _Reset:
             reset = True

@@ -45,3 +45,35 @@ def test_the_checker_sees_a_forbidden_import(tmp_path):
     sample = tmp_path / "x.py"
     sample.write_text("import os\nfrom PySide6.QtCore import QObject\nif True:\n    import huey\n")
     assert {"PySide6.QtCore", "huey", "os"} <= imported_modules(sample)
+
+
+def _gui_import_graph() -> dict[str, set[str]]:
+    """gui module -> the gui modules it imports, counting imports under TYPE_CHECKING too."""
+    graph: dict[str, set[str]] = {}
+    for path in sorted((ROOT / "gui").rglob("*.py")):
+        name = ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+        graph[name] = {m for m in imported_modules(path) if m.split(".")[0] == "gui"}
+    return graph
+
+
+def test_no_import_circle_in_gui():
+    """The window's controller and dialog host get what they use in their constructors: no
+    module under gui/ but the app that builds the window imports gui.main_window, and no import
+    chain comes back to where it began."""
+    graph = _gui_import_graph()
+    importers = sorted(
+        name for name, deps in graph.items() if "gui.main_window" in deps and name != "gui.app"
+    )
+    assert importers == [], f"{importers} import gui.main_window"
+    cycles = []
+
+    def visit(node: str, trail: list[str]) -> None:
+        for dep in graph.get(node, ()):
+            if dep in trail:
+                cycles.append(" -> ".join(trail[trail.index(dep):] + [dep]))
+            elif len(trail) < 12:
+                visit(dep, trail + [dep])
+
+    for start in graph:
+        visit(start, [start])
+    assert not cycles, cycles[0]

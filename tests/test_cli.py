@@ -65,9 +65,10 @@ def test_target_add_reads_the_password_from_stdin_only(worker, tus_server, upque
     assert len(targets) == 1
     lab = targets[0]
     assert (lab["auth_kind"], lab["username"], lab["has_secret"]) == ("basic", "ann", True)
-    assert lab["headers"] == {"X-Team": "gis"} and lab["chunk_size"] == 8 << 20
+    # One unit system, decimal (as the window shows sizes): 8M is 8,000,000 bytes.
+    assert lab["headers"] == {"X-Team": "gis"} and lab["chunk_size"] == 8_000_000
     table = ok("target", "ls").stdout
-    assert "lab" in table and "basic (ann)" in table and "8.4 MB" in table
+    assert "lab" in table and "basic (ann)" in table and "8.0 MB" in table  # what was typed, not 8.4
     # The password is in the keyring: not in the database, not in the log.
     for name in (paths.STATE_DB, paths.STATE_DB + "-wal", paths.LOG_FILE):
         file = upqueue_home / name
@@ -135,19 +136,24 @@ def test_add_reports_bad_paths_and_still_adds_the_good_ones(worker, tus_server, 
     good = make_file(tmp_path / "good.bin", 100)
     missing = tmp_path / "missing.bin"
     mixed = cli("add", str(good), str(missing), "--target", "srv")
-    assert mixed.returncode == 1
+    assert mixed.returncode == 3  # some added, some rejected
     assert len(mixed.stdout.split()) == 1 and mixed.stdout.split()[0].isdigit()
-    assert mixed.stderr.startswith(f"upqueue: {missing}: File not found: {missing} does not exist.")
+    assert mixed.stderr.splitlines() == [
+        f"upqueue: {missing}: File not found: {missing} does not exist."
+        " Check the path and try again.",
+        "upqueue: Queued 1 file(s) for srv; 1 path(s) rejected.",
+    ]
     only_bad = cli("add", str(tmp_path), "--target", "srv")
     assert only_bad.returncode == 1 and only_bad.stdout == ""
     assert (
         f"upqueue: {tmp_path}: Is a folder: " in only_bad.stderr
         and "--recursive" in only_bad.stderr
     )
+    assert only_bad.stderr.splitlines()[-1] == "upqueue: Nothing was added: 1 path(s) rejected."
 
     # Relative paths are the caller's, not the worker's.
     relative = subprocess.run(
-        [sys.executable, str(MAIN), "add", "good.bin", "--target", "srv"],
+        [sys.executable, str(MAIN), "add", "good.bin", "--target", "srv", "--force"],
         cwd=tmp_path,
         check=False,
         capture_output=True,
@@ -166,6 +172,36 @@ def test_add_reports_bad_paths_and_still_adds_the_good_ones(worker, tus_server, 
         assert "Traceback" not in result.stderr
 
 
+def test_add_recursive_prints_what_was_added_and_each_rejection_with_its_reason(
+    worker, tus_server, tmp_path
+):
+    ok("target", "add", "srv", "--url", tus_server.url)
+    folder = tmp_path / "survey"
+    (folder / "sub").mkdir(parents=True)
+    make_file(folder / "a.bin", 10)
+    make_file(folder / "sub" / "b.bin", 20)
+    make_file(folder / "draft.tmp", 5)  # junk: left out silently
+    make_file(tmp_path / "elsewhere.bin", 5)
+    (folder / "link-out.bin").symlink_to(tmp_path / "elsewhere.bin")
+    run = cli("add", "-r", str(folder), "--target", "srv")
+    assert run.returncode == 3, (run.stdout, run.stderr)  # some added, some rejected
+    ids = [int(line) for line in run.stdout.split()]
+    listed = {u["id"]: u["path"] for u in json.loads(ok("ls", "--json").stdout)}
+    assert sorted(listed[i] for i in ids) == [str(folder / "a.bin"), str(folder / "sub" / "b.bin")]
+    link = folder / "link-out.bin"
+    assert run.stderr.splitlines() == [
+        f"upqueue: {link}: Link leads outside: {link} is a link to {tmp_path / 'elsewhere.bin'},"
+        " outside the folder being added; add that file itself to upload it.",
+        "upqueue: Queued 2 file(s) for srv; 1 path(s) rejected.",
+    ]
+    link.unlink()
+    (folder / "a.bin").unlink()
+    (folder / "sub" / "b.bin").unlink()
+    empty = cli("add", "-r", str(folder), "--target", "srv")
+    assert empty.returncode == 1 and empty.stdout == ""
+    assert empty.stderr.strip() == "upqueue: Nothing was added: no files found."
+
+
 def test_add_wait_exits_1_with_the_reason_when_an_upload_fails(worker, make_tus_server, tmp_path):
     small = make_tus_server(max_size=1000)
     ok("target", "add", "small", "--url", small.url)
@@ -181,7 +217,7 @@ def test_actions_settings_and_their_errors(worker, tus_server, tmp_path):
     # Slow enough to catch it while it runs.
     assert (
         ok("settings", "set", "bandwidth_limit", "200K").stdout.strip()
-        == f"bandwidth_limit = {200 << 10}"
+        == "bandwidth_limit = 200000"
     )
     upload_id = ok(
         "add", str(make_file(tmp_path / "slow.bin", 4 << 20)), "--target", "srv"
@@ -196,7 +232,7 @@ def test_actions_settings_and_their_errors(worker, tus_server, tmp_path):
     assert again.returncode == 1 and again.stderr.startswith(
         f"upqueue: {upload_id}: Cannot pause: "
     )
-    assert ok("resume", "--all").stdout.strip() == "Resumed 1 upload(s)."
+    assert ok("resume", "--all").stdout.strip() == "Resumed 1 upload."
     assert ok("cancel", upload_id).stdout.strip() == f"Cancelled: {upload_id}"
     assert json.loads(ok("show", upload_id, "--json").stdout)["upload"]["status"] == "cancelled"
     assert ok("rm", upload_id).stdout.strip() == f"Removed: {upload_id}"
@@ -212,11 +248,11 @@ def test_actions_settings_and_their_errors(worker, tus_server, tmp_path):
         "upqueue: Invalid setting value: concurrency must be between 1 and 16"
     )
     unknown = cli("settings", "set", "colour", "blue")
-    assert unknown.returncode == 1 and unknown.stderr.startswith("upqueue: Unknown setting: ")
-    assert ok("settings", "get", "bandwidth_limit").stdout.strip() == str(200 << 10)
+    assert unknown.returncode == 2  # a usage error, as `settings get` and unknown.stderr.startswith("upqueue: Unknown setting: ")
+    assert ok("settings", "get", "bandwidth_limit").stdout.strip() == "200000"
     assert "concurrency" in ok("settings", "get").stdout
     bad_date = cli("export", "--from", "yesterday", "--to", "2026-01-01")
-    assert bad_date.returncode == 1 and bad_date.stderr.startswith("upqueue: Invalid date: ")
+    assert bad_date.returncode == 2 and bad_date.stderr.startswith("upqueue: Invalid date: ")
 
 
 def test_commands_start_a_worker_when_none_runs_and_stop_stops_it(upqueue_home):
@@ -275,7 +311,7 @@ class _ScriptedClient:
         self.frames = frames
         self.calls = 0
 
-    def uploads(self, since=None):
+    def uploads(self, since=None, wait=None):
         frame = self.frames[min(self.calls, len(self.frames) - 1)]
         self.calls += 1
         return {"seq": self.calls, "uploads": frame, "removed": [], "total": len(frame)}

@@ -107,7 +107,7 @@ def test_queued_upload_runs_inline_through_processing_to_done(
     rig: Rig, target: dict[str, Any], processing_server: ProcessingServer, tmp_path: Path
 ) -> None:
     processing_server.auto_finish = "http://maps.example.org/layers/1"
-    upload_id = rig.service.add_uploads([str(make_file(tmp_path / "a.bin", 1000))], "imp")["ids"][0]
+    upload_id = rig.service.add_uploads([str(make_file(tmp_path / "a.bin", 1000))], "imp").ids[0]
     assert rig.scheduler.pending == 1  # adding woke one runner, nothing ran yet
     assert rig.row(upload_id)["status"] == "queued"
     assert rig.scheduler.run_all() == 1
@@ -122,7 +122,7 @@ def test_a_transient_failure_waits_for_the_one_timer(
 ) -> None:
     processing_server.auto_finish = "http://x/1"
     processing_server.fail_puts = 1
-    upload_id = rig.service.add_uploads([str(make_file(tmp_path / "a.bin", 10))], "imp")["ids"][0]
+    upload_id = rig.service.add_uploads([str(make_file(tmp_path / "a.bin", 10))], "imp").ids[0]
     rig.scheduler.run_all()
     row = rig.row(upload_id)
     assert row["status"] == "retrying" and row["attempts"] == 1
@@ -144,7 +144,7 @@ def test_reconcile_requeues_a_lost_send_and_follows_a_lost_processing_again(
 ) -> None:
     processing_server.auto_finish = "http://x/done"
     sending, processed = rig.service.add_uploads(
-        [str(make_file(tmp_path / "s.bin", 10)), str(make_file(tmp_path / "p.bin", 20))], "imp")["ids"]
+        [str(make_file(tmp_path / "s.bin", 10)), str(make_file(tmp_path / "p.bin", 20))], "imp").ids
     rig.scheduler.pending = 0
     # As a killed worker left them: one sending, one being processed (its job exists), both
     # leased to an owner that is gone.
@@ -172,7 +172,7 @@ def test_auto_cancel_of_a_long_pause_comes_from_the_same_timer(
     rig: Rig, target: dict[str, Any], tmp_path: Path
 ) -> None:
     rig.store.set_settings({"auto_cancel_paused_after": 30.0})
-    upload_id = rig.service.add_uploads([str(make_file(tmp_path / "a.bin", 10))], "imp")["ids"][0]
+    upload_id = rig.service.add_uploads([str(make_file(tmp_path / "a.bin", 10))], "imp").ids[0]
     rig.service.act(upload_id, "pause")
     rig.scheduler.pending = 0
     sleep = rig.engine.housekeeper.run_once()

@@ -54,7 +54,8 @@ def test_schema_4_keeps_every_upload_and_moves_the_tus_state(previous_release_db
         assert tuple(row.values())[: len(old)] == old
         if row["remote_url"]:
             assert json.loads(row["remote_state"]) == {
-                "protocol": "tus", "url": row["remote_url"], "expires": row["remote_expires"]}
+                "protocol": "tus", "url": row["remote_url"], "expires": row["remote_expires"],
+                "all_sent": False}
             assert row["result_url"] == row["remote_url"]
         else:
             assert row["remote_state"] is None and row["result_url"] is None
@@ -69,4 +70,5 @@ def test_schema_4_has_the_members_table(tmp_path: Path) -> None:
         columns = [r["name"] for r in store.query("PRAGMA table_info(upload_members)")]
     finally:
         store.close()
-    assert columns == ["upload_id", "position", "path", "name", "size", "mtime_ns", "inode", "role"]
+    assert columns == ["upload_id", "position", "path", "name", "size", "mtime_ns", "inode",
+                       "ctime_ns", "role"]

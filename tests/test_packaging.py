@@ -58,8 +58,13 @@ def _run_spec() -> dict[str, Any]:
         recorded["metadata"].append(name)
         return []
 
+    def collect_data_files(package: str) -> list[tuple[str, str]]:
+        recorded.setdefault("package_data", []).append(package)
+        return []
+
     hooks = types.ModuleType("PyInstaller.utils.hooks")
     hooks.copy_metadata = copy_metadata  # type: ignore[attr-defined]
+    hooks.collect_data_files = collect_data_files  # type: ignore[attr-defined]
     fakes = {
         "PyInstaller": types.ModuleType("PyInstaller"),
         "PyInstaller.utils": types.ModuleType("PyInstaller.utils"),
@@ -472,3 +477,9 @@ def test_supervisord_program_runs_the_worker() -> None:
     assert program["stopsignal"] == "INT"
     assert (program["autorestart"], program["exitcodes"]) == ("unexpected", "0")
     assert program["numprocs"] == "1"  # one worker per data directory
+
+
+def test_the_api_docs_assets_travel_with_the_build(spec: dict[str, Any]) -> None:
+    """/docs serves Swagger UI from fastapi-offline's files (no CDN): the bundle needs them."""
+    assert "fastapi_offline" in spec["package_data"]
+    assert "fastapi_offline" in spec["Analysis"].kwargs["hiddenimports"]

@@ -62,6 +62,9 @@ class Hooks:
     def on_progress(self, offset: int) -> None:
         self.progress.append(offset)
 
+    def on_confirmed(self, offset: int) -> None:
+        self.log.append(("confirmed", offset))
+
     def on_remote(self, url: str | None, expires: str | None) -> None:
         self.remote = url
         self.log.append(("remote", url))
@@ -186,7 +189,7 @@ def test_max_size_is_checked_before_sending(
         run(client, server.url, f, Hooks())
     e = info.value
     assert (e.kind, e.status, e.title) == ("permanent", 413, "Server refused the file")
-    assert "at most 1,000 bytes" in e.message
+    assert "at most 1 kB" in e.message  # decimal units, as shown everywhere
     assert client.calls == []
 
 

@@ -232,10 +232,10 @@ def test_terminate_then_head_is_gone(
 
 
 def test_server_max_size_413_names_the_limit(client: TusClient, make_tus_server) -> None:
-    server = make_tus_server(max_size=100 * MiB)
+    server = make_tus_server(max_size=100_000_000)  # sizes read in decimal units, as shown
     client.discover(server.url)
     with pytest.raises(TransferError) as info:
-        client.create(server.url, 100 * MiB + 1, {})
+        client.create(server.url, 100_000_000 + 1, {})
     e = info.value
     assert (e.kind, e.status, e.title) == ("permanent", 413, "Server refused the file")
     assert e.message == (

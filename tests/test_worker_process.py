@@ -82,3 +82,15 @@ def test_until_idle_exits_when_everything_is_done(make_worker, tus_server, tmp_p
         assert store.query_one("SELECT status FROM uploads WHERE id = ?", (upload_id,))["status"] == "done"
     finally:
         store.close()
+
+
+def test_sighup_stops_the_worker_gracefully_instead_of_re_exec_ing_it(worker, upqueue_home):
+    # Huey's consumer answers SIGHUP by exec-ing sys.executable with sys.argv (wrong for a frozen
+    # build, and it skips our clean-up); the worker makes it a graceful stop instead.
+    import signal
+
+    assert worker.proc is not None
+    os.kill(worker.pid, signal.SIGHUP)
+    assert worker.proc.wait(timeout=30) == 0
+    assert not (upqueue_home / "worker.json").exists()  # the clean-up ran
+    assert "Consumer will restart" not in worker.output()

@@ -22,10 +22,16 @@ import uvicorn
 from fastapi import BackgroundTasks, Depends, FastAPI, Response
 from fastapi.security import HTTPBearer
 from pydantic import BaseModel, ConfigDict
+from starlette.concurrency import run_in_threadpool
 
 from core import paths
 from core.errors import UpqueueError
-from worker.api_guard import Guard, error_response, install_error_handlers, json_response
+from core.pathtext import to_stored
+from core.records import public_target
+from worker.api_changes import ChangeFeed
+from worker.api_guard import Count, Guard, PathId, RowId, Seq, install_error_handlers, json_response
+from worker.service import nothing_added_message
+from worker.api_docs import add_docs
 
 log = logging.getLogger(__name__)
 
@@ -64,13 +70,14 @@ class TargetPatch(_Body):
 
 class UploadsIn(_Body):
     paths: list[str]
-    target: str | int
+    target: str | RowId
     recursive: bool = False
+    force: bool = False  # add files queued or uploaded to this target before, again
 
 
 class BulkIn(_Body):
     action: Literal["pause", "resume", "cancel", "retry", "remove"]
-    ids: list[int]
+    ids: list[RowId]
 
 
 # -- the app ----------------------------------------------------------------------------
@@ -89,13 +96,24 @@ def create_app(service: Any, token: str, allowed_port: int | Callable[[], int]) 
         title="upqueue control API",
         version=_version(),
         redoc_url=None,
+        docs_url=None,  # served by worker.api_docs from local files, not from a CDN
         swagger_ui_oauth2_redirect_url=None,
         # Declares the bearer scheme so /docs offers "Authorize"; the Guard does the checking.
         dependencies=[Depends(HTTPBearer(auto_error=False))],
     )
     install_error_handlers(app)
+    def disk_full() -> bool:
+        disk = getattr(getattr(service, "engine", None), "disk", None)
+        return bool(disk is not None and disk.full)
+
+    store = getattr(service, "store", None)
+    if store is not None and hasattr(store, "on_change"):
+        app.state.changes = ChangeFeed(lambda: store.committed_seq)
+        store.on_change(app.state.changes.notify)
+    add_docs(app)
     app.add_middleware(
-        Guard, token=token, port=allowed_port, log_path=paths.data_dir() / paths.LOG_FILE
+        Guard, token=token, port=allowed_port, log_path=paths.data_dir() / paths.LOG_FILE,
+        disk_full=disk_full,
     )
     _add_routes(app, service)
     try:
@@ -109,71 +127,93 @@ def create_app(service: Any, token: str, allowed_port: int | Callable[[], int]) 
 
 
 def _add_routes(app: FastAPI, service: Any) -> None:
+    changes: ChangeFeed | None = getattr(app.state, "changes", None)
+
     @app.get("/api/health")
     def health() -> dict[str, Any]:
         return service.health()
 
     @app.get("/api/targets")
     def list_targets() -> dict[str, Any]:
-        return {"targets": service.list_targets()}
+        return {"targets": [public_target(t) for t in service.list_targets()]}
 
     @app.post("/api/targets", status_code=201)
     def add_target(body: TargetIn) -> dict[str, Any]:
-        return service.add_target(body.model_dump(exclude_unset=True))
+        return public_target(service.add_target(body.model_dump(exclude_unset=True)))
 
     @app.post("/api/targets/test")
     def test_target_config(body: TargetIn) -> dict[str, Any]:
         return service.test_target_config(body.model_dump(exclude_unset=True))
 
     @app.get("/api/targets/{target_id}")
-    def get_target(target_id: int) -> dict[str, Any]:
-        return service.get_target(target_id)
+    def get_target(target_id: PathId) -> dict[str, Any]:
+        return public_target(service.get_target(target_id))
 
     @app.patch("/api/targets/{target_id}")
-    def update_target(target_id: int, body: TargetPatch) -> dict[str, Any]:
-        return service.update_target(target_id, body.model_dump(exclude_unset=True))
+    def update_target(target_id: PathId, body: TargetPatch) -> dict[str, Any]:
+        return public_target(service.update_target(target_id, body.model_dump(exclude_unset=True)))
 
     @app.delete("/api/targets/{target_id}", status_code=204)
-    def remove_target(target_id: int) -> Response:
-        service.remove_target(target_id)
+    def remove_target(target_id: PathId, uploads: Literal["keep", "remove"] | None = None) -> Response:
+        service.remove_target(target_id, uploads)
         return Response(status_code=204)
 
     @app.post("/api/targets/{target_id}/test")
-    def test_target(target_id: int) -> dict[str, Any]:
+    def test_target(target_id: PathId) -> dict[str, Any]:
         return service.test_target(target_id)
 
     @app.post("/api/uploads", status_code=201)
-    def add_uploads(body: UploadsIn) -> Any:
-        result = service.add_uploads(body.paths, body.target, body.recursive)
-        if not result.get("ids") and result.get("rejected"):
-            rejected = result["rejected"]
-            first = rejected[0]
-            more = f" (and {len(rejected) - 1} more)" if len(rejected) > 1 else ""
-            return error_response(
-                400,
-                "Nothing was added",
-                f"{first['path']}: {first['title']}: {first['message']}{more}",
-                errors=rejected,
-            )
-        return result
+    def add_uploads(body: UploadsIn, response: Response) -> Any:
+        # Partial success, and nothing added, are answers (``added`` and ``rejected``, each with
+        # its reason), not errors: 201 when something was queued, 200 when nothing was.
+        result = service.add_uploads(body.paths, body.target, body.recursive, force=body.force)
+        answer = result.to_json()
+        for item in (*answer["added"], *answer["rejected"]):
+            item["path"] = to_stored(item["path"])  # a name that is not UTF-8, as valid text
+        if not result.added:
+            response.status_code = 200
+            answer["message"] = nothing_added_message(body.paths, body.recursive, len(result.rejected))
+        return answer
 
     @app.get("/api/uploads")
-    def list_uploads(
+    async def list_uploads(
         status: str | None = None,
-        since: int | None = None,
-        limit: int | None = None,
-        offset: int | None = None,
-        batch_id: int | None = None,
+        since: Seq = None,
+        limit: Count = None,
+        offset: Seq = None,
+        after_id: Seq = None,
+        batch_id: Seq = None,
         q: str | None = None,
+        wait: float | None = None,
+        stats: bool = False,
     ) -> Response:
+        # A long poll: with `since` and `wait`, answer once the change counter passes `since`
+        # (or after `wait` seconds), on the event loop, holding no thread while it waits.
+        if since is not None and wait and changes is not None:
+            await changes.wait_past(since, wait)
         statuses = [s.strip() for s in status.split(",") if s.strip()] if status else None
-        return json_response(service.list_uploads(
-            status=statuses, since=since, batch_id=batch_id, limit=limit, offset=offset, q=q
-        ))
+
+        def answer() -> Response:
+            result: dict[str, Any] = service.list_uploads(
+                status=statuses, since=since, batch_id=batch_id, limit=limit, offset=offset,
+                q=q, after_id=after_id,
+            )
+            if stats:
+                # The counts ride along, so a window's poll is one request, not two.
+                result["stats"] = service.stats()
+            # Encoded on the pool too: 100,000 rows take a while, and the event loop serves
+            # every other request meanwhile.
+            return json_response(result)
+
+        return await run_in_threadpool(answer)
 
     @app.post("/api/uploads/actions")
     def bulk(body: BulkIn) -> dict[str, Any]:
         return service.bulk(body.action, body.ids)
+
+    @app.post("/api/uploads/clear-finished")
+    def clear_finished() -> dict[str, int]:
+        return {"count": service.clear_finished()}
 
     @app.post("/api/uploads/pause-all")
     def pause_all() -> dict[str, int]:
@@ -184,17 +224,17 @@ def _add_routes(app: FastAPI, service: Any) -> None:
         return {"count": service.resume_all()}
 
     @app.get("/api/uploads/{upload_id}")
-    def get_upload(upload_id: int) -> dict[str, Any]:
+    def get_upload(upload_id: PathId) -> dict[str, Any]:
         return service.get_upload(upload_id)
 
     @app.post("/api/uploads/{upload_id}/{action}")
     def act(
-        upload_id: int, action: Literal["pause", "resume", "cancel", "retry"]
+        upload_id: PathId, action: Literal["pause", "resume", "cancel", "retry"]
     ) -> dict[str, Any]:
         return service.act(upload_id, action)
 
     @app.delete("/api/uploads/{upload_id}", status_code=204)
-    def remove_upload(upload_id: int) -> Response:
+    def remove_upload(upload_id: PathId) -> Response:
         service.remove_upload(upload_id)
         return Response(status_code=204)
 
@@ -258,6 +298,19 @@ class PortHolder:
         return self.port
 
 
+class _Server(uvicorn.Server):
+    """uvicorn's server, waking the long polls when it stops (else shutdown waits them out)."""
+
+    def __init__(self, config: uvicorn.Config, changes: ChangeFeed | None) -> None:
+        super().__init__(config)
+        self._changes = changes
+
+    async def shutdown(self, sockets: Any = None) -> None:
+        if self._changes is not None:
+            self._changes.close()
+        await super().shutdown(sockets)
+
+
 def serve(
     app: FastAPI,
     host: str = "127.0.0.1",
@@ -299,7 +352,7 @@ def serve(
         ws="none",
         timeout_graceful_shutdown=3,
     )
-    server = uvicorn.Server(config)
+    server = _Server(config, getattr(app.state, "changes", None))
     # uvicorn already skips signals off the main thread; say so explicitly, for every version.
     server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
     if hasattr(server, "install_signal_handlers"):  # older uvicorn

@@ -13,15 +13,19 @@ import json
 import logging
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Query, Request
+from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
+from pydantic import Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from core.diskspace import DISK_FULL_TITLE, disk_full_message, is_disk_full
 from core.errors import UpqueueError
+from core.pathtext import readable
 from worker.service import Conflict, NotFound
 
 log = logging.getLogger(__name__)
@@ -32,10 +36,33 @@ TOKEN_COOKIE = "upqueue_token"
 _DOCS_PATHS = frozenset({"/docs", "/openapi.json"})
 
 
+# -- numbers a request may carry: within what SQLite stores (a 10^30 id is a 400, not a 500) --
+DB_INT_MAX = 2**63 - 1
+RowId = Annotated[int, Field(ge=1, le=DB_INT_MAX)]
+PathId = Annotated[int, PathParam(ge=1, le=DB_INT_MAX)]
+Seq = Annotated[int | None, Query(ge=0, le=DB_INT_MAX)]
+Count = Annotated[int | None, Query(ge=0, le=10**9)]
+
+
 # -- errors -----------------------------------------------------------------------------
 def error_response(status: int, title: str, message: str, **extra: Any) -> JSONResponse:
-    """The one shape of every error answer."""
-    return JSONResponse({"title": title, "message": message, **extra}, status_code=status)
+    """The one shape of every error answer.
+
+    Text is made valid first: a message quoting a path with a lone surrogate (sent to the API,
+    or a file name that is not UTF-8) could otherwise not be encoded, and the answer would die.
+    """
+    body = _valid_text({"title": title, "message": message, **extra})
+    return JSONResponse(body, status_code=status)
+
+
+def _valid_text(value: Any) -> Any:
+    if isinstance(value, str):
+        return readable(value)
+    if isinstance(value, dict):
+        return {k: _valid_text(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_valid_text(v) for v in value]
+    return value
 
 
 def _upqueue_error(status: int) -> Callable[[Request, Exception], JSONResponse]:
@@ -87,15 +114,23 @@ class Guard:
         token: the secret every request must carry.
         port: the port we listen on, or a callable returning it (known only after binding).
         log_path: named in the 500 message so a person knows where to look.
+        disk_full: True while the disk holding the data directory is full: requests that
+            change something answer 507 then, with a message saying so (reads still work).
     """
 
     def __init__(
-        self, app: ASGIApp, token: str, port: int | Callable[[], int], log_path: Path
+        self, app: ASGIApp, token: str, port: int | Callable[[], int], log_path: Path,
+        disk_full: Callable[[], bool] = lambda: False,
     ) -> None:
         self.app = app
         self._token = token.encode()
         self._port = port
         self._log_path = log_path
+        self._disk_full = disk_full
+
+    def _full_disk_response(self) -> JSONResponse:
+        return error_response(507, DISK_FULL_TITLE, disk_full_message(self._log_path.parent)
+                              + " Uploads wait, and resume by themselves when there is room.")
 
     def _allowed_hosts(self) -> set[str]:
         port = self._port() if callable(self._port) else self._port
@@ -124,7 +159,8 @@ class Guard:
         header = request.headers.get("authorization", "")
         bearer = header[7:].strip() if header[:7].lower() == "bearer " else None
         if not self._token_ok(bearer):
-            if path in _DOCS_PATHS and self._token_ok(request.cookies.get(TOKEN_COOKIE)):
+            docs = path in _DOCS_PATHS or path.startswith("/docs/assets/")
+            if docs and self._token_ok(request.cookies.get(TOKEN_COOKIE)):
                 pass
             elif path == "/docs" and self._token_ok(request.query_params.get("token")):
                 # Swap the token in the address bar for a cookie, so it leaves the URL and history.
@@ -144,6 +180,10 @@ class Guard:
                 response.headers["WWW-Authenticate"] = "Bearer"
                 await response(scope, receive, send)
                 return
+        changes = scope.get("method") not in ("GET", "HEAD", "OPTIONS") and path != "/api/shutdown"
+        if changes and self._disk_full():
+            await self._full_disk_response()(scope, receive, send)
+            return
         started = False
 
         async def tracking_send(message: Message) -> None:
@@ -154,7 +194,12 @@ class Guard:
 
         try:
             await self.app(scope, receive, tracking_send)
-        except Exception:
+        except Exception as exc:
+            if is_disk_full(exc):
+                log.warning("control API: %s %s: the disk is full", scope.get("method"), path)
+                if not started:
+                    await self._full_disk_response()(scope, receive, send)
+                return
             log.exception("control API: %s %s failed", scope.get("method"), path)
             if not started:
                 response = error_response(

@@ -7,13 +7,13 @@ each as ``{"title", "message"}`` through the app's exception handlers.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, ConfigDict
 
 from core.errors import UpqueueError
-from worker.api_guard import json_response
+from worker.api_guard import PathId, RowId, Seq, json_response
 from worker.errors import NotFound
 
 
@@ -23,7 +23,7 @@ class _Body(BaseModel):
 
 class WatchIn(_Body):
     path: str
-    target: str | int
+    target: str | RowId
     recursive: bool = False
     include: list[str] = []
     exclude: list[str] = []
@@ -36,7 +36,7 @@ class WatchIn(_Body):
 
 class WatchPatch(_Body):
     path: str | None = None
-    target: str | int | None = None
+    target: str | RowId | None = None
     recursive: bool | None = None
     include: list[str] | None = None
     exclude: list[str] | None = None
@@ -59,37 +59,42 @@ def make_router(service: Any) -> APIRouter:
     """The watch and batch routes over ``service``."""
     router = APIRouter(prefix="/api")
 
+    def changed(result: Any) -> Any:
+        """Every open window hears of it through the stats' "config" counter."""
+        service.config_changed()
+        return result
+
     @router.get("/watches")
     def list_watches() -> dict[str, Any]:
         return _manager(service).list()
 
     @router.post("/watches", status_code=201)
     def add_watch(body: WatchIn) -> dict[str, Any]:
-        return _manager(service).add(body.model_dump(exclude_none=True))
+        return changed(_manager(service).add(body.model_dump(exclude_none=True)))
 
     @router.get("/watches/{watch_id}")
-    def get_watch(watch_id: int) -> dict[str, Any]:
+    def get_watch(watch_id: PathId) -> dict[str, Any]:
         return _manager(service).get(watch_id)
 
     @router.patch("/watches/{watch_id}")
     def update_watch(watch_id: int, body: WatchPatch) -> dict[str, Any]:
-        return _manager(service).update(watch_id, body.model_dump(exclude_none=True))
+        return changed(_manager(service).update(watch_id, body.model_dump(exclude_none=True)))
 
     @router.delete("/watches/{watch_id}", status_code=204)
-    def remove_watch(watch_id: int) -> Response:
-        _manager(service).remove(watch_id)
+    def remove_watch(watch_id: PathId) -> Response:
+        changed(_manager(service).remove(watch_id))
         return Response(status_code=204)
 
     @router.post("/watches/{watch_id}/pause")
-    def pause_watch(watch_id: int) -> dict[str, Any]:
-        return _manager(service).pause(watch_id)
+    def pause_watch(watch_id: PathId) -> dict[str, Any]:
+        return changed(_manager(service).pause(watch_id))
 
     @router.post("/watches/{watch_id}/resume")
-    def resume_watch(watch_id: int) -> dict[str, Any]:
-        return _manager(service).resume(watch_id)
+    def resume_watch(watch_id: PathId) -> dict[str, Any]:
+        return changed(_manager(service).resume(watch_id))
 
     @router.get("/batches")
-    def list_batches(watch_id: int | None = None, limit: int = 100) -> dict[str, Any]:
+    def list_batches(watch_id: Seq = None, limit: Annotated[int, Query(ge=1, le=10**9)] = 100) -> dict[str, Any]:
         limit = max(1, min(int(limit), 1000))
         return {
             "batches": _manager(service).batches.list(watch_id, limit),
@@ -97,7 +102,7 @@ def make_router(service: Any) -> APIRouter:
         }
 
     @router.get("/batches/{batch_id}")
-    def get_batch(batch_id: int) -> Response:
+    def get_batch(batch_id: PathId) -> Response:
         book = _manager(service).batches
         batch = book.get(batch_id)
         if batch is None:

@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from core.models import Status
+from core.paths import private_dir
+from core.pathtext import from_stored
 from core.watchrules import AfterUpload
 
 MANIFEST_COLUMNS = ("file", "size", "sha256", "result_url", "status", "reason")
@@ -28,14 +30,15 @@ def file_sha256(path: str) -> str:
 def unchanged(upload: dict[str, Any]) -> bool:
     """Is the file at the upload's path still the version that was uploaded?"""
     try:
-        st = os.stat(upload["path"])
+        st = os.stat(from_stored(upload["path"]))
     except OSError:
         return False
+    ctime_ns = upload.get("ctime_ns")
     return (st.st_size, st.st_mtime_ns, st.st_ino) == (
         upload["size"],
         upload["mtime_ns"],
         upload["inode"],
-    )
+    ) and (ctime_ns is None or st.st_ctime_ns == ctime_ns)
 
 
 def free_name(folder: Path, name: str) -> Path:
@@ -82,10 +85,12 @@ def write_manifest(
 ) -> Path:
     """The batch's CSV (file, size, sha256, result_url, status, reason), written whole and then
     renamed into place, so a reader never sees half of it."""
-    folder.mkdir(parents=True, exist_ok=True)
+    private_dir(folder)  # manifests name files and servers: for their owner only
     path = folder / f"batch-{batch_id:05d}-{time.strftime('%Y%m%d-%H%M%S')}.csv"
     partial = path.with_suffix(".csv.part")
-    with open(partial, "w", newline="", encoding="utf-8") as handle:
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)
+    with open(fd, "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(MANIFEST_COLUMNS)
         for u in uploads:

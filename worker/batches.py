@@ -19,8 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import UpqueueError
+from core.humanize import plural
 from core.models import EventKind, Status
 from core.paths import MANIFEST_DIR
+from core.pathtext import from_stored
 from core.store import now_iso
 from core.transports import registry
 from core.watchrules import AfterUpload, BatchState
@@ -124,7 +126,7 @@ class BatchBook:
         """Record files the queue refused; call inside ``store.tx()``."""
         for item in rejected:
             try:
-                size: int | None = os.stat(item["path"]).st_size
+                size: int | None = os.stat(from_stored(item["path"])).st_size
             except OSError:
                 size = None
             self.store.execute(
@@ -282,7 +284,7 @@ class BatchBook:
                                                refused)
         elif failed == 0:
             title = "Batch finished"
-            message = f"Batch {batch_id} from {folder}: {done:,} file(s) uploaded."
+            message = f"Batch {batch_id} from {folder}: {plural(done, 'file')} uploaded."
         else:
             title = "Batch finished with failures"
             first = next((u for u in uploads if u["status"] in _FAILED), None)
@@ -344,7 +346,7 @@ class BatchBook:
             if upload["sha256"] or not unchanged(upload):
                 continue
             try:
-                upload["sha256"] = file_sha256(upload["path"])
+                upload["sha256"] = file_sha256(from_stored(upload["path"]))
             except OSError:
                 continue
             found.append((upload["sha256"], upload["id"]))
@@ -363,6 +365,7 @@ class BatchBook:
         watch = self.store.query_one("SELECT * FROM watches WHERE id = ?", (upload["watch_id"],))
         if watch is None or watch["after_upload"] == AfterUpload.KEEP.value:
             return
+        upload = dict(upload, path=from_stored(upload["path"]))  # the name the file system knows
         if upload["status"] != Status.DONE.value or not os.path.lexists(upload["path"]):
             return
         if not unchanged(upload):

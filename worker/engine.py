@@ -27,6 +27,8 @@ from core.store import Store
 from core.targets import secret_key
 from core.transports import registry
 from core.transports.base import Capabilities, NotSupported, RemoteState, Sent, Transport, UploadJob
+from worker.diskguard import DiskGuard
+from worker.engine_faults import DISK_FULL, DiskWaits
 from worker.engine_hooks import Control, UploadHooks
 from worker.housekeeping import LEASE_SECONDS, Housekeeper
 from worker.repository import UploadRepository
@@ -87,9 +89,14 @@ class Engine:
         self._targets: dict[int, _TargetCache] = {}
         self._closing = False
         self.housekeeper = Housekeeper(self, repository, store, clock=clock)
+        self.disk_waits = DiskWaits(repository, self.data_dir, owner, self.running_ids,
+                                    self._stop_all, self.kick)
+        self.disk = DiskGuard(self.data_dir, on_full=self.disk_waits.disk_full,
+                              on_space=self.disk_waits.disk_space_back)
 
     # -- lifecycle ------------------------------------------------------------------------
     def start(self) -> None:
+        self.disk.start()
         self.reconcile()
         self.housekeeper.start()
         self.kick()
@@ -97,9 +104,9 @@ class Engine:
     def shutdown(self, timeout: float = 10.0) -> None:
         """Stop every running transfer; they go back to queued and resume at the next start."""
         self._closing = True
+        self.disk.stop()
         self.housekeeper.stop()
-        for control in self.running_controls():
-            control.stop("shutdown")
+        self._stop_all("shutdown")
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             with self._lock:
@@ -121,6 +128,10 @@ class Engine:
     def running_controls(self) -> list[Control]:
         with self._lock:
             return list(self._controls.values())
+
+    def _stop_all(self, reason: str) -> None:
+        for control in self.running_controls():
+            control.stop(reason)
 
     def stop(self, upload_id: int, reason: str) -> None:
         with self._lock:
@@ -156,7 +167,7 @@ class Engine:
 
     def kick(self) -> None:
         """Start runners for free slots when there is work that is due."""
-        if self._closing:
+        if self._closing or self.disk.full:
             return
         concurrency = int(self.store.setting("concurrency"))
         due = self.repository.count_due()
@@ -188,7 +199,14 @@ class Engine:
                 with self._lock:
                     if self._runners > concurrency:  # the limit was lowered: this runner retires
                         break
-                upload = self._claim_next()
+                if self.disk.full:
+                    break
+                try:
+                    upload = self._claim_next()
+                except Exception as exc:
+                    if self.disk.report(exc):
+                        break
+                    raise
                 if upload is None:
                     break
                 self.run_upload(upload)
@@ -225,7 +243,8 @@ class Engine:
         upload_id = upload["id"]
         with self._lock:
             control = self._controls[upload_id]
-        hooks = UploadHooks(upload, control, self.repository, self.bandwidth, self._lease_until)
+        hooks = UploadHooks(upload, control, self.repository, self.bandwidth, self._lease_until,
+                            write_failed=self.disk.report)
         try:
             cached = self._target(upload["target_id"])
             chunk = cached.target.get("chunk_size") or int(self.store.setting("chunk_size")) or None
@@ -250,7 +269,10 @@ class Engine:
         except TransferError as error:
             self._forget_caps(upload["target_id"])  # the server may have changed: ask it again
             self._failed_attempt(upload, error, hooks)
-        except Exception:
+        except Exception as exc:
+            if self.disk.report(exc):
+                self._stopped(upload, DISK_FULL, hooks)
+                return
             log.exception("upload %s failed unexpectedly", upload_id)
             self._finish(upload, Status.FAILED, EventKind.FAILED,
                          f"An internal error stopped this upload; details are in {self.data_dir}/upqueue.log",
@@ -292,7 +314,11 @@ class Engine:
             self.finished.fire(upload["id"])
 
     def _stopped(self, upload: dict[str, Any], reason: str, hooks: UploadHooks) -> None:
-        self.repository.release(upload["id"], hooks.offset, shutdown=reason == "shutdown")
+        if reason == DISK_FULL:
+            self.disk_waits.wait_for_disk(upload, hooks.offset, hooks.confirmed)
+            return
+        self.repository.release(upload["id"], hooks.offset, hooks.confirmed,
+                                shutdown=reason == "shutdown")
         # A cancel during processing only stops following: the bytes are the server's now.
         if reason == "cancel" and hooks.remote_state and not hooks.processing:
             self._terminate_now(upload["id"], hooks.remote_state, upload["target_id"])
@@ -324,7 +350,8 @@ class Engine:
             message = error.message
             if error.kind in (ErrorKind.TRANSIENT, ErrorKind.CONFLICT, ErrorKind.CHECKSUM, ErrorKind.GONE):
                 message = f"{error.message} (gave up after {attempts} attempts)"
-            extra: dict[str, Any] = {"offset": hooks.offset, "attempts": attempts}
+            extra: dict[str, Any] = {"offset": hooks.offset, "attempts": attempts,
+                                     "confirmed_offset": hooks.confirmed}
             if hooks.processing:
                 # The server's processing failed: a retry sends the upload again rather than
                 # following the same failed job.
@@ -333,9 +360,13 @@ class Engine:
                          extra=extra)
             return
         when = self.clock() + decision.delay
+        capped = ""
+        if decision.server_asked is not None and decision.server_asked > decision.delay:
+            capped = (f" (the server asked for {decision.server_asked:g} s; upqueue waits at most "
+                      f"retry_max_delay, {decision.delay:g} s)")
         self.repository.retry_later(
-            upload["id"], when, attempts, hooks.offset, error.title, error.message,
-            f"{error.message} — retry {attempts} in {decision.delay:.0f} s")
+            upload["id"], when, attempts, hooks.offset, hooks.confirmed, error.title, error.message,
+            f"{error.message} — retry {attempts} in {decision.delay:.0f} s{capped}")
         self.housekeeper.poke()  # the one timer wakes the retry when it falls due
 
 

@@ -18,6 +18,7 @@ from typing import IO, Any
 from huey.consumer import Consumer
 
 from core import paths
+from core.diskspace import disk_full_error, is_disk_full
 from core.errors import UpqueueError
 from core.secrets import SecretStore
 from core.settings import MAX_CONCURRENCY
@@ -36,8 +37,9 @@ def setup_logging(data_dir: Path, *, foreground: bool) -> None:
     """A rotating log file in the data directory; tracebacks go there, not to API answers."""
     root = logging.getLogger()
     root.setLevel(logging.INFO)
-    handler = logging.handlers.RotatingFileHandler(
-        paths.private_file(data_dir / paths.LOG_FILE), maxBytes=5 << 20, backupCount=3, encoding="utf-8")
+    # backslashreplace: a file name that is not UTF-8 must not cost the line that names it.
+    handler = _LogFile(paths.private_file(data_dir / paths.LOG_FILE), maxBytes=5 << 20, backupCount=3,
+                       encoding="utf-8", errors="backslashreplace")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(threadName)s %(name)s: %(message)s"))
     root.addHandler(handler)
     if foreground:
@@ -47,6 +49,23 @@ def setup_logging(data_dir: Path, *, foreground: bool) -> None:
         root.addHandler(console)
     for noisy in ("huey", "urllib3", "watchdog"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+class _LogFile(logging.handlers.RotatingFileHandler):
+    """The log file. One that cannot be written (a full disk) must never stop the worker, nor
+    print a traceback per line to a stderr that may be gone: it says so once, and keeps trying."""
+
+    _failing = False
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        if self._failing:
+            return
+        self._failing = True
+        try:
+            sys.stderr.write(f"upqueue: cannot write the log file {self.baseFilename}; "
+                             "is its disk full? Logging continues when it can.\n")
+        except Exception:  # noqa: BLE001, S110 - nowhere left to say it
+            pass
 
 
 class WorkerLock:
@@ -93,14 +112,21 @@ class _Consumer(Consumer):
 
     before_stop: Any = staticmethod(lambda: None)
 
-    def _handle_restart_signal(self, sig_num: int, frame: Any) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
         # Huey restarts on SIGHUP by exec-ing sys.executable with sys.argv, which is wrong for a
-        # frozen build (argv[0] is the executable) and skips our clean-up. Stop gracefully and
-        # leave restarting to whoever supervises the worker.
-        self._logger.info("Received SIGHUP: stopping gracefully")
-        self._received_signal = True
-        self._graceful = True
-        self._restart = False
+        # frozen build (argv[0] is the executable) and skips our clean-up. Make it a graceful
+        # stop and leave restarting to whoever supervises the worker. Huey 3 maps each signal
+        # to (restart, graceful) in this table, read when the signal arrives.
+        if hasattr(signal, "SIGHUP"):
+            self._signal_actions[signal.SIGHUP] = (False, True)
+
+    def start(self) -> None:
+        super().start()  # installs Huey's signal handlers
+        if _early_signals:
+            # A signal that came while the worker was starting (its API may already have been
+            # answering): handled now, as if it had come just after the handlers were installed.
+            self._handle_signal(_early_signals[-1], None)
 
     def stop(self, graceful: bool = False) -> None:
         try:
@@ -109,9 +135,36 @@ class _Consumer(Consumer):
             super().stop(graceful=graceful)
 
 
+_early_signals: list[int] = []
+
+
+def _hold_sighup_until_the_consumer_starts() -> None:
+    """A SIGHUP before Huey's handlers exist (the API answers from early on, and a closing
+    terminal sends one) would kill the worker mid-start with no clean-up: it is remembered and
+    handled by the consumer once it starts, as a graceful stop. (SIGINT already unwinds through
+    the clean-up; SIGTERM is "at once" by design.)"""
+    if hasattr(signal, "SIGHUP") and threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGHUP, lambda signum, _frame: _early_signals.append(signum))
+
+
 def run_worker(until_idle: bool = False, *, foreground: bool = True) -> int:
-    """Run the worker until stopped (SIGINT, SIGTERM, `upqueue stop`), or until idle."""
+    """Run the worker until stopped (SIGINT, SIGTERM, `upqueue stop`), or until idle.
+
+    Raises:
+        UpqueueError: it cannot start, e.g. "Disk full" rather than SQLite's OperationalError.
+    """
+    try:
+        return _run_worker(until_idle, foreground=foreground)
+    except Exception as exc:
+        if is_disk_full(exc):
+            raise disk_full_error(paths.data_dir()) from exc
+        raise
+
+
+def _run_worker(until_idle: bool, *, foreground: bool) -> int:
+    _hold_sighup_until_the_consumer_starts()
     data_dir = paths.data_dir()
+    paths.tighten_modes(data_dir)
     setup_logging(data_dir, foreground=foreground)
     lock = WorkerLock(data_dir)
     lock.acquire()

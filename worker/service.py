@@ -19,11 +19,14 @@ from typing import Any, Protocol
 from core import datasets, fileinfo
 from core.errors import TransferError, UpqueueError
 from core.models import CANCELLABLE, PAUSABLE, Status
+from core.pathtext import from_stored, path_problem, readable
+from core.records import EXPORT_HEADER, Added, AddResult, Rejected, export_row
 from core.secrets import SecretStore
 from core.settings import SETTINGS
 from core.store import Store, now_iso, sqlite_version_report
 from core.transports import registry
 from core.version import VERSION
+from core.walk import Skipped
 from worker.errors import Conflict, NotFound
 from worker.repository import UploadRepository
 from worker.repository.reads import public_upload
@@ -70,6 +73,16 @@ class Service(TargetOperations):
         self.watches: Any = None  # worker.watcher.WatchManager, set by the runtime
         self.started_at = now_iso()
         self.on_shutdown: Callable[[], None] = lambda: None
+        # Bumped when targets, settings or watches change (by any client): stats carry it, so
+        # every open window reloads them, not only the one whose dialog made the change.
+        self.config_version = 0
+
+    def config_changed(self) -> None:
+        self.config_version += 1
+        # Moving the change counter wakes the windows' long polls, which bring the new "config"
+        # with their stats; without it they would hear of the change only when an upload moved.
+        with self.store.tx():
+            self.store.next_seq()
 
     @property
     def finished_listeners(self) -> list[Callable[[dict[str, Any]], None]]:
@@ -86,6 +99,9 @@ class Service(TargetOperations):
             "seq": self.store.seq,
             "secret_store": self.secrets.backend_name,
             "protocols": registry.names(),
+            # True while the disk holding the data directory is full (uploads wait for space).
+            "disk_full": bool(self.engine is not None and getattr(self.engine, "disk", None)
+                              and self.engine.disk.full),
             **sqlite_version_report(),
         }
 
@@ -99,27 +115,49 @@ class Service(TargetOperations):
         batch_id: int | None = None,
         watch_id: int | None = None,
         members: dict[str, list[str]] | None = None,
-    ) -> dict[str, Any]:
-        """Queue files; each bad path is reported with its reason and the good ones still go.
+        force: bool = False,
+    ) -> AddResult:
+        """Queue files: what was added (ids and paths) and what was rejected (with reasons).
 
-        ``members`` maps a path to its dataset's files (the path first), for targets whose
-        protocol takes datasets: they travel as one upload, and a bad member rejects the set.
-        All rows go in one transaction, so thousands of files cost one commit.
+        Partial success is the answer, not an error, and so is "nothing added"; only an unknown
+        target raises. Folders given with ``recursive`` are walked by :func:`core.walk.walk`
+        (the window's and the watcher's walker); what it leaves out for a reason other than its
+        name is rejected with that reason. A file queued or uploaded to the same target before
+        (same path, size and modification time) is rejected with reason "duplicate" unless
+        ``force``. ``members`` maps a path to its dataset's files (the path first), for targets
+        whose protocol takes datasets: they travel as one upload, and a bad member rejects the
+        set. All rows go in one transaction, so thousands of files cost one commit.
         """
         target_row = self.resolve_target(target)
         takes_datasets = registry.takes_datasets(target_row["protocol"])
+        # A name that is not UTF-8 may come as its stored form (from `ls`) or escaped.
+        texts = [from_stored(os.path.expanduser(str(given))) for given in paths]
+        invalid = [(text, problem) for text in texts if (problem := path_problem(text))]
+        if invalid:
+            # Malformed input, not a file that cannot be sent: the request is refused (400).
+            errors = []
+            for text, problem in invalid:
+                shown = readable(text).replace("\x00", "\\0")
+                errors.append({"path": shown, "title": "Invalid path", "message": f"{shown} {problem}."})
+            more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+            error = UpqueueError("Invalid path", errors[0]["message"] + more)
+            error.errors = errors  # type: ignore[attr-defined]
+            raise error
         rows: list[tuple[str, os.stat_result, list[tuple[str, os.stat_result]]]] = []
-        rejected: list[dict[str, Any]] = []
-        expanded = [path for given in paths
-                    for path in fileinfo.expand(fileinfo.absolute(str(given)), recursive)]
+        rejected: list[Rejected] = []
+
+        def skipped(entry: Skipped) -> None:
+            rejected.append(Rejected(entry.path, entry.title, entry.message))
+
+        expanded = [path for text in texts for path in fileinfo.expand(text, recursive, skipped)]
         if takes_datasets and members is None:
             # A .shp added by hand (CLI, window, a drop) brings its sidecars from its folder.
             planned, refused = datasets.plan(expanded)
             members = {d.primary: list(d.members) for d in planned if len(d.members) > 1}
             expanded = [d.primary for d in planned]
-            rejected += [{"path": p, "title": e.title, "message": e.message} for p, e in refused]
+            rejected += [Rejected(p, e.title, e.message) for p, e in refused]
         for path in expanded:
-            group = (members or {}).get(path) or []
+            group = [from_stored(m) for m in (members or {}).get(path) or []]
             if group and not takes_datasets:
                 raise UpqueueError(
                     "Datasets not taken",
@@ -129,19 +167,24 @@ class Service(TargetOperations):
                 st = fileinfo.check_file(path)
                 checked = [(m, fileinfo.check_file(m)) for m in group] if len(group) > 1 else []
             except UpqueueError as exc:
-                rejected.append({"path": path, "title": exc.title, "message": exc.message})
+                rejected.append(Rejected(path, exc.title, exc.message))
                 continue
             rows.append((path, st, checked))
-        ids = self.uploads.add(target_row, rows, batch_id=batch_id, watch_id=watch_id) if rows else []
-        if not ids and rejected:
-            first = rejected[0]
-            error = UpqueueError(first["title"], first["message"] if len(rejected) == 1 else
-                                 f"None of the {len(rejected)} paths could be added; first: {first['message']}")
-            error.rejected = rejected  # type: ignore[attr-defined]
-            raise error
-        if ids and self.engine:
+        ids = (self.uploads.add(target_row, rows, batch_id=batch_id, watch_id=watch_id, force=force)
+               if rows else [])
+        added: list[Added] = []
+        for upload_id, (path, _st, _members) in zip(ids, rows, strict=True):
+            if upload_id is None:
+                rejected.append(Rejected(
+                    path, "Already added",
+                    f"{readable(os.path.basename(path))} is already queued for or uploaded "
+                    f"to {target_row['name']} (same size and modification time); "
+                    "add it with --force to upload it again.", reason="duplicate"))
+            else:
+                added.append(Added(upload_id, path))
+        if added and self.engine:
             self.engine.kick()
-        return {"ids": ids, "rejected": rejected}
+        return AddResult(tuple(added), tuple(rejected))
 
     # -- uploads: reading -----------------------------------------------------------------
     def list_uploads(
@@ -152,9 +195,10 @@ class Service(TargetOperations):
         limit: int | None = None,
         offset: int | None = None,
         q: str | None = None,
+        after_id: int | None = None,
     ) -> dict[str, Any]:
         return self.uploads.listing(status=status, since=since, batch_id=batch_id, limit=limit,
-                                    offset=offset, q=q)
+                                    offset=offset, q=q, after_id=after_id)
 
     def get_upload(self, upload_id: int) -> dict[str, Any]:
         row = self.uploads.get(upload_id)
@@ -164,7 +208,7 @@ class Service(TargetOperations):
                 "events": self.uploads.events(upload_id)}
 
     def stats(self) -> dict[str, Any]:
-        return self.uploads.stats()
+        return {**self.uploads.stats(), "config": self.config_version}
 
     # -- uploads: steering ----------------------------------------------------------------
     def act(self, upload_id: int, action: str) -> dict[str, Any]:
@@ -202,12 +246,40 @@ class Service(TargetOperations):
         self.finished.fire_later(row["id"])
 
     def _retry(self, row: dict[str, Any]) -> None:
+        target = self.store.query_one("SELECT removed_at FROM targets WHERE id = ?", (row["target_id"],))
+        if target is None or target["removed_at"]:
+            raise Conflict("Target removed", f"{row['name']} went to {row['target_name']}, which was removed; "
+                           "add the file again to another target.")
         if datasets.is_shapefile(row["path"]) and registry.takes_datasets(self._protocol_of(row)):
-            # The person may have fixed the set (a .prj added): read its members again.
-            found = datasets.find_members(row["path"])
-            checked = [(m, fileinfo.check_file(m)) for m in found.members]
+            # The person may have fixed the set (a .prj added): read its members again, as
+            # they are now (their size and times with them).
+            try:
+                found = datasets.find_members(from_stored(row["path"]))
+                checked = [(m, fileinfo.check_file(m)) for m in found.members]
+            except UpqueueError as exc:
+                raise Conflict(f"Cannot retry: {exc.title}", exc.message) from None
             self.uploads.replace_members(row["id"], checked)
-        self.uploads.retry(row)
+            self.uploads.retry(row, changed=None)
+            return
+        now = None if row["status"] == Status.CANCELLED else self._changed_file(row)
+        self.uploads.retry(row, changed=now)
+
+    def _changed_file(self, row: dict[str, Any]) -> os.stat_result | None:
+        """A file that changed since its upload began is sent as it is now: its new stat (the
+        repository starts it from byte 0), after the stale partial upload is terminated where
+        the protocol can. None: unchanged."""
+        try:
+            st = fileinfo.check_file(from_stored(row["path"]))
+        except UpqueueError as exc:
+            raise Conflict(f"Cannot retry: {exc.title}", f"{exc.message} Put the file back, or remove the upload.") from None
+        ctime_ns = row.get("ctime_ns")
+        if (st.st_size, st.st_mtime_ns, st.st_ino) == (row["size"], row["mtime_ns"], row["inode"]) and (
+            ctime_ns is None or st.st_ctime_ns == ctime_ns
+        ):
+            return None
+        if row["remote_state"] and self.engine:
+            self.engine.terminate_later(row["id"])  # reads the remote state now, before it is cleared
+        return st
 
     def remove_upload(self, upload_id: int) -> None:
         with self.store.tx():
@@ -228,6 +300,13 @@ class Service(TargetOperations):
             except UpqueueError as exc:
                 skipped.append({"id": upload_id, "title": exc.title, "message": exc.message})
         return {"done": done, "skipped": skipped}
+
+    def clear_finished(self) -> int:
+        """Remove every upload that is done from the list; the files stay on the server."""
+        rows = self.uploads.with_status([Status.DONE.value])
+        for row in rows:
+            self.remove_upload(int(row["id"]))
+        return len(rows)
 
     def pause_all(self) -> int:
         with self.store.tx():
@@ -254,6 +333,7 @@ class Service(TargetOperations):
 
     def update_settings(self, changes: dict[str, Any]) -> dict[str, Any]:
         self.store.set_settings(changes)
+        self.config_changed()
         if self.engine:
             self.engine.settings_changed()
         return {"settings": self.store.settings()}
@@ -266,12 +346,9 @@ class Service(TargetOperations):
         rows = self.uploads.created_between(start.isoformat(), (end + timedelta(days=1)).isoformat())
         out = io.StringIO()
         writer = csv.writer(out)
-        writer.writerow(["id", "name", "path", "size", "status", "target", "result_url", "created_at",
-                         "finished_at", "attempts", "error"])
+        writer.writerow(EXPORT_HEADER)
         for r in rows:
-            error = ": ".join(x for x in (r["error_title"], r["error_message"]) if x)
-            writer.writerow([r["id"], r["name"], r["path"], r["size"], r["status"], r["target_name"],
-                             r["result_url"] or "", r["created_at"], r["finished_at"] or "", r["attempts"], error])
+            writer.writerow(export_row(r))
         return out.getvalue()
 
     def shutdown(self) -> None:
@@ -280,6 +357,19 @@ class Service(TargetOperations):
     def close(self) -> None:
         """Let queued notifications finish (the runtime calls this as the worker stops)."""
         self.finished.close()
+
+
+def nothing_added_message(paths: list[str], recursive: bool, rejected: int) -> str:
+    """What to say when a request to add files queued none: why, as far as it is known."""
+    if rejected:
+        return f"Nothing was added: {rejected} path(s) rejected, each with its reason."
+    if not paths:
+        return "Nothing was added: no paths were given; name at least one file or folder."
+    folders = [readable(p) for p in paths if os.path.isdir(from_stored(p))]
+    if folders and recursive:
+        return (f"Nothing was added: no files were found in {', '.join(folders)} (hidden and "
+                "temporary files, and links leading out of the folder, are left out).")
+    return "Nothing was added: no files were found among the paths given."
 
 
 def _parse_day(text: str, name: str) -> date:

@@ -71,6 +71,12 @@ def validate_watch(
         if not given.get("path"):
             raise UpqueueError("No folder", "Say which folder to watch.")
         path = os.path.abspath(os.path.expanduser(str(given["path"])))
+        if os.path.exists(path) and not os.path.isdir(path):
+            raise UpqueueError(
+                "Not a folder",
+                f"{path} is a file; a watch follows a folder. Watch the folder that holds it, or "
+                "add the file once with `upqueue add`.",
+            )
         if not os.path.isdir(path):
             raise UpqueueError(
                 "Folder not found",

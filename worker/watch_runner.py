@@ -21,6 +21,7 @@ from collections.abc import Callable
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers.api import BaseObserver
 
+from core.walk import Skipped, walk
 from core.watchrules import (
     Change,
     FileKey,
@@ -300,27 +301,34 @@ class WatchRunner:
         return file_key(path, self._root_real, check_links=check_links)
 
     def _scan(self, top: str) -> None:
-        """Consider every wanted file under ``top`` (a full scan when ``top`` is the root)."""
-        stack = [top]
-        while stack and not self._stop.is_set():
-            folder = stack.pop()
-            try:
-                with os.scandir(folder) as entries:
-                    listing = list(entries)
-            except OSError as error:
-                if folder == self._root:
-                    raise
-                log.info("watch %s: cannot list %s: %s", self.spec.id, folder, error)
-                continue
-            for entry in listing:
-                try:
-                    if entry.is_dir(follow_symlinks=False):
-                        if self.spec.recursive and self._dir_wanted(entry.path):
-                            stack.append(entry.path)
-                    elif self._file_wanted(entry.path) and entry.path not in self._pending:
-                        self._consider(entry.path, complete=False)
-                except OSError as error:
-                    log.info("watch %s: skipping %s: %s", self.spec.id, entry.path, error)
+        """Consider every wanted file under ``top`` (a full scan when ``top`` is the root).
+
+        The walk is :func:`core.walk.walk`, the one ``add -r`` and a dropped folder use.
+        """
+
+        def skipped(entry: Skipped) -> None:
+            log.info("watch %s: %s", self.spec.id, entry.message)
+
+        found = walk(
+            top,
+            root=self._root,
+            recursive=self.spec.recursive,
+            include=self.spec.include,
+            exclude=self.spec.exclude,
+            skip=self._skipped,
+            on_skip=skipped,
+            should_stop=self._stop.is_set,
+        )
+        try:
+            for path in found:
+                if self._stop.is_set():
+                    break
+                if path not in self._pending:
+                    self._consider(path, complete=False)
+        except OSError as error:
+            if top == self._root:
+                raise  # the caller says the folder is unavailable
+            log.info("watch %s: cannot list %s: %s", self.spec.id, top, error)
         self._round_open = True
         self._last_activity = self.clock()
 
@@ -409,6 +417,9 @@ class WatchRunner:
                 self._root,
                 recursive=self.spec.recursive,
                 event_filter=EVENT_FILTER,
+                # watchdog 7 can follow links to folders; the walker (core/walk.py) never does,
+                # so the events and the scans see the same tree.
+                follow_symlink=False,
             )
             observer.start()
         except BaseException:

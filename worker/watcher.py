@@ -14,10 +14,13 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import asdict
 from typing import Any
 
 from core.errors import UpqueueError
+from core.humanize import plural
 from core.models import EventKind
+from core.pathtext import from_stored
 from core.store import now_iso
 from core.watchrules import (
     FileKey,
@@ -265,10 +268,11 @@ class WatchManager:
             "SELECT path, size, mtime_ns, inode, upload_id FROM seen_files WHERE watch_id = ?",
             (watch_id,),
         ):
-            seen[r["path"]] = (r["upload_id"] or 0, FileKey(r["size"], r["mtime_ns"], r["inode"]))
+            seen[from_stored(r["path"])] = (r["upload_id"] or 0, FileKey(r["size"], r["mtime_ns"], r["inode"]))
         for r in self.service.uploads.of_watch(watch_id):
-            if r["path"] not in seen or seen[r["path"]][0] < r["id"]:
-                seen[r["path"]] = (r["id"], FileKey(r["size"], r["mtime_ns"], r["inode"]))
+            path = from_stored(r["path"])  # the name the folder scan sees
+            if path not in seen or seen[path][0] < r["id"]:
+                seen[path] = (r["id"], FileKey(r["size"], r["mtime_ns"], r["inode"]))
         with self._lock:
             self._seen[watch_id] = {path: key for path, (_, key) in seen.items()}
 
@@ -307,19 +311,14 @@ class WatchManager:
         paths = [unit.primary for unit in chunk]
         # A dataset (a shapefile with its sidecars) goes as one upload carrying every member.
         members = {u.primary: list(u.files) for u in chunk if len(u.files) > 1}
-        try:
-            result = self.service.add_uploads(
-                paths, row["target_id"], batch_id=batch_id, watch_id=watch_id,
-                members=members or None,
-            )
-        except UpqueueError as exc:
-            rejected = getattr(exc, "rejected", None)
-            if rejected is None:
-                raise
-            result = {"ids": [], "rejected": rejected}
+        result = self.service.add_uploads(
+            paths, row["target_id"], batch_id=batch_id, watch_id=watch_id, force=True,
+            members=members or None,
+        )
         self.submissions += 1
-        ids = result["ids"]
-        uploaded = self.service.uploads.paths_of(ids) if ids else {}
+        ids = result.ids
+        uploaded = {item.path: item.id for item in result.added}
+        rejected = [asdict(item) for item in result.rejected]
         stamp = now_iso()
         # Never mark a member as seen that no upload carries: a refused primary is recorded
         # (the batch counts it), but the rest of its set is not, so it is looked at again.
@@ -334,11 +333,11 @@ class WatchManager:
                         " VALUES (?, ?, ?, ?, ?, ?, ?)",
                         (watch_id, member, key.size, key.mtime_ns, key.inode, upload_id, stamp),
                     )
-            self.batches.add_rejects(batch_id, result["rejected"])
-            refused = f"; {len(result['rejected'])} refused" if result["rejected"] else ""
+            self.batches.add_rejects(batch_id, rejected)
+            refused = f"; {len(rejected)} refused" if rejected else ""
             self.store.add_event(
                 EventKind.WATCH,
-                f"{len(ids)} file(s) from {row['path']} queued in batch {batch_id}{refused}",
+                f"{plural(len(ids), 'file')} from {row['path']} queued in batch {batch_id}{refused}",
                 watch_id=watch_id,
                 batch_id=batch_id,
                 title="Files queued",

@@ -197,8 +197,18 @@ class SendHooks(Protocol):
     def throttle(self, nbytes: int) -> None:
         """Wait as the bandwidth limit requires before ``nbytes`` are sent."""
 
+    def block_hint(self) -> int | None:
+        """A smaller block size while a bandwidth limit holds (None: the transport's own)."""
+
     def on_progress(self, offset: int) -> None:
         """Bytes of the job handed to the socket or confirmed by the server, across members."""
+
+    def on_confirmed(self, offset: int) -> None:
+        """The server said it stores ``offset`` bytes (an answer, a listing of parts, ...).
+
+        Unlike ``on_progress``, never bytes merely read from the file: only this is progress
+        that resets the retry count (a 503 after the whole body moved nothing).
+        """
 
     def on_remote_state(self, state: RemoteState | None, result_url: str | None = None) -> None:
         """Persist the remote state now (None: forget it, the server's copy is gone or unusable).

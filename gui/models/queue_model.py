@@ -212,6 +212,26 @@ class QueueModel(QAbstractTableModel):
         self._reindex(0)
         self.endResetModel()
 
+    def append_rows(self, rows: list[UploadRow]) -> None:
+        """Add the rest of a queue after its first page (rows made by :meth:`prepare`).
+
+        One insert at the end (in queue order the rest comes after the first page), then a
+        re-sort when the view is sorted; rows already here are left alone.
+        """
+        rows = [row for row in rows if row.id not in self._index]
+        if not rows:
+            return
+        start = len(self._rows)
+        self.beginInsertRows(_ROOT, start, start + len(rows) - 1)
+        self._rows.extend(rows)
+        for offset, row in enumerate(rows):
+            self._index[row.id] = start + offset
+            self._track(row, +1)
+        self.endInsertRows()
+        if self._sort_column >= 0:
+            self._resort_timer.stop()
+            self._resort()
+
     def apply_changes(
         self, uploads: Sequence[Mapping[str, Any]], removed: Sequence[int] = ()
     ) -> list[tuple[int, str | None, str]]:

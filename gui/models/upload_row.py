@@ -13,6 +13,7 @@ from typing import Any
 
 from core import humanize, progress
 from core.models import Status
+from core.records import UPLOAD_FIELDS
 
 STATUS_LABELS = {
     Status.QUEUED: "Queued",
@@ -38,32 +39,10 @@ STATUS_ORDER = {
 # Separates the parts of the filter key; cannot occur in a file name.
 FILTER_SEP = "\x1f"
 
-FIELDS = (
-    "id",
-    "name",
-    "path",
-    "size",
-    "offset",
-    "status",
-    "speed",
-    "target_id",
-    "target_name",
-    "result_url",
-    "processing_progress",
-    "processing_message",
-    "error_title",
-    "error_message",
-    "attempts",
-    "next_attempt_at",
-    "created_at",
-    "started_at",
-    "finished_at",
-    "batch_id",
-    "watch_id",
-    "change_seq",
-)
+# The fields of an upload as the API sends them (core.records.UploadRecord), all kept.
+FIELDS = UPLOAD_FIELDS
 # Fields whose change alters what a row shows; change_seq and updated_at alone do not.
-VISIBLE = tuple(f for f in FIELDS if f not in ("id", "change_seq"))
+VISIBLE = tuple(f for f in FIELDS if f not in ("id", "change_seq", "updated_at"))
 # Fields the filter key is made of.
 _KEY_FIELDS = frozenset({"status", "batch_id", "name"})
 _UNSET = object()
@@ -102,9 +81,11 @@ class UploadRow:
         self.created_at = get("created_at")
         self.started_at = get("started_at")
         self.finished_at = get("finished_at")
+        self.updated_at = get("updated_at")
         self.batch_id = get("batch_id")
         self.watch_id = get("watch_id")
         self.change_seq = get("change_seq")
+        self.sha256 = get("sha256")
         self._added: Any = _UNSET
         self.filter_key = self._filter_key()
 
@@ -127,6 +108,7 @@ class UploadRow:
             setattr(self, field, value)
             changed = True
         self.change_seq = data.get("change_seq", self.change_seq)
+        self.updated_at = data.get("updated_at", self.updated_at)
         if key_changed:
             self.filter_key = self._filter_key()
         return changed

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from core.records import EXPORT_HEADER
 from gui.models.queue_model import Role
 from gui.tray import NotificationPolicy, tooltip_text
 from tests.fixtures.gui import FakeApi
@@ -133,7 +134,12 @@ def test_history_lists_finished_uploads_in_range_and_exports_csv(
     page.choose_save_path = lambda suggested: str(target)
     page.export_button.click()
     qtbot.waitUntil(target.exists, timeout=5000)
-    assert target.read_text() == "id,name\n2,recent.bin\n3,running.bin\n"
+    lines = target.read_text().splitlines()
+    assert lines[0] == ",".join(EXPORT_HEADER)  # the worker's header (core.records)
+    assert [line.split(",")[:2] for line in lines[1:]] == [
+        ["2", "recent.bin"],
+        ["3", "running.bin"],
+    ]
     qtbot.waitUntil(lambda: "Exported 2" in page.message.text(), timeout=5000)
 
 

@@ -43,7 +43,7 @@ def test_expand_paths_walks_folders_and_skips_hidden_and_temp(tmp_path: Path) ->
     files, skipped = expand_paths([root, missing])
     # A folder's own files first, then its subfolders, each in name order.
     assert [os.path.relpath(f, root) for f in files] == ["one.tif", "a/two.tif", "a/b/three.tif"]
-    assert skipped == [str(missing)]
+    assert [(s.path, s.title) for s in skipped] == [(str(missing), "File not found")]
     # A temp file chosen by itself is what the person asked for.
     chosen = root / "a" / "x.part"
     assert expand_paths([chosen])[0] == [str(chosen)]
@@ -95,7 +95,7 @@ class SlowSource:
         self.release = threading.Event()
         self.seq = 5
 
-    def uploads(self, since: int | None = None) -> dict[str, Any]:
+    def uploads(self, since: int | None = None, **_: Any) -> dict[str, Any]:
         self.calls.append(since)
         self.release.wait(5)
         return {"seq": self.seq, "uploads": [{"id": 1}] if since is None else [], "removed": []}

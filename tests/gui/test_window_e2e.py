@@ -67,7 +67,7 @@ def test_pause_and_resume_from_the_window_mid_upload(
     # The bandwidth limit goes through the Settings dialog and applies live: slow enough that
     # the upload is still running when we pause it.
     window.commands["settings"].trigger()
-    settings = window._dialogs["settings"]
+    settings = window.dialog_host.dialogs["settings"]
     qtbot.waitUntil(settings.isEnabled, timeout=10_000)
     settings.bandwidth.setValue(0.5)  # MB/s
     qtbot.waitUntil(
@@ -87,9 +87,9 @@ def test_pause_and_resume_from_the_window_mid_upload(
 
     window.view.select_ids([upload_id])
     window.view.customContextMenuRequested.emit(QPoint(5, 5))
-    pause = next(a for a in window.context_menu.actions() if a.text().replace("&", "") == "Pause")
+    pause = next(a for a in window.controller.context_menu.actions() if a.text().replace("&", "") == "Pause")
     pause.trigger()
-    window.context_menu.close()
+    window.controller.context_menu.close()
     qtbot.waitUntil(lambda: row_value(window, upload_id) == "Paused", timeout=10_000)
     paused_at = row_value(window, upload_id, Role.OFFSET)
     assert 0 < paused_at < source.stat().st_size
@@ -142,7 +142,7 @@ def test_targets_dialog_against_the_worker_reports_bad_urls(
     window = make_window(worker.api)
     qtbot.waitUntil(lambda: window.pages.currentWidget() is window.first_run, timeout=10_000)
     window.first_run.button.click()
-    dialog = window._dialogs["targets"]
+    dialog = window.dialog_host.dialogs["targets"]
     dialog.name.setText("nowhere")
     dialog.url.setText("ftp://example.org/files")
     dialog.save_button.click()
@@ -158,6 +158,7 @@ def test_targets_dialog_against_the_worker_reports_bad_urls(
     )
     assert dialog.result_text() != refused
     assert "Cannot reach the server" in dialog.result_text()
+    dialog.ask_unsaved = lambda name, answer: answer("discard")  # typed, unsaved: closing asks
     dialog.close()
 
 
@@ -166,7 +167,7 @@ def test_targets_dialog_saves_a_secret_to_the_keyring_and_tests_a_real_server(
 ) -> None:
     window = make_window(worker.api)
     window.commands["targets"].trigger()
-    dialog = window._dialogs["targets"]
+    dialog = window.dialog_host.dialogs["targets"]
     dialog.name.setText("lab")
     dialog.url.setText(tus_server.url)
     dialog.auth.setCurrentIndex(dialog.auth.findData("bearer"))

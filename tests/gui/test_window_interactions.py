@@ -88,7 +88,7 @@ def test_pause_and_resume_from_the_context_menu(
     window = make_window(fake_api)
     select(window, row["id"])
     window.view.customContextMenuRequested.emit(QPoint(10, 10))
-    menu = window.context_menu
+    menu = window.controller.context_menu
     labels = {a.text().replace("&", ""): a for a in menu.actions() if a.text()}
     assert labels["Pause"].isEnabled() and not labels["Resume"].isEnabled()
     assert not labels["Retry"].isEnabled()
@@ -99,10 +99,10 @@ def test_pause_and_resume_from_the_context_menu(
     assert ("bulk", ("pause", [row["id"]])) in fake_api.calls
     qtbot.waitUntil(lambda: window.commands["resume"].isEnabled(), timeout=5000)
     window.view.customContextMenuRequested.emit(QPoint(10, 10))
-    resume = next(a for a in window.context_menu.actions() if a.text().replace("&", "") == "Resume")
+    resume = next(a for a in window.controller.context_menu.actions() if a.text().replace("&", "") == "Resume")
     assert resume.isEnabled()
     resume.trigger()
-    window.context_menu.close()
+    window.controller.context_menu.close()
     qtbot.waitUntil(lambda: status_cell() == "Queued", timeout=5000)
 
 
@@ -122,7 +122,7 @@ def test_space_toggles_pause_and_delete_asks_before_cancelling(
     qtbot.waitUntil(lambda: window.commands["pause"].isEnabled(), timeout=5000)
 
     questions: list[str] = []
-    window.confirm = lambda title, text: questions.append(text) or False
+    window.prompts.confirm = lambda title, text: questions.append(text) or False
     qtbot.keyClick(window.view, Qt.Key.Key_Delete)
     assert questions and "will be cancelled" in questions[0]
     assert row["id"] in fake_api.rows  # refused: nothing removed
@@ -161,7 +161,7 @@ def test_ctrl_o_adds_the_chosen_files(
     chosen = tmp_path / "report.pdf"
     chosen.write_bytes(b"%PDF")
     window = make_window(fake_api)
-    window.choose_files = lambda: [str(chosen)]
+    window.prompts.choose_files = lambda: [str(chosen)]
     focus_table(qtbot, window)
     qtbot.keyClick(window.view, Qt.Key.Key_O, Qt.KeyboardModifier.ControlModifier)
     qtbot.waitUntil(lambda: window.model.rowCount() == 1, timeout=5000)
@@ -238,7 +238,7 @@ def test_first_run_offers_to_add_a_target(qtbot: Any, make_window: Any) -> None:
     window = make_window(api)
     qtbot.waitUntil(lambda: window.pages.currentWidget() is window.first_run, timeout=5000)
     window.first_run.button.click()
-    dialog = window._dialogs["targets"]
+    dialog = window.dialog_host.dialogs["targets"]
     assert dialog.isVisible()
     dialog.name.setText("geo")
     dialog.url.setText("https://uploads.example.org/files/")
@@ -255,7 +255,7 @@ def test_targets_dialog_shows_the_error_for_a_bad_url(
 ) -> None:
     window = make_window(fake_api)
     window.commands["targets"].trigger()
-    dialog = window._dialogs["targets"]
+    dialog = window.dialog_host.dialogs["targets"]
     qtbot.waitUntil(lambda: dialog.list.count() == 1, timeout=5000)
     dialog.findChild(type(dialog.save_button), "target-add").click()
     dialog.name.setText("broken")
@@ -272,7 +272,7 @@ def test_targets_dialog_shows_the_error_for_a_bad_url(
 def test_settings_apply_live(qtbot: Any, fake_api: FakeApi, make_window: Any) -> None:
     window = make_window(fake_api)
     window.commands["settings"].trigger()
-    dialog = window._dialogs["settings"]
+    dialog = window.dialog_host.dialogs["settings"]
     qtbot.waitUntil(dialog.isEnabled, timeout=5000)
     assert dialog.concurrency.value() == 3
     dialog.bandwidth.setValue(2.5)
@@ -302,11 +302,11 @@ def test_copy_result_url_and_details(qtbot: Any, fake_api: FakeApi, make_window:
     window.commands["copy_url"].trigger()
     assert QGuiApplication.clipboard().text() == "http://server/files/abc"
     opened: list[str] = []
-    window.open_url = lambda url: opened.append(url.toLocalFile())
+    window.prompts.open_url = lambda url: opened.append(url.toLocalFile())
     window.commands["open_folder"].trigger()
     assert opened == ["/data"]
     window.commands["details"].trigger()
-    dialog = window._dialogs[f"details-{row['id']}"]
+    dialog = window.dialog_host.dialogs[f"details-{row['id']}"]
     qtbot.waitUntil(lambda: dialog.table.rowCount() == 2, timeout=5000)
     assert "The file changed while uploading." in dialog.fields["error"].text()
     assert dialog.table.item(1, 3).text().startswith("File changed")

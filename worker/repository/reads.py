@@ -9,27 +9,26 @@ from typing import Any
 
 from core.errors import UpqueueError
 from core.filereader import FileFingerprint
-from core.migrations import RETIRED_UPLOAD_COLUMNS
 from core.models import Status
+from core.pathtext import from_stored
+from core.records import UPLOAD_FIELDS, upload_columns_sql
 from core.store import Store
 from core.transports.base import RemoteState, UploadFile, UploadJob
 from worker.errors import NotFound
 
-# Columns of an upload that are the worker's bookkeeping, not something a client needs: the
-# protocol's remote state is the transport's alone, and retired columns are nobody's.
-PRIVATE_COLUMNS = ("lease_owner", "lease_expires", "mtime_ns", "inode", "paused_at",
-                   "remote_state", *RETIRED_UPLOAD_COLUMNS)
 UPLOAD_SELECT = "SELECT u.*, t.name AS target_name FROM uploads u LEFT JOIN targets t ON t.id = u.target_id"
+# What clients get: the columns of core.records.UploadRecord, selected as they are (no per-row
+# copy or filtering for a list of 100,000). The protocol's remote state is never among them.
+PUBLIC_SELECT = (f"SELECT {upload_columns_sql('u')}"
+                 " FROM uploads u LEFT JOIN targets t ON t.id = u.target_id")
 BUSY_STATUSES = (Status.QUEUED.value, Status.UPLOADING.value, Status.RETRYING.value,
                  Status.PROCESSING.value)
 
 
 def public_upload(row: dict[str, Any]) -> dict[str, Any]:
-    """``row`` (a fresh dict from Store.query) without the bookkeeping columns, in place:
-    copying 100,000 rows for a full list cost more than the query."""
-    for column in PRIVATE_COLUMNS:
-        row.pop(column, None)
-    return row
+    """``row`` (an upload with every column) as clients see it: core.records.UploadRecord's
+    fields, whatever columns the table has gained."""
+    return {name: row.get(name) for name in UPLOAD_FIELDS}
 
 
 def remote_state(row: dict[str, Any]) -> RemoteState | None:
@@ -67,19 +66,22 @@ class UploadReads:
 
     def members(self, upload_id: int) -> list[dict[str, Any]]:
         return self.store.query(
-            "SELECT path, name, size, mtime_ns, inode, role FROM upload_members"
+            "SELECT path, name, size, mtime_ns, inode, ctime_ns, role FROM upload_members"
             " WHERE upload_id = ? ORDER BY position", (upload_id,))
 
     def job(self, row: dict[str, Any], chunk_size: int | None) -> UploadJob:
         """What the transport is asked to send: the upload's file, or its dataset's members."""
         members = self.members(int(row["id"]))
+        # Paths as the file system knows them (a name that is not UTF-8 is stored escaped).
         if members:
-            files = tuple(UploadFile(m["path"], m["name"],
-                                     FileFingerprint(m["size"], m["mtime_ns"], m["inode"]),
+            files = tuple(UploadFile(from_stored(m["path"]), m["name"],
+                                     FileFingerprint(m["size"], m["mtime_ns"], m["inode"],
+                                                     m["ctime_ns"]),
                                      m["role"]) for m in members)
         else:
-            files = (UploadFile(row["path"], row["name"],
-                                FileFingerprint(row["size"], row["mtime_ns"], row["inode"])),)
+            files = (UploadFile(from_stored(row["path"]), row["name"],
+                                FileFingerprint(row["size"], row["mtime_ns"], row["inode"],
+                                                row.get("ctime_ns"))),)
         return UploadJob(int(row["id"]), row["name"], files, chunk_size)
 
     def target(self, target_id: int) -> dict[str, Any]:
@@ -94,7 +96,7 @@ class UploadReads:
     # -- lists and counts ---------------------------------------------------------------------
     def listing(self, status: list[str] | None = None, since: int | None = None,
              batch_id: int | None = None, limit: int | None = None, offset: int | None = None,
-             q: str | None = None) -> dict[str, Any]:
+             q: str | None = None, after_id: int | None = None) -> dict[str, Any]:
         where: list[str] = []
         params: list[Any] = []
         if status:
@@ -107,6 +109,11 @@ class UploadReads:
         if since is not None:
             where.append("u.change_seq > ?")
             params.append(int(since))
+        if after_id is not None:
+            # Pages by id (a window's first screenful, then the rest): unlike an offset, a row
+            # removed in between cannot shift a row out of both pages.
+            where.append("u.id > ?")
+            params.append(int(after_id))
         if batch_id is not None:
             where.append("u.batch_id = ?")
             params.append(int(batch_id))
@@ -123,14 +130,13 @@ class UploadReads:
             # With `since`, "+u.id" lets SQLite find the few changed rows by the change_seq index
             # and sort them, rather than walk every upload in id order (17 ms a poll at 100,000).
             order = "+u.id" if since is not None else "u.id"
-            rows = self.store.query(f"{UPLOAD_SELECT}{clause} ORDER BY {order}{page}", params)
+            rows = self.store.query(f"{PUBLIC_SELECT}{clause} ORDER BY {order}{page}", params)
             removed = []
             if since is not None:
                 removed = [r["upload_id"] for r in self.store.query(
                     "SELECT upload_id FROM removed_uploads WHERE change_seq > ? ORDER BY upload_id",
                     (int(since),))]
-        return {"seq": seq, "uploads": [public_upload(r) for r in rows], "removed": removed,
-                "total": total}
+        return {"seq": seq, "uploads": rows, "removed": removed, "total": total}
 
     def stats(self) -> dict[str, Any]:
         with self.store.read():
@@ -180,6 +186,10 @@ class UploadReads:
             f"SELECT count(*) AS n FROM uploads WHERE target_id = ? AND status NOT IN ({_marks(states)})",
             (target_id, *states))
         return int(row["n"]) if row else 0
+
+    def ids_of_target(self, target_id: int) -> list[int]:
+        return [r["id"] for r in self.store.query("SELECT id FROM uploads WHERE target_id = ?",
+                                                  (target_id,))]
 
     def created_between(self, start: str, end: str) -> list[dict[str, Any]]:
         return self.store.query(

@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from core.models import CANCELLABLE, PAUSABLE, RESUMABLE, RETRYABLE, EventKind, Status
+from core.pathtext import readable
 from core.store import Store, now_iso
 from core.transports.base import RemoteState
 from worker.errors import Conflict
@@ -62,21 +63,32 @@ class UploadRepository(UploadReads):
         self.store.execute(f"UPDATE uploads SET {sets} WHERE id = ?{guard}", params)
 
     # -- adding -------------------------------------------------------------------------------
-    def add(self, target: dict[str, Any], files: list[tuple[str, os.stat_result, list[tuple[str, os.stat_result]]]],
-            *, batch_id: int | None = None, watch_id: int | None = None) -> list[int]:
+    def add(self, target: dict[str, Any],
+            files: list[tuple[str, os.stat_result, list[tuple[str, os.stat_result]]]],
+            *, batch_id: int | None = None, watch_id: int | None = None,
+            force: bool = False) -> list[int | None]:
         """Queue uploads, one per entry of ``files``: ``(path, stat, members)``, where members
-        (a dataset's files, the primary first) is empty for a single file. One transaction."""
-        ids: list[int] = []
+        (a dataset's files, the primary first) is empty for a single file. One transaction.
+
+        Returns each entry's new id, or None for a duplicate (the same file, by path, size and
+        modification time, queued, running or done for this target) unless ``force``.
+        """
+        ids: list[int | None] = []
         with self.store.tx():
             for path, st, members in files:
+                if not force and self._is_duplicate(target["id"], path, st):
+                    ids.append(None)
+                    continue
                 stamp = now_iso()
                 size = sum(m[1].st_size for m in members) if members else st.st_size
-                cur = self.store.execute(
-                    "INSERT INTO uploads (target_id, path, name, size, mtime_ns, inode, status, created_at,"
-                    " updated_at, change_seq, batch_id, watch_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (target["id"], path, dataset_name(path, len(members)), size, st.st_mtime_ns, st.st_ino,
-                     Status.QUEUED.value, stamp, stamp, self.store.next_seq(), batch_id, watch_id))
-                upload_id = int(cur.lastrowid or 0)
+                upload_id = self.store.next_id("uploads")  # never one used before
+                self.store.execute(
+                    "INSERT INTO uploads (id, target_id, path, name, size, mtime_ns, inode, ctime_ns,"
+                    " status, created_at, updated_at, change_seq, batch_id, watch_id)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (upload_id, target["id"], path, dataset_name(path, len(members)), size,
+                     st.st_mtime_ns, st.st_ino, st.st_ctime_ns, Status.QUEUED.value, stamp, stamp,
+                     self.store.next_seq(), batch_id, watch_id))
                 ids.append(upload_id)
                 self._insert_members(upload_id, members)
                 more = f" with {len(members) - 1} more file(s)" if len(members) > 1 else ""
@@ -84,13 +96,21 @@ class UploadRepository(UploadReads):
                                      upload_id=upload_id, batch_id=batch_id, status=Status.QUEUED)
         return ids
 
+    def _is_duplicate(self, target_id: int, path: str, st: os.stat_result) -> bool:
+        return self.store.query_one(
+            "SELECT 1 FROM uploads WHERE target_id = ? AND path = ? AND size = ? AND mtime_ns = ?"
+            " AND status NOT IN (?, ?)",
+            (target_id, path, st.st_size, st.st_mtime_ns, Status.FAILED.value, Status.CANCELLED.value),
+        ) is not None
+
     def _insert_members(self, upload_id: int, members: list[tuple[str, os.stat_result]]) -> None:
         for position, (member, mst) in enumerate(members):
             self.store.execute(
                 "INSERT INTO upload_members (upload_id, position, path, name, size, mtime_ns,"
-                " inode, role) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (upload_id, position, member, os.path.basename(member), mst.st_size,
-                 mst.st_mtime_ns, mst.st_ino, "primary" if position == 0 else "member"))
+                " inode, ctime_ns, role) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (upload_id, position, member, readable(os.path.basename(member)),
+                 mst.st_size, mst.st_mtime_ns, mst.st_ino, mst.st_ctime_ns,
+                 "primary" if position == 0 else "member"))
 
     def replace_members(self, upload_id: int, members: list[tuple[str, os.stat_result]]) -> None:
         """A dataset's members as they are on disk now (a retry after the person fixed the set):
@@ -103,8 +123,9 @@ class UploadRepository(UploadReads):
         path, st = members[0]
         self._touch(upload_id, {"name": dataset_name(path, len(members)),
                                 "size": sum(m[1].st_size for m in members),
-                                "mtime_ns": st.st_mtime_ns, "inode": st.st_ino})
-        now = [os.path.basename(m) for m, _ in members]
+                                "mtime_ns": st.st_mtime_ns, "inode": st.st_ino,
+                                "ctime_ns": st.st_ctime_ns})
+        now = [readable(os.path.basename(m)) for m, _ in members]
         added = [n for n in now if n not in before]
         gone = [n for n in before if n not in now]
         if added or gone:
@@ -156,11 +177,12 @@ class UploadRepository(UploadReads):
                  Status.UPLOADING.value))
 
     def save_remote_state(self, upload_id: int, state: RemoteState | None,
-                          result_url: str | None, *, announce: bool) -> None:
-        """Keep the protocol's state now (before another byte goes), and where the upload is."""
+                          result_url: str | None, confirmed: int, announce: bool) -> None:
+        """Keep the protocol's state now (before another byte goes), where the upload is, and
+        how much of it the server confirmed."""
         with self.store.tx():
             self._touch(upload_id, {"remote_state": json.dumps(state) if state is not None else None,
-                                    "result_url": result_url})
+                                    "result_url": result_url, "confirmed_offset": confirmed})
             if announce and result_url:
                 self.store.add_event(EventKind.INFO, f"Server upload created: {result_url}",
                                      upload_id=upload_id)
@@ -205,31 +227,54 @@ class UploadRepository(UploadReads):
             return self.set_status(upload_id, status, event=event, message=message, title=title,
                                    extra=columns, only_from=_RUNNING)
 
-    def retry_later(self, upload_id: int, when: float, attempts: int, offset: int, title: str,
-                    reason: str, message: str) -> bool:
+    def retry_later(self, upload_id: int, when: float, attempts: int, offset: int, confirmed: int,
+                    title: str, reason: str, message: str) -> bool:
         with self.store.tx():
             return self.set_status(
                 upload_id, Status.RETRYING, event=EventKind.RETRYING, message=message, title=title,
                 extra={**_SETTLED, "offset": offset, "attempts": attempts, "next_attempt_at": when,
-                       "error_title": title, "error_message": reason},
+                       "confirmed_offset": confirmed, "error_title": title, "error_message": reason},
                 only_from=_RUNNING)
 
     def attempts(self, upload_id: int) -> int:
         row = self.store.query_one("SELECT attempts FROM uploads WHERE id = ?", (upload_id,))
         return int(row["attempts"]) if row else 0
 
-    def release(self, upload_id: int, offset: int, *, shutdown: bool) -> None:
+    def release(self, upload_id: int, offset: int, confirmed: int, *, shutdown: bool) -> None:
         """A runner let go of an upload (pause, cancel, shutdown). A shutdown queues an upload
         that was sending; one being processed stays so, for the next start to follow again."""
         with self.store.tx():
             self.store.execute(
                 'UPDATE uploads SET "offset" = CASE WHEN status = ? THEN "offset" ELSE ? END,'
-                " speed = 0, lease_owner = NULL, lease_expires = NULL, change_seq = ? WHERE id = ?",
-                (Status.PROCESSING.value, offset, self.store.next_seq(), upload_id))
+                " confirmed_offset = ?, speed = 0, lease_owner = NULL, lease_expires = NULL,"
+                " change_seq = ? WHERE id = ?",
+                (Status.PROCESSING.value, offset, confirmed, self.store.next_seq(), upload_id))
             if shutdown:
                 self.set_status(upload_id, Status.QUEUED, event=EventKind.REQUEUED,
                                 message="The worker stopped; this upload resumes when it starts again",
                                 only_from=[Status.UPLOADING.value])
+
+    def wait_for_disk(self, upload_id: int, offset: int, confirmed: int, title: str,
+                      message: str) -> bool:
+        """A full disk stopped the upload: due again at once, claimed when there is room."""
+        with self.store.tx():
+            return self.set_status(
+                upload_id, Status.RETRYING, event=EventKind.RETRYING, message=message, title=title,
+                extra={**_SETTLED, "offset": offset, "confirmed_offset": confirmed,
+                       "next_attempt_at": self.clock(), "error_title": title,
+                       "error_message": message},
+                only_from=[Status.UPLOADING.value])
+
+    def requeue_unrun(self, owner: str, live: set[int], message: str) -> None:
+        """Uploads leased to ``owner`` and marked uploading that no runner of its runs."""
+        with self.store.tx():
+            rows = self.store.query("SELECT id FROM uploads WHERE status = ? AND lease_owner = ?",
+                                    (Status.UPLOADING.value, owner))
+            for row in rows:
+                if row["id"] not in live:
+                    self.set_status(row["id"], Status.QUEUED, event=EventKind.REQUEUED,
+                                    message=message,
+                                    extra={"lease_owner": None, "lease_expires": None, "speed": 0})
 
     def forget_remote(self, upload_id: int, message: str, *, left_there: bool = False) -> None:
         """After a cancel's terminate: forget the server's copy (``left_there``: the protocol
@@ -312,7 +357,9 @@ class UploadRepository(UploadReads):
         self.set_status(row["id"], Status.CANCELLED, event=EventKind.CANCELLED, message=message,
                         extra={"speed": 0, "finished_at": now_iso(), "next_attempt_at": None})
 
-    def retry(self, row: dict[str, Any]) -> None:
+    def retry(self, row: dict[str, Any], *, changed: os.stat_result | None = None) -> None:
+        """Queue a failed or cancelled upload again. ``changed``: the file's stat now, when it
+        changed since its upload began: it is sent as it is now, from byte 0."""
         if row["status"] not in RETRYABLE:
             raise _not_allowed(row, "retry")
         extra: dict[str, Any] = {"attempts": 0, "error_title": None, "error_message": None,
@@ -320,16 +367,26 @@ class UploadRepository(UploadReads):
                                  "processing_progress": None, "processing_message": None}
         if row["status"] == Status.CANCELLED:
             # Its remote upload was terminated (or left to the server): start afresh.
-            extra.update(remote_state=None, result_url=None, offset=0)
+            extra.update(remote_state=None, result_url=None, offset=0, confirmed_offset=0)
+        elif changed is not None:
+            self.store.add_event(EventKind.RESUMED,
+                                 "The file changed: it is sent again as it is now, from the start",
+                                 upload_id=row["id"], status=row["status"])
+            extra.update(size=changed.st_size, mtime_ns=changed.st_mtime_ns, inode=changed.st_ino,
+                         ctime_ns=changed.st_ctime_ns, offset=0, confirmed_offset=0,
+                         remote_state=None, result_url=None, sha256=None)
         self.set_status(row["id"], Status.QUEUED, event=EventKind.RESUMED, message="Retry asked by you",
                         extra=extra)
 
-    def remove(self, upload_id: int, name: str) -> None:
+    def remove(self, upload_id: int, name: str | None) -> None:
+        """Take the upload off the list (``name``: say so in the history; None: silently, as
+        with its target)."""
         self.store.execute("DELETE FROM uploads WHERE id = ?", (upload_id,))
         self.store.execute("DELETE FROM upload_members WHERE upload_id = ?", (upload_id,))
         self.store.execute("INSERT OR REPLACE INTO removed_uploads (upload_id, change_seq) VALUES (?, ?)",
                            (upload_id, self.store.next_seq()))
-        self.store.add_event(EventKind.REMOVED, f"{name} removed from the list", upload_id=upload_id)
+        if name is not None:
+            self.store.add_event(EventKind.REMOVED, f"{name} removed from the list", upload_id=upload_id)
 
     def set_sha256(self, upload_id: int, digest: str) -> None:
         self.store.execute("UPDATE uploads SET sha256 = ? WHERE id = ?", (digest, upload_id))
@@ -337,13 +394,23 @@ class UploadRepository(UploadReads):
 
 def dataset_name(path: str, members: int) -> str:
     """What a row is called: the file's name, or ``roads.shp + 4 files`` for a dataset."""
-    name = os.path.basename(path)
+    name = readable(os.path.basename(path))
     others = members - 1
     return name if others <= 0 else f"{name} + {others} file{'s' if others > 1 else ''}"
 
 
+# "big_copy.bin has failed", not "big_copy.bin is failed".
+_STATE_PHRASES = {
+    "queued": "is queued", "uploading": "is uploading", "retrying": "is waiting to retry",
+    "paused": "is paused", "processing": "is being processed by the server",
+    "done": "is already uploaded", "failed": "has failed", "cancelled": "was cancelled",
+}
+
+
 def _not_allowed(row: dict[str, Any], verb: str) -> Conflict:
-    return Conflict(f"Cannot {verb}", f"{row['name']} is {row['status']}; it cannot be {verb}d now.")
+    state = _STATE_PHRASES.get(row["status"], f"is {row['status']}")
+    done = {"pause": "paused", "resume": "resumed", "cancel": "cancelled", "retry": "retried"}.get(verb, verb)
+    return Conflict(f"Cannot {verb}", f"{row['name']} {state}; it cannot be {done} now.")
 
 
 __all__ = ["UploadRepository", "remote_state"]

@@ -8,7 +8,7 @@ again with the stored upload URL. Every attempt starts with a HEAD, so an interr
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Protocol, TypedDict
 
 from core.errors import ErrorKind, TransferError, human_size
 from core.filereader import FileFingerprint, FileSlice, check_unchanged
@@ -32,6 +32,13 @@ class TransferHooks(Protocol):
     def on_progress(self, offset: int) -> None:
         """Absolute offset in the file handed to the socket (or confirmed by the server)."""
 
+    def on_confirmed(self, offset: int) -> None:
+        """The server said it stores ``offset`` bytes (HEAD, creation, a PATCH's answer).
+
+        Unlike ``on_progress``, never bytes merely read from the file: only this is progress
+        that counts against the retry limit (a 503 after the whole body is none).
+        """
+
     def on_remote(self, url: str | None, expires: str | None) -> None:
         """Persist the upload URL as soon as it exists (None: forget the stored one)."""
 
@@ -49,6 +56,9 @@ class NoHooks:
         pass
 
     def on_progress(self, offset: int) -> None:
+        pass
+
+    def on_confirmed(self, offset: int) -> None:
         pass
 
     def on_remote(self, url: str | None, expires: str | None) -> None:
@@ -158,11 +168,17 @@ def _resume(
     if head.expires is not None:
         hooks.on_remote(remote_url, head.expires)
     hooks.on_progress(head.offset)
+    hooks.on_confirmed(head.offset)
     return remote_url, head.offset
 
 
-def _undescribed(caps: ServerCaps) -> dict[str, bool]:
-    """For a server that did not describe itself, its answers must show that it speaks tus."""
+class _Expect(TypedDict, total=False):
+    expect_tus_answer: bool
+
+
+def _undescribed(caps: ServerCaps) -> _Expect:
+    """For a server that did not describe itself, its answers must show that it speaks tus.
+    (Passed only then, so a client double with the older signature keeps working.)"""
     return {} if caps.described else {"expect_tus_answer": True}
 
 
@@ -203,6 +219,7 @@ def _create(
         result = client.create(endpoint, size, metadata, **_undescribed(caps))
     hooks.on_remote(result.url, result.expires)
     hooks.on_progress(result.offset)
+    hooks.on_confirmed(result.offset)
     return result.url, result.offset
 
 
@@ -264,6 +281,7 @@ def _patch_loop(
         # The server's offset is the truth: it may have stored less than we sent.
         offset = new_offset
         hooks.on_progress(offset)
+        hooks.on_confirmed(offset)
         if new_expires is not None and new_expires != expires:
             expires = new_expires
             hooks.on_remote(url, expires)
@@ -278,6 +296,7 @@ def _resync(client: TusClient, url: str, size: int, hooks: TransferHooks) -> int
             kind=ErrorKind.GONE,
         )
     hooks.on_progress(head.offset)
+    hooks.on_confirmed(head.offset)
     return head.offset
 
 
@@ -298,6 +317,7 @@ def _slice(
         check_stop=hooks.check_stop,
         throttle=hooks.throttle,
         block_size=client.block_size,
+        block_hint=getattr(hooks, "block_hint", None),
     )
 
 

@@ -1,7 +1,11 @@
 """tus 1.0 behind the transport interface: probe = OPTIONS (a hint only), send = resume or create
 then PATCH (core.transports.tus.transfer), terminate = DELETE.
 
-Remote state: ``{"protocol": "tus", "url": upload URL, "expires": Upload-Expires or None}``.
+Remote state: ``{"protocol": "tus", "url": upload URL, "expires": Upload-Expires or None,
+"all_sent": bool}``. ``all_sent`` is written when the last byte was handed to the server, before
+its answer: if that answer is lost (the connection broke, the worker died) and the server then
+answers HEAD with 400/404, as some do for a finished upload (tuspyserver without filetype
+metadata, aiohttp-tus), the upload is done-but-unconfirmed rather than sent a second time.
 """
 
 from __future__ import annotations
@@ -27,8 +31,8 @@ from core.transports.tus.transfer import transfer
 PROTOCOL = "tus"
 
 
-def _state(url: str, expires: str | None) -> RemoteState:
-    return {"protocol": PROTOCOL, "url": url, "expires": expires}
+def _state(url: str, expires: str | None, all_sent: bool = False) -> RemoteState:
+    return {"protocol": PROTOCOL, "url": url, "expires": expires, "all_sent": all_sent}
 
 
 def upload_url(state: Mapping[str, Any] | None) -> str | None:
@@ -40,10 +44,14 @@ def upload_url(state: Mapping[str, Any] | None) -> str | None:
 
 
 class _TusHooks:
-    """Adapts the engine's hooks to the PATCH loop's (which speaks of an upload URL)."""
+    """Adapts the engine's hooks to the PATCH loop's (which speaks of an upload URL), and keeps
+    the state's ``all_sent`` flag."""
 
-    def __init__(self, hooks: SendHooks) -> None:
-        self._hooks = hooks
+    def __init__(self, hooks: SendHooks, size: int, state: RemoteState | None) -> None:
+        self._hooks, self._size = hooks, size
+        self.url = upload_url(state)
+        self.expires = (state or {}).get("expires") if self.url else None
+        self.all_sent = bool((state or {}).get("all_sent")) if self.url else False
 
     def check_stop(self) -> None:
         self._hooks.check_stop()
@@ -51,14 +59,37 @@ class _TusHooks:
     def throttle(self, nbytes: int) -> None:
         self._hooks.throttle(nbytes)
 
+    def block_hint(self) -> int | None:
+        return self._hooks.block_hint()
+
     def on_progress(self, offset: int) -> None:
+        if offset >= self._size and self.url and not self.all_sent:
+            # Before the server's answer: if it is lost, the next attempt must not read a
+            # server that answers 404 for a finished upload as "start over".
+            self.all_sent = True
+            self._save()
         self._hooks.on_progress(offset)
 
+    def on_confirmed(self, offset: int) -> None:
+        self._hooks.on_confirmed(offset)
+
     def on_remote(self, url: str | None, expires: str | None) -> None:
+        if url != self.url:
+            self.all_sent = False  # another server upload
+        self.url, self.expires = url, expires
         if url is None:
             self._hooks.on_remote_state(None)
         else:
-            self._hooks.on_remote_state(_state(url, expires), result_url=url)
+            self._save()
+
+    def not_all_sent(self) -> None:
+        self.all_sent = False
+        self._save()
+
+    def _save(self) -> None:
+        if self.url:
+            self._hooks.on_remote_state(_state(self.url, self.expires, self.all_sent),
+                                        result_url=self.url)
 
     def on_event(self, kind: str, message: str) -> None:
         self._hooks.on_event(kind, message)
@@ -123,13 +154,45 @@ class TusTransport(Transport):
         # create and complete a second copy (a processing server would import it twice).
         # An empty POST whose URL is saved before the first PATCH can leave at most an
         # empty orphan, which the server expires.
+        tus_hooks = _TusHooks(hooks, primary.fingerprint.size, remote_state)
+        if tus_hooks.all_sent and tus_hooks.url:
+            unconfirmed = self._sent_before(tus_hooks, primary.fingerprint.size, hooks)
+            if unconfirmed is not None:
+                return unconfirmed
         url = transfer(
             self.client, self.endpoint, primary.path, primary.fingerprint,
-            upload_url(remote_state), metadata, _TusHooks(hooks),
+            tus_hooks.url, metadata, tus_hooks,
             chunk_size=job.chunk_size, caps=server_caps, creation_with_upload_limit=0,
         )
-        expires = (remote_state or {}).get("expires") if upload_url(remote_state) == url else None
-        return Sent(remote_state=_state(url, expires), result_url=url)
+        return Sent(remote_state=_state(url, tus_hooks.expires, True), result_url=url)
+
+    def _sent_before(self, tus_hooks: _TusHooks, size: int, hooks: SendHooks) -> Sent | None:
+        """Every byte went out before, and the answer was lost: ask the server.
+
+        Some tus servers (tuspyserver, aiohttp-tus) answer HEAD on a finished upload with 400
+        or 404. Read as "gone", that would send a second complete copy; it is done instead,
+        said plainly. None: go on as usual (a normal resume, or a restart when it is gone).
+        """
+        url = str(tus_hooks.url)
+        try:
+            head = self.client.head(url)
+        except TransferError as error:
+            if error.status not in (400, 404):
+                if error.kind == ErrorKind.GONE:  # 403/410: expired or deleted; start over
+                    return None
+                raise
+            hooks.on_progress(size)
+            return Sent(
+                remote_state=_state(url, tus_hooks.expires, True), result_url=url,
+                message=(
+                    "Done, unconfirmed: every byte was sent, but the server's answer to the last "
+                    "one was lost (the connection broke or the worker stopped), and the server now "
+                    f"answers {error.status} for this upload, as some servers do once an upload is "
+                    f"finished. It was not sent again; check the file on the server ({url})."),
+            )
+        if head.offset < size:  # the last bytes did not arrive: a normal resume
+            tus_hooks.not_all_sent()
+        return None
 
     def terminate(self, remote_state: RemoteState) -> None:
         url = upload_url(remote_state)

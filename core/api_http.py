@@ -1,0 +1,254 @@
+"""HTTP for the control API: one kept-alive connection per thread, on a bare socket.
+
+The API is plain HTTP/1.1 on 127.0.0.1 from our own server (uvicorn: every answer carries a
+Content-Length or is chunked). requests and urllib3 took ~65 ms to import and http.client
+another ~15 ms (it imports ssl and the email package), most of a command's time before its
+first request (issue 12: the command line reaches its first request within 100 ms); none of
+what they add (proxies, TLS, redirects) applies to a loopback socket. So this module writes
+requests and reads answers itself, in ~100 lines.
+"""
+
+from __future__ import annotations
+
+import select
+import socket
+import threading
+from typing import Any
+
+_MAX_LINE = 65536
+_MAX_HEADERS = 100
+
+
+class _BadAnswer(Exception):
+    """The server's answer was not HTTP/1.1 as expected."""
+
+
+class NoAnswer(Exception):
+    """No answer: the connection failed, or the answer did not come in time.
+
+    Attributes:
+        timed_out: whether a timeout ended the wait (else the connection failed).
+    """
+
+    def __init__(self, message: str, *, timed_out: bool) -> None:
+        super().__init__(message)
+        self.timed_out = timed_out
+
+
+class Answer:
+    """An HTTP answer, read whole (a plain class: dataclasses would import inspect, ~6 ms)."""
+
+    def __init__(self, status: int, reason: str, content: bytes, headers: dict[str, str]) -> None:
+        self.status = status
+        self.reason = reason
+        self.content = content
+        self.headers = headers
+
+    @property
+    def text(self) -> str:
+        return self.content.decode("utf-8", "replace")
+
+
+class _Closed(Exception):
+    """The server closed the connection before answering."""
+
+
+class _Connection:
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.reader = sock.makefile("rb")
+        self.interrupted = False
+
+    def close(self) -> None:
+        self.reader.close()
+        self.sock.close()
+
+
+class Transport:
+    """Requests to ``http://host:port`` on a kept-alive connection per calling thread.
+
+    Args:
+        host, port: the server.
+        headers: sent with every request (e.g. the bearer token).
+    """
+
+    def __init__(self, host: str, port: int, headers: dict[str, str]) -> None:
+        self.host = host
+        self.port = port
+        self.headers = dict(headers)
+        self._local = threading.local()
+        # Connections now waiting in an interruptible request (a long poll), for interrupt().
+        self._waiting: set[_Connection] = set()
+        self._waiting_lock = threading.Lock()
+
+    def request(
+        self,
+        method: str,
+        target: str,
+        body: bytes | None,
+        content_type: str | None,
+        timeout: tuple[float, float],
+        *,
+        interruptible: bool = False,
+    ) -> Answer:
+        """Send one request (``target``: path and query) and read its answer.
+
+        A connection the server closed while it sat idle (uvicorn drops idle ones after a few
+        seconds) is replaced and the request sent once more: the server never saw it.
+        ``interruptible``: :meth:`interrupt` may end the wait (for long polls).
+
+        Raises:
+            NoAnswer: no connection, no answer within ``timeout`` (connect, read), or
+                interrupted.
+        """
+        lines = [f"{method} {target} HTTP/1.1", f"Host: {self.host}:{self.port}"]
+        lines += [f"{name}: {value}" for name, value in self.headers.items()]
+        if content_type:
+            lines.append(f"Content-Type: {content_type}")
+        if body is not None or method in ("POST", "PUT", "PATCH"):
+            lines.append(f"Content-Length: {len(body or b'')}")
+        data = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + (body or b"")
+        for attempt in (1, 2):
+            connection, reused = self._connection(timeout[0])
+            if interruptible:
+                with self._waiting_lock:
+                    self._waiting.add(connection)
+            try:
+                connection.sock.settimeout(timeout[1])
+                connection.sock.sendall(data)
+                answer, keep = _read_answer(connection.reader, method)
+            except TimeoutError as exc:
+                self._drop()
+                raise NoAnswer(f"TimeoutError: {exc}", timed_out=True) from None
+            except (_Closed, BrokenPipeError, ConnectionResetError) as exc:
+                self._drop()
+                if connection.interrupted:
+                    raise NoAnswer("interrupted", timed_out=False) from None
+                if reused and attempt == 1:
+                    continue
+                raise NoAnswer(f"{exc.__class__.__name__}: {exc}", timed_out=False) from None
+            except (OSError, ValueError, _BadAnswer) as exc:
+                self._drop()
+                raise NoAnswer(f"{exc.__class__.__name__}: {exc}", timed_out=False) from None
+            finally:
+                if interruptible:
+                    with self._waiting_lock:
+                        self._waiting.discard(connection)
+            if not keep:
+                self._drop()
+            return answer
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def close(self) -> None:
+        """Close this thread's connection (others close when their threads end)."""
+        self._drop()
+
+    def interrupt(self) -> None:
+        """End every interruptible request now waiting (from any thread): they raise NoAnswer.
+
+        The window calls it when it closes, so that a long poll does not hold it open.
+        """
+        with self._waiting_lock:
+            waiting = list(self._waiting)
+        for connection in waiting:
+            connection.interrupted = True
+            try:
+                connection.sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def _connection(self, connect_timeout: float) -> tuple[_Connection, bool]:
+        connection: _Connection | None = getattr(self._local, "connection", None)
+        if connection is not None and _closed_by_peer(connection.sock):
+            self._drop()
+            connection = None
+        if connection is not None:
+            return connection, True
+        try:
+            sock = socket.create_connection((self.host, self.port), timeout=connect_timeout)
+        except TimeoutError as exc:
+            raise NoAnswer(f"connect: {exc}", timed_out=True) from None
+        except OSError as exc:
+            raise NoAnswer(f"{exc.__class__.__name__}: {exc}", timed_out=False) from None
+        # Small requests and answers: never wait for a delayed ACK before sending.
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        connection = _Connection(sock)
+        self._local.connection = connection
+        return connection, False
+
+    def _drop(self) -> None:
+        connection = getattr(self._local, "connection", None)
+        self._local.connection = None
+        if connection is not None:
+            connection.close()
+
+
+def _closed_by_peer(sock: socket.socket) -> bool:
+    """An idle kept-alive socket that is readable has been closed (or broken) by the server."""
+    try:
+        readable, _, _ = select.select([sock], [], [], 0)
+    except (OSError, ValueError):
+        return True
+    return bool(readable)
+
+
+def _read_line(reader: Any) -> bytes:
+    line: bytes = reader.readline(_MAX_LINE + 1)
+    if len(line) > _MAX_LINE:
+        raise _BadAnswer("a line of the answer is too long")
+    return line
+
+
+def _read_answer(reader: Any, method: str) -> tuple[Answer, bool]:
+    """One answer from ``reader``; also whether the connection may be used again."""
+    while True:
+        line = _read_line(reader)
+        if not line:
+            raise _Closed("the connection closed before an answer")
+        version, _, rest = line.decode("latin-1").rstrip("\r\n").partition(" ")
+        code, _, reason = rest.partition(" ")
+        if not version.startswith("HTTP/1.") or not code.isdigit():
+            raise _BadAnswer(f"not an HTTP answer: {line[:80]!r}")
+        status = int(code)
+        headers: dict[str, str] = {}
+        for _ in range(_MAX_HEADERS):
+            line = _read_line(reader)
+            if not line:
+                raise _BadAnswer("the connection closed in the answer's headers")
+            if line in (b"\r\n", b"\n"):
+                break
+            name, _, value = line.decode("latin-1").partition(":")
+            headers[name.strip().lower()] = value.strip()
+        else:
+            raise _BadAnswer("too many header lines")
+        if not 100 <= status < 200:  # an interim answer (100 Continue): the real one follows
+            break
+    keep = version == "HTTP/1.1" and headers.get("connection", "").lower() != "close"
+    if method == "HEAD" or status in (204, 304):
+        content = b""
+    elif "chunked" in headers.get("transfer-encoding", "").lower():
+        content = _read_chunked(reader)
+    elif "content-length" in headers:
+        length = int(headers["content-length"])
+        content = reader.read(length)
+        if len(content) < length:
+            raise _BadAnswer("the connection closed in the middle of the answer")
+    else:
+        content = reader.read()  # the body ends when the connection does
+        keep = False
+    return Answer(status, reason, content, headers), keep
+
+
+def _read_chunked(reader: Any) -> bytes:
+    parts: list[bytes] = []
+    while True:
+        size = int(_read_line(reader).split(b";", 1)[0].strip() or b"x", 16)
+        if size == 0:
+            while _read_line(reader) not in (b"\r\n", b"\n", b""):
+                pass  # trailers
+            return b"".join(parts)
+        chunk = reader.read(size)
+        if len(chunk) < size:
+            raise _BadAnswer("the connection closed in the middle of a chunk")
+        parts.append(chunk)
+        _read_line(reader)

@@ -1,0 +1,48 @@
+"""The command line starts fast (issue 12 point 2): it imports nothing heavy before its first
+request. Checked by what the real process imports (``python -X importtime``), not by timing,
+which a busy machine would make flaky; bench/cli_startup.py measures the milliseconds.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+MAIN = Path(__file__).resolve().parent.parent / "main.py"
+
+# Libraries the window or the worker need, never a command before it has asked the worker.
+HEAVY = (
+    "requests", "urllib3", "http.client", "ssl", "fastapi", "starlette", "pydantic", "uvicorn",
+    "PySide6", "huey", "sqlite_utils", "sqlite3", "watchdog", "keyring", "multiprocessing",
+)
+
+
+def imported(*args: str, home: Path) -> tuple[set[str], subprocess.CompletedProcess[str]]:
+    """The modules ``main.py ARGS`` imported, read from -X importtime's report."""
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", str(MAIN), *args],
+        capture_output=True, text=True, timeout=60, check=False,
+        env=dict(os.environ, UPQUEUE_HOME=str(home)),
+    )
+    modules = {
+        line.rsplit("|", 1)[1].strip()
+        for line in result.stderr.splitlines()
+        if line.startswith("import time:") and line.count("|") == 2
+    }
+    return modules, result
+
+
+def heavy_in(modules: set[str]) -> list[str]:
+    return sorted(m for m in modules if any(m == h or m.startswith(h + ".") for h in HEAVY))
+
+
+def test_help_and_a_command_against_the_worker_import_nothing_heavy(worker, tus_server, tmp_path):
+    api = worker.api
+    api.add_target(name="srv", url=tus_server.url)
+    for args in (["--help"], ["add", "--help"], ["ls"], ["status"], ["target", "ls"]):
+        modules, result = imported(*args, home=worker.home)
+        assert result.returncode == 0, (args, result.stdout, result.stderr[-2000:])
+        assert "core.api_client" in modules or "--help" in args
+        assert heavy_in(modules) == [], args
