@@ -186,6 +186,7 @@ class MainWindow(QMainWindow):
         a["remove"].triggered.connect(c.remove_selection)
         a["clear_finished"].triggered.connect(c.clear_finished)
         a["open_folder"].triggered.connect(c.open_folders)
+        a["open_link"].triggered.connect(c.open_links)
         a["copy_url"].triggered.connect(c.copy_urls)
         a["details"].triggered.connect(self.show_details)
         a["pause_all"].triggered.connect(lambda: c.all_uploads("pause_all"))

@@ -357,7 +357,7 @@ def test_terminate_says_geonode_keeps_going(make_geonode: Any, tmp_path: Path) -
 
 @pytest.mark.parametrize("mode", ALL_MODES)
 def test_connection_test_for_real(make_geonode: Any, mode: str) -> None:
-    double = make_geonode(mode, upload_size=50 << 20)
+    double = make_geonode(mode, upload_size=50_000_000)
     report = transport(double).test_connection()
     assert report.ok, report.message
     assert f"GeoNode {'<= 4.0' if mode == 'legacy' else API[mode]}" in report.message

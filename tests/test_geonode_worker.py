@@ -233,7 +233,7 @@ def test_a_lockdown_site_asks_for_a_login(worker: WorkerProcess, make_geonode: A
 
 
 def test_connection_test_through_the_api(worker: WorkerProcess, make_geonode: Any) -> None:
-    double = make_geonode("4.4", upload_size=20 << 20, max_parallel=4)
+    double = make_geonode("4.4", upload_size=20_000_000, max_parallel=4)
     target = add_target(worker, double)
     assert worker.api is not None
     tested = worker.api.test_target(target["id"])
@@ -320,7 +320,7 @@ def test_the_sites_size_limit_is_a_clear_failure(worker: WorkerProcess, make_geo
     failed = ended(worker, upload_id)
     assert failed["status"] == "failed"
     assert failed["error_title"] == "Dataset too big for this GeoNode"
-    assert "takes at most 2 KB per dataset" in failed["error_message"]
+    assert "takes at most 2 kB per dataset" in failed["error_message"]
     assert double.posts() == []  # refused before a byte was sent
 
 

@@ -26,7 +26,7 @@ def test_the_target_form_offers_geonodes_fields_and_tests_for_real(
     double = make_geonode("4.4")
     window = make_window(worker.api)
     window.commands["targets"].trigger()
-    dialog = window._dialogs["targets"]
+    dialog = window.dialog_host.dialogs["targets"]
     dialog.name.setText("maps")
     dialog.protocol.setCurrentIndex(dialog.protocol.findData("geonode"))
     assert "site's root" in dialog.url.placeholderText()
@@ -72,6 +72,14 @@ def test_a_dropped_shp_goes_with_its_sidecars_and_tells_where_it_is_published(
                                 for n in window.tray.notifications), timeout=10_000)
     note = next(n for n in window.tray.notifications if n[0].startswith("Finished"))
     assert link in note[1] and note[2] is False
+
+    # the link opens from the queue (menu, context menu, Ctrl+L)
+    opened: list[str] = []
+    window.prompts.open_url = lambda url: opened.append(url.toString())
+    window.view.select_ids([upload_id])
+    qtbot.waitUntil(lambda: window.commands["open_link"].isEnabled(), timeout=5000)
+    window.commands["open_link"].trigger()
+    assert opened == [link]
 
     from gui.details_dialog import DetailsDialog
 
