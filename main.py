@@ -28,21 +28,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if not args:
         return _window()
-    from core.cli import run
+    from upqueue.core.cli import run
 
     return run(args, worker_runner=_run_worker)
 
 
 def _run_worker(until_idle: bool) -> int:
     # Imported only for the worker command: every other command stays light (no Huey, no uvicorn).
-    from worker.runtime import run_worker
+    from upqueue.worker.runtime import run_worker
 
     return int(run_worker(until_idle=until_idle) or 0)
 
 
 def _window() -> int:
     try:
-        from gui.app import run
+        from upqueue.gui.app import run
     except ImportError as exc:
         print(
             f"upqueue: The window cannot open: {exc}. The command line works: upqueue --help",

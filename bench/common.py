@@ -29,8 +29,8 @@ if str(REPO) not in sys.path:  # run as a script: make core/ and tests/ importab
 import psutil
 
 from bench.measure import vm_hwm
-from core.api_client import ApiClient
-from core.errors import UpqueueError
+from upqueue.core.api_client import ApiClient
+from upqueue.core.errors import UpqueueError
 from tests.fixtures.tus import SERVER_DIR, TusServer, make_file  # noqa: F401 (re-exported)
 
 BENCH = REPO / "bench"

@@ -244,12 +244,12 @@ def main() -> int:
 
 
 def run(args: argparse.Namespace, port: int) -> int:
-    from core.api_client import ApiClient
+    from upqueue.core.api_client import ApiClient
 
     process = psutil.Process()
     rss_start = process.memory_info().rss
     app = QApplication(sys.argv[:1])
-    from gui.main_window import MainWindow
+    from upqueue.gui.main_window import MainWindow
 
     api = ApiClient(f"http://127.0.0.1:{port}", "bench-token")
     polls: list[float] = []

@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode, urlsplit
 
-from core import paths
-from core.api_http import Answer, NoAnswer, Transport
-from core.errors import UpqueueError
+from upqueue.core import paths
+from upqueue.core.api_http import Answer, NoAnswer, Transport
+from upqueue.core.errors import UpqueueError
 
 if TYPE_CHECKING:
     import subprocess
@@ -59,9 +59,9 @@ class WorkerUnavailable(UpqueueError):
 
 # The watch/batch calls are written alongside the watcher; ApiClient inherits them when present.
 try:
-    from core.api_client_watch import WatchApiMixin
+    from upqueue.core.api_client_watch import WatchApiMixin
 except ModuleNotFoundError as _exc:  # pragma: no cover - until the watches module lands
-    if _exc.name != "core.api_client_watch":
+    if _exc.name != "upqueue.core.api_client_watch":
         raise
 
     class WatchApiMixin:  # type: ignore[no-redef]

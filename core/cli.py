@@ -22,10 +22,10 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from core import paths
-from core.api_client import ApiClient, WorkerUnavailable
-from core.cli_common import PROG, UsageError, print_json, warn
-from core.errors import UpqueueError
+from upqueue.core import paths
+from upqueue.core.api_client import ApiClient, WorkerUnavailable
+from upqueue.core.cli_common import PROG, UsageError, print_json, warn
+from upqueue.core.errors import UpqueueError
 
 log = logging.getLogger("upqueue.cli")
 
@@ -50,14 +50,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show tracebacks of unexpected errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
-    from core import cli_targets, cli_uploads
+    from upqueue.core import cli_targets, cli_uploads
 
     cli_targets.register(sub)
     cli_uploads.register(sub)
     try:
-        cli_watch = importlib.import_module("core.cli_watch")
+        cli_watch = importlib.import_module("upqueue.core.cli_watch")
     except ModuleNotFoundError as exc:
-        if exc.name != "core.cli_watch":
+        if exc.name != "upqueue.core.cli_watch":
             raise
     else:
         cli_watch.register(sub)
@@ -197,7 +197,7 @@ def cmd_status(client: None, args: argparse.Namespace) -> int:
     if args.json:
         print_json({"running": True, "health": health, "stats": stats})
         return 0
-    from core import humanize
+    from upqueue.core import humanize
 
     counts = ", ".join(f"{n} {s}" for s, n in stats["counts"].items() if n) or "no uploads"
     print(

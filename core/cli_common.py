@@ -8,7 +8,7 @@ import sys
 from collections.abc import Iterable, Sequence
 from typing import Any, TextIO
 
-from core.errors import UpqueueError
+from upqueue.core.errors import UpqueueError
 
 PROG = "upqueue"
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from core.api_client import ApiClient
-from core.cli_common import UsageError, parse_headers, print_json, print_table, read_secret
-from core.humanize import size as human_size
-from core.transports import registry
+from upqueue.core.api_client import ApiClient
+from upqueue.core.cli_common import UsageError, parse_headers, print_json, print_table, read_secret
+from upqueue.core.humanize import size as human_size
+from upqueue.core.transports import registry
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -127,7 +127,7 @@ def _chunk_size(text: str | None) -> int | None:
     if text is None:
         return None
     try:
-        from core.settings import parse_size  # here: dataclasses cost start-up
+        from upqueue.core.settings import parse_size  # here: dataclasses cost start-up
 
         return parse_size(text)
     except ValueError:

@@ -9,15 +9,15 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from core import humanize
-from core.api_client import ApiClient
-from core.cli_common import PROG, UsageError, print_json, print_table, warn
-from core.cli_wait import Waiter
-from core.humanize import plural
-from core.models import Status
-from core.progress import eta_seconds, percent
-from core.records import AddResult
-from core.settings import SETTINGS
+from upqueue.core import humanize
+from upqueue.core.api_client import ApiClient
+from upqueue.core.cli_common import PROG, UsageError, print_json, print_table, warn
+from upqueue.core.cli_wait import Waiter
+from upqueue.core.humanize import plural
+from upqueue.core.models import Status
+from upqueue.core.progress import eta_seconds, percent
+from upqueue.core.records import AddResult
+from upqueue.core.settings import SETTINGS
 
 ACTIONS = ("pause", "resume", "cancel", "retry", "rm")
 
@@ -128,11 +128,11 @@ def cmd_add(client: ApiClient, args: argparse.Namespace) -> int:
         warn(rejected.path, rejected.title, rejected.message)
     if not result.added:
         warn("Nothing was added",
-             f"{len(result.rejected)} path(s) rejected." if result.rejected else "no files found.")
+             f"{plural(len(result.rejected), 'path')} rejected." if result.rejected else "no files found.")
         return ADD_NONE
     if result.rejected or args.recursive or len(result.added) > 1:
-        refused = f"; {len(result.rejected)} path(s) rejected" if result.rejected else ""
-        note(f"Queued {len(result.added)} file(s) for {args.target}{refused}.")
+        refused = f"; {plural(len(result.rejected), 'path')} rejected" if result.rejected else ""
+        note(f"Queued {plural(len(result.added), 'file')} for {args.target}{refused}.")
     status = ADD_SOME if result.rejected else ADD_ALL
     if args.wait:
         try:

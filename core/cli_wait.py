@@ -15,10 +15,10 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any, TextIO
 
-from core import humanize
-from core.api_client import ApiClient, ApiError
-from core.models import FINISHED_STATUSES, Status
-from core.progress import eta_seconds, overall, percent
+from upqueue.core import humanize
+from upqueue.core.api_client import ApiClient, ApiError
+from upqueue.core.models import FINISHED_STATUSES, Status
+from upqueue.core.progress import eta_seconds, overall, percent
 
 LONG_POLL = 25.0  # seconds the worker may hold a poll when nothing changes
 # Only against a worker that answers a long poll at once with nothing new (one from before

@@ -6,9 +6,9 @@ import argparse
 import os
 from typing import Any
 
-from core import humanize
-from core.api_client import ApiClient
-from core.cli_common import UsageError, print_json, print_table
+from upqueue.core import humanize
+from upqueue.core.api_client import ApiClient
+from upqueue.core.cli_common import UsageError, print_json, print_table
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

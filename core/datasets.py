@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from core.errors import UpqueueError
+from upqueue.core.errors import UpqueueError
 
 REQUIRED = (".shx", ".dbf")
 PROJECTION = ".prj"

@@ -6,7 +6,7 @@ import errno
 import os
 import sqlite3
 
-from core.errors import UpqueueError
+from upqueue.core.errors import UpqueueError
 
 DISK_FULL_TITLE = "Disk full"
 _FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})

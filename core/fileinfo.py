@@ -7,9 +7,9 @@ import stat
 from collections.abc import Iterator
 from pathlib import Path
 
-from core.errors import UpqueueError
-from core.pathtext import readable
-from core.walk import OnSkip, Skipped, walk
+from upqueue.core.errors import UpqueueError
+from upqueue.core.pathtext import readable
+from upqueue.core.walk import OnSkip, Skipped, walk
 
 
 def check_file(path: str) -> os.stat_result:

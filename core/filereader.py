@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import BinaryIO, Self
 
-from core.errors import ErrorKind, TransferError
+from upqueue.core.errors import ErrorKind, TransferError
 
 # How often (in bytes read) the open file is re-checked against its fingerprint. Checking on
 # every block would cost a syscall per MiB for nothing; 8 MiB bounds what we send of a changed file.

@@ -11,7 +11,7 @@ import sqlite3
 import time
 from pathlib import Path
 
-from core.paths import BACKUP_DIR, private_dir, private_file
+from upqueue.core.paths import BACKUP_DIR, private_dir, private_file
 
 log = logging.getLogger(__name__)
 
@@ -220,7 +220,7 @@ def apply(conn: sqlite3.Connection, db_path: Path) -> int:
     The version lives in ``PRAGMA user_version``. Before the first pending migration the
     database is copied (SQLite's online backup) to ``backups/state-v<N>-<time>.db`` beside it.
     """
-    current = conn.execute("PRAGMA user_version").fetchone()[0]
+    current = int(conn.execute("PRAGMA user_version").fetchone()[0])
     target = len(MIGRATIONS)
     if current > target:
         raise RuntimeError(

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from core.models import Status
+from upqueue.core.models import Status
 
 # Statuses whose speed counts towards the total: only an upload that is sending has a rate.
 _SENDING = frozenset({Status.UPLOADING})

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from core.errors import ErrorKind, TransferError
+from upqueue.core.errors import ErrorKind, TransferError
 
 RETRYABLE_KINDS = frozenset({ErrorKind.TRANSIENT, ErrorKind.CONFLICT, ErrorKind.CHECKSUM, ErrorKind.GONE})
 
@@ -22,9 +22,9 @@ class RetryDecision:
 def backoff(attempt: int, base: float, cap: float, rng: random.Random | None = None) -> float:
     """Exponential backoff with "equal jitter": half fixed, half random, so a crowd of
     clients that failed together does not come back together, yet no wait is near zero."""
-    rng = rng or random
+    uniform = rng.uniform if rng is not None else random.uniform
     ceiling = min(cap, base * (2 ** max(0, attempt - 1)))
-    return ceiling / 2 + rng.uniform(0, ceiling / 2)
+    return float(ceiling / 2 + uniform(0, ceiling / 2))
 
 
 def decide(error: TransferError, attempt: int, *, limit: int, base: float, cap: float,

@@ -22,8 +22,8 @@ import keyring.errors
 from keyring.backend import KeyringBackend
 from keyring.backends import chainer, fail
 
-from core.errors import UpqueueError
-from core.paths import private_file
+from upqueue.core.errors import UpqueueError
+from upqueue.core.paths import private_file
 
 log = logging.getLogger(__name__)
 
@@ -130,7 +130,8 @@ class SecretStore:
         if self._backend is None:
             return None  # nothing could have been stored
         try:
-            return self._keyring().get_password(SERVICE, self._user(key))
+            secret: str | None = self._keyring().get_password(SERVICE, self._user(key))
+            return secret
         except keyring.errors.KeyringError:
             log.warning("could not read secret %s from the keyring", key)
             return None
@@ -152,7 +153,8 @@ class SecretStore:
     def _read_file(self) -> dict[str, str]:
         if not self._file.exists():
             return {}
-        return json.loads(self._file.read_text(encoding="utf-8") or "{}")
+        stored: dict[str, str] = json.loads(self._file.read_text(encoding="utf-8") or "{}")
+        return stored
 
     def _write_file(self, data: dict[str, str]) -> None:
         tmp = private_file(self._file.with_suffix(".tmp"))

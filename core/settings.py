@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
-from core.errors import UpqueueError, human_size
+from upqueue.core.errors import UpqueueError, human_size
 
 
 @dataclass(frozen=True)

@@ -11,17 +11,17 @@ import json
 import logging
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
-from core import migrations
-from core.errors import UpqueueError
-from core.paths import private_file
-from core.pathtext import storable_params
-from core.settings import SETTINGS, coerce
+from upqueue.core import migrations
+from upqueue.core.errors import UpqueueError
+from upqueue.core.paths import private_file
+from upqueue.core.pathtext import storable_params
+from upqueue.core.settings import SETTINGS, coerce
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +32,7 @@ WAL_RESET_FIXED = (3, 51, 3)
 
 def now_iso() -> str:
     """UTC time as ISO 8601 with milliseconds: sorts as text, parses anywhere."""
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def sqlite_version_report() -> dict[str, Any]:

@@ -7,10 +7,10 @@ import re
 from typing import Any
 from urllib.parse import urlsplit
 
-from core.errors import UpqueueError
-from core.models import AuthKind
-from core.settings import parse_size
-from core.transports import registry
+from upqueue.core.errors import UpqueueError
+from upqueue.core.models import AuthKind
+from upqueue.core.settings import parse_size
+from upqueue.core.transports import registry
 
 DEFAULT_PROTOCOL = registry.DEFAULT_PROTOCOL
 # RFC 9110 token characters: what a header name may contain.

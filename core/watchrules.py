@@ -11,10 +11,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
-from core import datasets
+from upqueue.core import datasets
 
 # The name rules live with the one folder walker: add -r, a dropped folder and watches share them.
-from core.walk import DEFAULT_IGNORES, is_wanted, is_wanted_dir  # noqa: F401 (re-exported)
+from upqueue.core.walk import DEFAULT_IGNORES, is_wanted, is_wanted_dir  # noqa: F401 (re-exported)
 
 DEFAULT_SETTLE_SECONDS = 3.0
 
@@ -278,7 +278,7 @@ def group_units(
 
 def takes_datasets(target: Mapping[str, object]) -> bool:
     """Does this target take a shapefile set as one upload? Its protocol's transport says."""
-    from core.transports import registry  # local: the rules above stay free of transports
+    from upqueue.core.transports import registry  # local: the rules above stay free of transports
 
     return registry.takes_datasets(str(target.get("protocol", "")))
 

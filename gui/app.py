@@ -10,8 +10,8 @@ from collections.abc import Sequence
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication
 
-from core import paths
-from gui import icons
+from upqueue.core import paths
+from upqueue.gui import icons
 
 WINDOW_LOG = "window.log"
 
@@ -54,13 +54,13 @@ def run(argv: Sequence[str] | None = None) -> int:
     """
     _setup_logging()
     app = make_application(argv)
-    from gui.single_instance import SingleInstance, hand_over, server_name
+    from upqueue.gui.single_instance import SingleInstance, hand_over, server_name
 
     name = server_name(paths.data_dir())
     if hand_over(name):
         print("upqueue is open already; its window was brought forward.", file=sys.stderr)
         return 0
-    from gui.main_window import MainWindow
+    from upqueue.gui.main_window import MainWindow
 
     window = MainWindow()
     single = SingleInstance(name, window.show_window, app)

@@ -21,10 +21,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core import humanize, progress
-from core.models import FINISHED_STATUSES, Status
-from gui.icons import icon, status_icon
-from gui.models.upload_row import STATUS_LABELS
+from upqueue.core import humanize, progress
+from upqueue.core.models import FINISHED_STATUSES, Status
+from upqueue.gui.icons import icon, status_icon
+from upqueue.gui.models.upload_row import STATUS_LABELS
 
 Call = Callable[..., None]
 REFRESH_MS = 1000

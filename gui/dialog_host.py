@@ -46,11 +46,11 @@ class DialogHost:
     def make_page(self, key: str) -> QWidget:
         """The Watched folders or History page."""
         if key == "history":
-            from gui.history_view import HistoryView
+            from upqueue.gui.history_view import HistoryView
 
             return HistoryView(self.call)
         if key == "watches":
-            from gui.watches_view import WatchesView
+            from upqueue.gui.watches_view import WatchesView
 
             return WatchesView(self.call, self.show_batch, self.targets)
         raise ValueError(f"unknown page {key!r}")
@@ -60,13 +60,13 @@ class DialogHost:
         dialog = self.dialogs.get(key)
         if dialog is None:
             if key == "targets":
-                from gui.targets_dialog import TargetsDialog
+                from upqueue.gui.targets_dialog import TargetsDialog
 
                 targets = TargetsDialog(self.call, self.parent)
                 targets.changed.connect(self.targets_changed)
                 dialog = targets
             elif key == "settings":
-                from gui.settings_dialog import SettingsDialog
+                from upqueue.gui.settings_dialog import SettingsDialog
 
                 settings = SettingsDialog(self.call, self.parent)
                 settings.applied.connect(self.settings_applied)
@@ -91,7 +91,7 @@ class DialogHost:
 
     def open_details(self, upload_id: int) -> QWidget:
         """The details of one upload (one dialog per upload; opening it again raises it)."""
-        from gui.details_dialog import DetailsDialog
+        from upqueue.gui.details_dialog import DetailsDialog
 
         key = f"details-{upload_id}"
         dialog = self.dialogs.get(key)

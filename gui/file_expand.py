@@ -9,7 +9,7 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
-from core.walk import Skipped, is_ignored_name, walk
+from upqueue.core.walk import Skipped, is_ignored_name, walk
 
 # The one ignore list (core.walk), shared with `upqueue add -r` and watched folders.
 is_skipped = is_ignored_name

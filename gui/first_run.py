@@ -5,7 +5,7 @@ from __future__ import annotations
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QLabel, QPushButton, QVBoxLayout, QWidget
 
-from gui.icons import app_icon, icon
+from upqueue.gui.icons import app_icon, icon
 
 
 class FirstRunPage(QWidget):

@@ -26,10 +26,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.humanize import plural
-from core.models import FINISHED_STATUSES
-from gui.icons import icon
-from gui.models.history_model import HistoryModel
+from upqueue.core.humanize import plural
+from upqueue.core.models import FINISHED_STATUSES
+from upqueue.gui.icons import icon
+from upqueue.gui.models.history_model import HistoryModel
 
 Call = Callable[..., None]
 DEFAULT_DAYS = 30

@@ -8,7 +8,7 @@ from PySide6.QtCore import QByteArray, QRectF, Qt
 from PySide6.QtGui import QColor, QGuiApplication, QIcon, QImage, QPainter, QPalette, QPixmap
 from PySide6.QtSvg import QSvgRenderer
 
-from core.paths import resource_path
+from upqueue.core.paths import resource_path
 
 # The stroke colour the monochrome SVGs are drawn with; replaced by the palette's text colour.
 _PLACEHOLDER = "#000000"

@@ -25,23 +25,23 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core import humanize, paths
-from core.errors import UpqueueError
-from gui import icons, window_chrome
-from gui.background import Background
-from gui.dialog_host import DialogHost
-from gui.first_run import FirstRunPage
-from gui.icons import app_icon
-from gui.models.queue_filter import QueueFilter
-from gui.models.queue_model import QueueModel
-from gui.poller import Poller
-from gui.queue_controller import Prompts, QueueController, file_dialogs
-from gui.queue_view import QueueView, local_paths
-from gui.sidebar import Sidebar
-from gui.status_panel import StatusPanel
-from gui.tray import NotificationPolicy, Tray, tooltip_text
-from gui.upload_actions import UploadActions
-from gui.worker_supervisor import WorkerState, WorkerSupervisor, default_connect
+from upqueue.core import humanize, paths
+from upqueue.core.errors import UpqueueError
+from upqueue.gui import icons, window_chrome
+from upqueue.gui.background import Background
+from upqueue.gui.dialog_host import DialogHost
+from upqueue.gui.first_run import FirstRunPage
+from upqueue.gui.icons import app_icon
+from upqueue.gui.models.queue_filter import QueueFilter
+from upqueue.gui.models.queue_model import QueueModel
+from upqueue.gui.poller import Poller
+from upqueue.gui.queue_controller import Prompts, QueueController, file_dialogs
+from upqueue.gui.queue_view import QueueView, local_paths
+from upqueue.gui.sidebar import Sidebar
+from upqueue.gui.status_panel import StatusPanel
+from upqueue.gui.tray import NotificationPolicy, Tray, tooltip_text
+from upqueue.gui.upload_actions import UploadActions
+from upqueue.gui.worker_supervisor import WorkerState, WorkerSupervisor, default_connect
 
 log = logging.getLogger(__name__)
 

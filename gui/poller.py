@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
-from gui.background import Background
+from upqueue.gui.background import Background
 
 log = logging.getLogger(__name__)
 

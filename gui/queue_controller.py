@@ -16,12 +16,12 @@ from PySide6.QtCore import QObject, QUrl
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QFileDialog, QMenu, QWidget
 
-from core.errors import UpqueueError
-from core.records import AddResult, Rejected
-from gui.file_expand import common_label, expand_paths
-from gui.poller import Poller
-from gui.queue_view import QueueView
-from gui.upload_actions import UploadActions, toggle_action, would_cancel
+from upqueue.core.errors import UpqueueError
+from upqueue.core.records import AddResult, Rejected
+from upqueue.gui.file_expand import common_label, expand_paths
+from upqueue.gui.poller import Poller
+from upqueue.gui.queue_view import QueueView
+from upqueue.gui.upload_actions import UploadActions, toggle_action, would_cancel
 
 Call = Callable[..., None]
 

@@ -24,9 +24,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from gui.models.queue_filter import QueueFilter
-from gui.models.queue_model import Col, Role
-from gui.widgets.progress_delegate import ProgressDelegate
+from upqueue.gui.models.queue_filter import QueueFilter
+from upqueue.gui.models.queue_model import Col, Role
+from upqueue.gui.widgets.progress_delegate import ProgressDelegate
 
 # Starting widths; people resize them and the window remembers.
 _WIDTHS = {

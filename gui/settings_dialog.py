@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.settings import MAX_CONCURRENCY
+from upqueue.core.settings import MAX_CONCURRENCY
 
 Call = Callable[..., None]
 _MB = 1_000_000  # bandwidth in decimal MB/s, as speeds show everywhere else

@@ -15,8 +15,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from gui.icons import icon, status_icon
-from gui.models.queue_filter import FILTER_GROUPS, GROUP_STATUSES
+from upqueue.gui.icons import icon, status_icon
+from upqueue.gui.models.queue_filter import FILTER_GROUPS, GROUP_STATUSES
 
 # Pages other than the queue: (key, label, icon name).
 PAGES = [

@@ -8,9 +8,9 @@ from typing import Any
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QToolButton, QWidget
 
-from core import humanize
-from gui.icons import icon
-from gui.worker_supervisor import WorkerState
+from upqueue.core import humanize
+from upqueue.gui.icons import icon
+from upqueue.gui.worker_supervisor import WorkerState
 
 _STATE_TEXT = {
     WorkerState.RUNNING: ("#23a559", "Worker running"),

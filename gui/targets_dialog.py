@@ -29,11 +29,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.models import AuthKind
-from core.transports import registry
-from gui import target_prompts
-from gui.icons import icon
-from gui.target_prompts import ResultLabel
+from upqueue.core.models import AuthKind
+from upqueue.core.transports import registry
+from upqueue.gui import target_prompts
+from upqueue.gui.icons import icon
+from upqueue.gui.target_prompts import ResultLabel
 
 Call = Callable[..., None]
 Ask = Callable[[str, Callable[[str], None]], None]

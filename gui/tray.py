@@ -13,9 +13,9 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QMenu, QSystemTrayIcon
 
-from core import humanize, progress
-from core.models import FINISHED_STATUSES, Status
-from gui.icons import app_icon, icon
+from upqueue.core import humanize, progress
+from upqueue.core.models import FINISHED_STATUSES, Status
+from upqueue.gui.icons import app_icon, icon
 
 # More failures than this in one poll become one summary instead of a flood of bubbles.
 _MAX_SINGLE_FAILURES = 3

@@ -8,8 +8,8 @@ from typing import Any
 from PySide6.QtCore import QObject
 from PySide6.QtGui import QAction, QKeySequence
 
-from core.models import CANCELLABLE, PAUSABLE, RESUMABLE, RETRYABLE
-from gui.icons import icon
+from upqueue.core.models import CANCELLABLE, PAUSABLE, RESUMABLE, RETRYABLE
+from upqueue.gui.icons import icon
 
 # (key, text, icon, shortcut, tooltip)
 _DEFINITIONS: list[tuple[str, str, str, str | None, str]] = [

@@ -24,10 +24,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core import humanize
-from gui.icons import icon, status_icon
-from gui.models.list_model import ROW_ROLE, Column, ListModel
-from gui.watch_dialog import WatchDialog
+from upqueue.core import humanize
+from upqueue.gui.icons import icon, status_icon
+from upqueue.gui.models.list_model import ROW_ROLE, Column, ListModel
+from upqueue.gui.watch_dialog import WatchDialog
 
 Call = Callable[..., None]
 REFRESH_MS = 2000

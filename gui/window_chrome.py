@@ -28,10 +28,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core import paths
-from core.humanize import plural
-from gui.icons import icon
-from gui.upload_actions import UploadActions
+from upqueue.core import paths
+from upqueue.core.humanize import plural
+from upqueue.gui.icons import icon
+from upqueue.gui.upload_actions import UploadActions
 
 
 def build_toolbar(window: QMainWindow, acts: UploadActions) -> tuple[QToolBar, QLineEdit, QComboBox]:

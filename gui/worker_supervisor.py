@@ -15,8 +15,8 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
-from core.errors import UpqueueError
-from gui.background import Background
+from upqueue.core.errors import UpqueueError
+from upqueue.gui.background import Background
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +33,7 @@ class WorkerState(StrEnum):
 
 def default_connect(start: bool) -> Any:
     """Find this data directory's worker (and start one when ``start``)."""
-    from core.api_client import ApiClient
+    from upqueue.core.api_client import ApiClient
 
     return ApiClient.connect(start=start)
 
@@ -41,7 +41,7 @@ def default_connect(start: bool) -> Any:
 def worker_died() -> bool:
     """The worker went away without stopping: a graceful stop (`upqueue stop`, Quit) removes
     its worker.json; a killed or crashed one leaves it behind."""
-    from core import paths
+    from upqueue.core import paths
 
     return (paths.data_dir() / paths.ENDPOINT_FILE).exists()
 
@@ -103,7 +103,7 @@ class WorkerSupervisor(QObject):
 
     def report_failure(self, error: BaseException) -> None:
         """A call to the worker failed; decide whether it is gone."""
-        from core.api_client import WorkerUnavailable
+        from upqueue.core.api_client import WorkerUnavailable
 
         if isinstance(error, WorkerUnavailable) and self.state != WorkerState.STARTING:
             if self._restarts_worker and self._died():

@@ -22,14 +22,14 @@ from pathlib import Path
 import pytest
 import requests
 
-from core import paths
-from core.api_client import ApiClient, ApiError, WorkerUnavailable
-from core.secrets import SecretStore
-from core.store import Store
+from upqueue.core import paths
+from upqueue.core.api_client import ApiClient, ApiError, WorkerUnavailable
+from upqueue.core.secrets import SecretStore
+from upqueue.core.store import Store
 from tests.fixtures.tus import make_file
 from tests.fixtures.worker import wait_for
-from worker.api import PortHolder, create_app, serve
-from worker.service import Service
+from upqueue.worker.api import PortHolder, create_app, serve
+from upqueue.worker.service import Service
 
 CSV_HEADER = [
     "id",
@@ -446,7 +446,7 @@ def test_unexpected_errors_answer_500_and_log_the_traceback(local_app, caplog, u
         raise RuntimeError("disk on fire at /secret/place")
 
     service.stats = broken
-    with caplog.at_level(logging.ERROR, logger="worker.api_guard"):
+    with caplog.at_level(logging.ERROR, logger="upqueue.worker.api_guard"):
         answer = client.get("/api/stats")
     assert answer.status_code == 500
     assert answer.json() == {

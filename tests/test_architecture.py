@@ -17,7 +17,11 @@ FORBIDDEN = {
 }
 
 
-def imported_modules(path: Path) -> set[str]:
+PACKAGE = "upqueue."  # the repo's folders install as upqueue.core, upqueue.worker, upqueue.gui
+
+
+def raw_imports(path: Path) -> set[str]:
+    """Every absolute module name ``path`` imports, as written."""
     tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
     names: set[str] = set()
     for node in ast.walk(tree):
@@ -26,6 +30,11 @@ def imported_modules(path: Path) -> set[str]:
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             names.add(node.module)
     return names
+
+
+def imported_modules(path: Path) -> set[str]:
+    """What ``path`` imports, first-party modules named by their folder (``gui.app``)."""
+    return {name.removeprefix(PACKAGE) for name in raw_imports(path)}
 
 
 @pytest.mark.parametrize("package", sorted(FORBIDDEN))
@@ -38,7 +47,10 @@ def test_imports_point_one_way(package):
             top = module.split(".")[0]
             if top in FORBIDDEN[package]:
                 offenders.append(f"{path.relative_to(ROOT)} imports {module}")
-    assert not offenders, "\n".join(offenders)
+    assert not offenders, (
+        "import first-party modules as upqueue.* (from upqueue.core.x import y; module names in"
+        " strings too, e.g. importlib.import_module('upqueue.worker.api')):\n" + "\n".join(offenders)
+    )
 
 
 def test_the_checker_sees_a_forbidden_import(tmp_path):
@@ -77,3 +89,21 @@ def test_no_import_circle_in_gui():
     for start in graph:
         visit(start, [start])
     assert not cycles, cycles[0]
+
+
+def test_first_party_imports_go_through_the_one_package_name():
+    """Nothing imports ``core``, ``worker``, ``gui`` or ``main`` as top-level modules: installed,
+    they exist only as ``upqueue.*`` (a bare ``core`` would collide with any other package so
+    named, and from a checkout it would load a second copy of every module)."""
+    files = [ROOT / "main.py", ROOT / "__main__.py", *sorted(ROOT.glob("[cwgtb]*/**/*.py"))]
+    offenders = [
+        f"{path.relative_to(ROOT)} imports {module}"
+        for path in files
+        if ".venv" not in path.parts and "node_modules" not in path.parts
+        for module in raw_imports(path)
+        if module.split(".")[0] in ("core", "worker", "gui", "main")
+    ]
+    assert not offenders, (
+        "import first-party modules as upqueue.* (from upqueue.core.x import y; module names in"
+        " strings too, e.g. importlib.import_module('upqueue.worker.api')):\n" + "\n".join(offenders)
+    )

@@ -19,16 +19,16 @@ from typing import Any
 
 import pytest
 
-from core.secrets import SecretStore
-from core.store import Store
-from core.watchrules import FileKey
+from upqueue.core.secrets import SecretStore
+from upqueue.core.store import Store
+from upqueue.core.watchrules import FileKey
 from tests.fixtures.tus import make_file
 from tests.fixtures.worker import wait_for
 from tests.test_watcher import armed, finished_batches, watch_uploads
-from worker.service import Service
-from worker.watch_runner import WatchRunner
-from worker.watch_spec import ReadyUnit
-from worker.watcher import WatchManager
+from upqueue.worker.service import Service
+from upqueue.worker.watch_runner import WatchRunner
+from upqueue.worker.watch_spec import ReadyUnit
+from upqueue.worker.watcher import WatchManager
 
 
 @pytest.fixture

@@ -14,9 +14,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from core import paths
-from core.api_client import ApiClient, WorkerUnavailable
-from core.cli_wait import Waiter, progress_line
+from upqueue.core import paths
+from upqueue.core.api_client import ApiClient, WorkerUnavailable
+from upqueue.core.cli_wait import Waiter, progress_line
 from tests.fixtures.tus import make_file, same_content
 from tests.fixtures.worker import wait_for
 
@@ -139,9 +139,9 @@ def test_add_reports_bad_paths_and_still_adds_the_good_ones(worker, tus_server, 
     assert mixed.returncode == 3  # some added, some rejected
     assert len(mixed.stdout.split()) == 1 and mixed.stdout.split()[0].isdigit()
     assert mixed.stderr.splitlines() == [
-        f"upqueue: {missing}: File not found: {missing} does not exist."
-        " Check the path and try again.",
-        "upqueue: Queued 1 file(s) for srv; 1 path(s) rejected.",
+        (f"upqueue: {missing}: File not found: {missing} does not exist."
+         " Check the path and try again."),
+        "upqueue: Queued 1 file for srv; 1 path rejected.",
     ]
     only_bad = cli("add", str(tmp_path), "--target", "srv")
     assert only_bad.returncode == 1 and only_bad.stdout == ""
@@ -149,7 +149,7 @@ def test_add_reports_bad_paths_and_still_adds_the_good_ones(worker, tus_server, 
         f"upqueue: {tmp_path}: Is a folder: " in only_bad.stderr
         and "--recursive" in only_bad.stderr
     )
-    assert only_bad.stderr.splitlines()[-1] == "upqueue: Nothing was added: 1 path(s) rejected."
+    assert only_bad.stderr.splitlines()[-1] == "upqueue: Nothing was added: 1 path rejected."
 
     # Relative paths are the caller's, not the worker's.
     relative = subprocess.run(
@@ -190,9 +190,9 @@ def test_add_recursive_prints_what_was_added_and_each_rejection_with_its_reason(
     assert sorted(listed[i] for i in ids) == [str(folder / "a.bin"), str(folder / "sub" / "b.bin")]
     link = folder / "link-out.bin"
     assert run.stderr.splitlines() == [
-        f"upqueue: {link}: Link leads outside: {link} is a link to {tmp_path / 'elsewhere.bin'},"
-        " outside the folder being added; add that file itself to upload it.",
-        "upqueue: Queued 2 file(s) for srv; 1 path(s) rejected.",
+        (f"upqueue: {link}: Link leads outside: {link} is a link to {tmp_path / 'elsewhere.bin'},"
+         " outside the folder being added; add that file itself to upload it."),
+        "upqueue: Queued 2 files for srv; 1 path rejected.",
     ]
     link.unlink()
     (folder / "a.bin").unlink()
@@ -384,7 +384,7 @@ def test_waiter_prints_plain_lines_into_a_pipe():
 def test_an_unexpected_error_is_one_line_with_the_traceback_in_the_log(
     upqueue_home, monkeypatch, capsys
 ):
-    from core import cli as cli_module
+    from upqueue.core import cli as cli_module
 
     def broken(client, args):
         raise RuntimeError("the disk caught fire")

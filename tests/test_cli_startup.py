@@ -44,5 +44,5 @@ def test_help_and_a_command_against_the_worker_import_nothing_heavy(worker, tus_
     for args in (["--help"], ["add", "--help"], ["ls"], ["status"], ["target", "ls"]):
         modules, result = imported(*args, home=worker.home)
         assert result.returncode == 0, (args, result.stdout, result.stderr[-2000:])
-        assert "core.api_client" in modules or "--help" in args
+        assert "upqueue.core.api_client" in modules or "--help" in args
         assert heavy_in(modules) == [], args

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from core import datasets
-from core.errors import UpqueueError
+from upqueue.core import datasets
+from upqueue.core.errors import UpqueueError
 from tests.geonode_double.data import write_geotiff, write_shapefile
 
 

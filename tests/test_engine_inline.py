@@ -11,17 +11,17 @@ from typing import Any
 
 import pytest
 
-from core import paths
-from core.secrets import SecretStore
-from core.store import Store
-from core.transports import registry
+from upqueue.core import paths
+from upqueue.core.secrets import SecretStore
+from upqueue.core.store import Store
+from upqueue.core.transports import registry
 from tests.fixtures.processing_server import Job, ProcessingServer
 from tests.fixtures.tus import make_file
 from tests.transports.processing import ProcessingTransport
-from worker.engine import Engine
-from worker.repository import UploadRepository
-from worker.service import Service
-from worker.upload_events import FinishedUploads
+from upqueue.worker.engine import Engine
+from upqueue.worker.repository import UploadRepository
+from upqueue.worker.service import Service
+from upqueue.worker.upload_events import FinishedUploads
 
 
 class FakeClock:

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from core.errors import TransferError, TransferStopped
-from core.filereader import FileSlice, check_unchanged, fingerprint
+from upqueue.core.errors import TransferError, TransferStopped
+from upqueue.core.filereader import FileSlice, check_unchanged, fingerprint
 from tests.fixtures.tus import make_file
 
 MiB = 1 << 20

@@ -9,8 +9,8 @@ import sqlite3
 
 import pytest
 
-from core import paths
-from core.api_client import ApiError
+from upqueue.core import paths
+from upqueue.core.api_client import ApiError
 from tests.fixtures.tus import make_file
 from tests.fixtures.worker import wait_for
 from tests.test_cli import cli, ok
@@ -146,7 +146,7 @@ def test_words_of_the_command_line(worker, tus_server, tmp_path):
 
 
 def test_batch_ls_prints_local_times_as_show_does(worker, tus_server, tmp_path):
-    from core import humanize
+    from upqueue.core import humanize
 
     api = worker.api
     ok("target", "add", "geo", "--url", tus_server.url)
@@ -164,7 +164,7 @@ def test_every_positional_argument_has_help_and_the_readme_lists_every_command()
     import argparse
     from pathlib import Path
 
-    from core.cli import build_parser
+    from upqueue.core.cli import build_parser
 
     missing, commands = [], []
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from core.api_client import ApiClient, ApiError
+from upqueue.core.api_client import ApiClient, ApiError
 from tests.fixtures.tus import make_file, same_content
 from tests.fixtures.worker import FAST_SETTINGS, MAIN, wait_for
 

@@ -13,17 +13,17 @@ from typing import Any
 
 import pytest
 
-from core import datasets
-from core.errors import ErrorKind, TransferError, TransferStopped
-from core.filereader import fingerprint
-from core.transports.base import (
+from upqueue.core import datasets
+from upqueue.core.errors import ErrorKind, TransferError, TransferStopped
+from upqueue.core.filereader import fingerprint
+from upqueue.core.transports.base import (
     Capabilities,
     NotSupported,
     RemoteState,
     UploadFile,
     UploadJob,
 )
-from core.transports.geonode import GeoNodeTransport
+from upqueue.core.transports.geonode import GeoNodeTransport
 from tests.fixtures.geonode import ALL_MODES
 from tests.geonode_double import GeoNodeDouble
 from tests.geonode_double.data import write_geotiff, write_shapefile, write_zipped_shapefile
@@ -442,7 +442,7 @@ def test_djangos_html_400_for_a_far_too_big_body_is_a_clear_size_failure(
 
 def test_the_body_streams_from_the_files_in_blocks_with_a_content_length(
         make_geonode: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from core.transports.geonode import body as body_module
+    from upqueue.core.transports.geonode import body as body_module
 
     double = make_geonode("5.0", step_seconds=0.05)
     tif = tmp_path / "ortho.tif"

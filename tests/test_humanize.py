@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from core import humanize
-from core.progress import SpeedMeter, eta_seconds, overall, percent
+from upqueue.core import humanize
+from upqueue.core.progress import SpeedMeter, eta_seconds, overall, percent
 
 
 @pytest.mark.parametrize(

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from core.api_client import ApiClient
-from core.errors import UpqueueError
+from upqueue.core.api_client import ApiClient
+from upqueue.core.errors import UpqueueError
 from tests.fixtures.worker import wait_for
 
 ROOT = Path(__file__).resolve().parent.parent

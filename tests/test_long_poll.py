@@ -16,15 +16,15 @@ from pathlib import Path
 
 import pytest
 
-from core import paths
-from core.api_client import ApiClient, WorkerUnavailable
-from core.cli_wait import Waiter
-from core.secrets import SecretStore
-from core.store import Store
+from upqueue.core import paths
+from upqueue.core.api_client import ApiClient, WorkerUnavailable
+from upqueue.core.cli_wait import Waiter
+from upqueue.core.secrets import SecretStore
+from upqueue.core.store import Store
 from tests.fixtures.tus import make_file
 from tests.fixtures.worker import wait_for
-from worker.api import PortHolder, create_app, serve
-from worker.service import Service
+from upqueue.worker.api import PortHolder, create_app, serve
+from upqueue.worker.service import Service
 
 MAIN = Path(__file__).resolve().parent.parent / "main.py"
 

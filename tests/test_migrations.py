@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from core import migrations
-from core.models import Status
-from core.store import Store
+from upqueue.core import migrations
+from upqueue.core.models import Status
+from upqueue.core.store import Store
 
 PREVIOUS = 3  # the schema the previous release shipped
 

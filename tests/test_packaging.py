@@ -12,6 +12,7 @@ import configparser
 import importlib
 import importlib.metadata
 import importlib.util
+import os
 import shutil
 import subprocess
 import sys
@@ -21,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from core.models import Status
+from upqueue.core.models import Status
 
 ROOT = Path(__file__).resolve().parent.parent
 SPEC = ROOT / "build.spec"
@@ -141,10 +142,10 @@ def test_every_first_party_module_and_the_worker_tasks_are_hidden_imports(
 ) -> None:
     hidden = set(spec["Analysis"].kwargs["hiddenimports"])
     # Huey finds tasks by import; uvicorn serves the API from worker.api.
-    assert {"worker.tasks", "worker.runtime", "worker.api"} <= hidden
+    assert {"upqueue.worker.tasks", "upqueue.worker.runtime", "upqueue.worker.api"} <= hidden
     for path in _sources()[1:]:
         parts = path.relative_to(ROOT).with_suffix("").parts
-        module = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+        module = ".".join(("upqueue", *(parts[:-1] if parts[-1] == "__init__" else parts)))
         assert module in hidden, f"{module} ({path.relative_to(ROOT)}) is missing from the build"
 
 
@@ -199,7 +200,7 @@ def test_keyring_backends_travel_with_the_build(spec: dict[str, Any]) -> None:
 def test_resources_are_bundled_where_resource_path_looks(spec: dict[str, Any]) -> None:
     datas = spec["Analysis"].kwargs["datas"]
     assert (str(RESOURCES), "resources") in datas
-    from core.paths import resource_path
+    from upqueue.core.paths import resource_path
 
     # From a bundle, resource_path looks under sys._MEIPASS/resources.
     with pytest.MonkeyPatch.context() as patch:
@@ -233,8 +234,8 @@ def test_excluded_modules_are_not_imported_by_upqueue(spec: dict[str, Any]) -> N
 
 
 def test_the_frozen_executable_runs_the_worker_with_its_worker_argument() -> None:
-    from core.api_client import worker_command
-    from core.cli import build_parser, cmd_worker
+    from upqueue.core.api_client import worker_command
+    from upqueue.core.cli import build_parser, cmd_worker
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(sys, "frozen", True, raising=False)
@@ -483,3 +484,48 @@ def test_the_api_docs_assets_travel_with_the_build(spec: dict[str, Any]) -> None
     """/docs serves Swagger UI from fastapi-offline's files (no CDN): the bundle needs them."""
     assert "fastapi_offline" in spec["package_data"]
     assert "fastapi_offline" in spec["Analysis"].kwargs["hiddenimports"]
+
+
+# -- the installed package ----------------------------------------------------------------------
+def test_pyproject_lists_every_first_party_package() -> None:
+    """pyproject names upqueue's packages one by one (the checkout's root is the package), so a
+    new folder of modules must be added there, or an installed upqueue would lack it."""
+    import tomllib
+
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {"upqueue"} | {
+        ".".join(("upqueue", *init.parent.relative_to(ROOT).parts))
+        for package in SOURCE_DIRS
+        for init in (ROOT / package).rglob("__init__.py")
+        if "__pycache__" not in init.parts
+    }
+    assert listed == found
+
+
+@pytest.mark.slow
+def test_pip_install_puts_only_upqueue_into_site_packages(tmp_path: Path) -> None:
+    """A plain ``pip install .`` into a fresh venv: one top-level name, ``upqueue``, and both
+    ``upqueue --help`` and ``python -m upqueue --help`` work from it."""
+    import venv
+
+    env_dir = tmp_path / "venv"
+    venv.EnvBuilder(with_pip=True, system_site_packages=False).create(env_dir)
+    py = env_dir / "bin" / "python"
+    subprocess.run(
+        [str(py), "-m", "pip", "install", "--quiet", "--no-deps", str(ROOT)],
+        check=True, capture_output=True, text=True, timeout=600,
+        env=dict(os.environ, PIP_DISABLE_PIP_VERSION_CHECK="1"),
+    )
+    site = next((env_dir / "lib").glob("python*/site-packages"))
+    top_level = sorted(next(site.glob("upqueue-*.dist-info")).joinpath("top_level.txt").read_text().split())
+    assert top_level == ["upqueue"]
+    assert not {"core", "worker", "gui", "main.py"} & {p.name for p in site.iterdir()}
+    assert (site / "upqueue" / "resources" / "icons" / "pause.svg").is_file()
+    # The dependencies come from this checkout's environment: the test is about the layout.
+    deps = Path(sys.prefix).joinpath("lib").glob("python*/site-packages")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(str(d) for d in deps))
+    for command in ([str(env_dir / "bin" / "upqueue"), "--help"], [str(py), "-m", "upqueue", "--help"]):
+        run = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False,
+                             env=env, cwd=tmp_path)
+        assert run.returncode == 0, (command, run.stderr[-2000:])
+        assert "target" in run.stdout and "worker" in run.stdout

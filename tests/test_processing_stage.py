@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from core.api_client import ApiError
+from upqueue.core.api_client import ApiError
 from tests.fixtures.processing_server import ProcessingServer
 from tests.fixtures.tus import make_file
 from tests.fixtures.worker import FAST_SETTINGS, WorkerProcess, wait_for
@@ -47,7 +47,7 @@ def processing(worker: WorkerProcess, upload_id: int, progress: float | None = N
 def test_processing_is_shown_with_the_servers_progress_then_done_with_its_link(
     proc_worker: WorkerProcess, processing_server: ProcessingServer, tmp_path: Path, capsys
 ) -> None:
-    from core import cli
+    from upqueue.core import cli
 
     src = make_file(tmp_path / "roads.tif", 200_000, seed=1)
     upload_id = add_one(proc_worker, processing_server, src)

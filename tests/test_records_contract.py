@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
-from core import paths
-from core.api_client import ApiClient
-from core.records import (
+from upqueue.core import paths
+from upqueue.core.api_client import ApiClient
+from upqueue.core.records import (
     EXPORT_HEADER,
     TARGET_FIELDS,
     UPLOAD_FIELDS,
@@ -25,14 +25,14 @@ from core.records import (
     TargetRecord,
     UploadRecord,
 )
-from core.secrets import SecretStore
-from core.store import Store
-from gui.models.upload_row import FIELDS as ROW_FIELDS
-from gui.models.upload_row import UploadRow
+from upqueue.core.secrets import SecretStore
+from upqueue.core.store import Store
+from upqueue.gui.models.upload_row import FIELDS as ROW_FIELDS
+from upqueue.gui.models.upload_row import UploadRow
 from tests.fixtures.gui import FakeApi
 from tests.fixtures.tus import make_file
-from worker.api import PortHolder, create_app, serve
-from worker.service import Service
+from upqueue.worker.api import PortHolder, create_app, serve
+from upqueue.worker.service import Service
 
 
 @pytest.fixture

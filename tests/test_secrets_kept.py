@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from core import migrations
-from core.store import Store
+from upqueue.core import migrations
+from upqueue.core.store import Store
 from tests.fixtures.tus import make_file
 from tests.fixtures.worker import wait_for
 from tests.test_cli import cli

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from core.errors import TransferError, TransferStopped
-from core.filereader import FileSlice, fingerprint
-from core.transports.tus.transfer import transfer
-from core.transports.tus.client import CreateResult, HeadResult, TusClient
+from upqueue.core.errors import TransferError, TransferStopped
+from upqueue.core.filereader import FileSlice, fingerprint
+from upqueue.core.transports.tus.transfer import transfer
+from upqueue.core.transports.tus.client import CreateResult, HeadResult, TusClient
 from tests.fixtures.tus import ProxiedServer, TusServer, make_file, same_content
 
 MiB = 1 << 20

@@ -11,15 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from core.errors import TransferError, parse_retry_after, trim_server_text
-from core.filereader import FileSlice, fingerprint
-from core.transports.tus.client import (
-    TusClient,
-    _resolve_location,
-    choose_checksum,
-    decode_metadata,
-    encode_metadata,
-)
+from upqueue.core.errors import TransferError, parse_retry_after, trim_server_text
+from upqueue.core.filereader import FileSlice, fingerprint
+from upqueue.core.transports.tus.client import TusClient, choose_checksum, decode_metadata, encode_metadata
+from upqueue.core.transports.tus.headers import resolve_location as _resolve_location
 from tests.fixtures.tus import ProxiedServer, TusServer, make_file, same_content
 
 MiB = 1 << 20

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import requests
 
-from core.filereader import FileSlice, fingerprint
-from core.transports.base import UploadFile, UploadJob
-from core.transports.tus.client import TusClient
-from core.transports.tus.transport import TusTransport
+from upqueue.core.filereader import FileSlice, fingerprint
+from upqueue.core.transports.base import UploadFile, UploadJob
+from upqueue.core.transports.tus.client import TusClient
+from upqueue.core.transports.tus.transport import TusTransport
 from tests.fixtures.hooks import RecordingHooks
 from tests.fixtures.tus import make_file, same_content
 from tests.fixtures.tuspy import TuspyServer

@@ -11,17 +11,17 @@ from pathlib import Path
 
 import pytest
 
-from core import paths
-from core.secrets import SecretStore
-from core.store import Store
-from core.walk import DEFAULT_IGNORES, Skipped, is_ignored_name, walk
-from core.watchrules import WatchState
-from gui.file_expand import expand_paths
+from upqueue.core import paths
+from upqueue.core.secrets import SecretStore
+from upqueue.core.store import Store
+from upqueue.core.walk import DEFAULT_IGNORES, Skipped, is_ignored_name, walk
+from upqueue.core.watchrules import WatchState
+from upqueue.gui.file_expand import expand_paths
 from tests.fixtures.worker import wait_for
 from tests.test_watcher import RecordingSink
-from worker.service import Service
-from worker.watch_runner import WatchRunner
-from worker.watch_spec import WatchSpec
+from upqueue.worker.service import Service
+from upqueue.worker.watch_runner import WatchRunner
+from upqueue.worker.watch_spec import WatchSpec
 
 WANTED = ["a.tif", "b.txt", "link-inside.tif", "sub/c.bin", "sub/deeper/d.bin"]
 JUNK = [
@@ -119,8 +119,8 @@ def test_default_ignores_match_any_case(name: str) -> None:
 
 
 def test_there_is_one_ignore_list() -> None:
-    from core import fileinfo, watchrules
-    from gui import file_expand
+    from upqueue.core import fileinfo, watchrules
+    from upqueue.gui import file_expand
 
     assert watchrules.DEFAULT_IGNORES is DEFAULT_IGNORES
     assert file_expand.is_skipped is is_ignored_name

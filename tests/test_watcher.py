@@ -22,11 +22,11 @@ from typing import Any
 
 import pytest
 
-from core.watchrules import FileKey, WatchState
+from upqueue.core.watchrules import FileKey, WatchState
 from tests.fixtures.tus import make_file
 from tests.fixtures.worker import wait_for
-from worker.watch_runner import WatchRunner
-from worker.watch_spec import ReadyUnit, WatchSpec
+from upqueue.worker.watch_runner import WatchRunner
+from upqueue.worker.watch_spec import ReadyUnit, WatchSpec
 
 REPO = Path(__file__).resolve().parent.parent
 SETTLE = 0.8
@@ -308,7 +308,7 @@ _CAPLESS_RUNNER = textwrap.dedent(
     """
     import json, sys, time
     sys.path.insert(0, sys.argv[2])
-    from worker.watch_runner import WatchRunner, WatchSpec
+    from upqueue.worker.watch_runner import WatchRunner, WatchSpec
 
     class Sink:
         def is_new(self, w, p, k): return True
@@ -514,7 +514,7 @@ def test_e2e_folder_removed_and_recreated(worker, target, tus_server, watched: P
 
 
 def test_api_watch_crud_and_errors(worker, target, watched: Path, tmp_path: Path) -> None:
-    from core.api_client import ApiError
+    from upqueue.core.api_client import ApiError
 
     api = worker.api
     watch = api.add_watch(
@@ -570,7 +570,7 @@ def test_api_watch_crud_and_errors(worker, target, watched: Path, tmp_path: Path
 def test_cli_watch_commands(
     worker, target, watched: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from core import cli
+    from upqueue.core import cli
 
     assert (
         cli.run(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from core.watchrules import (
+from upqueue.core.watchrules import (
     AfterUpload,
     Change,
     FileKey,

@@ -27,7 +27,7 @@ def test_upload_sql_lives_in_the_repository_alone() -> None:
 def test_no_service_engine_cycle() -> None:
     engine = ast.parse((ROOT / "worker" / "engine.py").read_text(encoding="utf-8"))
     imported = {n.module for n in ast.walk(engine) if isinstance(n, ast.ImportFrom)}
-    assert "worker.service" not in imported, "the engine must not know the service"
+    assert "upqueue.worker.service" not in imported, "the engine must not know the service"
     runtime = ast.parse((ROOT / "worker" / "runtime.py").read_text(encoding="utf-8"))
     wired = [
         f"line {n.lineno}" for n in ast.walk(runtime) if isinstance(n, ast.Assign)

@@ -14,7 +14,7 @@ MiB = 1 << 20
 
 
 def test_second_worker_for_the_same_data_directory_refuses_with_a_reason(worker, upqueue_home):
-    result = subprocess.run([sys.executable, str(MAIN), "worker"], capture_output=True, text=True, timeout=60,
+    result = subprocess.run([sys.executable, str(MAIN), "worker"], capture_output=True, text=True, timeout=60, check=False,
                             env=dict(os.environ, UPQUEUE_HOME=str(upqueue_home)))
     assert result.returncode != 0
     assert "already running" in result.stderr.lower()
@@ -53,7 +53,7 @@ def test_kill_9_at_several_moments_every_file_completes_once(make_worker, tus_se
         return sum(u["offset"] if u["status"] != "done" else u["size"] for u in worker.api.uploads()["uploads"])
 
     for fraction in (0.15, 0.4, 0.7):
-        wait_for(lambda: sent() >= fraction * total, 60, f"{fraction:.0%} sent")
+        wait_for(lambda fraction=fraction: sent() >= fraction * total, 60, f"{fraction:.0%} sent")
         worker.kill9()
         worker.start()
     worker.api.update_settings(bandwidth_limit=0)
@@ -75,7 +75,7 @@ def test_until_idle_exits_when_everything_is_done(make_worker, tus_server, tmp_p
     api = worker.start("--until-idle")
     upload_id = api.add_uploads([str(src)], "srv")["ids"][0]
     assert worker.proc.wait(timeout=60) == 0
-    from core.store import Store
+    from upqueue.core.store import Store
 
     store = Store(upqueue_home / "state.db")
     try:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import time
-from pathlib import Path
 
 import pytest
 import requests
@@ -286,7 +285,7 @@ def test_long_paused_uploads_are_cancelled_when_the_setting_says_so(worker, tus_
 
 
 def test_each_bad_add_input_gets_its_message(worker, tus_server, tmp_path):
-    from core.api_client import ApiError
+    from upqueue.core.api_client import ApiError
 
     add_target(worker, tus_server.url)
     folder = tmp_path / "folder"
@@ -338,6 +337,6 @@ def test_secrets_are_in_the_keyring_and_nowhere_else(worker, tus_server, tmp_pat
         if path.is_file():
             data = path.read_bytes()
             assert not any(form in data for form in forms), f"secret found in {path}"
-    from core.secrets import SecretStore
+    from upqueue.core.secrets import SecretStore
 
     assert SecretStore(upqueue_home).get("target:1") == secret, "the secret is not in the keyring"

@@ -51,8 +51,8 @@ def main() -> int:
     os.environ["UPQUEUE_HOME"] = tempfile.mkdtemp(prefix="upqueue-first-")
     os.environ.setdefault("UPQUEUE_SECRET_STORE", "file")
 
-    from gui.app import make_application
-    from gui.main_window import MainWindow
+    from upqueue.gui.app import make_application
+    from upqueue.gui.main_window import MainWindow
 
     app = make_application([sys.argv[0]])
     window = MainWindow()  # starts the real worker, as a first launch does

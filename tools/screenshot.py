@@ -203,13 +203,13 @@ def main() -> int:
     # A fresh data directory: no remembered window layout from a real session.
     os.environ["UPQUEUE_HOME"] = tempfile.mkdtemp(prefix="upqueue-shot-")
 
-    from gui.app import make_application
+    from upqueue.gui.app import make_application
 
     app = make_application([sys.argv[0]])
     app.setStyle(QStyleFactory.create("Fusion"))
     if args.dark:
         app.setPalette(dark_palette())
-    from gui.main_window import MainWindow
+    from upqueue.gui.main_window import MainWindow
 
     api = DemoApi()
     window = MainWindow(connect=lambda _start: api, start=False)

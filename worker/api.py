@@ -24,14 +24,14 @@ from fastapi.security import HTTPBearer
 from pydantic import BaseModel, ConfigDict
 from starlette.concurrency import run_in_threadpool
 
-from core import paths
-from core.errors import UpqueueError
-from core.pathtext import to_stored
-from core.records import public_target
-from worker.api_changes import ChangeFeed
-from worker.api_guard import Count, Guard, PathId, RowId, Seq, install_error_handlers, json_response
-from worker.service import nothing_added_message
-from worker.api_docs import add_docs
+from upqueue.core import paths
+from upqueue.core.errors import UpqueueError
+from upqueue.core.pathtext import to_stored
+from upqueue.core.records import public_target
+from upqueue.worker.api_changes import ChangeFeed
+from upqueue.worker.api_docs import add_docs
+from upqueue.worker.api_guard import Count, Guard, PathId, RowId, Seq, install_error_handlers, json_response
+from upqueue.worker.service import nothing_added_message
 
 log = logging.getLogger(__name__)
 
@@ -117,9 +117,9 @@ def create_app(service: Any, token: str, allowed_port: int | Callable[[], int]) 
     )
     _add_routes(app, service)
     try:
-        api_watches = importlib.import_module("worker.api_watches")
+        api_watches = importlib.import_module("upqueue.worker.api_watches")
     except ModuleNotFoundError as exc:
-        if exc.name != "worker.api_watches":
+        if exc.name != "upqueue.worker.api_watches":
             raise
     else:
         app.include_router(api_watches.make_router(service))
@@ -282,7 +282,7 @@ def _parse_date(name: str, text: str) -> date:
 
 
 def _version() -> str:
-    from core.version import VERSION
+    from upqueue.core.version import VERSION
 
     return VERSION
 

@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse
 
-from worker.errors import NotFound
+from upqueue.worker.errors import NotFound
 
 ASSETS_URL = "/docs/assets"
 _ASSETS = {

@@ -23,10 +23,10 @@ from pydantic import Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from core.diskspace import DISK_FULL_TITLE, disk_full_message, is_disk_full
-from core.errors import UpqueueError
-from core.pathtext import readable
-from worker.service import Conflict, NotFound
+from upqueue.core.diskspace import DISK_FULL_TITLE, disk_full_message, is_disk_full
+from upqueue.core.errors import UpqueueError
+from upqueue.core.pathtext import readable
+from upqueue.worker.service import Conflict, NotFound
 
 log = logging.getLogger(__name__)
 

@@ -12,9 +12,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, ConfigDict
 
-from core.errors import UpqueueError
-from worker.api_guard import PathId, RowId, Seq, json_response
-from worker.errors import NotFound
+from upqueue.core.errors import UpqueueError
+from upqueue.worker.api_guard import PathId, RowId, Seq, json_response
+from upqueue.worker.errors import NotFound
 
 
 class _Body(BaseModel):

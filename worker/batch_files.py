@@ -11,10 +11,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from core.models import Status
-from core.paths import private_dir
-from core.pathtext import from_stored
-from core.watchrules import AfterUpload
+from upqueue.core.models import Status
+from upqueue.core.paths import private_dir
+from upqueue.core.pathtext import from_stored
+from upqueue.core.watchrules import AfterUpload
 
 MANIFEST_COLUMNS = ("file", "size", "sha256", "result_url", "status", "reason")
 

@@ -18,15 +18,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from core.errors import UpqueueError
-from core.humanize import plural
-from core.models import EventKind, Status
-from core.paths import MANIFEST_DIR
-from core.pathtext import from_stored
-from core.store import now_iso
-from core.transports import registry
-from core.watchrules import AfterUpload, BatchState
-from worker.batch_files import file_sha256, move_or_delete, unchanged, write_manifest
+from upqueue.core.errors import UpqueueError
+from upqueue.core.humanize import plural
+from upqueue.core.models import EventKind, Status
+from upqueue.core.paths import MANIFEST_DIR
+from upqueue.core.pathtext import from_stored
+from upqueue.core.store import now_iso
+from upqueue.core.transports import registry
+from upqueue.core.watchrules import AfterUpload, BatchState
+from upqueue.worker.batch_files import file_sha256, move_or_delete, unchanged, write_manifest
 
 log = logging.getLogger(__name__)
 

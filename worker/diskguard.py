@@ -14,7 +14,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from core.diskspace import free_bytes, is_disk_full
+from upqueue.core.diskspace import free_bytes, is_disk_full
 
 log = logging.getLogger(__name__)
 

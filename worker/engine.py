@@ -19,20 +19,20 @@ import uuid
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from core.bandwidth import TokenBucket
-from core.errors import ErrorKind, TransferError, TransferStopped
-from core.models import EventKind, Status
-from core.retry import decide
-from core.store import Store
-from core.targets import secret_key
-from core.transports import registry
-from core.transports.base import Capabilities, NotSupported, RemoteState, Sent, Transport, UploadJob
-from worker.diskguard import DiskGuard
-from worker.engine_faults import DISK_FULL, DiskWaits
-from worker.engine_hooks import Control, UploadHooks
-from worker.housekeeping import LEASE_SECONDS, Housekeeper
-from worker.repository import UploadRepository
-from worker.repository.reads import remote_state
+from upqueue.core.bandwidth import TokenBucket
+from upqueue.core.errors import ErrorKind, TransferError, TransferStopped
+from upqueue.core.models import EventKind, Status
+from upqueue.core.retry import decide
+from upqueue.core.store import Store
+from upqueue.core.targets import secret_key
+from upqueue.core.transports import registry
+from upqueue.core.transports.base import Capabilities, NotSupported, RemoteState, Sent, Transport, UploadJob
+from upqueue.worker.diskguard import DiskGuard
+from upqueue.worker.engine_faults import DISK_FULL, DiskWaits
+from upqueue.worker.engine_hooks import Control, UploadHooks
+from upqueue.worker.housekeeping import LEASE_SECONDS, Housekeeper
+from upqueue.worker.repository import UploadRepository
+from upqueue.worker.repository.reads import remote_state
 
 log = logging.getLogger(__name__)
 

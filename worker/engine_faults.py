@@ -11,11 +11,11 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from core.diskspace import DISK_FULL_TITLE, disk_full_message, is_disk_full
-from worker.engine_hooks import DISK_FULL
-from worker.repository import UploadRepository
+from upqueue.core.diskspace import DISK_FULL_TITLE, disk_full_message, is_disk_full
+from upqueue.worker.engine_hooks import DISK_FULL
+from upqueue.worker.repository import UploadRepository
 
-log = logging.getLogger("worker.engine")
+log = logging.getLogger("upqueue.worker.engine")
 
 __all__ = ["DISK_FULL", "DiskWaits"]
 

@@ -8,12 +8,12 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from core.bandwidth import TokenBucket
-from core.errors import TransferStopped
-from core.progress import SpeedMeter
-from core.transports.base import RemoteState
-from worker.repository import UploadRepository
-from worker.repository.reads import remote_state
+from upqueue.core.bandwidth import TokenBucket
+from upqueue.core.errors import TransferStopped
+from upqueue.core.progress import SpeedMeter
+from upqueue.core.transports.base import RemoteState
+from upqueue.worker.repository import UploadRepository
+from upqueue.worker.repository.reads import remote_state
 
 PROGRESS_INTERVAL = 0.25  # seconds between progress writes: smooth bars, few commits
 DISK_FULL = "disk_full"  # the stop reason of an upload that waits for disk space

@@ -1,6 +1,6 @@
 """Errors the Service raises that the API maps to particular HTTP statuses."""
 
-from core.errors import UpqueueError
+from upqueue.core.errors import UpqueueError
 
 
 class NotFound(UpqueueError):

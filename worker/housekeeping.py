@@ -21,8 +21,8 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from core.store import Store
-from worker.repository import UploadRepository
+from upqueue.core.store import Store
+from upqueue.worker.repository import UploadRepository
 
 log = logging.getLogger(__name__)
 

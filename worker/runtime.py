@@ -17,18 +17,18 @@ from typing import IO, Any
 
 from huey.consumer import Consumer
 
-from core import paths
-from core.diskspace import disk_full_error, is_disk_full
-from core.errors import UpqueueError
-from core.secrets import SecretStore
-from core.settings import MAX_CONCURRENCY
-from core.store import Store, now_iso, sqlite_version_report
-from core.transports import registry
-from worker.engine import Engine, new_owner
-from worker.repository import UploadRepository
-from worker.service import VERSION, Service
-from worker.tasks import HueyScheduler, make_huey
-from worker.upload_events import FinishedUploads
+from upqueue.core import paths
+from upqueue.core.diskspace import disk_full_error, is_disk_full
+from upqueue.core.errors import UpqueueError
+from upqueue.core.secrets import SecretStore
+from upqueue.core.settings import MAX_CONCURRENCY
+from upqueue.core.store import Store, now_iso, sqlite_version_report
+from upqueue.core.transports import registry
+from upqueue.worker.engine import Engine, new_owner
+from upqueue.worker.repository import UploadRepository
+from upqueue.worker.service import VERSION, Service
+from upqueue.worker.tasks import HueyScheduler, make_huey
+from upqueue.worker.upload_events import FinishedUploads
 
 log = logging.getLogger("upqueue.worker")
 
@@ -76,7 +76,8 @@ class WorkerLock:
         self._file: IO[str] | None = None
 
     def acquire(self) -> None:
-        handle = open(paths.private_file(self.path), "r+", encoding="utf-8")
+        # Held open for the worker's life: the lock lives as long as the file stays open.
+        handle = open(paths.private_file(self.path), "r+", encoding="utf-8")  # noqa: SIM115
         try:
             if os.name == "nt":  # pragma: no cover - Windows
                 import msvcrt
@@ -193,7 +194,7 @@ def _run_worker(until_idle: bool, *, foreground: bool) -> int:
                           finished=finished)
         service.watches = _make_watches(service)
 
-        from worker.api import PortHolder, create_app, serve
+        from upqueue.worker.api import PortHolder, create_app, serve
 
         token = pysecrets.token_urlsafe(32)
         paths.private_file(token_file).write_text(token, encoding="utf-8")
@@ -248,7 +249,7 @@ def _rescan(service: Service | None) -> None:
 
 def _make_watches(service: Service) -> Any:
     try:
-        from worker.watcher import WatchManager
+        from upqueue.worker.watcher import WatchManager
     except ImportError:
         return None
     return WatchManager(service)

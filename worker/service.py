@@ -16,22 +16,23 @@ from collections.abc import Callable, Iterable
 from datetime import date, timedelta
 from typing import Any, Protocol
 
-from core import datasets, fileinfo
-from core.errors import TransferError, UpqueueError
-from core.models import CANCELLABLE, PAUSABLE, Status
-from core.pathtext import from_stored, path_problem, readable
-from core.records import EXPORT_HEADER, Added, AddResult, Rejected, export_row
-from core.secrets import SecretStore
-from core.settings import SETTINGS
-from core.store import Store, now_iso, sqlite_version_report
-from core.transports import registry
-from core.version import VERSION
-from core.walk import Skipped
-from worker.errors import Conflict, NotFound
-from worker.repository import UploadRepository
-from worker.repository.reads import public_upload
-from worker.service_targets import TargetOperations
-from worker.upload_events import FinishedUploads
+from upqueue.core import datasets, fileinfo
+from upqueue.core.errors import TransferError, UpqueueError
+from upqueue.core.humanize import plural
+from upqueue.core.models import CANCELLABLE, PAUSABLE, Status
+from upqueue.core.pathtext import from_stored, path_problem, readable
+from upqueue.core.records import EXPORT_HEADER, Added, AddResult, Rejected, export_row
+from upqueue.core.secrets import SecretStore
+from upqueue.core.settings import SETTINGS
+from upqueue.core.store import Store, now_iso, sqlite_version_report
+from upqueue.core.transports import registry
+from upqueue.core.version import VERSION
+from upqueue.core.walk import Skipped
+from upqueue.worker.errors import Conflict, NotFound
+from upqueue.worker.repository import UploadRepository
+from upqueue.worker.repository.reads import public_upload
+from upqueue.worker.service_targets import TargetOperations
+from upqueue.worker.upload_events import FinishedUploads
 
 log = logging.getLogger(__name__)
 
@@ -362,7 +363,7 @@ class Service(TargetOperations):
 def nothing_added_message(paths: list[str], recursive: bool, rejected: int) -> str:
     """What to say when a request to add files queued none: why, as far as it is known."""
     if rejected:
-        return f"Nothing was added: {rejected} path(s) rejected, each with its reason."
+        return f"Nothing was added: {plural(rejected, 'path')} rejected, each with its reason."
     if not paths:
         return "Nothing was added: no paths were given; name at least one file or folder."
     folders = [readable(p) for p in paths if os.path.isdir(from_stored(p))]

@@ -6,13 +6,13 @@ import json
 import logging
 from typing import Any
 
-from core.errors import UpqueueError
-from core.humanize import plural
-from core.models import FINISHED_STATUSES
-from core.store import now_iso
-from core.targets import secret_key, validate_fields
-from core.transports import registry
-from worker.errors import Conflict, NotFound
+from upqueue.core.errors import UpqueueError
+from upqueue.core.humanize import plural
+from upqueue.core.models import FINISHED_STATUSES
+from upqueue.core.store import now_iso
+from upqueue.core.targets import secret_key, validate_fields
+from upqueue.core.transports import registry
+from upqueue.worker.errors import Conflict, NotFound
 
 log = logging.getLogger(__name__)
 

@@ -17,8 +17,8 @@ from typing import Protocol
 
 from huey import SqliteHuey, crontab
 
-from core.paths import QUEUE_DB, private_file
-from core.transports.base import RemoteState
+from upqueue.core.paths import QUEUE_DB, private_file
+from upqueue.core.transports.base import RemoteState
 
 log = logging.getLogger(__name__)
 

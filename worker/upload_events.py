@@ -8,7 +8,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from worker.repository.reads import UploadReads
+from upqueue.worker.repository.reads import UploadReads
 
 log = logging.getLogger(__name__)
 

@@ -6,8 +6,8 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from core.errors import UpqueueError
-from core.watchrules import DEFAULT_SETTLE_SECONDS, AfterUpload, parse_after
+from upqueue.core.errors import UpqueueError
+from upqueue.core.watchrules import DEFAULT_SETTLE_SECONDS, AfterUpload, parse_after
 
 MAX_SETTLE_SECONDS = 3600.0
 

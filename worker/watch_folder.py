@@ -24,7 +24,7 @@ from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver
 from watchdog.observers.polling import PollingObserver
 
-from core.watchrules import FileKey
+from upqueue.core.watchrules import FileKey
 
 log = logging.getLogger(__name__)
 

@@ -21,8 +21,8 @@ from collections.abc import Callable
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers.api import BaseObserver
 
-from core.walk import Skipped, walk
-from core.watchrules import (
+from upqueue.core.walk import Skipped, walk
+from upqueue.core.watchrules import (
     Change,
     FileKey,
     FsEvent,
@@ -36,7 +36,7 @@ from core.watchrules import (
     settle_wait,
     settled,
 )
-from worker.watch_folder import (
+from upqueue.worker.watch_folder import (
     EVENT_FILTER,
     FolderUnavailable,
     can_open,
@@ -46,7 +46,7 @@ from worker.watch_folder import (
     probe,
     stop_observer,
 )
-from worker.watch_spec import ReadyUnit, RunnerSink, WatchSpec
+from upqueue.worker.watch_spec import ReadyUnit, RunnerSink, WatchSpec
 
 log = logging.getLogger(__name__)
 

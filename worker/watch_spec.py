@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from core.watchrules import DEFAULT_SETTLE_SECONDS, FileKey, WatchState
+from upqueue.core.watchrules import DEFAULT_SETTLE_SECONDS, FileKey, WatchState
 
 
 @dataclass(frozen=True)

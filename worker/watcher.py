@@ -17,22 +17,22 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict
 from typing import Any
 
-from core.errors import UpqueueError
-from core.humanize import plural
-from core.models import EventKind
-from core.pathtext import from_stored
-from core.store import now_iso
-from core.watchrules import (
+from upqueue.core.errors import UpqueueError
+from upqueue.core.humanize import plural
+from upqueue.core.models import EventKind
+from upqueue.core.pathtext import from_stored
+from upqueue.core.store import now_iso
+from upqueue.core.watchrules import (
     FileKey,
     WatchState,
     should_send,
     takes_datasets,
 )
-from worker.batches import BatchBook
-from worker.errors import Conflict, NotFound
-from worker.watch_fields import validate_watch
-from worker.watch_runner import WatchRunner
-from worker.watch_spec import ReadyUnit, WatchSpec
+from upqueue.worker.batches import BatchBook
+from upqueue.worker.errors import Conflict, NotFound
+from upqueue.worker.watch_fields import validate_watch
+from upqueue.worker.watch_runner import WatchRunner
+from upqueue.worker.watch_spec import ReadyUnit, WatchSpec
 
 log = logging.getLogger(__name__)
 

@@ -51,8 +51,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
-from core.errors import UpqueueError
-from core.filereader import FileFingerprint
+from upqueue.core.errors import UpqueueError
+from upqueue.core.filereader import FileFingerprint
 
 RemoteState = dict[str, Any]
 """A protocol's JSON object for one upload; see the module docstring for each protocol's keys."""

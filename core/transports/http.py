@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from core.models import AuthKind
+from upqueue.core.models import AuthKind
 
 
 def http_auth(

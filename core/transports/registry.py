@@ -16,8 +16,8 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
-from core.errors import UpqueueError
-from core.transports.base import Transport
+from upqueue.core.errors import UpqueueError
+from upqueue.core.transports.base import Transport
 
 PLUGINS_ENV = "UPQUEUE_TRANSPORTS"
 
@@ -25,8 +25,8 @@ PLUGINS_ENV = "UPQUEUE_TRANSPORTS"
 DEFAULT_PROTOCOL = "tus"
 # protocol name -> "module:ClassName"
 _BUILTIN: dict[str, str] = {
-    "tus": "core.transports.tus.transport:TusTransport",
-    "geonode": "core.transports.geonode.transport:GeoNodeTransport",
+    "tus": "upqueue.core.transports.tus.transport:TusTransport",
+    "geonode": "upqueue.core.transports.geonode.transport:GeoNodeTransport",
 }
 _registered: dict[str, str | type[Transport]] = dict(_BUILTIN)
 _lock = threading.Lock()

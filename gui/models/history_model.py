@@ -6,9 +6,9 @@ from typing import Any
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
 
-from core import humanize
-from gui.icons import status_icon
-from gui.models.upload_row import STATUS_LABELS
+from upqueue.core import humanize
+from upqueue.gui.icons import status_icon
+from upqueue.gui.models.upload_row import STATUS_LABELS
 
 HEADERS = ("Name", "Status", "Size", "Target", "Added", "Finished", "Attempts", "Reason / address")
 _ROOT = QModelIndex()

@@ -12,9 +12,9 @@ from typing import Any
 
 from PySide6.QtCore import QRegularExpression, QSortFilterProxyModel, Qt
 
-from core.models import Status
-from gui.models.queue_model import Role
-from gui.models.upload_row import FILTER_SEP
+from upqueue.core.models import Status
+from upqueue.gui.models.queue_model import Role
+from upqueue.gui.models.upload_row import FILTER_SEP
 
 # The groups the window offers, in order: (key, label, statuses shown; None = all).
 FILTER_GROUPS: list[tuple[str, str, frozenset[str] | None]] = [

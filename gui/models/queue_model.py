@@ -24,10 +24,10 @@ from PySide6.QtCore import (
 )
 from PySide6.QtGui import QColor, QGuiApplication, QPalette
 
-from core import humanize
-from core.models import FINISHED_STATUSES, Status
-from gui.icons import status_icon
-from gui.models.upload_row import SORT_KEYS, STATUS_LABELS, UploadRow, short_time
+from upqueue.core import humanize
+from upqueue.core.models import FINISHED_STATUSES, Status
+from upqueue.gui.icons import status_icon
+from upqueue.gui.models.upload_row import SORT_KEYS, STATUS_LABELS, UploadRow, short_time
 
 _ROOT = QModelIndex()
 # After a change to the sorted-by column, re-sort this long after (and no more often).

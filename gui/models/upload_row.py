@@ -11,9 +11,9 @@ from collections.abc import Callable, Mapping
 from datetime import date, datetime
 from typing import Any
 
-from core import humanize, progress
-from core.models import Status
-from core.records import UPLOAD_FIELDS
+from upqueue.core import humanize, progress
+from upqueue.core.models import Status
+from upqueue.core.records import UPLOAD_FIELDS
 
 STATUS_LABELS = {
     Status.QUEUED: "Queued",

@@ -11,9 +11,9 @@ from PySide6.QtWidgets import (
     QStyleOptionViewItem,
 )
 
-from core import humanize
-from core.models import Status
-from gui.models.queue_model import Role
+from upqueue.core import humanize
+from upqueue.core.models import Status
+from upqueue.gui.models.queue_model import Role
 
 # Bar colours by status; None keeps the style's highlight colour (uploading looks "normal").
 _BAR_COLOURS: dict[str, str | None] = {

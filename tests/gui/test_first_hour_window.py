@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from core.errors import UpqueueError
+from upqueue.core.errors import UpqueueError
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
@@ -21,8 +21,8 @@ pytestmark = pytest.mark.qt_log_ignore("^This plugin does not support")
 
 
 def test_a_killed_worker_is_started_again_and_its_stale_figures_go(qtbot: Any) -> None:
-    from gui.main_window import MainWindow
-    from gui.worker_supervisor import default_connect
+    from upqueue.gui.main_window import MainWindow
+    from upqueue.gui.worker_supervisor import default_connect
 
     window = MainWindow(connect=default_connect, start=False)  # the window starts the worker
     window.ask_quit = lambda: "keep"
@@ -61,9 +61,9 @@ def test_a_killed_worker_is_started_again_and_its_stale_figures_go(qtbot: Any) -
 
 
 def test_a_worker_stopped_on_purpose_is_not_started_again(qtbot: Any, fake_api: Any) -> None:
-    from core.api_client import WorkerUnavailable
-    from gui.background import Background
-    from gui.worker_supervisor import WorkerSupervisor
+    from upqueue.core.api_client import WorkerUnavailable
+    from upqueue.gui.background import Background
+    from upqueue.gui.worker_supervisor import WorkerSupervisor
 
     connects: list[bool] = []
 
@@ -145,7 +145,7 @@ def test_words_in_the_window(qtbot: Any, fake_api: Any, make_window: Any, tmp_pa
     source.write_text("x")
     window.add_paths([str(source)])
     qtbot.waitUntil(lambda: window.model.rowCount() == 1, timeout=5000)
-    from gui.models.queue_model import Role
+    from upqueue.gui.models.queue_model import Role
 
     upload_id = int(window.model.index(0, 0).data(Role.UPLOAD_ID))
     window.controller.act_on_selection("pause", [upload_id])
@@ -198,7 +198,7 @@ def test_an_800_by_500_window_shows_the_status_and_every_toolbar_button(
 ) -> None:
     from PySide6.QtWidgets import QToolButton
 
-    from gui.models.queue_model import Col
+    from upqueue.gui.models.queue_model import Col
 
     window = make_window(fake_api)
     window.resize(800, 500)
@@ -221,8 +221,8 @@ def test_an_800_by_500_window_shows_the_status_and_every_toolbar_button(
 def test_columns_can_be_chosen_and_are_kept(
     qtbot: Any, fake_api: Any, make_window: Any
 ) -> None:
-    from gui import window_chrome
-    from gui.models.queue_model import Col
+    from upqueue.gui import window_chrome
+    from upqueue.gui.models.queue_model import Col
 
     window = make_window(fake_api)
     menu = window.view.columns_menu()
@@ -253,7 +253,7 @@ def test_clear_finished_and_the_file_dialog_starts_at_home(
     monkeypatch.setattr(
         QFileDialog, "getOpenFileNames", lambda parent, title, folder: opened_in.append(folder) or ([], "")
     )
-    from gui.queue_controller import file_dialogs
+    from upqueue.gui.queue_controller import file_dialogs
 
     choose_files, _choose_folder = file_dialogs(window)
     choose_files()

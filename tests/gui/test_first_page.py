@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from gui.poller import FIRST_PAGE
+from upqueue.gui.poller import FIRST_PAGE
 from tests.fixtures.gui import FakeApi
 
 # The window fixtures (fake_api, make_window) come from tests/fixtures/gui.py via the root conftest.

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from PySide6.QtCore import Qt
 
-from gui.tray import NotificationPolicy
+from upqueue.gui.tray import NotificationPolicy
 from tests.fixtures.gui import drop
 from tests.geonode_double.data import write_shapefile
 
@@ -81,7 +81,7 @@ def test_a_dropped_shp_goes_with_its_sidecars_and_tells_where_it_is_published(
     window.commands["open_link"].trigger()
     assert opened == [link]
 
-    from gui.details_dialog import DetailsDialog
+    from upqueue.gui.details_dialog import DetailsDialog
 
     details = DetailsDialog(lambda fn, done, error=None: done(fn(worker.api)), upload_id)
     qtbot.addWidget(details)

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from core.records import EXPORT_HEADER
-from gui.models.queue_model import Role
-from gui.tray import NotificationPolicy, tooltip_text
+from upqueue.core.records import EXPORT_HEADER
+from upqueue.gui.models.queue_model import Role
+from upqueue.gui.tray import NotificationPolicy, tooltip_text
 from tests.fixtures.gui import FakeApi
 
 # The window fixtures (fake_api, make_window) come from tests/fixtures/gui.py via the root conftest.
@@ -91,7 +91,7 @@ def test_watched_folders_add_pause_resume_and_show_a_batch(
 def test_watch_dialog_shows_the_workers_refusal(
     qtbot: Any, fake_api: FakeApi, make_window: Any
 ) -> None:
-    from core.api_client import ApiError
+    from upqueue.core.api_client import ApiError
 
     def refuse(**fields: Any) -> dict[str, Any]:
         raise ApiError("Folder not found", f"{fields['path']} does not exist.", 400)

@@ -14,9 +14,9 @@ from typing import Any
 
 from PySide6.QtCore import QThread
 
-from gui.background import Background
-from gui.file_expand import common_label, expand_paths, is_skipped
-from gui.poller import Poller
+from upqueue.gui.background import Background
+from upqueue.gui.file_expand import common_label, expand_paths, is_skipped
+from upqueue.gui.poller import Poller
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 
@@ -126,9 +126,10 @@ def test_poller_keeps_one_request_in_flight_and_asks_since_the_last_counter(qtbo
 
 def test_the_window_never_imports_the_worker() -> None:
     code = (
-        "import sys; import gui.app, gui.main_window, gui.targets_dialog, gui.settings_dialog, "
-        "gui.details_dialog, gui.history_view, gui.watches_view, gui.tray; "
-        "bad = sorted(m for m in sys.modules if m == 'worker' or m.startswith(('worker.', 'huey')));"
+        "import sys; from upqueue.gui import app, main_window, targets_dialog, settings_dialog, "
+        "details_dialog, history_view, watches_view, tray; "
+        "bad = sorted(m for m in sys.modules if m in ('worker', 'upqueue.worker')"
+        " or m.startswith(('worker.', 'upqueue.worker.', 'huey')));"
         "print(bad); sys.exit(1 if bad else 0)"
     )
     result = subprocess.run(

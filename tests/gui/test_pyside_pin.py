@@ -30,7 +30,7 @@ SCRIPT = textwrap.dedent(
 
 def test_thousands_of_bool_signal_emits_do_not_abort_the_interpreter() -> None:
     run = subprocess.run(
-        [sys.executable, "-c", SCRIPT], capture_output=True, text=True, timeout=120
+        [sys.executable, "-c", SCRIPT], capture_output=True, text=True, timeout=120, check=False
     )
     assert run.returncode == 0, run.stderr[-2000:]
     assert run.stdout.strip() == str(EMITS)

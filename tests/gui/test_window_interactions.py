@@ -14,8 +14,8 @@ from PySide6.QtCore import QPoint, Qt
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QApplication, QMessageBox
 
-from core.api_client import ApiError, WorkerUnavailable
-from gui.models.queue_model import Col, Role
+from upqueue.core.api_client import ApiError, WorkerUnavailable
+from upqueue.gui.models.queue_model import Col, Role
 from tests.fixtures.gui import FakeApi, drop, focus_table
 
 # The offscreen platform cannot size, raise or grab native windows and says so ("This plugin

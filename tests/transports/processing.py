@@ -16,10 +16,10 @@ from urllib.parse import quote
 
 import requests
 
-from core.errors import ErrorKind, TransferError, classify_exception, error_for_response
-from core.filereader import FileSlice, check_unchanged
-from core.transports import registry
-from core.transports.base import (
+from upqueue.core.errors import ErrorKind, TransferError, classify_exception, error_for_response
+from upqueue.core.filereader import FileSlice, check_unchanged
+from upqueue.core.transports import registry
+from upqueue.core.transports.base import (
     Capabilities,
     ConnectionReport,
     Processed,

@@ -7,14 +7,14 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from core.errors import UpqueueError
-from core.filereader import FileFingerprint
-from core.models import Status
-from core.pathtext import from_stored
-from core.records import UPLOAD_FIELDS, upload_columns_sql
-from core.store import Store
-from core.transports.base import RemoteState, UploadFile, UploadJob
-from worker.errors import NotFound
+from upqueue.core.errors import UpqueueError
+from upqueue.core.filereader import FileFingerprint
+from upqueue.core.models import Status
+from upqueue.core.pathtext import from_stored
+from upqueue.core.records import UPLOAD_FIELDS, upload_columns_sql
+from upqueue.core.store import Store
+from upqueue.core.transports.base import RemoteState, UploadFile, UploadJob
+from upqueue.worker.errors import NotFound
 
 UPLOAD_SELECT = "SELECT u.*, t.name AS target_name FROM uploads u LEFT JOIN targets t ON t.id = u.target_id"
 # What clients get: the columns of core.records.UploadRecord, selected as they are (no per-row

@@ -14,12 +14,12 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from core.models import CANCELLABLE, PAUSABLE, RESUMABLE, RETRYABLE, EventKind, Status
-from core.pathtext import readable
-from core.store import Store, now_iso
-from core.transports.base import RemoteState
-from worker.errors import Conflict
-from worker.repository.reads import UploadReads, remote_state
+from upqueue.core.models import CANCELLABLE, PAUSABLE, RESUMABLE, RETRYABLE, EventKind, Status
+from upqueue.core.pathtext import readable
+from upqueue.core.store import Store, now_iso
+from upqueue.core.transports.base import RemoteState
+from upqueue.worker.errors import Conflict
+from upqueue.worker.repository.reads import UploadReads, remote_state
 
 _RUNNING = (Status.UPLOADING.value, Status.PROCESSING.value)
 _SETTLED = {"speed": 0, "lease_owner": None, "lease_expires": None, "next_attempt_at": None}

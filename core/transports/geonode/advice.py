@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import requests
 
-from core.errors import ErrorKind, TransferError, human_size
-from core.transports.base import UploadJob
-from core.transports.geonode.client import envelope, is_login_redirect, login_error, refusal
+from upqueue.core.errors import ErrorKind, TransferError, human_size
+from upqueue.core.transports.base import UploadJob
+from upqueue.core.transports.geonode.client import envelope, is_login_redirect, login_error, refusal
 
 PARALLEL_WAIT_SECONDS = 30.0
 ADD_PRJ = "add a .prj next to the .shp and retry"

@@ -14,8 +14,8 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from core.filereader import FileSlice
-from core.transports.base import SendHooks, UploadFile
+from upqueue.core.filereader import FileSlice
+from upqueue.core.transports.base import SendHooks, UploadFile
 
 BLOCK_SIZE = 256 * 1024  # one block must leave within the stall timeout (see TusTransport)
 

@@ -15,7 +15,7 @@ from urllib.parse import urljoin
 
 import requests
 
-from core.errors import (
+from upqueue.core.errors import (
     ErrorKind,
     TransferError,
     classify_exception,

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import os
 
-from core import datasets
-from core.transports.base import UploadJob
-from core.transports.geonode.body import FilePart
+from upqueue.core import datasets
+from upqueue.core.transports.base import UploadJob
+from upqueue.core.transports.geonode.body import FilePart
 
 # archives GeoNode unzips only when they arrive under their own field as well (views.py create)
 ARCHIVE_FIELDS = {".zip": "zip_file", ".kmz": "kmz_file"}

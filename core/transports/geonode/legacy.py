@@ -12,11 +12,11 @@ import time
 from typing import Any
 from urllib.parse import urljoin
 
-from core.errors import ErrorKind, TransferError
-from core.transports.base import Processed, ProcessingHooks, RemoteState, SendHooks, Sent, UploadJob
-from core.transports.geonode.advice import ADD_PRJ, processing_failure, upload_refusal
-from core.transports.geonode.body import MultipartBody
-from core.transports.geonode.client import GeoNodeClient, api_json, refusal
+from upqueue.core.errors import ErrorKind, TransferError
+from upqueue.core.transports.base import Processed, ProcessingHooks, RemoteState, SendHooks, Sent, UploadJob
+from upqueue.core.transports.geonode.advice import ADD_PRJ, processing_failure, upload_refusal
+from upqueue.core.transports.geonode.body import MultipartBody
+from upqueue.core.transports.geonode.client import GeoNodeClient, api_json, refusal
 
 ACTION = "following GeoNode's import"
 LEGACY_WORDS = {  # geonode/base/enumerations.py upload states

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from core.transports.geonode.client import GeoNodeClient, api_json, refusal
+from upqueue.core.transports.geonode.client import GeoNodeClient, api_json, refusal
 
 CLOCK_SKEW_SECONDS = 120.0  # how far GeoNode's clock may be behind ours
 

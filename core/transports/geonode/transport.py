@@ -27,8 +27,8 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urljoin
 
-from core.errors import ErrorKind, TransferError, UpqueueError, human_size
-from core.transports.base import (
+from upqueue.core.errors import ErrorKind, TransferError, UpqueueError, human_size
+from upqueue.core.transports.base import (
     Capabilities,
     ConnectionReport,
     NotSupported,
@@ -41,17 +41,17 @@ from core.transports.base import (
     Transport,
     UploadJob,
 )
-from core.transports.geonode import legacy
-from core.transports.geonode.advice import (
+from upqueue.core.transports.geonode import legacy
+from upqueue.core.transports.geonode.advice import (
     busy_error,
     precheck,
     processing_failure,
     upload_refusal,
 )
-from core.transports.geonode.body import MultipartBody
-from core.transports.geonode.client import GeoNodeClient, api_json, refusal
-from core.transports.geonode.form import form_for, form_name
-from core.transports.geonode.site import (
+from upqueue.core.transports.geonode.body import MultipartBody
+from upqueue.core.transports.geonode.client import GeoNodeClient, api_json, refusal
+from upqueue.core.transports.geonode.form import form_for, form_name
+from upqueue.core.transports.geonode.site import (
     CLOCK_SKEW_SECONDS,
     auth_for,
     detect_api,

@@ -8,27 +8,34 @@ from __future__ import annotations
 
 import base64
 import os
-import re
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urljoin, urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import requests
 import requests.auth
 import requests.utils
 from requests.adapters import HTTPAdapter
 
-from core.errors import ErrorKind, TransferError, classify_exception, error_for_response
-from core.filereader import FileSlice
+from upqueue.core.errors import ErrorKind, TransferError, classify_exception, error_for_response
+from upqueue.core.filereader import FileSlice
+from upqueue.core.transports.tus.headers import (
+    csv_values,
+    decode_metadata,
+    encode_metadata,
+    parse_int,
+    protocol_error,
+    require_tus_answer,
+    resolve_location,
+)
 
 TUS_VERSION = "1.0.0"
 OFFSET_CONTENT_TYPE = "application/offset+octet-stream"
 # Among what the server lists, in this order: sha1 is the one every server MUST support.
 PREFERRED_CHECKSUMS = ("sha1", "sha256", "md5")
 
-_DECIMAL = re.compile(r"^(0|[1-9][0-9]*)$")
 
 
 # What a server that does not describe itself is assumed to offer: the tus core protocol and the
@@ -71,30 +78,6 @@ class HeadResult:
     length: int | None
     expires: str | None
     metadata: Mapping[str, str | None] = field(default_factory=dict)
-
-
-def encode_metadata(metadata: Mapping[str, str]) -> str:
-    """Upload-Metadata value: ``key base64(utf-8 value)`` pairs, standard padded alphabet."""
-    pairs = []
-    for key, value in metadata.items():
-        if not key or not key.isascii() or " " in key or "," in key:
-            raise ValueError(f"invalid tus metadata key: {key!r}")
-        pairs.append(f"{key} {base64.b64encode(value.encode('utf-8')).decode('ascii')}")
-    return ",".join(pairs)
-
-
-def decode_metadata(header: str | None) -> dict[str, str | None]:
-    """Parse an Upload-Metadata header; a bare key has the value None."""
-    result: dict[str, str | None] = {}
-    for pair in (header or "").split(","):
-        parts = pair.strip().split(" ", 1)
-        if not parts[0]:
-            continue
-        value = parts[1].strip() if len(parts) > 1 else ""
-        result[parts[0]] = (
-            base64.b64decode(value, validate=True).decode("utf-8", "replace") if value else None
-        )
-    return result
 
 
 def choose_checksum(caps: ServerCaps) -> str | None:
@@ -176,7 +159,7 @@ class TusClient:
         """
         # No Tus-Resumable on OPTIONS (spec: the server MUST ignore it anyway).
         resp = self._send("OPTIONS", endpoint, action="asking the server what it supports")
-        versions = _csv(resp.headers.get("Tus-Version"))
+        versions = csv_values(resp.headers.get("Tus-Version"))
         if resp.status_code not in (200, 204) or not versions:
             return ServerCaps(
                 versions=[],
@@ -194,15 +177,15 @@ class TusClient:
                 status=resp.status_code,
             )
         max_size_text = resp.headers.get("Tus-Max-Size")
-        max_size = _parse_int(resp, "Tus-Max-Size") if max_size_text else None
+        max_size = parse_int(resp, "Tus-Max-Size") if max_size_text else None
         if max_size is not None:
             self._max_sizes[endpoint] = max_size
         return ServerCaps(
             versions=versions,
-            extensions=frozenset(e.lower() for e in _csv(resp.headers.get("Tus-Extension"))),
+            extensions=frozenset(e.lower() for e in csv_values(resp.headers.get("Tus-Extension"))),
             max_size=max_size,
             checksum_algorithms=[
-                a.lower() for a in _csv(resp.headers.get("Tus-Checksum-Algorithm"))
+                a.lower() for a in csv_values(resp.headers.get("Tus-Checksum-Algorithm"))
             ],
         )
 
@@ -233,15 +216,15 @@ class TusClient:
         action = "creating the upload"
         resp = self._send("POST", endpoint, headers=headers, body=body, action=action)
         if expect_tus_answer:
-            _require_tus_answer(resp, endpoint)
+            require_tus_answer(resp, endpoint)
         if resp.status_code not in (200, 201) or not resp.headers.get("Location"):
             raise error_for_response(resp, action, max_size=self._max_sizes.get(endpoint))
-        url = _resolve_location(endpoint, resp.headers["Location"])
+        url = resolve_location(endpoint, resp.headers["Location"])
         offset = 0
         if body is not None and "Upload-Offset" in resp.headers:
-            offset = _parse_int(resp, "Upload-Offset")
+            offset = parse_int(resp, "Upload-Offset")
             if offset > length:
-                raise _protocol_error(resp, f"Upload-Offset {offset} is beyond the length {length}")
+                raise protocol_error(resp, f"Upload-Offset {offset} is beyond the length {length}")
         return CreateResult(url=url, offset=offset, expires=resp.headers.get("Upload-Expires"))
 
     def head(self, url: str, *, expect_tus_answer: bool = False) -> HeadResult:
@@ -254,15 +237,15 @@ class TusClient:
         action = "checking the upload on the server"
         resp = self._send("HEAD", url, headers={"Cache-Control": "no-store"}, action=action)
         if expect_tus_answer:
-            _require_tus_answer(resp, url)
+            require_tus_answer(resp, url)
         if resp.status_code in (403, 404, 410):
             raise error_for_response(resp, action, gone=True)
         if resp.status_code not in (200, 204):
             raise error_for_response(resp, action)
-        offset = _parse_int(resp, "Upload-Offset")
-        length = _parse_int(resp, "Upload-Length") if "Upload-Length" in resp.headers else None
+        offset = parse_int(resp, "Upload-Offset")
+        length = parse_int(resp, "Upload-Length") if "Upload-Length" in resp.headers else None
         if length is not None and offset > length:
-            raise _protocol_error(resp, f"Upload-Offset {offset} is beyond Upload-Length {length}")
+            raise protocol_error(resp, f"Upload-Offset {offset} is beyond Upload-Length {length}")
         try:
             metadata = decode_metadata(resp.headers.get("Upload-Metadata"))
         except ValueError:
@@ -299,9 +282,9 @@ class TusClient:
             raise error_for_response(resp, action, gone=True)
         if not 200 <= resp.status_code < 300:
             raise error_for_response(resp, action)
-        new_offset = _parse_int(resp, "Upload-Offset")
+        new_offset = parse_int(resp, "Upload-Offset")
         if not offset <= new_offset <= offset + len(body):
-            raise _protocol_error(
+            raise protocol_error(
                 resp, f"Upload-Offset {new_offset} after sending {len(body)} bytes at {offset}"
             )
         return new_offset, resp.headers.get("Upload-Expires")
@@ -384,63 +367,6 @@ class TusClient:
             proxies = requests.utils.get_environ_proxies(key)
             self._proxies[key] = proxies
         return proxies
-
-
-# Answers that say nothing about what the server is: credentials, load, and a proxy in front of
-# a tus server may send them without tus headers.
-_NOT_TELLING = frozenset({401, 403, 407, 408, 423, 429})
-
-
-def _require_tus_answer(resp: requests.Response, url: str) -> None:
-    """Raise "Not a tus server" for an answer without Tus-Resumable that should have one."""
-    if resp.headers.get("Tus-Resumable") or resp.status_code in _NOT_TELLING:
-        return
-    if resp.status_code >= 500 or 300 <= resp.status_code < 400:
-        return  # a server error or a redirect is classified (and reported) as such
-    raise TransferError(
-        "Not a tus server",
-        f"{url} answered {resp.request.method} with {resp.status_code} and no Tus-Resumable "
-        "header, so it is not a tus upload address (it did not describe itself either). "
-        "Check the target's URL.",
-        kind=ErrorKind.PERMANENT,
-        status=resp.status_code,
-    )
-
-
-def _csv(value: str | None) -> list[str]:
-    return [v.strip() for v in (value or "").split(",") if v.strip()]
-
-
-def _parse_int(resp: requests.Response, name: str) -> int:
-    value = resp.headers.get(name)
-    if value is None or not _DECIMAL.match(value.strip()):
-        raise _protocol_error(resp, f"{name} is {'missing' if value is None else repr(value)}")
-    return int(value.strip())
-
-
-def _protocol_error(resp: requests.Response, detail: str) -> TransferError:
-    return TransferError(
-        "Unexpected server response",
-        f"The server's answer to {resp.request.method} ({resp.status_code}) breaks the tus "
-        f"protocol: {detail}. Check that the target URL points at a tus server.",
-        kind=ErrorKind.PERMANENT,
-        status=resp.status_code,
-    )
-
-
-def _resolve_location(endpoint: str, location: str) -> str:
-    url = urljoin(endpoint, location.strip())
-    base, new = urlsplit(endpoint), urlsplit(url)
-    # @tus/server behind a TLS proxy (without respectForwardedHeaders) answers http:// URLs for
-    # its own https host. Following them would send credentials in clear; keep https instead.
-    if (
-        base.scheme == "https"
-        and new.scheme == "http"
-        and new.hostname == base.hostname
-        and new.port in (None, 80)
-    ):
-        url = urlunsplit(("https", base.netloc, new.path, new.query, new.fragment))
-    return url
 
 
 __all__ = [

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from typing import Protocol, TypedDict
 
-from core.errors import ErrorKind, TransferError, human_size
-from core.filereader import FileFingerprint, FileSlice, check_unchanged
-from core.transports.tus.client import ServerCaps, TusClient, choose_checksum
+from upqueue.core.errors import ErrorKind, TransferError, human_size
+from upqueue.core.filereader import FileFingerprint, FileSlice, check_unchanged
+from upqueue.core.transports.tus.client import ServerCaps, TusClient, choose_checksum
 
 # How many 409s / 460s / zero-progress PATCHes in a row before this attempt gives up.
 MAX_CONFLICTS = 3

@@ -14,8 +14,8 @@ import mimetypes
 from collections.abc import Mapping
 from typing import Any
 
-from core.errors import ErrorKind, TransferError, UpqueueError
-from core.transports.base import (
+from upqueue.core.errors import ErrorKind, TransferError, UpqueueError
+from upqueue.core.transports.base import (
     Capabilities,
     ConnectionReport,
     RemoteState,
@@ -24,9 +24,9 @@ from core.transports.base import (
     Transport,
     UploadJob,
 )
-from core.transports.http import http_auth
-from core.transports.tus.client import ServerCaps, TusClient, choose_checksum
-from core.transports.tus.transfer import transfer
+from upqueue.core.transports.http import http_auth
+from upqueue.core.transports.tus.client import ServerCaps, TusClient, choose_checksum
+from upqueue.core.transports.tus.transfer import transfer
 
 PROTOCOL = "tus"
 
