@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from upqueue.core import datasets
 from upqueue.core.errors import UpqueueError
+
 from tests.geonode_double.data import write_geotiff, write_shapefile
 
 

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from upqueue.core import datasets
 from upqueue.core.errors import ErrorKind, TransferError, TransferStopped
 from upqueue.core.filereader import fingerprint
@@ -24,6 +23,7 @@ from upqueue.core.transports.base import (
     UploadJob,
 )
 from upqueue.core.transports.geonode import GeoNodeTransport
+
 from tests.fixtures.geonode import ALL_MODES
 from tests.geonode_double import GeoNodeDouble
 from tests.geonode_double.data import write_geotiff, write_shapefile, write_zipped_shapefile

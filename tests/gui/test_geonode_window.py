@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 from PySide6.QtCore import Qt
-
 from upqueue.gui.tray import NotificationPolicy
+
 from tests.fixtures.gui import drop
 from tests.geonode_double.data import write_shapefile
 

@@ -14,7 +14,6 @@ from typing import Any
 from urllib.parse import urljoin
 
 import requests
-
 from upqueue.core.errors import (
     ErrorKind,
     TransferError,

@@ -13,7 +13,14 @@ from typing import Any
 from urllib.parse import urljoin
 
 from upqueue.core.errors import ErrorKind, TransferError
-from upqueue.core.transports.base import Processed, ProcessingHooks, RemoteState, SendHooks, Sent, UploadJob
+from upqueue.core.transports.base import (
+    Processed,
+    ProcessingHooks,
+    RemoteState,
+    SendHooks,
+    Sent,
+    UploadJob,
+)
 from upqueue.core.transports.geonode.advice import ADD_PRJ, processing_failure, upload_refusal
 from upqueue.core.transports.geonode.body import MultipartBody
 from upqueue.core.transports.geonode.client import GeoNodeClient, api_json, refusal
