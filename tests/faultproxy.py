@@ -18,7 +18,8 @@ Model:
       - ``respond(method, status, headers=, body=)``: answer instead of forwarding. The request
         body is read and dropped first, so the client reliably gets the answer.
       - ``reset_after(method, nbytes)``: forward the head and the first ``nbytes`` body bytes,
-        then reset the client connection (RST) and close the upstream one.
+        then reset the client connection (RST) and close the upstream one. When ``nbytes``
+        covers the whole body, the server's answer is awaited (and dropped) before the reset.
       - ``hold_answer(method, seconds)``: forward the whole request, then keep the server's
         answer from the client for ``seconds`` (None = until the proxy closes): a reply lost
         after the last byte, as when the client dies waiting for it.
@@ -331,10 +332,16 @@ class FaultProxy:
             if method == "PATCH":
                 with self._lock:
                     self.patch_bytes_forwarded += len(piece)
-            if rule is not None and rule.action == "reset" and sent >= rule.nbytes:
+            if rule is not None and rule.action == "reset" and rule.nbytes <= sent < length:
                 raise _Reset
         if rule is not None and rule.action == "reset":
-            raise _Reset  # nbytes >= the body: reset before the answer
+            # nbytes >= the body: the server got it all; only its answer is lost. Wait for that
+            # answer (the server has stored every byte by then), then reset the client, so a
+            # test that reads the stored file does not race the server's write.
+            upstream.settimeout(30)
+            while upstream.recv(_BUF):
+                pass
+            raise _Reset
 
     def _relay_response(
         self, upstream: socket.socket, client: socket.socket, method: str, seen: Seen
