@@ -98,6 +98,11 @@ def _target_options(parser: argparse.ArgumentParser) -> None:
     )
     secret.add_argument("--token-stdin", action="store_true", help="read a bearer token from stdin")
     secret.add_argument(
+        "--api-key-stdin",
+        action="store_true",
+        help="read an API key from stdin, sent as ?apikey= (GeoNode with ENABLE_APIKEY_LOGIN)",
+    )
+    secret.add_argument(
         "--auth-header",
         metavar="NAME",
         help="send a secret header NAME whose value is read from stdin",
@@ -120,6 +125,10 @@ def _auth_fields(args: argparse.Namespace) -> dict[str, Any]:
     elif args.token_stdin:
         fields["auth_kind"] = "bearer"
         fields["secret"] = read_secret("Token")
+    elif args.api_key_stdin:
+        fields["auth_kind"] = "bearer"
+        fields["secret"] = read_secret("API key")
+        fields["options"] = {"apikey": "true"}  # merged into the target's options by the caller
     elif args.auth_header:
         fields["auth_kind"] = "header"
         fields["auth_header"] = args.auth_header
@@ -162,7 +171,10 @@ def cmd_add(client: ApiClient, args: argparse.Namespace) -> int:
     fields["headers"] = parse_headers(args.header)
     if args.option:
         fields["options"] = _options({}, args.option)
-    fields.update(_auth_fields(args))
+    auth = _auth_fields(args)
+    if "options" in auth:
+        fields["options"] = {**fields.get("options", {}), **auth.pop("options")}
+    fields.update(auth)
     chunk = _chunk_size(args.chunk_size)
     if chunk is not None:
         fields["chunk_size"] = chunk
@@ -225,13 +237,32 @@ def cmd_edit(client: ApiClient, args: argparse.Namespace) -> int:
         headers.update(parse_headers(args.header))
         fields["headers"] = headers
     if args.no_auth:
-        if args.username or args.password_stdin or args.token_stdin or args.auth_header:
+        if (
+            args.username
+            or args.password_stdin
+            or args.token_stdin
+            or args.auth_header
+            or args.api_key_stdin
+        ):
             raise UsageError(
                 "Conflicting options", "--no-auth cannot be combined with credentials."
             )
         fields.update(auth_kind="none", username=None, auth_header=None, secret="")
     else:
-        fields.update(_auth_fields(args))
+        auth = _auth_fields(args)
+        if "options" in auth:
+            base = fields.get("options", dict(target.get("options") or {}))
+            fields["options"] = {**base, **auth.pop("options")}
+        elif auth.get("auth_kind") and (fields.get("options") or target.get("options") or {}).get(
+            "apikey"
+        ):
+            # another kind of credentials replaces the API key
+            fields["options"] = {
+                k: v
+                for k, v in (fields.get("options") or target.get("options") or {}).items()
+                if k != "apikey"
+            }
+        fields.update(auth)
     chunk = _chunk_size(args.chunk_size)
     if chunk is not None:
         fields["chunk_size"] = chunk or None  # 0 = back to the global setting

@@ -202,6 +202,12 @@ class Waiter:
         self.out.flush()
 
     def _finish(self) -> int:
+        # Where each finished upload can be found (a published dataset's page, say).
+        for upload_id in self.ids:
+            row = self.rows[upload_id]
+            if row["status"] == Status.DONE and row.get("result_url"):
+                self.out.write(f"Link for {row.get('name') or upload_id}: {row['result_url']}\n")
+        self.out.flush()
         failed = [self.rows[i] for i in self.ids if self.rows[i]["status"] != Status.DONE]
         for row in failed:
             reason = ": ".join(x for x in (row.get("error_title"), row.get("error_message")) if x)

@@ -61,12 +61,15 @@ class TransferError(UpqueueError):
         status: the HTTP status when the server answered, else None.
         retry_after: seconds the server asked us to wait (429/503 ``Retry-After``), else None.
         server_text: the server's response body, trimmed, for logs and the message.
+        busy: the server asked us to wait for our turn (a per-user limit, e.g. GeoNode's
+            parallel imports): retried after ``retry_after`` without counting as an attempt.
     """
 
     kind: ErrorKind
     status: int | None
     retry_after: float | None
     server_text: str
+    busy: bool
 
     def __init__(
         self,
@@ -77,6 +80,7 @@ class TransferError(UpqueueError):
         status: int | None = None,
         retry_after: float | None = None,
         server_text: str = "",
+        busy: bool = False,
     ) -> None:
         super().__init__(title, message)
         # ErrorKind(...) rejects typos at the raise site instead of in the retry policy.
@@ -84,6 +88,7 @@ class TransferError(UpqueueError):
         self.status = status
         self.retry_after = retry_after
         self.server_text = server_text
+        self.busy = busy
 
     def __repr__(self) -> str:
         return (

@@ -11,6 +11,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
+from upqueue.core import datasets
+
 # The name rules live with the one folder walker: add -r, a dropped folder and watches share them.
 from upqueue.core.walk import DEFAULT_IGNORES, is_wanted, is_wanted_dir  # noqa: F401 (re-exported)
 
@@ -196,8 +198,11 @@ def should_send(seen: FileKey | None, current: FileKey, reupload_changed: bool) 
 
 # -- sidecar grouping --------------------------------------------------------------------------
 
-SHAPEFILE_REQUIRED = (".shx", ".dbf", ".prj")
-SHAPEFILE_OPTIONAL = (".cpg", ".sbn", ".sbx", ".qix", ".xml", ".shp.xml", ".sld")
+# The rules are core.datasets' (GeoNode's): without .shx/.dbf no GIS program opens a .shp; a
+# missing .prj does not hold a set back (a .prj still being copied does, as any unsettled
+# member): the set goes, and the server's answer says to add one.
+SHAPEFILE_REQUIRED = datasets.REQUIRED
+SHAPEFILE_OPTIONAL = (datasets.PROJECTION, *datasets.OPTIONAL)
 
 
 @dataclass(frozen=True)
@@ -213,13 +218,7 @@ class Unit:
     members: tuple[str, ...]
 
 
-def _split_sidecar(path: str) -> tuple[str, str]:
-    """``/d/roads.SHP.xml`` -> (``/d/roads``, ``.shp.xml``); suffix lowercased, stem as is."""
-    lowered = path.lower()
-    for suffix in (".shp", *SHAPEFILE_REQUIRED, *sorted(SHAPEFILE_OPTIONAL, key=len, reverse=True)):
-        if lowered.endswith(suffix) and len(path) > len(suffix):
-            return path[: -len(suffix)], suffix
-    return path, ""
+_split_sidecar = datasets.split_suffix  # /d/roads.SHP.xml -> (/d/roads, .shp.xml)
 
 
 def group_units(
@@ -227,8 +226,9 @@ def group_units(
 ) -> tuple[list[Unit], list[str]]:
     """Group settled files into upload units.
 
-    For targets that take datasets, a ``.shp`` travels with its ``.shx``, ``.dbf`` and ``.prj``
-    (required) and any ``.cpg .sbn .sbx .qix .xml .shp.xml .sld`` of the same stem. A set is
+    For targets that take datasets, a ``.shp`` travels with its ``.shx`` and ``.dbf``
+    (required) and any ``.prj .cpg .sbn .sbx .xml .shp.xml .sld .cst .qix`` of the same stem
+    (core.datasets). A set is
     submitted only once every required member is ready; until then all its members wait. A
     sidecar without a ``.shp`` also waits (its ``.shp`` may still be on the way). For other
     targets every file is its own unit.

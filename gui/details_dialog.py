@@ -77,6 +77,11 @@ class DetailsDialog(QDialog):
             value.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
             self.fields[key] = value
             form.addRow(label, value)
+        # where the upload is on the server (a published dataset's page): a link to click
+        link = self.fields["result_url"]
+        link.setTextFormat(Qt.TextFormat.RichText)
+        link.setOpenExternalLinks(True)
+        link.setTextInteractionFlags(Qt.TextInteractionFlag.TextBrowserInteraction)
         self.table = QTableWidget(0, len(_EVENT_COLUMNS))
         self.table.setObjectName("details-events")
         self.table.setHorizontalHeaderLabels(list(_EVENT_COLUMNS))
@@ -163,6 +168,11 @@ class DetailsDialog(QDialog):
             "started_at": humanize.local_time(upload.get("started_at")) or "—",
             "finished_at": humanize.local_time(upload.get("finished_at")) or "—",
         }
+        url = upload.get("result_url")
+        if url:
+            values["result_url"] = (
+                f'<a href="{html.escape(url, quote=True)}">{html.escape(url)}</a>'
+            )
         for key, value in values.items():
             self.fields[key].setText(value)
 

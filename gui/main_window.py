@@ -185,6 +185,7 @@ class MainWindow(QMainWindow):
         a["remove"].triggered.connect(c.remove_selection)
         a["clear_finished"].triggered.connect(c.clear_finished)
         a["open_folder"].triggered.connect(c.open_folders)
+        a["open_link"].triggered.connect(c.open_links)
         a["copy_url"].triggered.connect(c.copy_urls)
         a["details"].triggered.connect(self.show_details)
         a["pause_all"].triggered.connect(lambda: c.all_uploads("pause_all"))
@@ -370,6 +371,21 @@ class MainWindow(QMainWindow):
                     transitions, changed
                 ):
                     self.tray.notify(title, message, error)
+                for batch_id in self.notifications.batches_ending(transitions, changed):
+                    self._check_batch(batch_id)
+
+    def _check_batch(self, batch_id: int, tries: int = 5) -> None:
+        """Tell a watched folder's batch once it has ended (its counts follow its uploads
+        within a moment, hence a few looks)."""
+
+        def told(answer: dict[str, Any]) -> None:
+            notes = self.notifications.on_batch(answer)
+            for title, message, error in notes:
+                self.tray.notify(title, message, error)
+            if not notes and (answer.get("batch") or {}).get("state") == "open" and tries > 1:
+                QTimer.singleShot(1000, lambda: self._check_batch(batch_id, tries - 1))
+
+        self.call(lambda api: api.batch(batch_id), told, lambda _error: None)
 
     def _stats(self, stats: dict[str, Any]) -> None:
         self.stats = stats

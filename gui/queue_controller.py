@@ -264,6 +264,11 @@ class QueueController(QObject):
         for folder in folders[:5]:  # a selection of 1,000 files must not open 1,000 windows
             self.prompts.open_url(QUrl.fromLocalFile(folder))
 
+    def open_links(self) -> None:
+        urls = [u["result_url"] for u in self.view.selected_uploads() if u.get("result_url")]
+        for url in urls[:5]:  # as many browser tabs as a person can look at
+            self.prompts.open_url(QUrl(url))
+
     def copy_urls(self) -> None:
         urls = [u["result_url"] for u in self.view.selected_uploads() if u.get("result_url")]
         if urls:
@@ -282,6 +287,7 @@ class QueueController(QObject):
             "remove",
             None,
             "open_folder",
+            "open_link",
             "copy_url",
             None,
             "details",

@@ -289,6 +289,11 @@ class TargetsDialog(QDialog):
 
     # -- saving, removing, testing --------------------------------------------------------
 
+    @property
+    def option_widgets(self) -> dict[str, QWidget]:
+        """The selected protocol's option fields, by option name."""
+        return dict(self.protocol_fields.edits)
+
     def fields(self) -> dict[str, Any]:
         """The form as an API target body (raises ValueError for headers it cannot read)."""
         kind = self.auth.currentData()

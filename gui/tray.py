@@ -13,7 +13,7 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QMenu, QSystemTrayIcon
 from upqueue.core import humanize, progress
-from upqueue.core.models import Status
+from upqueue.core.models import FINISHED_STATUSES, Status
 from upqueue.gui.icons import app_icon, icon
 
 # More failures than this in one poll become one summary instead of a flood of bubbles.
@@ -64,31 +64,40 @@ class NotificationPolicy:
         self._done = 0
         self._failed = 0
         self._was_active = False
+        self._batches_told: set[Any] = set()
 
     def on_transitions(
         self,
         transitions: Iterable[tuple[int, str | None, str]],
         uploads: Mapping[int, Mapping[str, Any]],
     ) -> list[tuple[str, str, bool]]:
-        """Notifications for status changes: ``(title, message, is_error)``."""
+        """Notifications for status changes: ``(title, message, is_error)``.
+
+        Besides failures, each upload the server processed (a published dataset) is told as it
+        finishes, with where it now is: that is the moment its sender waits for.
+        """
         failures = []
+        processed = []
         for upload_id, old, new in transitions:
             if old is None or old == new:
                 continue
             if new == Status.DONE:
                 self._done += 1
+                if old == Status.PROCESSING:
+                    processed.append(uploads.get(upload_id, {}))
             elif new == Status.FAILED:
                 self._failed += 1
                 failures.append(uploads.get(upload_id, {}))
+        notes = self._processed_notes(processed)
         if not failures:
-            return []
+            return notes
         if len(failures) > _MAX_SINGLE_FAILURES:
             first = failures[0]
             reason = first.get("error_title") or "see the queue for the reasons"
             return [
                 (f"{len(failures)} uploads failed", f"First: {first.get('name')}: {reason}", True)
             ]
-        return [
+        return notes + [
             (
                 f"Upload failed: {upload.get('name') or 'a file'}",
                 f"{upload.get('error_title') or 'Failed'}. {upload.get('error_message') or ''}".strip(),
@@ -96,6 +105,63 @@ class NotificationPolicy:
             )
             for upload in failures
         ]
+
+    @staticmethod
+    def _processed_notes(processed: list[Mapping[str, Any]]) -> list[tuple[str, str, bool]]:
+        if len(processed) > _MAX_SINGLE_FAILURES:
+            first = processed[0]
+            return [
+                (
+                    f"{len(processed)} uploads finished on the server",
+                    f"First: {first.get('name')}: {first.get('result_url') or 'done'}",
+                    False,
+                )
+            ]
+        return [
+            (
+                f"Finished: {upload.get('name') or 'a file'}",
+                f"The server finished processing it: {upload.get('result_url')}"
+                if upload.get("result_url")
+                else "The server finished processing it.",
+                False,
+            )
+            for upload in processed
+        ]
+
+    @staticmethod
+    def batches_ending(
+        transitions: Iterable[tuple[int, str | None, str]], uploads: Mapping[int, Mapping[str, Any]]
+    ) -> set[int]:
+        """Batches (watched folders) one of whose uploads just ended: ask about those."""
+        return {
+            int(uploads[i]["batch_id"])
+            for i, old, new in transitions
+            if old != new and new in FINISHED_STATUSES and uploads.get(i, {}).get("batch_id")
+        }
+
+    def on_batch(self, answer: Mapping[str, Any]) -> list[tuple[str, str, bool]]:
+        """One notification per finished batch, in the worker's words (counts, every reason).
+
+        ``answer`` is ``GET /api/batches/{id}``; an open batch gives nothing (yet).
+        """
+        batch = answer.get("batch") or {}
+        if batch.get("state") in (None, "open") or batch.get("id") in self._batches_told:
+            return []
+        self._batches_told.add(batch.get("id"))
+        ending = next(
+            (
+                e
+                for e in reversed(list(answer.get("events") or []))
+                if e.get("kind") == "batch" and e.get("status") == batch.get("state")
+            ),
+            None,
+        )
+        title = (ending or {}).get("title") or "Batch finished"
+        message = (ending or {}).get("message") or (
+            f"{batch.get('done', 0)} of {batch.get('total', 0)} done, "
+            f"{batch.get('failed', 0)} failed."
+        )
+        return [(title, message.split(" Manifest: ")[0], bool(batch.get("failed")))]
 
     def on_stats(self, stats: Mapping[str, Any]) -> list[tuple[str, str, bool]]:
         """The "all finished" notification when nothing is left to do."""

@@ -28,6 +28,13 @@ _DEFINITIONS: list[tuple[str, str, str, str | None, str]] = [
     ),
     ("open_folder", "Open Containing &Folder", "open-folder", None, "Show the file in its folder"),
     (
+        "open_link",
+        "Open &Link",
+        "copy-link",
+        "Ctrl+L",
+        "Open where the upload is on the server (a published dataset's page) in the browser",
+    ),
+    (
         "copy_url",
         "Copy Remote &URL",
         "copy-link",
@@ -68,6 +75,7 @@ def allowed(uploads: Iterable[Mapping[str, Any]]) -> dict[str, bool]:
         "retry": bool(statuses & RETRYABLE),
         "remove": bool(selected),
         "open_folder": bool(selected),
+        "open_link": any(upload.get("result_url") for upload in selected),
         "copy_url": any(upload.get("result_url") for upload in selected),
         "details": len(selected) == 1,
     }

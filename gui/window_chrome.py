@@ -123,6 +123,7 @@ def build_menus(
         "clear_finished",
         None,
         "open_folder",
+        "open_link",
         "copy_url",
         "details",
     ):

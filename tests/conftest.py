@@ -11,4 +11,5 @@ pytest_plugins = [
     "tests.fixtures.s3",
     "tests.fixtures.chunked",
     "tests.fixtures.plain_http",
+    "tests.fixtures.geonode",
 ]

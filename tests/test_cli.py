@@ -433,4 +433,4 @@ def test_target_options_and_protocol_choices_come_through_cli_and_api(worker, tu
     assert worker.api.update_target(target["id"], options={"n": 1})["options"] == {"n": 1}
     refused = cli("target", "add", "x", "--url", tus_server.url, "--protocol", "ftp")
     assert refused.returncode != 0 and "invalid choice" in refused.stderr
-    assert worker.api.health()["protocols"] == ["tus", "s3", "chunked", "http"]
+    assert worker.api.health()["protocols"] == ["tus", "s3", "chunked", "http", "geonode"]

@@ -80,7 +80,7 @@ def test_processing_is_shown_with_the_servers_progress_then_done_with_its_link(
 def test_a_failed_import_fails_the_upload_with_the_servers_reason(
     proc_worker: WorkerProcess, processing_server: ProcessingServer, tmp_path: Path
 ) -> None:
-    upload_id = add_one(proc_worker, processing_server, make_file(tmp_path / "x.shp", 10))
+    upload_id = add_one(proc_worker, processing_server, make_file(tmp_path / "x.gpkg", 10))
     processing(proc_worker, upload_id)
     processing_server.fail("Unknown projection: add a .prj")
     row = wait_for(
@@ -175,7 +175,7 @@ def test_watched_shapefile_set_goes_as_one_upload_with_every_member(
         30,
         "two uploads: the set and the lone file",
     )
-    dataset = next(u for u in uploads if u["name"] == "Roads.shp")
+    dataset = next(u for u in uploads if u["name"] == "Roads.shp + 4 files")
     detail = api.upload(dataset["id"])
     names = sorted(m["name"] for m in detail["members"])
     assert names == sorted(f"Roads{s.upper() if s == '.dbf' else s}" for s in SHAPEFILE)

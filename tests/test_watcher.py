@@ -617,15 +617,16 @@ def test_shapefile_set_waits_for_its_members_when_the_target_takes_datasets(
 ) -> None:
     runner, sink = run_watch(watched, datasets=True, settle_seconds=0.3)
     rounds = sink.rounds
-    for suffix in (".shp", ".shx", ".dbf", ".cpg"):
+    for suffix in (".shp", ".shx", ".prj", ".cpg"):
         (watched / f"roads{suffix}").write_bytes(b"s" * 100)
     (watched / "notes.txt").write_text("alone")
     wait_for(lambda: sink.paths() == [str(watched / "notes.txt")], 10, "the lone file")
-    # The set waits for its .prj, but does not hold the round (and its batch) open.
+    # The set waits for its .dbf (core.datasets: .shx and .dbf are required; a settled set
+    # without a .prj goes), but does not hold the round (and its batch) open.
     wait_round(sink, rounds)
     assert runner.pending_count == 4
     rounds = sink.rounds
-    (watched / "roads.prj").write_text("GEOGCS[...]")
+    (watched / "roads.dbf").write_bytes(b"d" * 100)
     wait_for(lambda: len(sink.units) == 2, 10, "the completed set")
     wait_round(sink, rounds)
     unit = sink.units[1]

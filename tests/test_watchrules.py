@@ -184,7 +184,13 @@ def test_grouping_complete_shapefile_is_one_unit() -> None:
 
 
 def test_grouping_waits_for_required_members() -> None:
-    units, waiting = group_units(SET[:3], datasets=True)  # no .prj yet
+    units, waiting = group_units(SET[:2], datasets=True)  # no .dbf yet
+    assert units == [] and sorted(waiting) == sorted(SET[:2])
+    # A settled set without its .prj goes (the server's answer says to add one); a .prj still
+    # being copied holds it back like any unsettled member.
+    units, waiting = group_units(SET[:3], datasets=True)
+    assert [u.members for u in units] == [tuple(SET[:3])] and waiting == []
+    units, waiting = group_units(SET[:3], present=[SET[3]], datasets=True)
     assert units == [] and sorted(waiting) == sorted(SET[:3])
     # A sidecar alone waits for its .shp.
     units, waiting = group_units(["/w/roads.dbf"], datasets=True)

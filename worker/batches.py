@@ -18,11 +18,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from upqueue.core.errors import UpqueueError
 from upqueue.core.humanize import plural
 from upqueue.core.models import EventKind, Status
 from upqueue.core.paths import MANIFEST_DIR
 from upqueue.core.pathtext import from_stored
 from upqueue.core.store import now_iso
+from upqueue.core.transports import registry
 from upqueue.core.watchrules import AfterUpload, BatchState
 from upqueue.worker.batch_files import file_sha256, move_or_delete, unchanged, write_manifest
 
@@ -264,8 +266,8 @@ class BatchBook:
 
     def _finish(self, batch_id: int) -> None:
         batch = self.store.query_one(
-            "SELECT b.*, w.path AS watch_path FROM batches b LEFT JOIN watches w ON w.id = b.watch_id"
-            " WHERE b.id = ?",
+            "SELECT b.*, w.path AS watch_path, w.target_id AS watch_target_id FROM batches b"
+            " LEFT JOIN watches w ON w.id = b.watch_id WHERE b.id = ?",
             (batch_id,),
         )
         if batch is None or batch["state"] != BatchState.OPEN.value:
@@ -277,7 +279,11 @@ class BatchBook:
         manifest = write_manifest(self.manifest_dir, batch_id, uploads, refused)
         state = BatchState.FINISHED if failed == 0 else BatchState.FINISHED_WITH_FAILURES
         folder = batch["watch_path"] or "a removed watch"
-        if failed == 0:
+        if self._of_datasets(batch):
+            title, message = _datasets_summary(
+                batch_id, folder, total, done, failed, uploads, refused
+            )
+        elif failed == 0:
             title = "Batch finished"
             message = f"Batch {batch_id} from {folder}: {plural(done, 'file')} uploaded."
         else:
@@ -325,6 +331,14 @@ class BatchBook:
                     title=title,
                 )
         log.info("%s", message)
+
+    def _of_datasets(self, batch: dict[str, Any]) -> bool:
+        """Does the batch's target take datasets (its files are datasets to publish)?"""
+        try:
+            target = self.service.uploads.target(int(batch["watch_target_id"]))
+        except (TypeError, ValueError, LookupError, UpqueueError):
+            return False
+        return registry.takes_datasets(str(target.get("protocol") or ""))
 
     def _fill_hashes(self, uploads: list[dict[str, Any]]) -> None:
         """Hash the files the manifest will list, where the uploaded version is still there."""
@@ -389,3 +403,29 @@ class BatchBook:
                 watch_id=upload.get("watch_id"),
                 title=title,
             )
+
+
+def _datasets_summary(
+    batch_id: int,
+    folder: str,
+    total: int,
+    done: int,
+    failed: int,
+    uploads: list[dict[str, Any]],
+    refused: list[dict[str, Any]],
+) -> tuple[str, str]:
+    """ "12 of 14 datasets published, 2 failed: roads.shp: reason; ..." with every reason."""
+    if failed == 0:
+        return "Batch published", (
+            f"Batch {batch_id} from {folder}: {done:,} of {total:,} datasets published."
+        )
+    reasons = [
+        f"{u['name'].split(' + ')[0]}: {u['error_message'] or u['error_title'] or u['status']}"
+        for u in uploads
+        if u["status"] in _FAILED
+    ] + [f"{os.path.basename(r['path'])}: {r['title']} \u2014 {r['message']}" for r in refused]
+    shown = "; ".join(reasons[:5]) + (f"; and {len(reasons) - 5} more" if len(reasons) > 5 else "")
+    return "Batch finished with failures", (
+        f"Batch {batch_id} from {folder}: {done:,} of {total:,} datasets published, "
+        f"{failed:,} failed: {shown}"
+    )

@@ -442,6 +442,8 @@ class Engine:
         settings = self.store.settings()
         # Progress resets the count: only failures in a row, without a byte moving, add up.
         attempts = 1 if hooks.progressed else self.repository.attempts(upload["id"]) + 1
+        if error.busy:  # waiting for a turn the server gives is no failed attempt
+            attempts = max(1, attempts - 1)
         decision = decide(
             error,
             attempts,

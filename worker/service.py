@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable
 from datetime import date, timedelta
 from typing import Any, Protocol
 
-from upqueue.core import fileinfo
+from upqueue.core import datasets, fileinfo
 from upqueue.core.errors import TransferError, UpqueueError
 from upqueue.core.humanize import plural
 from upqueue.core.models import CANCELLABLE, PAUSABLE, Status
@@ -140,7 +140,7 @@ class Service(TargetOperations):
         set. All rows go in one transaction, so thousands of files cost one commit.
         """
         target_row = self.resolve_target(target)
-        datasets = registry.takes_datasets(target_row["protocol"])
+        takes_datasets = registry.takes_datasets(target_row["protocol"])
         # A name that is not UTF-8 may come as its stored form (from `ls`) or escaped.
         texts = [from_stored(os.path.expanduser(str(given))) for given in paths]
         invalid = [(text, problem) for text in texts if (problem := path_problem(text))]
@@ -162,22 +162,28 @@ class Service(TargetOperations):
         def skipped(entry: Skipped) -> None:
             rejected.append(Rejected(entry.path, entry.title, entry.message))
 
-        for text in texts:
-            for path in fileinfo.expand(text, recursive, skipped):
-                group = [from_stored(m) for m in (members or {}).get(path) or []]
-                if group and not datasets:
-                    raise UpqueueError(
-                        "Datasets not taken",
-                        f"{target_row['name']} ({target_row['protocol']}) takes one file per upload; "
-                        "send the dataset's files one by one.",
-                    )
-                try:
-                    st = fileinfo.check_file(path)
-                    checked = [(m, fileinfo.check_file(m)) for m in group] if len(group) > 1 else []
-                except UpqueueError as exc:
-                    rejected.append(Rejected(path, exc.title, exc.message))
-                    continue
-                rows.append((path, st, checked))
+        expanded = [path for text in texts for path in fileinfo.expand(text, recursive, skipped)]
+        if takes_datasets and members is None:
+            # A .shp added by hand (CLI, window, a drop) brings its sidecars from its folder.
+            planned, refused = datasets.plan(expanded)
+            members = {d.primary: list(d.members) for d in planned if len(d.members) > 1}
+            expanded = [d.primary for d in planned]
+            rejected += [Rejected(p, e.title, e.message) for p, e in refused]
+        for path in expanded:
+            group = [from_stored(m) for m in (members or {}).get(path) or []]
+            if group and not takes_datasets:
+                raise UpqueueError(
+                    "Datasets not taken",
+                    f"{target_row['name']} ({target_row['protocol']}) takes one file per upload; "
+                    "send the dataset's files one by one.",
+                )
+            try:
+                st = fileinfo.check_file(path)
+                checked = [(m, fileinfo.check_file(m)) for m in group] if len(group) > 1 else []
+            except UpqueueError as exc:
+                rejected.append(Rejected(path, exc.title, exc.message))
+                continue
+            rows.append((path, st, checked))
         ids = (
             self.uploads.add(target_row, rows, batch_id=batch_id, watch_id=watch_id, force=force)
             if rows
@@ -292,6 +298,17 @@ class Service(TargetOperations):
                 f"{row['name']} went to {row['target_name']}, which was removed; "
                 "add the file again to another target.",
             )
+        if datasets.is_shapefile(row["path"]) and registry.takes_datasets(self._protocol_of(row)):
+            # The person may have fixed the set (a .prj added): read its members again, as
+            # they are now (their size and times with them).
+            try:
+                found = datasets.find_members(from_stored(row["path"]))
+                checked = [(m, fileinfo.check_file(m)) for m in found.members]
+            except UpqueueError as exc:
+                raise Conflict(f"Cannot retry: {exc.title}", exc.message) from None
+            self.uploads.replace_members(row["id"], checked)
+            self.uploads.retry(row, changed=None)
+            return
         now = None if row["status"] == Status.CANCELLED else self._changed_file(row)
         self.uploads.retry(row, changed=now)
 

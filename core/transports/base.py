@@ -169,6 +169,25 @@ class ConnectionReport:
     details: Mapping[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class TargetOption:
+    """An option a protocol's targets take (``targets.options[key]``), for the window's form.
+
+    Attributes:
+        key: the option's name in ``options``.
+        label: what the form shows beside it.
+        choices: ``(value, text)`` pairs for a list; empty for free text.
+        boolean: a check box storing ``"true"`` / nothing.
+        help: a sentence for the tooltip.
+    """
+
+    key: str
+    label: str
+    choices: tuple[tuple[str, str], ...] = ()
+    boolean: bool = False
+    help: str = ""
+
+
 class SendHooks(Protocol):
     """What a transport tells and asks the engine. All run on the transferring thread."""
 
@@ -232,6 +251,10 @@ class Transport(ABC):
     pausable_processing: ClassVar[bool] = False
     #: headers the protocol sets itself, which a target's custom headers may not override
     reserved_headers: ClassVar[frozenset[str]] = frozenset()
+    #: what the window's URL field suggests for this protocol
+    url_hint: ClassVar[str] = ""
+    #: the options the window's form offers for this protocol's targets
+    target_options: ClassVar[tuple[TargetOption, ...]] = ()
 
     @abstractmethod
     def __init__(
@@ -321,6 +344,7 @@ __all__ = [
     "RemoteState",
     "SendHooks",
     "Sent",
+    "TargetOption",
     "Transport",
     "UploadFile",
     "UploadJob",

@@ -42,9 +42,26 @@ DEFAULT_FORM = TargetForm()
 
 
 def form_for(protocol: str) -> TargetForm:
-    """The form of ``protocol``'s targets (the default one when its transport says nothing)."""
-    form = getattr(registry.transport_class(protocol), "form", None)
-    return form if isinstance(form, TargetForm) else DEFAULT_FORM
+    """The form of ``protocol``'s targets: the transport's own, or one made from its
+    ``target_options`` and ``url_hint`` (the default form when it says nothing)."""
+    cls = registry.transport_class(protocol)
+    form = getattr(cls, "form", None)
+    if isinstance(form, TargetForm):
+        return form
+    options = tuple(
+        OptionField(
+            name=option.key,
+            label=f"{option.label}:",
+            # a check box's "off" is no value at all: an empty first choice stores nothing
+            choices=("", "true") if option.boolean else tuple(value for value, _ in option.choices),
+            tooltip=option.help,
+        )
+        for option in getattr(cls, "target_options", ())
+    )
+    hint = getattr(cls, "url_hint", "") or DEFAULT_FORM.url_placeholder
+    if not options and hint == DEFAULT_FORM.url_placeholder:
+        return DEFAULT_FORM
+    return TargetForm(url_placeholder=hint, options=options)
 
 
 def check_target(protocol: str, fields: Mapping[str, Any]) -> None:

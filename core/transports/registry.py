@@ -29,6 +29,7 @@ _BUILTIN: dict[str, str] = {
     "s3": "upqueue.core.transports.s3.transport:S3Transport",
     "chunked": "upqueue.core.transports.chunked:ChunkedTransport",
     "http": "upqueue.core.transports.plainhttp:PlainHttpTransport",
+    "geonode": "upqueue.core.transports.geonode.transport:GeoNodeTransport",
 }
 _registered: dict[str, str | type[Transport]] = dict(_BUILTIN)
 _lock = threading.Lock()

@@ -109,7 +109,7 @@ class UploadRepository(UploadReads):
                         upload_id,
                         target["id"],
                         path,
-                        readable(os.path.basename(path)),
+                        dataset_name(path, len(members)),
                         size,
                         st.st_mtime_ns,
                         st.st_ino,
@@ -123,22 +123,7 @@ class UploadRepository(UploadReads):
                     ),
                 )
                 ids.append(upload_id)
-                for position, (member, mst) in enumerate(members):
-                    self.store.execute(
-                        "INSERT INTO upload_members (upload_id, position, path, name, size, mtime_ns,"
-                        " inode, ctime_ns, role) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        (
-                            upload_id,
-                            position,
-                            member,
-                            readable(os.path.basename(member)),
-                            mst.st_size,
-                            mst.st_mtime_ns,
-                            mst.st_ino,
-                            mst.st_ctime_ns,
-                            "primary" if position == 0 else "member",
-                        ),
-                    )
+                self._insert_members(upload_id, members)
                 more = f" with {len(members) - 1} more file(s)" if len(members) > 1 else ""
                 self.store.add_event(
                     EventKind.ADDED,
@@ -165,6 +150,67 @@ class UploadRepository(UploadReads):
             )
             is not None
         )
+
+    def _insert_members(self, upload_id: int, members: list[tuple[str, os.stat_result]]) -> None:
+        for position, (member, mst) in enumerate(members):
+            self.store.execute(
+                "INSERT INTO upload_members (upload_id, position, path, name, size, mtime_ns,"
+                " inode, ctime_ns, role) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    upload_id,
+                    position,
+                    member,
+                    readable(os.path.basename(member)),
+                    mst.st_size,
+                    mst.st_mtime_ns,
+                    mst.st_ino,
+                    mst.st_ctime_ns,
+                    "primary" if position == 0 else "member",
+                ),
+            )
+
+    def replace_members(self, upload_id: int, members: list[tuple[str, os.stat_result]]) -> None:
+        """A dataset's members as they are on disk now (a retry after the person fixed the set):
+        the files, their fingerprints, the size and the row's name follow. Runs in the
+        caller's transaction (the service's retry)."""
+        before = [
+            r["name"]
+            for r in self.store.query(
+                "SELECT name FROM upload_members WHERE upload_id = ? ORDER BY position",
+                (upload_id,),
+            )
+        ]
+        self.store.execute("DELETE FROM upload_members WHERE upload_id = ?", (upload_id,))
+        self._insert_members(upload_id, members)
+        path, st = members[0]
+        self._touch(
+            upload_id,
+            {
+                "name": dataset_name(path, len(members)),
+                "size": sum(m[1].st_size for m in members),
+                "mtime_ns": st.st_mtime_ns,
+                "inode": st.st_ino,
+                "ctime_ns": st.st_ctime_ns,
+            },
+        )
+        now = [readable(os.path.basename(m)) for m, _ in members]
+        added = [n for n in now if n not in before]
+        gone = [n for n in before if n not in now]
+        if added or gone:
+            change = "; ".join(
+                filter(
+                    None,
+                    [
+                        f"now with {', '.join(added)}" if added else "",
+                        f"without {', '.join(gone)}" if gone else "",
+                    ],
+                )
+            )
+            self.store.add_event(
+                EventKind.INFO,
+                f"The dataset's files were read again: {change}",
+                upload_id=upload_id,
+            )
 
     # -- the engine's transitions -------------------------------------------------------------
     def claim_next(self, owner: str, lease_until: float) -> dict[str, Any] | None:
@@ -595,6 +641,13 @@ class UploadRepository(UploadReads):
 
     def set_sha256(self, upload_id: int, digest: str) -> None:
         self.store.execute("UPDATE uploads SET sha256 = ? WHERE id = ?", (digest, upload_id))
+
+
+def dataset_name(path: str, members: int) -> str:
+    """What a row is called: the file's name, or ``roads.shp + 4 files`` for a dataset."""
+    name = readable(os.path.basename(path))
+    others = members - 1
+    return name if others <= 0 else f"{name} + {others} file{'s' if others > 1 else ''}"
 
 
 # "big_copy.bin has failed", not "big_copy.bin is failed".
