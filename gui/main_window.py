@@ -28,6 +28,7 @@ from upqueue.core import humanize, paths
 from upqueue.core.errors import UpqueueError
 from upqueue.gui import icons, window_chrome
 from upqueue.gui.background import Background
+from upqueue.gui.batch_notices import BatchNotices
 from upqueue.gui.dialog_host import DialogHost
 from upqueue.gui.first_run import FirstRunPage
 from upqueue.gui.icons import app_icon
@@ -87,6 +88,7 @@ class MainWindow(QMainWindow):
         self.commands = UploadActions(self)
         self.tray = Tray(self)
         self.notifications = NotificationPolicy()
+        self.batch_notices = BatchNotices(self.notifications, self.call, self.tray.notify, self)
         self.targets: list[dict[str, Any]] = []
         self.worker_settings: dict[str, Any] = {}
         self.stats: dict[str, Any] = {"counts": {}, "speed": 0.0, "active": 0}
@@ -371,21 +373,9 @@ class MainWindow(QMainWindow):
                     transitions, changed
                 ):
                     self.tray.notify(title, message, error)
-                for batch_id in self.notifications.batches_ending(transitions, changed):
-                    self._check_batch(batch_id)
-
-    def _check_batch(self, batch_id: int, tries: int = 5) -> None:
-        """Tell a watched folder's batch once it has ended (its counts follow its uploads
-        within a moment, hence a few looks)."""
-
-        def told(answer: dict[str, Any]) -> None:
-            notes = self.notifications.on_batch(answer)
-            for title, message, error in notes:
-                self.tray.notify(title, message, error)
-            if not notes and (answer.get("batch") or {}).get("state") == "open" and tries > 1:
-                QTimer.singleShot(1000, lambda: self._check_batch(batch_id, tries - 1))
-
-        self.call(lambda api: api.batch(batch_id), told, lambda _error: None)
+                self.batch_notices.uploads_ended(
+                    self.notifications.batches_ending(transitions, changed)
+                )
 
     def _stats(self, stats: dict[str, Any]) -> None:
         self.stats = stats
