@@ -20,7 +20,8 @@ from GeoNode's source (see ../shared/PROTOCOLS.md, corrections in SERVERS.md):
 - executions advanced by a background thread every ``step_seconds``: ready -> running (steps of
   the vector pipeline, ``tasks``) -> finished (``output_params.resources[].detail_url``) or failed
   (``log``: GeoNode's reason: stems that differ, an unreadable .prj's SRID error, or a reason
-  injected with ``fail_names``). ``hold()`` keeps running executions where they are.
+  injected with ``fail_names``). ``hold()`` keeps running executions where they are
+  (``let_through(name)`` lets one go on).
 """
 
 from __future__ import annotations
@@ -83,6 +84,7 @@ class GeoNodeDouble:
         #: API calls answer 503 (the site down for maintenance behind its proxy)
         self.unavailable = False
         self._held = threading.Event()
+        self._let_through: set[str] = set()
         self._stop = threading.Event()
         self._httpd: ThreadingHTTPServer | None = None
         self._threads: list[threading.Thread] = []
@@ -128,6 +130,12 @@ class GeoNodeDouble:
 
     def release(self) -> None:
         self._held.clear()
+        self._let_through.clear()
+
+    def let_through(self, name: str) -> None:
+        """While held, let the import of ``name`` go on to its end (the others stay put)."""
+        with self.state.lock:
+            self._let_through.add(name)
 
     def executions(self) -> list[Execution]:
         with self.state.lock:
@@ -143,7 +151,8 @@ class GeoNodeDouble:
                 for execution in list(self.state.executions.values()):
                     if execution.input_params.get("legacy_phase") == "posted":
                         continue  # legacy: nothing happens before /upload/final
-                    self.state.advance(execution, held=self._held.is_set())
+                    held = self._held.is_set() and execution.name not in self._let_through
+                    self.state.advance(execution, held=held)
 
 
 class _Handler(LegacyRoutes, BaseHTTPRequestHandler):
