@@ -14,6 +14,7 @@ transport for the form field each member goes in.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from upqueue.core.errors import UpqueueError
@@ -95,19 +96,38 @@ def find_members(shp: str) -> Dataset:
             path = os.path.join(folder, name)
             if os.path.isfile(path):
                 found[suffix] = path
-    missing = [s for s in REQUIRED if s not in found]
-    if missing:
-        base = split_suffix(os.path.basename(shp))[0]
-        names_missing = " and ".join(f"{base}{s}" for s in missing)
-        raise UpqueueError(
-            "Shapefile set incomplete",
-            f"{os.path.basename(shp)} cannot go without {names_missing} (a shapefile is the .shp "
-            f"with its .shx and .dbf, and a .prj for the projection): put "
-            f"{'them' if len(missing) > 1 else 'it'} next to the .shp in {folder} and add it again.",
-        )
+    problem = incomplete(shp, found)
+    if problem is not None:
+        raise problem
     order = (*REQUIRED, PROJECTION, *OPTIONAL)
     members = (shp, *(found[s] for s in order if s in found))
     return Dataset(shp, members, missing_projection=PROJECTION not in found)
+
+
+def incomplete(path: str, members: Iterable[str]) -> UpqueueError | None:
+    """Why the set of ``path`` (its ``.shp`` or a sidecar) cannot go with ``members`` (paths or
+    suffixes), naming what is missing; None when its ``.shp``, ``.shx`` and ``.dbf`` are there."""
+    have = {m if m.startswith(".") else split_suffix(m)[1] for m in members}
+    have.add(split_suffix(path)[1])
+    folder = os.path.dirname(path) or "."
+    base = split_suffix(os.path.basename(path))[0]
+    if ".shp" not in have:
+        return UpqueueError(
+            "Part of a shapefile",
+            f"{os.path.basename(path)} belongs to a shapefile set, and {base}.shp is not in "
+            f"{folder}: put it there (its sidecar files come along with it).",
+        )
+    missing = [s for s in REQUIRED if s not in have]
+    if not missing:
+        return None
+    names_missing = " and ".join(f"{base}{s}" for s in missing)
+    shp = os.path.basename(path) if split_suffix(path)[1] == ".shp" else f"{base}.shp"
+    return UpqueueError(
+        "Shapefile set incomplete",
+        f"{shp} cannot go without {names_missing} (a shapefile is the .shp "
+        f"with its .shx and .dbf, and a .prj for the projection): put "
+        f"{'them' if len(missing) > 1 else 'it'} next to the .shp in {folder} and add it again.",
+    )
 
 
 def plan(paths: list[str]) -> tuple[list[Dataset], list[tuple[str, UpqueueError]]]:

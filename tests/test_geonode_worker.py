@@ -337,7 +337,7 @@ def test_a_watched_folder_of_20_sets_publishes_each_once(
     if not isinstance(seen[0], int):
         double.let_through(seen[0])
         wait_for(waited, 60, "an upload to wait for GeoNode's parallel-import limit", 0.3)
-    assert all(not u["status"] == "failed" for u in worker.api.uploads()["uploads"])
+    assert all(u["status"] != "failed" for u in worker.api.uploads()["uploads"])
     double.release()
 
     def batch_done() -> dict[str, Any] | None:

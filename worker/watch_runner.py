@@ -33,6 +33,8 @@ from upqueue.core.watchrules import (
     settle_wait,
     settled,
 )
+from upqueue.worker.incomplete_sets import IncompleteSets
+from upqueue.worker.incomplete_sets import wait_for as incomplete_wait
 from upqueue.worker.watch_folder import (
     EVENT_FILTER,
     FolderUnavailable,
@@ -107,6 +109,7 @@ class WatchRunner:
         self._submit_after = 0.0
         self._round_open = False
         self._held: set[str] = set()  # settled, but waiting for the rest of their set
+        self._incomplete = IncompleteSets(incomplete_wait(spec.settle_seconds))
         self._last_activity = clock()  # the last event queued, or the end of a submission
         self._round_quiet = max(spec.settle_seconds, self.ROUND_QUIET_MIN)
         self._thread = threading.Thread(target=self._run, name=f"watch-{spec.id}", daemon=True)
@@ -243,6 +246,9 @@ class WatchRunner:
             wake = min(wake, pending_wake)
         if self._round_open and not waiting:
             wake = min(wake, self._last_activity + self._round_quiet)
+        due = self._incomplete.next_due()
+        if due is not None:
+            wake = min(wake, max(due, now + 0.05))
         return max(0.0, wake - now)
 
     def _wait(self, seconds: float) -> None:
@@ -291,6 +297,10 @@ class WatchRunner:
         if key is None or not self.sink.is_new(self.spec.id, path, key):
             self._pending.pop(path, None)
             return
+        if self._incomplete.still_refused(path, key):
+            return  # the set was refused as it is; a change to it brings it back
+        for other in self._incomplete.come_back(path):
+            self._consider(other, complete=True)
         now = self.clock()
         previous = self._pending.get(path)
         self._pending[path] = Settle(key, now, True) if complete else observe(previous, key, now)
@@ -370,6 +380,7 @@ class WatchRunner:
                 sendable.append(path)
         units, waiting = group_units(sendable, self._pending.keys(), datasets=self.spec.datasets)
         self._held = set(waiting)
+        self._refuse_overdue_sets(waiting)
         if not units:
             return
         ready_units = [
@@ -389,6 +400,26 @@ class WatchRunner:
         # Events that arrived while we were submitting may still be on their way (watchdog
         # delivers them on its own thread): the quiet that ends a round starts only now.
         self._last_activity = self.clock()
+
+    def _refuse_overdue_sets(self, waiting: list[str]) -> None:
+        now = self.clock()
+        self._incomplete.held(waiting, now)
+        for overdue in self._incomplete.overdue(self._pending.keys(), now):
+            try:
+                self.sink.refuse(
+                    self.spec.id, overdue.primary, overdue.error.title, overdue.error.message
+                )
+            except Exception:
+                log.exception("watch %s: refusing %s failed", self.spec.id, overdue.primary)
+                continue
+            keys = {m: self._pending[m].key for m in overdue.members if m in self._pending}
+            self._incomplete.refused(keys)
+            for member in overdue.members:
+                self._pending.pop(member, None)
+                self._held.discard(member)
+            # the refusal is in a batch: the round ends (and the batch with it) once quiet
+            self._round_open = True
+            self._last_activity = now
 
     # -- arming, health and backoff -----------------------------------------------------------
     def _try_arm(self) -> None:

@@ -77,6 +77,9 @@ class RunnerSink(Protocol):
     def submit(self, watch_id: int, units: list[ReadyUnit]) -> None:
         """Submit settled units; raise to have them tried again later."""
 
+    def refuse(self, watch_id: int, path: str, title: str, message: str) -> None:
+        """A set that cannot go (a shapefile whose .shx never came): the batch's failure."""
+
     def round_finished(self, watch_id: int) -> None:
         """Nothing is pending and the stream has been quiet: the current round is complete."""
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -357,6 +358,25 @@ class WatchManager:
             seen = self._seen.setdefault(watch_id, {})
             for unit in chunk:
                 seen.update(sent[unit.primary])
+
+    def refuse(self, watch_id: int, path: str, title: str, message: str) -> None:
+        """Record a set the folder's runner gave up waiting for as refused in the open batch
+        (its files are not marked as sent: when the missing file comes, the set goes)."""
+        with self._submit_lock:
+            row = self._row(watch_id)
+            batch_id = self.batches.collecting_batch(watch_id)
+            with self.store.tx():
+                self.batches.add_rejects(
+                    batch_id, [{"path": path, "title": title, "message": message}]
+                )
+                self.store.add_event(
+                    EventKind.WATCH,
+                    f"{os.path.basename(path)} from {row['path']} refused: {message}",
+                    watch_id=watch_id,
+                    batch_id=batch_id,
+                    title=title,
+                )
+            self.batches.request_refresh(batch_id)
 
     def round_finished(self, watch_id: int) -> None:
         self.batches.seal(watch_id)
