@@ -85,6 +85,7 @@ class TargetsDialog(QDialog):
         self._current: dict[str, Any] | None = None  # None: a new, unsaved target
         self._dirty = False
         self._close_after_save = False
+        self._refreshes = 0  # only the latest refresh's answer is shown
         # Seams for tests: ``ask_x(name, answer)`` calls ``answer(word)``.
         self.ask_remove: Ask = lambda name, answer: target_prompts.ask_remove(self, name, answer)
         self.ask_unsaved: Ask = lambda name, answer: target_prompts.ask_unsaved(self, name, answer)
@@ -195,14 +196,21 @@ class TargetsDialog(QDialog):
 
     def refresh(self, select_id: int | None = None) -> None:
         """Load the targets from the worker."""
-        keep = select_id if select_id is not None else (self._current or {}).get("id")
+        self._refreshes += 1
+        asked = self._refreshes
         self._call(
             lambda api: api.targets()["targets"],
-            lambda targets: self._loaded(targets, keep),
+            lambda targets: self._loaded(targets, select_id, asked),
             self._failed,
         )
 
-    def _loaded(self, targets: list[dict[str, Any]], select_id: int | None) -> None:
+    def _loaded(
+        self, targets: list[dict[str, Any]], select_id: int | None, asked: int | None = None
+    ) -> None:
+        if asked is not None and asked != self._refreshes:
+            return  # a later refresh is on its way: this answer may be from before a save
+        if select_id is None:  # the target on show as it is now, not as it was when asked
+            select_id = (self._current or {}).get("id")
         self.targets = targets
         self.list.blockSignals(True)
         self.list.clear()
@@ -214,6 +222,13 @@ class TargetsDialog(QDialog):
             self.list.addItem(item)
             if target["id"] == select_id:
                 chosen = item
+        chosen_target = next((t for t in targets if t["id"] == select_id), None)
+        if chosen is not None and chosen_target == self._current:
+            # The target on show, unchanged (a refresh after someone else's change, or a late
+            # one): select it quietly, keeping what is typed and the last test's result.
+            self.list.setCurrentItem(chosen)
+            self.list.blockSignals(False)
+            return
         self.list.blockSignals(False)
         if chosen is not None:
             self.list.setCurrentItem(chosen)
