@@ -27,14 +27,13 @@ from upqueue.core.watchrules import (
     WatchState,
     collapse,
     group_units,
-    is_wanted,
-    is_wanted_dir,
     observe,
     settle_wait,
     settled,
 )
 from upqueue.worker.incomplete_sets import IncompleteSets
 from upqueue.worker.incomplete_sets import wait_for as incomplete_wait
+from upqueue.worker.watch_events import ROOT_CHANGED, EventFilter, EventHandler
 from upqueue.worker.watch_folder import (
     EVENT_FILTER,
     FolderUnavailable,
@@ -46,27 +45,12 @@ from upqueue.worker.watch_folder import (
     stop_observer,
 )
 from upqueue.worker.watch_spec import ReadyUnit, RunnerSink, WatchSpec
-from watchdog.events import FileSystemEvent, FileSystemEventHandler
+from watchdog.events import FileSystemEvent
 from watchdog.observers.api import BaseObserver
 
 log = logging.getLogger(__name__)
 
-_KINDS = {"created", "modified", "closed", "moved", "deleted"}
-
 __all__ = ["ReadyUnit", "RunnerSink", "WatchRunner", "WatchSpec"]
-
-
-class _Handler(FileSystemEventHandler):
-    """watchdog's callback: filters by name and queues; nothing slow happens here."""
-
-    def __init__(self, runner: WatchRunner):
-        self.runner = runner
-
-    def on_any_event(self, event: FileSystemEvent) -> None:
-        try:
-            self.runner._accept(event)
-        except Exception:  # an observer thread must never die on our account
-            log.exception("watch %s: could not queue %r", self.runner.spec.id, event)
 
 
 class WatchRunner:
@@ -96,6 +80,7 @@ class WatchRunner:
         self.message: str | None = None
         self._root = spec.path
         self._root_real = os.path.realpath(spec.path)
+        self._filter = EventFilter(spec)
         self._events: queue.SimpleQueue[FsEvent | None] = queue.SimpleQueue()
         self._pending: dict[str, Settle] = {}
         self._stop = threading.Event()
@@ -139,57 +124,17 @@ class WatchRunner:
     def alive(self) -> bool:
         return self._thread.is_alive()
 
-    # -- the handler's side ----------------------------------------------------------------
+    # -- the handler's side (watchdog's thread) -------------------------------------------
     def _accept(self, event: FileSystemEvent) -> None:
-        kind = event.event_type
-        if kind not in _KINDS or (event.is_directory and kind in ("modified", "closed")):
+        seen = self._filter.translate(event)
+        if seen is None:
             return
-        src = os.fsdecode(event.src_path)
-        dest = os.fsdecode(getattr(event, "dest_path", "") or "")
-        if src == self._root and kind in ("deleted", "moved"):
+        if seen is ROOT_CHANGED:
             self._check_health.set()
             self._events.put(None)
             return
-        if event.is_directory:
-            if not self.spec.recursive:
-                return
-            src = src if src and self._dir_wanted(src) else ""
-            dest = dest if dest and self._dir_wanted(dest) else ""
-        else:
-            src = src if src and self._file_wanted(src) else ""
-            dest = dest if dest and self._file_wanted(dest) else ""
-        if kind == "moved":
-            if not src and not dest:
-                return
-            self._events.put(FsEvent("moved", src, dest, event.is_directory))
-        elif src:
-            self._events.put(FsEvent(kind, src, "", event.is_directory))
-        else:
-            return
+        self._events.put(seen)
         self._last_activity = self.clock()
-
-    def _relative(self, path: str) -> str | None:
-        rel = os.path.relpath(path, self._root)
-        if rel == "." or rel.startswith(".." + os.sep) or rel == "..":
-            return None
-        if not self.spec.recursive and os.sep in rel:
-            return None
-        return rel
-
-    def _skipped(self, path: str) -> bool:
-        return any(path == d or path.startswith(d + os.sep) for d in self.spec.skip_dirs)
-
-    def _file_wanted(self, path: str) -> bool:
-        rel = self._relative(path)
-        return (
-            rel is not None
-            and is_wanted(rel, self.spec.include, self.spec.exclude)
-            and not self._skipped(path)
-        )
-
-    def _dir_wanted(self, path: str) -> bool:
-        rel = self._relative(path)
-        return rel is not None and is_wanted_dir(rel, self.spec.exclude) and not self._skipped(path)
 
     # -- the runner's thread -----------------------------------------------------------------
     def _run(self) -> None:
@@ -324,7 +269,7 @@ class WatchRunner:
             recursive=self.spec.recursive,
             include=self.spec.include,
             exclude=self.spec.exclude,
-            skip=self._skipped,
+            skip=self._filter.skipped,
             on_skip=skipped,
             should_stop=self._stop.is_set,
         )
@@ -443,7 +388,7 @@ class WatchRunner:
         observer = make_observer(self.spec.polling, self.POLLING_INTERVAL)
         try:
             observer.schedule(
-                _Handler(self),
+                EventHandler(self._accept, spec_id=self.spec.id),
                 self._root,
                 recursive=self.spec.recursive,
                 event_filter=EVENT_FILTER,
