@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
 )
 from upqueue.core import humanize, paths
 from upqueue.core.errors import UpqueueError
-from upqueue.gui import icons, window_chrome
+from upqueue.gui import icons, window_chrome, window_wiring
 from upqueue.gui.background import Background
 from upqueue.gui.batch_notices import BatchNotices
 from upqueue.gui.dialog_host import DialogHost
@@ -139,7 +139,8 @@ class MainWindow(QMainWindow):
         self.first_run = FirstRunPage()
         self.status_panel = StatusPanel()
         self._build()
-        self._connect_signals()
+        window_wiring.connect(self)
+        self._connect_feed()
         window_chrome.restore_layout(self, self.view.horizontalHeader(), self.splitter)
         self.controller.update_actions()
         if start:
@@ -175,60 +176,14 @@ class MainWindow(QMainWindow):
         self.statusBar().setSizeGripEnabled(True)
         self.resize(1280, 720)
 
-    def _connect_signals(self) -> None:
-        a, c = self.commands, self.controller
-        a["add_files"].triggered.connect(c.add_files)
-        a["add_folder"].triggered.connect(c.add_folder)
-        a["pause"].triggered.connect(lambda: c.act_on_selection("pause"))
-        a["resume"].triggered.connect(lambda: c.act_on_selection("resume"))
-        a["toggle"].triggered.connect(c.toggle_selection)
-        a["cancel"].triggered.connect(lambda: c.act_on_selection("cancel"))
-        a["retry"].triggered.connect(lambda: c.act_on_selection("retry"))
-        a["remove"].triggered.connect(c.remove_selection)
-        a["clear_finished"].triggered.connect(c.clear_finished)
-        a["open_folder"].triggered.connect(c.open_folders)
-        a["open_link"].triggered.connect(c.open_links)
-        a["copy_url"].triggered.connect(c.copy_urls)
-        a["details"].triggered.connect(self.show_details)
-        a["pause_all"].triggered.connect(lambda: c.all_uploads("pause_all"))
-        a["resume_all"].triggered.connect(lambda: c.all_uploads("resume_all"))
-        a["select_all"].triggered.connect(self.view.selectAll)
-        a["search"].triggered.connect(self.focus_search)
-        a["targets"].triggered.connect(self.show_targets)
-        a["settings"].triggered.connect(self.show_settings)
-        a["quit"].triggered.connect(self.quit_app)
-        # Keys that mean something else in a text field act on the table only.
-        for key in ("toggle", "remove", "select_all"):
-            a[key].setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
-            self.view.addAction(a[key])
-        self.view.customContextMenuRequested.connect(c.show_context_menu)
-        self.view.files_dropped.connect(c.add_paths)
-        self.view.activated_upload.connect(lambda upload_id: self.show_details(upload_id))
-        self.view.selectionModel().selectionChanged.connect(c.update_actions)
-        self.proxy.modelReset.connect(c.update_actions)
-        self.proxy.rowsRemoved.connect(c.update_actions)
-        self.search.textChanged.connect(self.proxy.set_search)
-        # The target chosen is remembered at once (not only on a clean quit): after a restart,
-        # a drop goes where the last one went.
-        self.target_combo.activated.connect(
-            lambda _index: window_chrome.remember_target(self.target_combo.currentData())
-        )
+    def _connect_feed(self) -> None:
         self.sidebar.group_selected.connect(self._show_group)
-        self.sidebar.page_selected.connect(self.show_page)
-        self.first_run.add_target.connect(self.show_targets)
-        self.batch_bar.cleared.connect(lambda: self.show_batch(None))
-        self.status_panel.restart_requested.connect(self.supervisor.restart)
         self.supervisor.client_changed.connect(self._client_changed)
         self.supervisor.state_changed.connect(self._worker_state)
         self.poller.full.connect(self._full)
         self.poller.more.connect(self._more)
         self.poller.changes.connect(self._changes)
         self.poller.stats.connect(self._stats)
-        self.poller.failed.connect(self.supervisor.report_failure)
-        self.tray.show_requested.connect(self.show_window)
-        self.tray.pause_all.connect(lambda: c.all_uploads("pause_all"))
-        self.tray.resume_all.connect(lambda: c.all_uploads("resume_all"))
-        self.tray.quit_requested.connect(self.quit_app)
 
     def _go_to(self, key: str) -> None:
         if key == "all":
