@@ -5,7 +5,7 @@ test-only transport (tests/transports/processing.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -39,12 +39,17 @@ class InlineScheduler:
         self.engine: Engine | None = None
         self.pending = 0
         self.terminations: list[tuple[int, dict[str, Any], int]] = []
+        self.followed: list[str] = []
 
     def start_runners(self, count: int) -> None:
         self.pending += count
 
     def terminate(self, upload_id: int, state: dict[str, Any], target_id: int) -> None:
         self.terminations.append((upload_id, state, target_id))
+
+    def follow(self, name: str, follow: Callable[[], None]) -> None:
+        self.followed.append(name)
+        follow()  # inline: the test stays deterministic
 
     def execute_next(self) -> bool:
         if not self.pending:
@@ -134,6 +139,7 @@ def test_queued_upload_runs_inline_through_processing_to_done(
     row = rig.row(upload_id)
     assert (row["status"], row["result_url"]) == ("done", "http://maps.example.org/layers/1")
     assert rig.kinds(upload_id) == ["added", "started", "processing", "done"]
+    assert rig.scheduler.followed == [f"follow-{upload_id}"], "followed beside the runner"
     assert rig.service.get_target(target["id"])["options"] == {"region": "x"}
 
 

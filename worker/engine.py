@@ -43,12 +43,18 @@ from upqueue.worker.repository.reads import remote_state
 
 log = logging.getLogger(__name__)
 
+# Uploads followed on their server at once (GeoNode importing them) beside the transfers; a
+# follower only polls now and then. Past this many, a runner follows in its own slot.
+MAX_FOLLOWERS = 32
+
 
 class Scheduler(Protocol):
     """How the engine asks for work to be run: Huey in the worker, inline in tests."""
 
     def start_runners(self, count: int) -> None: ...
     def terminate(self, upload_id: int, state: RemoteState, target_id: int) -> None: ...
+    def follow(self, name: str, follow: Callable[[], None]) -> None:
+        """Run ``follow`` (a server's processing being followed) beside the runners."""
 
 
 class FinishedListener(Protocol):
@@ -99,6 +105,7 @@ class Engine:
         self._lock = threading.Lock()
         self._controls: dict[int, Control] = {}
         self._runners = 0  # runner tasks started or waiting to start
+        self._followers = 0  # threads following a server's processing (beside the runners)
         # Per target: its row, its transport and the server's capabilities (None until known).
         # Reading the keyring and probing once per target rather than once per file is what
         # lets thousands of small files go at the server's pace.
@@ -291,22 +298,38 @@ class Engine:
             self._lease_until,
             write_failed=self.disk.report,
         )
+        handed_over = False
         try:
-            cached = self._target(upload["target_id"])
-            chunk = cached.target.get("chunk_size") or int(self.store.setting("chunk_size")) or None
-            job = self.repository.job(upload, chunk)
-            state = hooks.remote_state
-            if upload["status"] == Status.PROCESSING and state is not None:
-                hooks.processing = True  # a kill or a stop left it being processed: follow again
-                self._follow(upload, cached, job, state, hooks)
-                return
-            if cached.caps is None:
-                cached.caps = cached.transport.probe()
-            sent = cached.transport.send(job, state, hooks, cached.caps)
-            if sent.processing:
-                self._processing(upload, cached, job, sent, hooks)
-            else:
-                self._done(upload, sent.message, sent.result_url, sent.remote_state, job.size)
+            handed_over = self._guarded(upload, hooks, lambda: self._attempt(upload, hooks))
+        finally:
+            if not handed_over:  # a follower thread has it now, and lets it go when done
+                with self._lock:
+                    self._controls.pop(upload_id, None)
+
+    def _attempt(self, upload: dict[str, Any], hooks: UploadHooks) -> bool:
+        """Send the upload (or follow its processing); True when a follower took it over."""
+        cached = self._target(upload["target_id"])
+        chunk = cached.target.get("chunk_size") or int(self.store.setting("chunk_size")) or None
+        job = self.repository.job(upload, chunk)
+        state = hooks.remote_state
+        if upload["status"] == Status.PROCESSING and state is not None:
+            hooks.processing = True  # a kill or a stop left it being processed: follow again
+            return self._follow_elsewhere(upload, cached, job, state, hooks)
+        if cached.caps is None:
+            cached.caps = cached.transport.probe()
+        sent = cached.transport.send(job, state, hooks, cached.caps)
+        if sent.processing:
+            return self._processing(upload, cached, job, sent, hooks)
+        self._done(upload, sent.message, sent.result_url, sent.remote_state, job.size)
+        return False
+
+    def _guarded(
+        self, upload: dict[str, Any], hooks: UploadHooks, attempt: Callable[[], bool]
+    ) -> bool:
+        """Run ``attempt`` and record how it ended; its answer, or False when it raised."""
+        upload_id = upload["id"]
+        try:
+            return attempt()
         except TransferStopped as stop:
             self._stopped(upload, stop.reason, hooks)
         except NotSupported as error:
@@ -324,7 +347,7 @@ class Engine:
         except Exception as exc:
             if self.disk.report(exc):
                 self._stopped(upload, DISK_FULL, hooks)
-                return
+                return False
             log.exception("upload %s failed unexpectedly", upload_id)
             self._finish(
                 upload,
@@ -333,9 +356,50 @@ class Engine:
                 f"An internal error stopped this upload; details are in {self.data_dir}/upqueue.log",
                 title="Internal error",
             )
+        return False
+
+    def _follow_elsewhere(
+        self,
+        upload: dict[str, Any],
+        cached: _TargetCache,
+        job: UploadJob,
+        state: RemoteState,
+        hooks: UploadHooks,
+    ) -> bool:
+        """Follow the server's processing on a thread of its own, so that the runner's slot
+        goes to the next transfer: an import that takes an hour must not hold back the queue.
+        Inline (False) when too many are being followed already."""
+        with self._lock:
+            spare = not self._closing and self._followers < MAX_FOLLOWERS
+            if spare:
+                self._followers += 1
+        if not spare:
+            self._follow(upload, cached, job, state, hooks)
+            return False
+        self.scheduler.follow(
+            f"follow-{upload['id']}",
+            lambda: self._run_follower(upload, cached, job, state, hooks),
+        )
+        return True
+
+    def _run_follower(
+        self,
+        upload: dict[str, Any],
+        cached: _TargetCache,
+        job: UploadJob,
+        state: RemoteState,
+        hooks: UploadHooks,
+    ) -> None:
+        def follow() -> bool:
+            self._follow(upload, cached, job, state, hooks)
+            return False
+
+        try:
+            self._guarded(upload, hooks, follow)
         finally:
             with self._lock:
-                self._controls.pop(upload_id, None)
+                self._controls.pop(upload["id"], None)
+                self._followers -= 1
 
     def _processing(
         self,
@@ -344,14 +408,14 @@ class Engine:
         job: UploadJob,
         sent: Sent,
         hooks: UploadHooks,
-    ) -> None:
+    ) -> bool:
         hooks.remote_state = sent.remote_state
         if not self.repository.start_processing(
             upload["id"], sent.remote_state, sent.result_url, job.size
         ):
-            return  # cancelled or paused as the last byte went: that decision stands
+            return False  # cancelled or paused as the last byte went: that decision stands
         hooks.processing = True
-        self._follow(upload, cached, job, sent.remote_state, hooks)
+        return self._follow_elsewhere(upload, cached, job, sent.remote_state, hooks)
 
     def _follow(
         self,

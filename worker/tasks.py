@@ -11,6 +11,7 @@ change.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
@@ -85,6 +86,11 @@ class HueyScheduler:
 
     def terminate(self, upload_id: int, state: RemoteState, target_id: int) -> None:
         self._terminate(upload_id, state, target_id)
+
+    def follow(self, name: str, follow: Callable[[], None]) -> None:
+        # A thread of its own, not a Huey task: a task would hold one of Huey's workers, the
+        # very slot that following a long import must leave to the transfers.
+        threading.Thread(target=follow, name=name, daemon=True).start()
 
 
 __all__ = ["HueyScheduler", "make_huey"]
