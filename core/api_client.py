@@ -20,8 +20,10 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode, urlsplit
 
 from upqueue.core import paths
+from upqueue.core.api_client_targets import TargetApiMixin
+from upqueue.core.api_client_watch import WatchApiMixin
+from upqueue.core.api_errors import ApiError, WorkerUnavailable
 from upqueue.core.api_http import Answer, NoAnswer, Transport
-from upqueue.core.errors import UpqueueError
 
 if TYPE_CHECKING:
     import subprocess
@@ -35,37 +37,6 @@ START_TIMEOUT = 20.0
 # won the lock race and its worker will answer soon; a crash should not cost the full timeout.
 _EXITED_GRACE = 3.0
 _POLL_INTERVAL = 0.1
-
-
-class ApiError(UpqueueError):
-    """The worker answered with an error.
-
-    Attributes:
-        status: the HTTP status (400, 404, 409, 500...).
-        errors: per-item problems when the answer lists them (e.g. rejected paths), else [].
-    """
-
-    def __init__(
-        self, title: str, message: str, status: int, errors: list[dict[str, Any]] | None = None
-    ) -> None:
-        super().__init__(title, message)
-        self.status = status
-        self.errors = errors or []
-
-
-class WorkerUnavailable(UpqueueError):
-    """The worker could not be reached, or did not start."""
-
-
-# The watch/batch calls are written alongside the watcher; ApiClient inherits them when present.
-try:
-    from upqueue.core.api_client_watch import WatchApiMixin
-except ModuleNotFoundError as _exc:  # pragma: no cover - until the watches module lands
-    if _exc.name != "upqueue.core.api_client_watch":
-        raise
-
-    class WatchApiMixin:  # type: ignore[no-redef]
-        """Placeholder until core.api_client_watch exists."""
 
 
 def worker_command() -> list[str]:
@@ -106,7 +77,7 @@ def _query_value(value: Any) -> Any:
     return value
 
 
-class ApiClient(WatchApiMixin):
+class ApiClient(TargetApiMixin, WatchApiMixin):
     """A client of one worker's control API; safe to share between threads.
 
     Args:
@@ -321,48 +292,6 @@ class ApiClient(WatchApiMixin):
         """Ask the worker to stop gracefully (running uploads resume at the next start)."""
         self._request("POST", "/api/shutdown")
 
-    # -- targets -------------------------------------------------------------------------
-    def targets(self) -> dict[str, Any]:
-        """``{"targets": [Target]}``."""
-        return self._object("GET", "/api/targets")
-
-    def target(self, target_id: int) -> dict[str, Any]:
-        return self._object("GET", f"/api/targets/{int(target_id)}")
-
-    def find_target(self, name_or_id: str | int) -> dict[str, Any]:
-        """The target with this name (or id); ApiError 404 naming the known ones otherwise."""
-        targets = self.targets()["targets"]
-        for target in targets:
-            if target["name"] == str(name_or_id) or str(target["id"]) == str(name_or_id):
-                return dict(target)
-        known = ", ".join(t["name"] for t in targets) or "none yet"
-        raise ApiError(
-            "Unknown target",
-            f"There is no target called {name_or_id!r} (known: {known}). "
-            "Add one with 'upqueue target add NAME --url URL'.",
-            404,
-        )
-
-    def add_target(self, **fields: Any) -> dict[str, Any]:
-        return self._object("POST", "/api/targets", json=fields)
-
-    def update_target(self, target_id: int, **fields: Any) -> dict[str, Any]:
-        return self._object("PATCH", f"/api/targets/{int(target_id)}", json=fields)
-
-    def remove_target(self, target_id: int, uploads: str | None = None) -> None:
-        """Remove a target; ``uploads`` "keep" or "remove" says what happens to its finished
-        uploads (ApiError 409 "Target has uploads" when it has some and ``uploads`` is None)."""
-        params = {"uploads": uploads} if uploads else None
-        self._request("DELETE", f"/api/targets/{int(target_id)}", params=params)
-
-    def test_target(self, target_id: int) -> dict[str, Any]:
-        """``{"ok", "title", "message", "details"}`` for a saved target."""
-        return self._object("POST", f"/api/targets/{int(target_id)}/test")
-
-    def test_target_config(self, **fields: Any) -> dict[str, Any]:
-        """Test a target that is not saved (e.g. from a dialog before OK)."""
-        return self._object("POST", "/api/targets/test", json=fields)
-
     # -- uploads -------------------------------------------------------------------------
     def add_uploads(
         self,
@@ -469,3 +398,6 @@ class ApiClient(WatchApiMixin):
         """The CSV of uploads created between the two dates (YYYY-MM-DD, inclusive, UTC)."""
         params = {"from_date": from_date, "to_date": to_date}
         return str(self._request("GET", "/api/export.csv", params=params, raw=True) or "")
+
+
+__all__ = ["ApiClient", "ApiError", "WorkerUnavailable", "start_worker_process", "worker_command"]

@@ -3,18 +3,16 @@ poller, the supervisor and the tray, wired in one place."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Any
 
 from PySide6.QtCore import Qt
 from upqueue.gui import window_chrome
 
-if TYPE_CHECKING:
-    from upqueue.gui.main_window import MainWindow
 
-
-def connect(window: MainWindow) -> None:
+def connect(window: Any) -> None:
     """Connect the window's actions and parts to their handlers (once, at construction).
 
+    ``window`` is the MainWindow (not imported here: the gui package has no import circles).
     The window's own handlers of the worker's news (the poller, the supervisor) it connects
     itself.
     """
