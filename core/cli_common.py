@@ -9,6 +9,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any, TextIO
 
 from upqueue.core.errors import UpqueueError
+from upqueue.core.header_lines import split_header
 
 PROG = "upqueue"
 
@@ -70,10 +71,11 @@ def parse_headers(items: Iterable[str] | None) -> dict[str, str]:
     """``["X-Team: gis", ...]`` -> ``{"X-Team": "gis"}``."""
     headers: dict[str, str] = {}
     for item in items or ():
-        name, sep, value = item.partition(":")
-        if not sep or not name.strip():
+        try:
+            name, value = split_header(item)
+        except ValueError:
             raise UsageError(
                 "Invalid header", f"{item!r}: write headers as NAME:VALUE, e.g. 'X-Team: gis'."
-            )
-        headers[name.strip()] = value.strip()
+            ) from None
+        headers[name] = value
     return headers

@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+from upqueue.core.header_lines import parse_header_lines
 from upqueue.core.models import AuthKind
 from upqueue.core.transports import registry
 from upqueue.gui import target_prompts
@@ -45,20 +46,8 @@ _AUTH_LABELS = {
 
 
 def parse_headers(text: str) -> dict[str, str]:
-    """ "Name: value" lines to a dict; blank lines are skipped.
-
-    Raises:
-        ValueError: a line without a colon or with an empty name.
-    """
-    headers: dict[str, str] = {}
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        name, sep, value = line.partition(":")
-        if not sep or not name.strip():
-            raise ValueError(f"Line {number} is not “Name: value”: {line.strip()!r}")
-        headers[name.strip()] = value.strip()
-    return headers
+    """The Headers box's lines as a dict (ValueError naming a line that is not "Name: value")."""
+    return parse_header_lines(text.splitlines())
 
 
 class TargetsDialog(QDialog):
