@@ -29,5 +29,5 @@ def test_the_targets_dialog_names_the_bad_line(qtbot: Any) -> None:
     dialog.url.setText("http://127.0.0.1:1/files/")
     dialog.headers.setPlainText("X-Team: gis\nno colon here")
     dialog.test_connection()
-    assert dialog.result_text().startswith("Headers: Line 2 is not “Name: value”")
+    assert "Headers: Line 2 is not “Name: value”: 'no colon here'" in dialog.result_text()
     assert asked == [], "nothing was sent with a header it could not read"
