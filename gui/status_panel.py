@@ -19,10 +19,14 @@ _STATE_TEXT = {
 
 
 def counts_text(counts: Mapping[str, int]) -> str:
-    """ "3 uploading · 12 queued · 1 failed" (only the parts that are not zero)."""
-    sending = int(counts.get("uploading", 0)) + int(counts.get("processing", 0))
+    """ "3 uploading · 2 processing · 12 queued · 1 failed" (only the parts that are not zero).
+
+    Processing (a server importing what it got) is told apart: it can take far longer than the
+    upload, and nothing is being sent meanwhile.
+    """
     parts = [
-        (sending, "uploading"),
+        (int(counts.get("uploading", 0)), "uploading"),
+        (int(counts.get("processing", 0)), "processing"),
         (int(counts.get("retrying", 0)), "retrying"),
         (int(counts.get("queued", 0)), "queued"),
         (int(counts.get("paused", 0)), "paused"),

@@ -29,10 +29,11 @@ def tooltip_text(counts: Mapping[str, int], speed: float, sent: int, total: int)
         sent: bytes sent of the unfinished uploads.
         total: bytes of the unfinished uploads.
     """
-    sending = int(counts.get("uploading", 0)) + int(counts.get("processing", 0))
+    sending = int(counts.get("uploading", 0))
+    processing = int(counts.get("processing", 0))
     waiting = int(counts.get("queued", 0)) + int(counts.get("retrying", 0))
     failed = int(counts.get("failed", 0))
-    if not total or not (sending or waiting or counts.get("paused")):
+    if not total or not (sending or processing or waiting or counts.get("paused")):
         tail = f" · {failed:,} failed" if failed else ""
         return f"upqueue — nothing to upload{tail}"
     percent = 100.0 * sent / total
@@ -40,6 +41,8 @@ def tooltip_text(counts: Mapping[str, int], speed: float, sent: int, total: int)
     parts = []
     if sending:
         parts.append(f"{sending:,} uploading")
+    if processing:
+        parts.append(f"{processing:,} processing")
     if waiting:
         parts.append(f"{waiting:,} waiting")
     if counts.get("paused"):

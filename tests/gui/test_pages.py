@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from upqueue.core.records import EXPORT_HEADER
 from upqueue.gui.models.queue_model import Role
+from upqueue.gui.status_panel import counts_text
 from upqueue.gui.tray import NotificationPolicy, tooltip_text
 
 from tests.fixtures.gui import FakeApi
@@ -153,6 +154,10 @@ def test_tray_tooltip_says_how_far_and_how_long() -> None:
         "↑ 10.0 MB/s · 1 min left",
     ]
     assert tooltip_text({"done": 5}, 0.0, 0, 0) == "upqueue — nothing to upload"
+    assert tooltip_text({"processing": 2}, 0.0, 5, 5).splitlines()[1] == "2 processing"
+    assert counts_text({"uploading": 1, "processing": 2, "failed": 1}) == (
+        "1 uploading · 2 processing · 1 failed"
+    )
 
 
 def test_notifications_one_per_failure_and_one_when_all_finish() -> None:
