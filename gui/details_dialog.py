@@ -48,6 +48,7 @@ class DetailsDialog(QDialog):
         self.upload_id = upload_id
         self.upload: dict[str, Any] | None = None
         self.events: list[dict[str, Any]] = []
+        self.members: list[dict[str, Any]] = []  # a dataset's files, its primary first
         self._in_flight = False
 
         self.badge = QLabel()
@@ -120,6 +121,7 @@ class DetailsDialog(QDialog):
         self._in_flight = False
         self.upload = answer["upload"]
         self.events = answer.get("events") or []
+        self.members = answer.get("members") or []
         self._show(self.upload)
         self._show_events(self.events)
         finished = self.upload.get("status") in FINISHED_STATUSES
@@ -155,8 +157,12 @@ class DetailsDialog(QDialog):
         error = ""
         if upload.get("error_title"):
             error = f"{upload['error_title']}. {upload.get('error_message') or ''}".strip()
+        path = upload.get("path") or ""
+        others = [m["name"] for m in self.members[1:]]
+        if others:  # a dataset: the files that went with it
+            path += "\nwith " + ", ".join(others)
         values = {
-            "path": upload.get("path") or "",
+            "path": path,
             "target": upload.get("target_name") or "",
             "progress": f"{humanize.size(sent)} of {humanize.size(size)} "
             f"({progress.percent(size, sent) if status != Status.DONE else 100:.1f}%)",

@@ -105,6 +105,11 @@ def test_a_dropped_shp_goes_with_its_sidecars_and_tells_where_it_is_published(
     label = details.fields["result_url"]
     assert label.openExternalLinks() and f'href="{link}"' in label.text()
     assert label.textFormat() == Qt.TextFormat.RichText
+    assert (
+        details.fields["path"]
+        .text()
+        .endswith("roads.shp\nwith roads.shx, roads.dbf, roads.prj, roads.cpg")
+    ), "the dataset's files are named"
 
 
 def test_a_watched_folders_batch_is_told_once_with_every_reason(
