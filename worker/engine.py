@@ -20,9 +20,8 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from upqueue.core.bandwidth import TokenBucket
-from upqueue.core.errors import ErrorKind, TransferError, TransferStopped, UpqueueError
+from upqueue.core.errors import TransferError, TransferStopped, UpqueueError
 from upqueue.core.models import EventKind, Status
-from upqueue.core.retry import decide
 from upqueue.core.store import Store
 from upqueue.core.targets import secret_key
 from upqueue.core.transports import registry
@@ -37,6 +36,7 @@ from upqueue.core.transports.base import (
 from upqueue.worker.diskguard import DiskGuard
 from upqueue.worker.engine_faults import DISK_FULL, DiskWaits
 from upqueue.worker.engine_hooks import Control, UploadHooks
+from upqueue.worker.engine_retry import FailedAttempts
 from upqueue.worker.housekeeping import LEASE_SECONDS, Housekeeper
 from upqueue.worker.repository import UploadRepository
 from upqueue.worker.repository.reads import remote_state
@@ -112,6 +112,9 @@ class Engine:
         self._targets: dict[int, _TargetCache] = {}
         self._closing = False
         self.housekeeper = Housekeeper(self, repository, store, clock=clock)
+        self.failed_attempts = FailedAttempts(
+            store, repository, self._finish, self.housekeeper.poke, clock
+        )
         self.disk_waits = DiskWaits(
             repository, self.data_dir, owner, self.running_ids, self._stop_all, self.kick
         )
@@ -343,7 +346,7 @@ class Engine:
             )
         except TransferError as error:
             self._forget_caps(upload["target_id"])  # the server may have changed: ask it again
-            self._failed_attempt(upload, error, hooks)
+            self.failed_attempts.record(upload, error, hooks)
         except Exception as exc:
             if self.disk.report(exc):
                 self._stopped(upload, DISK_FULL, hooks)
@@ -499,62 +502,6 @@ class Engine:
 
     def terminate_task(self, upload_id: int, state: RemoteState, target_id: int) -> None:
         self._terminate_now(upload_id, state, target_id)
-
-    def _failed_attempt(
-        self, upload: dict[str, Any], error: TransferError, hooks: UploadHooks
-    ) -> None:
-        settings = self.store.settings()
-        # Progress resets the count: only failures in a row, without a byte moving, add up.
-        attempts = 1 if hooks.progressed else self.repository.attempts(upload["id"]) + 1
-        if error.busy:  # waiting for a turn the server gives is no failed attempt
-            attempts = max(1, attempts - 1)
-        decision = decide(
-            error,
-            attempts,
-            limit=int(settings["retry_limit"]),
-            base=float(settings["retry_base_delay"]),
-            cap=float(settings["retry_max_delay"]),
-        )
-        if not decision.retry:
-            message = error.message
-            if error.kind in (
-                ErrorKind.TRANSIENT,
-                ErrorKind.CONFLICT,
-                ErrorKind.CHECKSUM,
-                ErrorKind.GONE,
-            ):
-                message = f"{error.message} (gave up after {attempts} attempts)"
-            extra: dict[str, Any] = {
-                "offset": hooks.offset,
-                "attempts": attempts,
-                "confirmed_offset": hooks.confirmed,
-            }
-            if hooks.processing:
-                # The server's processing failed: a retry sends the upload again rather than
-                # following the same failed job.
-                extra["remote_state"] = None
-            self._finish(
-                upload, Status.FAILED, EventKind.FAILED, message, title=error.title, extra=extra
-            )
-            return
-        when = self.clock() + decision.delay
-        capped = ""
-        if decision.server_asked is not None and decision.server_asked > decision.delay:
-            capped = (
-                f" (the server asked for {decision.server_asked:g} s; upqueue waits at most "
-                f"retry_max_delay, {decision.delay:g} s)"
-            )
-        self.repository.retry_later(
-            upload["id"],
-            when,
-            attempts,
-            hooks.offset,
-            hooks.confirmed,
-            error.title,
-            error.message,
-            f"{error.message} — retry {attempts} in {decision.delay:.0f} s{capped}",
-        )
-        self.housekeeper.poke()  # the one timer wakes the retry when it falls due
 
 
 def new_owner() -> str:
