@@ -386,6 +386,32 @@ class UploadRepository(UploadReads):
         reason: str,
         message: str,
     ) -> bool:
+        return self._retrying(
+            upload_id,
+            when,
+            offset,
+            confirmed,
+            title,
+            reason,
+            message,
+            extra={"attempts": attempts},
+            only_from=_RUNNING,
+        )
+
+    def _retrying(
+        self,
+        upload_id: int,
+        when: float,
+        offset: int,
+        confirmed: int,
+        title: str,
+        reason: str,
+        message: str,
+        *,
+        extra: dict[str, Any] | None = None,
+        only_from: Iterable[str],
+    ) -> bool:
+        """Due again at ``when``, where it stopped, saying why (a failed attempt, a full disk)."""
         with self.store.tx():
             return self.set_status(
                 upload_id,
@@ -396,13 +422,13 @@ class UploadRepository(UploadReads):
                 extra={
                     **_SETTLED,
                     "offset": offset,
-                    "attempts": attempts,
                     "next_attempt_at": when,
                     "confirmed_offset": confirmed,
                     "error_title": title,
                     "error_message": reason,
+                    **(extra or {}),
                 },
-                only_from=_RUNNING,
+                only_from=only_from,
             )
 
     def attempts(self, upload_id: int) -> int:
@@ -432,23 +458,16 @@ class UploadRepository(UploadReads):
         self, upload_id: int, offset: int, confirmed: int, title: str, message: str
     ) -> bool:
         """A full disk stopped the upload: due again at once, claimed when there is room."""
-        with self.store.tx():
-            return self.set_status(
-                upload_id,
-                Status.RETRYING,
-                event=EventKind.RETRYING,
-                message=message,
-                title=title,
-                extra={
-                    **_SETTLED,
-                    "offset": offset,
-                    "confirmed_offset": confirmed,
-                    "next_attempt_at": self.clock(),
-                    "error_title": title,
-                    "error_message": message,
-                },
-                only_from=[Status.UPLOADING.value],
-            )
+        return self._retrying(
+            upload_id,
+            self.clock(),
+            offset,
+            confirmed,
+            title,
+            message,
+            message,
+            only_from=[Status.UPLOADING.value],
+        )
 
     def requeue_unrun(self, owner: str, live: set[int], message: str) -> None:
         """Uploads leased to ``owner`` and marked uploading that no runner of its runs."""
