@@ -80,7 +80,10 @@ def protocol_error(resp: HttpAnswer, detail: str) -> TransferError:
 
 
 def resolve_location(endpoint: str, location: str) -> str:
-    url = urljoin(endpoint, location.strip())
+    location = location.strip()
+    # An absolute Location (what @tus/server sends) needs no joining: urljoin was a few percent
+    # of a small file's CPU.
+    url = location if location.startswith(("http://", "https://")) else urljoin(endpoint, location)
     base, new = urlsplit(endpoint), urlsplit(url)
     # @tus/server behind a TLS proxy (without respectForwardedHeaders) answers http:// URLs for
     # its own https host. Following them would send credentials in clear; keep https instead.
