@@ -187,6 +187,14 @@ def test_http_location_for_an_https_endpoint_stays_https() -> None:
         _resolve_location("https://up.example/files/", "http://up.example/files/x")
         == "https://up.example/files/x"
     )
+    assert (
+        _resolve_location("https://up.example:8443/files/", "http://up.example:8443/files/x")
+        == "https://up.example:8443/files/x"
+    )
+    assert (
+        _resolve_location("https://up.example:8443/files/", "http://up.example:8080/files/x")
+        == "http://up.example:8080/files/x"
+    )
     assert _resolve_location("https://a.example/files/", "x") == "https://a.example/files/x"
     assert _resolve_location("https://a.example/f/", "http://b.example/x") == "http://b.example/x"
 

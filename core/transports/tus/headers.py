@@ -86,12 +86,13 @@ def resolve_location(endpoint: str, location: str) -> str:
     url = location if location.startswith(("http://", "https://")) else urljoin(endpoint, location)
     base, new = urlsplit(endpoint), urlsplit(url)
     # @tus/server behind a TLS proxy (without respectForwardedHeaders) answers http:// URLs for
-    # its own https host. Following them would send credentials in clear; keep https instead.
+    # its own https host (with the Host header's port, when it has one). Following them would
+    # send credentials in clear; keep https instead.
     if (
         base.scheme == "https"
         and new.scheme == "http"
         and new.hostname == base.hostname
-        and new.port in (None, 80)
+        and new.port in (None, 80, base.port)
     ):
         url = urlunsplit(("https", base.netloc, new.path, new.query, new.fragment))
     return url
