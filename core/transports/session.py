@@ -34,7 +34,6 @@ from upqueue.core.errors import (
     untrusted_certificate,
 )
 from upqueue.core.transports.wire import (
-    Answer,
     Body,
     InvalidRequest,
     NoAnswer,
@@ -42,6 +41,7 @@ from upqueue.core.transports.wire import (
     Wire,
     ca_bundle,
 )
+from upqueue.core.transports.wire_answer import Answer
 
 log = logging.getLogger(__name__)
 

@@ -25,7 +25,7 @@ from upqueue.core.transports.tus.headers import (
     require_tus_answer,
     resolve_location,
 )
-from upqueue.core.transports.wire import Answer
+from upqueue.core.transports.wire_answer import Answer
 
 TUS_VERSION = "1.0.0"
 OFFSET_CONTENT_TYPE = "application/offset+octet-stream"
