@@ -13,7 +13,7 @@ from upqueue.core.errors import TransferError
 from upqueue.core.filereader import FileSlice, fingerprint
 from upqueue.core.transports.tus.client import TusClient
 
-from tests.fixtures.tls import TlsForwarder
+from tests.fixtures.tls import ForwardProxy, TlsForwarder
 from tests.fixtures.tus import ProxiedServer, TusServer, make_file
 
 MiB = 1 << 20
@@ -121,3 +121,33 @@ def test_a_server_that_resets_before_answering_is_transient(tmp_path: Path) -> N
         t.join(5)
     assert (info.value.kind, info.value.status) == ("transient", None)
     assert "closed the connection" in info.value.message
+
+
+def test_an_http_proxy_from_the_environment_carries_http_and_https(
+    forward_proxy: ForwardProxy,
+    tls_forwarder: TlsForwarder,
+    tus_server: TusServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy", "http_proxy", "https_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", forward_proxy.url)
+    monkeypatch.setenv("HTTPS_PROXY", forward_proxy.url)
+    f = make_file(tmp_path / "f", 100_000)
+    plain = TusClient(connect_timeout=5, stall_timeout=5, read_timeout=10)
+    url = plain.create(tus_server.url, 100_000, {"filename": "f"}).url
+    with FileSlice(str(f), 0, 100_000, expected=fingerprint(f)) as body:
+        assert plain.patch(url, 0, body)[0] == 100_000
+    plain.close()
+    assert tus_server.stored_bytes(url) == f.read_bytes()
+    # http:// goes to the proxy with the whole URL on the request line.
+    assert forward_proxy.seen[:2] == [
+        f"POST {tus_server.url} HTTP/1.1",
+        f"PATCH {url} HTTP/1.1",
+    ]
+    secure = TusClient(verify=str(tls_forwarder.cert))  # type: ignore[attr-defined]
+    assert "creation" in secure.discover(tls_forwarder.url).extensions
+    secure.close()
+    # https:// goes through a tunnel: the proxy sees only where to.
+    assert forward_proxy.seen[2:] == [f"CONNECT localhost:{tls_forwarder.port} HTTP/1.1"]

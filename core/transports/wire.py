@@ -144,7 +144,9 @@ class Wire:
         """
         scheme, host, port, target, host_header = _parse(url)
         proxy = self.proxies.for_url(url)
-        lines = [f"{method} {url if proxy and scheme == 'http' else target} HTTP/1.1"]
+        # Through a proxy, an http:// request names the whole URL (https goes through CONNECT).
+        shown = f"{scheme}://{host_header}{target}" if proxy and scheme == "http" else target
+        lines = [f"{method} {shown} HTTP/1.1"]
         lines.append(f"Host: {host_header}")
         all_headers = dict(headers)
         if proxy and scheme == "http":
@@ -349,7 +351,8 @@ def _tunnel(sock: socket.socket, host: str, port: int, proxy: str) -> None:
 def _closed_by_peer(sock: socket.socket) -> bool:
     """An idle kept-alive socket that is readable has been closed (or broken) by the server."""
     try:
-        readable, _, _ = select.select([sock], [], [], 0)
+        poller = select.poll()  # not select(): it cannot watch a descriptor above 1023
+        poller.register(sock, select.POLLIN)
+        return bool(poller.poll(0))
     except (OSError, ValueError):
         return True
-    return bool(readable)
