@@ -102,7 +102,9 @@ class HttpSession:
         self._proxies = Proxies()
         self.wire = Wire(verify=self.verify, proxies=self._proxies, block_size=block_size)
         # The headers every request on the wire path carries (auth as requests encodes it).
-        self._wire_headers = {"User-Agent": "upqueue", **self.headers}
+        named = {name.lower() for name in self.headers}
+        self._wire_headers = {} if "user-agent" in named else {"User-Agent": "upqueue"}
+        self._wire_headers.update(self.headers)
         if auth is not None:
             self._wire_headers["Authorization"] = _basic(*auth)
 

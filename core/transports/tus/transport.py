@@ -56,7 +56,16 @@ def upload_url(state: Mapping[str, Any] | None) -> str | None:
 
 class _TusHooks:
     """Adapts the engine's hooks to the PATCH loop's (which speaks of an upload URL), and keeps
-    the state's ``all_sent`` flag."""
+    the state's ``all_sent`` flag.
+
+    A new server upload's URL is saved together with the first bytes' progress, just before
+    they are handed to the socket (or by :meth:`flush` when the attempt ends before that),
+    rather than in a write of its own right after the creation POST: for a small file that is
+    one write of state.db instead of two back to back (~10 % of the files per second, issue 12).
+    No byte leaves before the URL is stored, so exactly-once holds as before; a worker killed
+    between the POST and that write leaves an empty orphan on the server, as one killed during
+    the POST always could. An empty file's URL is saved at once (its upload is complete).
+    """
 
     def __init__(self, hooks: SendHooks, size: int, state: RemoteState | None) -> None:
         self._hooks, self._size = hooks, size
@@ -65,6 +74,7 @@ class _TusHooks:
         self.all_sent = bool((state or {}).get("all_sent")) if self.url else False
         self._fast = False
         self._window: tuple[float, int] | None = None  # (when, offset) the window began
+        self._pending = False  # a new upload's URL not yet saved
 
     def check_stop(self) -> None:
         self._hooks.check_stop()
@@ -90,7 +100,12 @@ class _TusHooks:
 
     def on_progress(self, offset: int) -> None:
         self._measure(offset)
-        if offset >= self._size and self.url and not self.all_sent:
+        if self._pending and offset > 0:
+            # Bytes are about to leave for the first time: the URL goes to state.db first.
+            self._pending = False
+            self.all_sent = offset >= self._size
+            self._save()
+        elif offset >= self._size and self.url and not self.all_sent:
             # Before the server's answer: if it is lost, the next attempt must not read a
             # server that answers 404 for a finished upload as "start over".
             self.all_sent = True
@@ -101,12 +116,22 @@ class _TusHooks:
         self._hooks.on_confirmed(offset)
 
     def on_remote(self, url: str | None, expires: str | None) -> None:
+        new = url is not None and url != self.url
         if url != self.url:
             self.all_sent = False  # another server upload
         self.url, self.expires = url, expires
+        self._pending = False
         if url is None:
             self._hooks.on_remote_state(None)
+        elif new and self._size > 0:
+            self._pending = True  # saved with the first bytes (on_progress) or by flush()
         else:
+            self._save()
+
+    def flush(self) -> None:
+        """Save a new upload's URL that no byte has needed yet (the attempt ends early)."""
+        if self._pending:
+            self._pending = False
             self._save()
 
     def not_all_sent(self) -> None:
@@ -193,25 +218,30 @@ class TusTransport(Transport):
         # Never send bytes inside the creation POST: if the worker dies after the server
         # stored a whole small file but before its URL reached state.db, the restart would
         # create and complete a second copy (a processing server would import it twice).
-        # An empty POST whose URL is saved before the first PATCH can leave at most an
-        # empty orphan, which the server expires.
+        # An empty POST whose URL is saved before the first byte of a PATCH leaves can leave
+        # at most an empty orphan, which the server expires.
         tus_hooks = _TusHooks(hooks, primary.fingerprint.size, remote_state)
         if tus_hooks.all_sent and tus_hooks.url:
             unconfirmed = self._sent_before(tus_hooks, primary.fingerprint.size, hooks)
             if unconfirmed is not None:
                 return unconfirmed
-        url = transfer(
-            self.client,
-            self.endpoint,
-            primary.path,
-            primary.fingerprint,
-            tus_hooks.url,
-            metadata,
-            tus_hooks,
-            chunk_size=job.chunk_size,
-            caps=server_caps,
-            creation_with_upload_limit=0,
-        )
+        try:
+            url = transfer(
+                self.client,
+                self.endpoint,
+                primary.path,
+                primary.fingerprint,
+                tus_hooks.url,
+                metadata,
+                tus_hooks,
+                chunk_size=job.chunk_size,
+                caps=server_caps,
+                creation_with_upload_limit=0,
+            )
+        except BaseException:
+            tus_hooks.flush()  # stopped or failed before the first byte: resume this upload
+            raise
+        tus_hooks.flush()
         return Sent(remote_state=_state(url, tus_hooks.expires, True), result_url=url)
 
     def _sent_before(self, tus_hooks: _TusHooks, size: int, hooks: SendHooks) -> Sent | None:
