@@ -65,6 +65,7 @@ class Context:
     settings: dict[str, Any]
     profile: str | None
     worker_args: list[str] = field(default_factory=list)
+    baseline_args: list[str] = field(default_factory=list)
     meters: RunMeters = field(init=False)
 
     def __post_init__(self) -> None:
@@ -84,8 +85,11 @@ def make_files(directory: Path, count: int, size: int) -> list[Path]:
     return paths
 
 
-def run_upqueue(ctx: Context, round_no: int) -> dict[str, Any]:
-    worker = Worker(ctx.work / f"upqueue-home-small-{round_no}", ctx.worker_args)
+def run_upqueue(ctx: Context, round_no: int, *, baseline: bool = False) -> dict[str, Any]:
+    worker = Worker(
+        ctx.work / f"upqueue-home-small-{round_no}",
+        ctx.baseline_args if baseline else ctx.worker_args,
+    )
     api = worker.start(ctx.settings)
     try:
         target = add_target(api, ctx.server.url)
@@ -197,7 +201,13 @@ def run_curl(ctx: Context, round_no: int) -> dict[str, Any]:
     }
 
 
+def run_baseline(ctx: Context, round_no: int) -> dict[str, Any]:
+    """upqueue's worker run through ``--baseline-wrapper`` (e.g. the code before a change)."""
+    return run_upqueue(ctx, round_no, baseline=True)
+
+
 RUNNERS = {"upqueue": run_upqueue, "tuspy": run_tuspy, "curl": run_curl}
+EXTRA_RUNNERS = {"baseline": run_baseline}
 
 
 def verify(ctx: Context, result: dict[str, Any], content: bool) -> None:
@@ -238,6 +248,12 @@ def main(argv: list[str] | None = None) -> int:
         help="run the worker as `python WRAPPER main.py worker` (e.g. to measure a patch)",
     )
     parser.add_argument(
+        "--baseline-wrapper",
+        type=Path,
+        help="add a client 'baseline': the worker run as `python WRAPPER main.py worker` "
+        "(e.g. one that runs the code before a change), interleaved with the others",
+    )
+    parser.add_argument(
         "--clients", default=",".join(RUNNERS), help="comma list of " + ",".join(RUNNERS)
     )
     args = parser.parse_args(argv)
@@ -251,6 +267,11 @@ def main(argv: list[str] | None = None) -> int:
     wrapper = [str(args.worker_wrapper.resolve())] if args.worker_wrapper else []
     ctx = Context(server, files, args.size, work, settings, args.profile, wrapper)
     clients = [c for c in args.clients.split(",") if c]
+    if args.baseline_wrapper:
+        ctx.baseline_args = [str(args.baseline_wrapper.resolve())]
+        RUNNERS.update(EXTRA_RUNNERS)
+        if "baseline" not in clients:
+            clients.append("baseline")
     unknown = set(clients) - set(RUNNERS)
     if unknown:
         parser.error(f"unknown clients: {', '.join(sorted(unknown))}")
@@ -323,6 +344,8 @@ def main(argv: list[str] | None = None) -> int:
             f"upqueue / {name} = {value:.2f}x (per round {per_round}); "
             f"target >= {target:g}x: {'met' if value >= target else 'MISSED'}"
         )
+    if "baseline" in rate and "upqueue" in rate:
+        print(f"upqueue / baseline = {rate['upqueue'] / rate['baseline']:.2f}x")
     path = write_results(
         "small-files",
         {

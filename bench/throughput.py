@@ -75,6 +75,7 @@ class Context:
     upqueue_settings: dict[str, Any]
     profile: str | None
     worker_args: list[str] = field(default_factory=list)
+    baseline_args: list[str] = field(default_factory=list)
     meters: RunMeters = field(init=False)
 
     def __post_init__(self) -> None:
@@ -274,9 +275,10 @@ def print_summary(summary: dict[str, Any], rounds: int, size: int) -> None:
     for name, ratios in summary["per_round"].items():
         listed = ", ".join(f"{r:.2f}" for r in ratios)
         print(f"{name} per round: {listed} (median {median(ratios):.2f})")
-    worker_cpu = summary["medians"].get("upqueue-cli", {}).get("worker_cpu_s_per_gib")
-    if worker_cpu is not None:
-        print(f"upqueue-cli: the worker's CPU {worker_cpu:.2f} s/GiB (the command's own on top)")
+    for name in ("upqueue-cli", "baseline-cli"):
+        worker_cpu = summary["medians"].get(name, {}).get("worker_cpu_s_per_gib")
+        if worker_cpu is not None:
+            print(f"{name}: the worker's CPU {worker_cpu:.2f} s/GiB (the command's own on top)")
     if summary.get("exit_gap_ms"):
         gaps = ", ".join(f"{gap:.0f}" for gap in summary["exit_gap_ms"])
         print(f"upqueue add --wait exited this long after the upload's finished_at (ms): {gaps}")
@@ -380,9 +382,17 @@ def main(argv: list[str] | None = None) -> int:
         type=Path,
         help="run the worker as `python WRAPPER main.py worker` (e.g. to measure a patch)",
     )
+    parser.add_argument(
+        "--baseline-wrapper",
+        type=Path,
+        help="with --whole-process: add a client 'baseline-cli', upqueue-cli with the worker "
+        "run through this wrapper (e.g. the code before a change), interleaved with the others",
+    )
     args = parser.parse_args(argv)
     default = whole_process.CLIENTS if args.whole_process else CLIENTS
     clients = [c for c in (args.clients or ",".join(default)).split(",") if c]
+    if args.baseline_wrapper and "baseline-cli" not in clients:
+        clients.append("baseline-cli")
     unknown = set(clients) - set(RUNNERS)
     if unknown:
         parser.error(f"unknown clients: {', '.join(sorted(unknown))}")
@@ -407,6 +417,8 @@ def main(argv: list[str] | None = None) -> int:
             make_file(file, size, seed=1)
         wrapper = [str(args.worker_wrapper.resolve())] if args.worker_wrapper else []
         ctx = Context(server, file, size, work, settings, args.profile, wrapper)
+        if args.baseline_wrapper:
+            ctx.baseline_args = [str(args.baseline_wrapper.resolve())]
         runs = compare(ctx, args.rounds, clients, args.verify_all)
         summary = summarize(runs, clients)
         print_summary(summary, args.rounds, size)

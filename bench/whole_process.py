@@ -29,8 +29,10 @@ CLIENTS = ("upqueue-cli", "curl-2", "tuspy-proc")
 TIMEOUT = 900.0
 
 
-def run_upqueue_cli(ctx: Context, round_no: int) -> dict[str, Any]:
-    worker = Worker(ctx.work / f"upqueue-home-{round_no}", ctx.worker_args)
+def run_upqueue_cli(ctx: Context, round_no: int, *, baseline: bool = False) -> dict[str, Any]:
+    worker = Worker(
+        ctx.work / f"upqueue-home-{round_no}", ctx.baseline_args if baseline else ctx.worker_args
+    )
     api = worker.start(ctx.upqueue_settings)
     try:
         add_target(api, ctx.server.url)
@@ -113,8 +115,14 @@ def run_tuspy_process(ctx: Context, round_no: int) -> dict[str, Any]:
     return result
 
 
+def run_baseline_cli(ctx: Context, round_no: int) -> dict[str, Any]:
+    """``upqueue-cli`` with the worker run through ``--baseline-wrapper`` (e.g. older code)."""
+    return run_upqueue_cli(ctx, round_no, baseline=True)
+
+
 RUNNERS = {
     "upqueue-cli": run_upqueue_cli,
+    "baseline-cli": run_baseline_cli,
     "curl-2": run_curl_two_requests,
     "tuspy-proc": run_tuspy_process,
 }

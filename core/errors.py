@@ -19,13 +19,38 @@ import time
 from collections.abc import Mapping
 from enum import StrEnum
 from http import HTTPStatus
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 from urllib.parse import urlsplit
 
 if TYPE_CHECKING:
     # Imported where used: the command line imports this module and must not pay ~60 ms for
     # requests before its first request (issue 12).
     import requests
+
+
+class AskedRequest(Protocol):
+    """The request an answer answers (requests' PreparedRequest, core.transports.wire.Sent)."""
+
+    @property
+    def method(self) -> str | None: ...
+    @property
+    def headers(self) -> Mapping[str, str]: ...
+
+
+class HttpAnswer(Protocol):
+    """An HTTP answer as classified here: requests.Response or core.transports.wire.Answer."""
+
+    @property
+    def status_code(self) -> int: ...
+    @property
+    def reason(self) -> str: ...
+    @property
+    def headers(self) -> Mapping[str, str]: ...
+    @property
+    def text(self) -> str: ...
+    @property
+    def request(self) -> AskedRequest: ...
+
 
 log = logging.getLogger(__name__)
 
@@ -313,7 +338,7 @@ def redact(text: str, secrets: list[str]) -> str:
 
 
 def error_for_response(
-    resp: requests.Response, action: str, *, gone: bool = False, max_size: int | None = None
+    resp: HttpAnswer, action: str, *, gone: bool = False, max_size: int | None = None
 ) -> TransferError:
     """Classify a non-success response (see core.errors.error_for_status).
 
@@ -367,13 +392,7 @@ def classify_exception(
             kind=ErrorKind.PERMANENT,
         )
     if isinstance(e, requests.exceptions.SSLError) and "CERTIFICATE_VERIFY_FAILED" in str(e):
-        return TransferError(
-            "Server certificate not trusted",
-            f"The certificate of {host} could not be verified. If this server uses its own "
-            "certificate authority, set REQUESTS_CA_BUNDLE to a file holding its certificate "
-            "and restart upqueue.",
-            kind=ErrorKind.PERMANENT,
-        )
+        return untrusted_certificate(host)
     if isinstance(e, requests.exceptions.ConnectTimeout):
         message = f"{host} did not accept a connection in time while {action}."
     elif isinstance(e, requests.exceptions.ReadTimeout):
@@ -382,11 +401,22 @@ def classify_exception(
         # A send timeout: the connection stopped taking data for stall_timeout seconds.
         message = f"The connection to {host} stalled for {stall_timeout:g} s while {action}."
     else:
-        message = _connection_failure(e, host, action)
+        message = connection_failure(e, host, action)
     # The raw text (urllib3's "HTTPConnectionPool(...): Max retries exceeded ...") is for the log.
     log.info("connection problem with %s while %s: %s", host, action, e)
     # Whether and when it is tried again is the caller's retry policy to say, not this text.
     return TransferError("Connection problem", message, kind=ErrorKind.TRANSIENT)
+
+
+def untrusted_certificate(host: str) -> TransferError:
+    """The error for a server certificate that could not be verified."""
+    return TransferError(
+        "Server certificate not trusted",
+        f"The certificate of {host} could not be verified. If this server uses its own "
+        "certificate authority, set REQUESTS_CA_BUNDLE to a file holding its certificate "
+        "and restart upqueue.",
+        kind=ErrorKind.PERMANENT,
+    )
 
 
 _ERRNO_WORDS = {
@@ -399,7 +429,7 @@ _ERRNO_WORDS = {
 }
 
 
-def _connection_failure(e: BaseException, host: str, action: str) -> str:
+def connection_failure(e: BaseException, host: str, action: str) -> str:
     """ "Cannot connect to 127.0.0.1:1: connection refused …" from requests' nested errors."""
     cause = _innermost_os_error(e)
     if isinstance(cause, socket.gaierror):

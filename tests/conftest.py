@@ -10,6 +10,7 @@ pytest_plugins = [
     "tests.fixtures.xvfb",
     "tests.fixtures.s3",
     "tests.fixtures.chunked",
+    "tests.fixtures.tls",
     "tests.fixtures.plain_http",
     "tests.fixtures.geonode",
 ]

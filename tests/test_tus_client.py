@@ -187,6 +187,14 @@ def test_http_location_for_an_https_endpoint_stays_https() -> None:
         _resolve_location("https://up.example/files/", "http://up.example/files/x")
         == "https://up.example/files/x"
     )
+    assert (
+        _resolve_location("https://up.example:8443/files/", "http://up.example:8443/files/x")
+        == "https://up.example:8443/files/x"
+    )
+    assert (
+        _resolve_location("https://up.example:8443/files/", "http://up.example:8080/files/x")
+        == "http://up.example:8080/files/x"
+    )
     assert _resolve_location("https://a.example/files/", "x") == "https://a.example/files/x"
     assert _resolve_location("https://a.example/f/", "http://b.example/x") == "http://b.example/x"
 
@@ -257,7 +265,7 @@ def test_body_is_sent_in_block_size_reads(fault_proxy: ProxiedServer, tmp_path: 
     with Recording(str(f), 0, 3 * MiB, block_size=512 * 1024) as body:
         assert c.patch(url, 0, body)[0] == 3 * MiB
     c.close()
-    # urllib3 asks for its blocksize each time: ours, not its 16 KiB default.
+    # The body is asked for in blocks of the block size each time.
     assert set(asked) == {512 * 1024}
 
 
@@ -282,7 +290,7 @@ def test_one_client_shared_by_threads(
     assert not errors
     for i, f in enumerate(files):
         assert same_content(f, tus_server.stored_path(urls[i]))
-    assert len(client._sessions) == 4  # one session per thread
+    assert client.http.wire.connections() == 4  # one kept-alive connection per thread
 
 
 # -- checksum ----------------------------------------------------------------------------------

@@ -1,15 +1,24 @@
-"""HTTP plumbing the S3, chunked and plain HTTP transports share: one requests.Session per
-thread, bodies sent in large blocks, timeouts that detect a stalled send, proxies from the
-environment, and requests' exceptions turned into classified TransferErrors.
+"""HTTP plumbing every HTTP transport shares: per-thread connections, bodies sent in large
+blocks, timeouts that detect a stalled send, proxies from the environment (read once per host),
+the CA bundle, and failures without an answer turned into classified TransferErrors.
 
-Timeouts (as in the tus client): a request without a body waits ``(connect, read)``; one with a
-body ``(stall, read)``, because urllib3 keeps the connect timeout on the socket while it sends,
-so a block that cannot leave within ``stall`` seconds aborts the request (a transient error).
+Two paths, one configuration: :meth:`HttpSession.request` goes through one requests.Session per
+thread (S3, chunked and plain HTTP: forms, multipart files); :meth:`HttpSession.send` through
+core.transports.wire, a lean HTTP/1.1 client with one kept-alive connection per thread and
+origin, for the tus client's many small requests (issue 12: requests cost ~0.6 ms of Python per
+request).
+
+Timeouts: a request without a body waits ``(connect, read)``; one with a body ``(stall, read)``:
+urllib3 keeps the connect timeout on the socket while it sends (and the wire path bounds each
+send by ``stall``), so a body that stops leaving for ``stall`` seconds aborts the request (a
+transient error).
 """
 
 from __future__ import annotations
 
-import os
+import base64
+import logging
+import ssl
 import threading
 from collections.abc import Mapping
 from typing import Any, Protocol
@@ -17,7 +26,24 @@ from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
-from upqueue.core.errors import classify_exception
+from upqueue.core.errors import (
+    ErrorKind,
+    TransferError,
+    classify_exception,
+    connection_failure,
+    untrusted_certificate,
+)
+from upqueue.core.transports.wire import (
+    Body,
+    InvalidRequest,
+    NoAnswer,
+    Proxies,
+    Wire,
+    ca_bundle,
+)
+from upqueue.core.transports.wire_answer import Answer
+
+log = logging.getLogger(__name__)
 
 # A whole block must leave within the stall timeout; 256 KiB keeps links down to ~9 KB/s alive
 # at the default 30 s while costing nothing measurable in throughput.
@@ -50,6 +76,8 @@ class HttpSession:
         settings: the worker's settings (``connect_timeout``, ``stall_timeout``, ``read_timeout``).
         headers: sent with every request (a target's custom headers, auth headers).
         auth: requests-style basic auth.
+        verify: True (REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE if set, else the default bundle),
+            False, or a CA bundle file or directory.
     """
 
     def __init__(
@@ -59,6 +87,7 @@ class HttpSession:
         headers: Mapping[str, str] | None = None,
         auth: tuple[str, str] | None = None,
         block_size: int = BLOCK_SIZE,
+        verify: bool | str = True,
     ) -> None:
         self.connect_timeout = float(settings.get("connect_timeout", 10.0))
         self.stall_timeout = float(settings.get("stall_timeout", 30.0))
@@ -66,10 +95,49 @@ class HttpSession:
         self.headers = dict(headers or {})
         self.auth = auth
         self.block_size = block_size
+        self.verify = ca_bundle() if verify is True else verify
         self._local = threading.local()
         self._lock = threading.Lock()
         self._sessions: list[requests.Session] = []
-        self._proxies: dict[str, dict[str, str]] = {}
+        self._proxies = Proxies()
+        self.wire = Wire(verify=self.verify, proxies=self._proxies, block_size=block_size)
+        # The headers every request on the wire path carries (auth as requests encodes it).
+        named = {name.lower() for name in self.headers}
+        self._wire_headers = {} if "user-agent" in named else {"User-Agent": "upqueue"}
+        self._wire_headers.update(self.headers)
+        if auth is not None:
+            self._wire_headers["Authorization"] = _basic(*auth)
+
+    def send(
+        self,
+        method: str,
+        url: str,
+        *,
+        action: str,
+        headers: Mapping[str, str] | None = None,
+        body: Body | None = None,
+    ) -> Answer:
+        """Send one request on the wire path (the answer read whole; redirects not followed).
+
+        Raises:
+            TransferError: no answer (connection, timeout, certificate, a stalled send), or a
+                URL or header that cannot be sent, classified.
+            Whatever ``body.read`` raises (TransferStopped, a file-changed TransferError).
+        """
+        all_headers = {**self._wire_headers, **headers} if headers else self._wire_headers
+        first_timeout = self.connect_timeout if body is None else self.stall_timeout
+        try:
+            return self.wire.request(
+                method,
+                url,
+                all_headers,
+                body,
+                connect_timeout=first_timeout,
+                send_timeout=first_timeout,
+                read_timeout=self.read_timeout,
+            )
+        except (NoAnswer, InvalidRequest) as e:
+            raise _no_answer(e, url, action, self.stall_timeout) from e
 
     def request(
         self,
@@ -112,12 +180,13 @@ class HttpSession:
             raise classify_exception(e, url, action, stall_timeout=self.stall_timeout) from e
 
     def close(self) -> None:
-        """Close every thread's session (their pooled connections)."""
+        """Close every thread's session and wire connections."""
         with self._lock:
             sessions, self._sessions = self._sessions, []
         for s in sessions:
             s.close()
         self._local = threading.local()
+        self.wire.close()
 
     def _session(self) -> requests.Session:
         session: requests.Session | None = getattr(self._local, "session", None)
@@ -130,7 +199,7 @@ class HttpSession:
             session.auth = self.auth
             # Proxies are read once per host below; REQUESTS_CA_BUNDLE is honoured there too.
             session.trust_env = False
-            session.verify = _ca_bundle()
+            session.verify = self.verify
             self._local.session = session
             with self._lock:
                 self._sessions.append(session)
@@ -138,14 +207,41 @@ class HttpSession:
 
     def _proxies_for(self, url: str) -> dict[str, str]:
         """HTTP(S)_PROXY / NO_PROXY for this URL's scheme and host, read once per host."""
-        parts = urlsplit(url)
-        key = f"{parts.scheme}://{parts.netloc}"
-        proxies = self._proxies.get(key)
-        if proxies is None:
-            proxies = requests.utils.get_environ_proxies(key)
-            self._proxies[key] = proxies
-        return proxies
+        return self._proxies.environ_for(url)
 
 
-def _ca_bundle() -> bool | str:
-    return os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
+def _basic(username: str, password: str) -> str:
+    """An Authorization header's value for basic auth, encoded as requests encodes it."""
+    try:
+        pair = f"{username}:{password}".encode("latin-1")
+    except UnicodeEncodeError:
+        pair = f"{username}:{password}".encode()
+    return "Basic " + base64.b64encode(pair).decode("ascii")
+
+
+def _no_answer(
+    e: NoAnswer | InvalidRequest, url: str, action: str, stall_timeout: float
+) -> TransferError:
+    """A request on the wire path that got no answer, as classify_exception says it for requests."""
+    host = urlsplit(url).netloc or url
+    if isinstance(e, InvalidRequest):
+        return TransferError(
+            "Invalid server address",
+            f"{url} cannot be used ({e}). Check the target's URL and headers.",
+            kind=ErrorKind.PERMANENT,
+        )
+    cause = e.cause
+    if isinstance(cause, ssl.SSLCertVerificationError) or (
+        isinstance(cause, ssl.SSLError) and "CERTIFICATE_VERIFY_FAILED" in str(cause)
+    ):
+        return untrusted_certificate(host)
+    if isinstance(cause, TimeoutError) and e.phase == "connect":
+        message = f"{host} did not accept a connection in time while {action}."
+    elif isinstance(cause, TimeoutError) and e.phase == "send":
+        message = f"The connection to {host} stalled for {stall_timeout:g} s while {action}."
+    elif isinstance(cause, TimeoutError):
+        message = f"{host} took too long to answer while {action}."
+    else:
+        message = connection_failure(cause, host, action)
+    log.info("connection problem with %s while %s: %s", host, action, e)
+    return TransferError("Connection problem", message, kind=ErrorKind.TRANSIENT)

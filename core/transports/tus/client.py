@@ -1,4 +1,7 @@
-"""The tus 1.0 client: one method per protocol request, over requests, with errors classified.
+"""The tus 1.0 client: one method per protocol request, with errors classified.
+
+Requests go through core.transports.session.HttpSession's wire path (a kept-alive connection
+per thread and origin, no requests underneath: a small file costs two requests, issue 12).
 
 Nothing here retries or sleeps: every failure becomes a :class:`TransferError` whose ``kind``
 tells the caller what to do (see PROTOCOLS.md §I). The PATCH loop lives in core.transports.tus.transfer.
@@ -7,19 +10,12 @@ tells the caller what to do (see PROTOCOLS.md §I). The PATCH loop lives in core
 from __future__ import annotations
 
 import base64
-import os
-import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
-from urllib.parse import urlsplit
 
-import requests
-import requests.auth
-import requests.utils
-from requests.adapters import HTTPAdapter
-from upqueue.core.errors import ErrorKind, TransferError, classify_exception, error_for_response
+from upqueue.core.errors import ErrorKind, TransferError, error_for_response
 from upqueue.core.filereader import FileSlice
+from upqueue.core.transports.session import HttpSession
 from upqueue.core.transports.tus.headers import (
     csv_values,
     decode_metadata,
@@ -29,6 +25,7 @@ from upqueue.core.transports.tus.headers import (
     require_tus_answer,
     resolve_location,
 )
+from upqueue.core.transports.wire_answer import Answer
 
 TUS_VERSION = "1.0.0"
 OFFSET_CONTENT_TYPE = "application/offset+octet-stream"
@@ -86,61 +83,46 @@ def choose_checksum(caps: ServerCaps) -> str | None:
     return next((a for a in PREFERRED_CHECKSUMS if a in offered), None)
 
 
-class _BlockSizeAdapter(HTTPAdapter):
-    """HTTPAdapter whose connections send bodies in ``block_size`` pieces (urllib3's is 16 KiB)."""
-
-    def __init__(self, block_size: int) -> None:
-        self._block_size = block_size
-        super().__init__()
-
-    def init_poolmanager(self, *args: Any, **pool_kwargs: Any) -> None:
-        pool_kwargs["blocksize"] = self._block_size
-        super().init_poolmanager(*args, **pool_kwargs)
-
-
 class TusClient:
-    """A tus 1.0 client. Thread-safe: each thread gets its own requests.Session.
+    """A tus 1.0 client. Thread-safe: each thread keeps its own connection per origin.
 
-    Timeouts: requests without a body use ``(connect_timeout, read_timeout)``. Requests with a
-    body use ``(stall_timeout, read_timeout)``: urllib3 keeps the connect timeout on the socket
-    while it sends the body, so one block that cannot be sent within ``stall_timeout`` seconds
-    aborts the request (a transient ConnectionError). ``read_timeout`` bounds waiting for the
-    answer once the body is sent.
-
-    Python's sendall timeout covers the whole call, not each partial send, so a link slower
-    than ``block_size / stall_timeout`` (1 MiB / 30 s, about 35 KB/s) looks stalled: give slow
-    targets a smaller ``block_size``.
+    Timeouts: requests without a body connect within ``connect_timeout``. Requests with a body
+    connect within ``stall_timeout`` and end when the socket takes no more of the body for
+    ``stall_timeout`` seconds (a transient "stalled" error), however slow the link, since each
+    send is bounded rather than each block. ``read_timeout`` bounds waiting for the answer once
+    the body is sent. Proxies are read from the environment once per host, and a CA bundle
+    named the way requests reads it (REQUESTS_CA_BUNDLE) is honoured.
     """
 
     def __init__(
         self,
         *,
         headers: dict[str, str] | None = None,
-        auth: requests.auth.AuthBase | tuple[str, str] | None = None,
+        auth: tuple[str, str] | None = None,
         connect_timeout: float = 10.0,
         stall_timeout: float = 30.0,
         read_timeout: float = 60.0,
         verify: bool | str = True,
         block_size: int = 1 << 20,
     ) -> None:
-        self.headers = dict(headers or {})
+        self.http = HttpSession(
+            {
+                "connect_timeout": connect_timeout,
+                "stall_timeout": stall_timeout,
+                "read_timeout": read_timeout,
+            },
+            headers=headers,
+            auth=auth,
+            block_size=block_size,
+            verify=verify,
+        )
+        self.headers = self.http.headers
         self.auth = auth
         self.connect_timeout = connect_timeout
         self.stall_timeout = stall_timeout
         self.read_timeout = read_timeout
-        # The environment is read once here and per host in _proxies_for, not on every request
-        # (requests' trust_env re-reads proxies and ~/.netrc per call: a quarter of the CPU
-        # of a small-file upload). A CA bundle named the way requests reads it is honoured.
-        if verify is True:
-            verify = (
-                os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
-            )
-        self.verify = verify
-        self._proxies: dict[str, dict[str, str]] = {}
+        self.verify = self.http.verify
         self.block_size = block_size
-        self._local = threading.local()
-        self._sessions: list[requests.Session] = []
-        self._lock = threading.Lock()
         # Max size per endpoint from discover(), so a 413 can say what the limit is.
         self._max_sizes: dict[str, int] = {}
 
@@ -298,30 +280,10 @@ class TusClient:
         raise error_for_response(resp, action)
 
     def close(self) -> None:
-        """Close every thread's session (their pooled connections)."""
-        with self._lock:
-            sessions, self._sessions = self._sessions, []
-        for s in sessions:
-            s.close()
-        self._local = threading.local()
+        """Close every thread's connections."""
+        self.http.close()
 
     # -- plumbing ----------------------------------------------------------------------------
-
-    def _session(self) -> requests.Session:
-        session: requests.Session | None = getattr(self._local, "session", None)
-        if session is None:
-            session = requests.Session()
-            adapter = _BlockSizeAdapter(self.block_size)
-            session.mount("http://", adapter)
-            session.mount("https://", adapter)
-            session.headers.update(self.headers)
-            session.auth = self.auth
-            session.verify = self.verify
-            session.trust_env = False
-            self._local.session = session
-            with self._lock:
-                self._sessions.append(session)
-        return session
 
     def _send(
         self,
@@ -331,42 +293,13 @@ class TusClient:
         action: str,
         headers: dict[str, str] | None = None,
         body: FileSlice | None = None,
-    ) -> requests.Response:
+    ) -> Answer:
         all_headers = dict(headers or {})
         if method != "OPTIONS":
             all_headers["Tus-Resumable"] = TUS_VERSION
-        if body is not None:
-            # Set explicitly: requests would omit it for an empty slice (a falsy body).
-            all_headers["Content-Length"] = str(len(body))
-        timeout = (
-            (self.stall_timeout, self.read_timeout)
-            if body is not None
-            else (self.connect_timeout, self.read_timeout)
-        )
-        try:
-            return self._session().request(
-                method,
-                url,
-                headers=all_headers,
-                data=body if body is not None and len(body) else None,
-                timeout=timeout,
-                proxies=self._proxies_for(url),
-                # A redirected POST becomes a GET in requests, and a streamed body cannot be
-                # replayed: a redirect is reported instead of followed.
-                allow_redirects=False,
-            )
-        except requests.RequestException as e:
-            raise classify_exception(e, url, action, stall_timeout=self.stall_timeout) from e
-
-    def _proxies_for(self, url: str) -> dict[str, str]:
-        """HTTP(S)_PROXY / NO_PROXY for this URL's scheme and host, read once per host."""
-        parts = urlsplit(url)
-        key = f"{parts.scheme}://{parts.netloc}"
-        proxies = self._proxies.get(key)
-        if proxies is None:
-            proxies = requests.utils.get_environ_proxies(key)
-            self._proxies[key] = proxies
-        return proxies
+        # Redirects are never followed: a streamed body cannot be replayed, and a redirected
+        # POST would lose its meaning; a 3xx is reported instead (core.errors).
+        return self.http.send(method, url, action=action, headers=all_headers, body=body)
 
 
 __all__ = [
