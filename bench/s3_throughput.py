@@ -93,6 +93,9 @@ def run_upqueue(
             raise RuntimeError(f"upqueue ended {upload['status']}: {upload.get('error_message')}")
         return {
             "seconds": parse_iso(upload["finished_at"]) - t0,
+            "start_delay": parse_iso(upload["started_at"]) - t0
+            if upload.get("started_at")
+            else None,
             "cpu_seconds": cpu,
             "peak_rss": worker.peak_rss(),
         }
