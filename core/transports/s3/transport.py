@@ -93,6 +93,8 @@ class S3Transport(Transport):
             "content-type",
             "x-amz-date",
             "x-amz-content-sha256",
+            "x-amz-checksum-algorithm",
+            "x-amz-checksum-crc32",
         }
     )
     form = TargetForm(
