@@ -284,9 +284,11 @@ def test_connection_reset_mid_part_resumes_without_resending_held_parts(
     assert part_puts(proxy) == [1, 2, 2, 3]
 
 
+@pytest.mark.parametrize("parallel", [1, 3])
 def test_server_error_on_a_part_is_transient(
-    tmp_path: Path, s3_bucket: S3Bucket, proxy: FaultProxy
+    tmp_path: Path, s3_bucket: S3Bucket, proxy: FaultProxy, parallel: int
 ) -> None:
+    """The part's own error ends the send, not the stop it causes in the parts beside it."""
     src = make_file(tmp_path / "busy.bin", 11 * MIB)
     url = f"{proxy.base_url}/{s3_bucket.name}"
     proxy.respond(
@@ -296,7 +298,7 @@ def test_server_error_on_a_part_is_transient(
         nth=1,
     )
     with pytest.raises(TransferError) as info:
-        transport(url, parallel_parts=1).send(job_for(src), None, hooks := RecordingHooks())
+        transport(url, parallel_parts=parallel).send(job_for(src), None, hooks := RecordingHooks())
     assert info.value.kind == ErrorKind.TRANSIENT and "SlowDown" in info.value.message
     transport(url).send(job_for(src), hooks.state, hooks)
     assert s3_bucket.get(src.name) == src.read_bytes()

@@ -158,6 +158,15 @@ def send_parts(
         hooks.check_stop()
 
     def one_part(number: int) -> tuple[Part, bytes | None, bool]:
+        try:
+            return send_one(number)
+        except BaseException:
+            # Stop the other parts at once (and one that this thread would start next, with
+            # a single part at a time): the first failure ends the send.
+            stop.set()
+            raise
+
+    def send_one(number: int) -> tuple[Part, bytes | None, bool]:
         start = (number - 1) * part_size
         length = min(part_size, size - start)
         have = held.get(number)
@@ -246,6 +255,12 @@ def send_parts(
             for fut in pending:
                 fut.cancel()
         pool.shutdown(wait=True)
+    if isinstance(failure, TransferStopped):
+        # A failed part stops the others: the failure itself is what the send ends with.
+        errors = [f.exception() for f in futures if not f.cancelled()]
+        failure = next(
+            (e for e in errors if e is not None and not isinstance(e, TransferStopped)), failure
+        )
     if failure is not None:
         # A stop that a part thread saw first surfaces as the engine's own stop reason.
         if isinstance(failure, TransferStopped):
