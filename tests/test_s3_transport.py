@@ -334,6 +334,28 @@ def test_rclone_dropping_the_upload_ends_in_started_over(
     assert sent.remote_state["done"][src.name].endswith("-3")
 
 
+def test_a_server_refusing_the_crc32_request_gets_content_md5(
+    tmp_path: Path, s3_bucket: S3Bucket, proxy: FaultProxy
+) -> None:
+    """A store that answers 400 to CreateMultipartUpload with x-amz-checksum-algorithm is asked
+    again without it, and its parts carry Content-MD5."""
+    src = make_file(tmp_path / "old-store.bin", 11 * MIB)
+    proxy.respond(
+        "POST",
+        400,
+        nth=1,
+        body="<Error><Code>InvalidArgument</Code><Message>x-amz-checksum-algorithm</Message></Error>",
+    )
+    hooks = RecordingHooks()
+    transport(f"{proxy.base_url}/{s3_bucket.name}").send(job_for(src), None, hooks)
+    assert s3_bucket.get(src.name) == src.read_bytes()
+    posts = proxy.requests("POST")
+    assert "x-amz-checksum-algorithm" in posts[0].headers
+    assert "x-amz-checksum-algorithm" not in posts[1].headers
+    assert hooks.states[0] and hooks.states[0]["checksum"] == "md5"
+    assert all("content-md5" in s.headers for s in proxy.requests("PUT"))
+
+
 def test_etag_mismatch_fails_with_both_figures(
     tmp_path: Path, s3_bucket: S3Bucket, proxy: FaultProxy
 ) -> None:

@@ -427,10 +427,7 @@ class S3Transport(Transport):
                 )
         else:
             part_size = choose_part_size(size, self.part_size)
-            upload_id, crc = self.client.start_multipart(
-                key, self._metadata(job), crc32=self.checksum == "auto"
-            )
-            checksum = "crc32" if crc else "md5"
+            upload_id, checksum = self._start(key, job)
             ledger.add(self.location.host, self.location.bucket, key, upload_id)
             hooks.on_remote_state(
                 self._state(key, upload_id, part_size, done, checksum), result_url=None
@@ -455,6 +452,19 @@ class S3Transport(Transport):
             md5s = [m for m in outcome.md5s if m is not None]
             verify_etag(key, completed.etag, multipart_etag(md5s))
         return completed.etag
+
+    def _start(self, key: str, job: UploadJob) -> tuple[str, str]:
+        """CreateMultipartUpload, asking for CRC32 checksums with ``auto``: the upload id and
+        the parts' checksum. A server that refuses the request for the CRC32 header (400, 501)
+        is asked once more without it, and gets Content-MD5."""
+        if self.checksum == "auto":
+            try:
+                upload_id, crc = self.client.start_multipart(key, self._metadata(job), crc32=True)
+                return upload_id, "crc32" if crc else "md5"
+            except TransferError as exc:
+                if exc.status not in (400, 501):
+                    raise
+        return self.client.start_multipart(key, self._metadata(job))[0], "md5"
 
     def _still_there(self, key: str, etag: str) -> bool:
         head = self.client.head_object(key)
