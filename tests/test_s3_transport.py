@@ -10,7 +10,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from upqueue.core.errors import ErrorKind, TransferError, TransferStopped
+from upqueue.core.errors import ErrorKind, TransferError, TransferStopped, UpqueueError
 from upqueue.core.transports.s3 import ledger
 from upqueue.core.transports.s3.client import parse_location
 from upqueue.core.transports.s3.parts import MIB, choose_part_size
@@ -449,3 +449,12 @@ def test_a_datasets_members_go_side_by_side(tmp_path: Path, s3_bucket: S3Bucket)
     assert [m for k, m in again.events if k == "restarted"] == [
         "gis/roads.dbf is no longer on the server as it was sent; it is sent again."
     ]
+
+
+def test_the_checksum_option_takes_auto_or_md5() -> None:
+    fields = {"url": "http://127.0.0.1:9/bucket", "username": ACCESS_KEY}
+    for good in ("auto", "md5", "MD5", ""):
+        S3Transport.check_target({**fields, "options": {"checksum": good}})
+    with pytest.raises(UpqueueError) as info:
+        S3Transport.check_target({**fields, "options": {"checksum": "sha1"}})
+    assert "auto, md5" in info.value.message and "sha1" in info.value.message
