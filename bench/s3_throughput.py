@@ -21,12 +21,15 @@ import time
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from bench.common import (
     DEFAULT_WORK,
+    RESULTS,
     GiB,
     MiB,
     Table,
@@ -40,7 +43,7 @@ from bench.common import (
     warm,
     write_results,
 )
-from bench.measure import run_child, wait_for_quiet
+from bench.measure import PySpy, SystemCpu, run_child, wait_for_quiet
 from tests.fixtures.s3 import ACCESS_KEY, SECRET_KEY, S3Server, start_seaweedfs
 from tests.fixtures.tus import make_file
 
@@ -74,15 +77,25 @@ def run_upqueue(
                 "multipart_threshold_mib": args.part_mib,
             },
         )
+        spy = (
+            PySpy(worker.pid, RESULTS / f"pyspy-s3-r{round_no}.txt", gil=args.profile == "gil")
+            if args.profile
+            else None
+        )
         cpu0, t0 = worker.cpu_seconds(), time.time()
         upload_id = api.add_uploads([str(path)], "bench")["ids"][0]
         wait_all_ended(api, 1, TIMEOUT)
+        if spy is not None:
+            spy.stop()
         upload = api.upload(upload_id)["upload"]
         cpu = worker.cpu_seconds() - cpu0
         if upload["status"] != "done":
             raise RuntimeError(f"upqueue ended {upload['status']}: {upload.get('error_message')}")
         return {
             "seconds": parse_iso(upload["finished_at"]) - t0,
+            "start_delay": parse_iso(upload["started_at"]) - t0
+            if upload.get("started_at")
+            else None,
             "cpu_seconds": cpu,
             "peak_rss": worker.peak_rss(),
         }
@@ -163,6 +176,12 @@ def run_boto3(
     }
 
 
+def server_cpu(server: S3Server) -> float:
+    """CPU seconds ``weed mini`` (one process: master, volume, filer and S3 gateway) has used."""
+    times = psutil.Process(server.proc.pid).cpu_times()
+    return float(times.user + times.system)
+
+
 CLIENTS = {"upqueue": run_upqueue, "rclone": run_rclone, "boto3": run_boto3}
 
 
@@ -174,6 +193,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--clients", default="upqueue,rclone,boto3")
     parser.add_argument("--work", type=Path, default=DEFAULT_WORK / "s3")
+    parser.add_argument(
+        "--profile",
+        nargs="?",
+        const="wall",
+        choices=("wall", "gil"),
+        help="py-spy the upqueue worker (collapsed stacks in bench/results/)",
+    )
     args = parser.parse_args(argv)
     clients = [c for c in args.clients.split(",") if c]
     work = args.work
@@ -198,7 +224,10 @@ def main(argv: list[str] | None = None) -> int:
                 key = f"r{round_no}-{name}/payload.bin"
                 warm(path)
                 load = wait_for_quiet()
+                server_cpu0, busy = server_cpu(server), SystemCpu()
                 figures = CLIENTS[name](server, bucket, key, path, args, work, round_no)
+                figures["server_cpu_seconds"] = server_cpu(server) - server_cpu0
+                figures["machine_busy_seconds"] = busy.busy_seconds()
                 head = client.head_object(key)
                 stored_key = key
                 if head is None or int(head.headers.get("Content-Length", -1)) != size:
@@ -214,23 +243,33 @@ def main(argv: list[str] | None = None) -> int:
                 print(
                     f"round {round_no} {name:8} {size / MiB / figures['seconds']:7.1f} MB/s "
                     f"cpu {figures['cpu_seconds'] / (size / GiB):5.2f} s/GiB "
-                    f"rss {figures['peak_rss'] / MiB:6.1f} MB  etag {figures['etag']}",
+                    f"rss {figures['peak_rss'] / MiB:6.1f} MB  "
+                    f"server cpu {figures['server_cpu_seconds'] / (size / GiB):5.2f} s/GiB "
+                    f"machine {figures['machine_busy_seconds'] / figures['seconds']:4.2f} cores "
+                    f"etag {figures['etag']}",
                     flush=True,
                 )
     finally:
         server.stop()
     etags = {r["etag"] for r in runs}
     summary: dict[str, Any] = {}
-    table = Table(["client", "MB/s", "CPU s/GiB", "peak RSS MB"])
+    table = Table(["client", "MB/s", "CPU s/GiB", "server CPU s/GiB", "peak RSS MB"])
     for name in clients:
         mine = [r for r in runs if r["client"] == name]
         summary[name] = {
             "mb_s": median([size / MiB / r["seconds"] for r in mine]),
             "cpu_s_per_gib": median([r["cpu_seconds"] / (size / GiB) for r in mine]),
+            "server_cpu_s_per_gib": median([r["server_cpu_seconds"] / (size / GiB) for r in mine]),
             "peak_rss_mb": median([r["peak_rss"] / MiB for r in mine]),
         }
         s = summary[name]
-        table.add(name, f"{s['mb_s']:.1f}", f"{s['cpu_s_per_gib']:.2f}", f"{s['peak_rss_mb']:.1f}")
+        table.add(
+            name,
+            f"{s['mb_s']:.1f}",
+            f"{s['cpu_s_per_gib']:.2f}",
+            f"{s['server_cpu_s_per_gib']:.2f}",
+            f"{s['peak_rss_mb']:.1f}",
+        )
     print(table.render())
     ok = len(etags) == 1
     print(f"ETags: {'all equal' if ok else 'DIFFER: ' + ', '.join(sorted(etags))}")

@@ -10,7 +10,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from upqueue.core.errors import ErrorKind, TransferError, TransferStopped
+from upqueue.core.errors import ErrorKind, TransferError, TransferStopped, UpqueueError
 from upqueue.core.transports.s3 import ledger
 from upqueue.core.transports.s3.client import parse_location
 from upqueue.core.transports.s3.parts import MIB, choose_part_size
@@ -126,18 +126,30 @@ def test_small_file_is_one_put_with_content_md5(
     assert sent.result_url and sent.result_url.endswith(f"/{s3_bucket.name}/in/{src.name}")
 
 
+@pytest.mark.parametrize(
+    ("checksum", "header", "used"),
+    [("auto", "x-amz-checksum-crc32", "crc32"), ("md5", "content-md5", "md5")],
+)
 def test_96_mib_multipart_identical_etag_checked_state_before_first_part(
-    tmp_path: Path, s3_bucket: S3Bucket, proxy: FaultProxy
+    tmp_path: Path, s3_bucket: S3Bucket, proxy: FaultProxy, checksum: str, header: str, used: str
 ) -> None:
+    """SeaweedFS confirms CRC32 checksums: ``auto`` sends x-amz-checksum-crc32 on every part
+    (and no Content-MD5); ``md5`` sends Content-MD5 on every part."""
     src = make_file(tmp_path / "big.bin", 96 * MIB)
-    t = transport(f"{proxy.base_url}/{s3_bucket.name}", part_size_mib=8, parallel_parts=3)
+    t = transport(
+        f"{proxy.base_url}/{s3_bucket.name}", part_size_mib=8, parallel_parts=3, checksum=checksum
+    )
     hooks = RecordingHooks()
     sent = t.send(job_for(src), None, hooks)
     assert s3_bucket.get(src.name) == src.read_bytes()
     assert sorted(part_puts(proxy)) == list(range(1, 13))
-    assert all("content-md5" in s.headers for s in proxy.requests("PUT"))
+    puts = proxy.requests("PUT")
+    assert all(header in s.headers for s in puts), [sorted(s.headers) for s in puts]
+    other = "content-md5" if header != "content-md5" else "x-amz-checksum-crc32"
+    assert not any(other in s.headers for s in puts)
     first = hooks.states[0]
     assert first and first["upload_id"] and first["part_size"] == 8 * MIB
+    assert first["checksum"] == used
     # The upload id was stored before any part went out (the first progress comes after).
     assert hooks.progress[-1] == src.stat().st_size
     assert sent.remote_state["done"][src.name].endswith("-12")
@@ -272,9 +284,11 @@ def test_connection_reset_mid_part_resumes_without_resending_held_parts(
     assert part_puts(proxy) == [1, 2, 2, 3]
 
 
+@pytest.mark.parametrize("parallel", [1, 3])
 def test_server_error_on_a_part_is_transient(
-    tmp_path: Path, s3_bucket: S3Bucket, proxy: FaultProxy
+    tmp_path: Path, s3_bucket: S3Bucket, proxy: FaultProxy, parallel: int
 ) -> None:
+    """The part's own error ends the send, not the stop it causes in the parts beside it."""
     src = make_file(tmp_path / "busy.bin", 11 * MIB)
     url = f"{proxy.base_url}/{s3_bucket.name}"
     proxy.respond(
@@ -284,7 +298,7 @@ def test_server_error_on_a_part_is_transient(
         nth=1,
     )
     with pytest.raises(TransferError) as info:
-        transport(url, parallel_parts=1).send(job_for(src), None, hooks := RecordingHooks())
+        transport(url, parallel_parts=parallel).send(job_for(src), None, hooks := RecordingHooks())
     assert info.value.kind == ErrorKind.TRANSIENT and "SlowDown" in info.value.message
     transport(url).send(job_for(src), hooks.state, hooks)
     assert s3_bucket.get(src.name) == src.read_bytes()
@@ -300,6 +314,8 @@ def test_rclone_dropping_the_upload_ends_in_started_over(
         transport(url).send(job_for(src), None, hooks)
     stored = hooks.state
     assert stored and stored["upload_id"]
+    # rclone ignores x-amz-checksum-algorithm (it would not check a CRC32): Content-MD5.
+    assert stored["checksum"] == "md5"
     # One part arrives whole, the next damaged in transit (its bytes no longer match its
     # Content-MD5): rclone rejects it and drops the whole multipart upload with it.
     client, upload_id = rclone_bucket.client(), stored["upload_id"]
@@ -318,6 +334,28 @@ def test_rclone_dropping_the_upload_ends_in_started_over(
     assert sent.remote_state["done"][src.name].endswith("-3")
 
 
+def test_a_server_refusing_the_crc32_request_gets_content_md5(
+    tmp_path: Path, s3_bucket: S3Bucket, proxy: FaultProxy
+) -> None:
+    """A store that answers 400 to CreateMultipartUpload with x-amz-checksum-algorithm is asked
+    again without it, and its parts carry Content-MD5."""
+    src = make_file(tmp_path / "old-store.bin", 11 * MIB)
+    proxy.respond(
+        "POST",
+        400,
+        nth=1,
+        body="<Error><Code>InvalidArgument</Code><Message>x-amz-checksum-algorithm</Message></Error>",
+    )
+    hooks = RecordingHooks()
+    transport(f"{proxy.base_url}/{s3_bucket.name}").send(job_for(src), None, hooks)
+    assert s3_bucket.get(src.name) == src.read_bytes()
+    posts = proxy.requests("POST")
+    assert "x-amz-checksum-algorithm" in posts[0].headers
+    assert "x-amz-checksum-algorithm" not in posts[1].headers
+    assert hooks.states[0] and hooks.states[0]["checksum"] == "md5"
+    assert all("content-md5" in s.headers for s in proxy.requests("PUT"))
+
+
 def test_etag_mismatch_fails_with_both_figures(
     tmp_path: Path, s3_bucket: S3Bucket, proxy: FaultProxy
 ) -> None:
@@ -333,10 +371,59 @@ def test_etag_mismatch_fails_with_both_figures(
         "</CompleteMultipartUploadResult>",
     )
     with pytest.raises(TransferError) as info:
+        transport(url, checksum="md5").send(job_for(src), None, RecordingHooks())
+    assert info.value.title == "Upload verification failed"
+    local = info.value.message.split("gives ")[1].split(":")[0]
+    assert wrong in info.value.message and local.endswith("-3") and local != wrong
+
+
+def test_composite_crc32_mismatch_fails_with_both_figures(
+    tmp_path: Path, s3_bucket: S3Bucket, proxy: FaultProxy
+) -> None:
+    """CRC32 parts: the object's composite CRC32 in the completion answer is checked."""
+    src = make_file(tmp_path / "verify.bin", 11 * MIB)
+    url = f"{proxy.base_url}/{s3_bucket.name}"
+    wrong = "AAAAAA==-3"
+    proxy.respond(
+        "POST",
+        200,
+        nth=2,
+        headers={"Content-Type": "application/xml"},
+        body="<CompleteMultipartUploadResult><ETag>&quot;0123456789abcdef0123456789abcdef-3"
+        f"&quot;</ETag><ChecksumCRC32>{wrong}</ChecksumCRC32></CompleteMultipartUploadResult>",
+    )
+    with pytest.raises(TransferError) as info:
         transport(url).send(job_for(src), None, RecordingHooks())
     assert info.value.title == "Upload verification failed"
     local = info.value.message.split("gives ")[1].split(":")[0]
     assert wrong in info.value.message and local.endswith("-3") and local != wrong
+
+
+@pytest.mark.parametrize(
+    ("answer", "figure"),
+    [
+        (
+            {"ETag": '"0123456789abcdef0123456789abcdef"', "x-amz-checksum-crc32": "AAAAAA=="},
+            "CRC32",
+        ),
+        ({"ETag": '"0123456789abcdef0123456789abcdef"'}, "ETag"),
+    ],
+)
+def test_a_part_answer_that_does_not_prove_the_crc32_is_damage(
+    tmp_path: Path, s3_bucket: S3Bucket, proxy: FaultProxy, answer: dict[str, str], figure: str
+) -> None:
+    """A part accepted with another CRC32 than ours, or with no CRC32 and an ETag that is not
+    the part's MD5, did not arrive as sent: a transient error (the part goes again)."""
+    src = make_file(tmp_path / "part.bin", 11 * MIB)
+    proxy.respond("PUT", 200, nth=1, headers=answer)
+    with pytest.raises(TransferError) as info:
+        transport(f"{proxy.base_url}/{s3_bucket.name}", parallel_parts=1).send(
+            job_for(src), None, RecordingHooks()
+        )
+    assert info.value.title == "Part damaged in transit", info.value.message
+    assert info.value.kind == ErrorKind.TRANSIENT
+    assert f"server's {figure}" in info.value.message
+    assert "0123456789abcdef" in info.value.message or "AAAAAA==" in info.value.message
 
 
 def test_a_datasets_members_go_side_by_side(tmp_path: Path, s3_bucket: S3Bucket) -> None:
@@ -362,3 +449,12 @@ def test_a_datasets_members_go_side_by_side(tmp_path: Path, s3_bucket: S3Bucket)
     assert [m for k, m in again.events if k == "restarted"] == [
         "gis/roads.dbf is no longer on the server as it was sent; it is sent again."
     ]
+
+
+def test_the_checksum_option_takes_auto_or_md5() -> None:
+    fields = {"url": "http://127.0.0.1:9/bucket", "username": ACCESS_KEY}
+    for good in ("auto", "md5", "MD5", ""):
+        S3Transport.check_target({**fields, "options": {"checksum": good}})
+    with pytest.raises(UpqueueError) as info:
+        S3Transport.check_target({**fields, "options": {"checksum": "sha1"}})
+    assert "auto, md5" in info.value.message and "sha1" in info.value.message

@@ -99,6 +99,19 @@ class Part:
     number: int
     etag: str  # without quotes
     size: int
+    crc32: str = ""  # base64 CRC32 of the part (uploads created with CRC32 checksums)
+
+
+@dataclass(frozen=True)
+class PartAnswer:
+    etag: str
+    crc32: str  # the x-amz-checksum-crc32 the server computed and answered with ("": none)
+
+
+@dataclass(frozen=True)
+class Completed:
+    etag: str
+    crc32: str  # the composite ChecksumCRC32 ("BASE64-N") of the object ("": none given)
 
 
 @dataclass(frozen=True)
@@ -110,6 +123,11 @@ class PendingUpload:
 
 def md5_b64(digest: bytes) -> str:
     return base64.b64encode(digest).decode("ascii")
+
+
+def crc32_b64(value: int) -> str:
+    """S3's form of a CRC32: its 4 big-endian bytes in base64."""
+    return base64.b64encode(value.to_bytes(4, "big")).decode("ascii")
 
 
 class S3Client:
@@ -154,10 +172,23 @@ class S3Client:
     # -- multipart ---------------------------------------------------------------------------
 
     def create_multipart(self, key: str, metadata: dict[str, str]) -> str:
+        return self.start_multipart(key, metadata)[0]
+
+    def start_multipart(
+        self, key: str, metadata: dict[str, str], *, crc32: bool = False
+    ) -> tuple[str, bool]:
+        """CreateMultipartUpload; with ``crc32``, asks for CRC32 part checksums.
+
+        Returns:
+            the upload id, and whether the server confirmed CRC32 checksums (it answers with
+            ``x-amz-checksum-algorithm: CRC32``; a server that ignores the header does not).
+        """
         headers = {
             "Content-Type": "application/octet-stream",
             **{f"x-amz-meta-{k}": v for k, v in metadata.items()},
         }
+        if crc32:
+            headers["x-amz-checksum-algorithm"] = "CRC32"
         resp = self._call(
             "POST",
             key,
@@ -168,21 +199,36 @@ class S3Client:
         upload_id = xml_text(_xml(resp), "UploadId")
         if not upload_id:
             raise _protocol_error(resp, "no UploadId in the answer")
-        return upload_id
+        confirmed = resp.headers.get("x-amz-checksum-algorithm", "").upper() == "CRC32"
+        return upload_id, crc32 and confirmed
 
     def upload_part(
-        self, key: str, upload_id: str, number: int, body: FileSlice, md5: bytes
-    ) -> str:
+        self,
+        key: str,
+        upload_id: str,
+        number: int,
+        body: FileSlice | bytes,
+        md5: bytes | None,
+        *,
+        crc32: int | None = None,
+    ) -> PartAnswer:
+        """UploadPart with Content-MD5 (``md5``) or x-amz-checksum-crc32 (``crc32``), which the
+        server checks against what it received (BadDigest when they differ)."""
+        headers = {}
+        if md5 is not None:
+            headers["Content-MD5"] = md5_b64(md5)
+        if crc32 is not None:
+            headers["x-amz-checksum-crc32"] = crc32_b64(crc32)
         resp = self._call(
             "PUT",
             key,
             query={"partNumber": str(number), "uploadId": upload_id},
-            headers={"Content-MD5": md5_b64(md5)},
+            headers=headers,
             body=body,
             action=f"sending part {number}",
             gone_code="NoSuchUpload",
         )
-        return _etag(resp)
+        return PartAnswer(_etag(resp), resp.headers.get("x-amz-checksum-crc32", ""))
 
     def list_parts(self, key: str, upload_id: str) -> list[Part]:
         parts: list[Part] = []
@@ -211,9 +257,11 @@ class S3Client:
             if (xml_text(root, "IsTruncated") or "false").lower() != "true" or not marker:
                 return parts
 
-    def complete_multipart(self, key: str, upload_id: str, parts: list[Part]) -> str:
+    def complete_multipart(self, key: str, upload_id: str, parts: list[Part]) -> Completed:
         xml = "".join(
-            f'<Part><PartNumber>{p.number}</PartNumber><ETag>"{p.etag}"</ETag></Part>'
+            f'<Part><PartNumber>{p.number}</PartNumber><ETag>"{p.etag}"</ETag>'
+            + (f"<ChecksumCRC32>{p.crc32}</ChecksumCRC32>" if p.crc32 else "")
+            + "</Part>"
             for p in parts
         )
         data = f"<CompleteMultipartUpload>{xml}</CompleteMultipartUpload>".encode()
@@ -229,7 +277,9 @@ class S3Client:
         root = _xml(resp)
         if root.tag.rsplit("}", 1)[-1] == "Error":
             raise self._error(resp, "completing the multipart upload", "NoSuchUpload", root)
-        return (xml_text(root, "ETag") or "").strip('"')
+        return Completed(
+            (xml_text(root, "ETag") or "").strip('"'), xml_text(root, "ChecksumCRC32") or ""
+        )
 
     def abort_multipart(self, key: str, upload_id: str) -> None:
         self._call(

@@ -2,12 +2,15 @@
 
 Objects go to ``PREFIX/<file name>``; a dataset's members go side by side. Below the multipart
 threshold a file is one PUT; above it a multipart upload whose parts (sized so that 10,000
-cover the file, at least 5 MiB) go several at a time, each with Content-MD5.
+cover the file, at least 5 MiB) go several at a time, each with a checksum the server checks:
+CRC32 where the server confirms it takes CRC32 checksums (option ``checksum`` = ``auto``, the
+default), Content-MD5 otherwise (or always, with ``checksum`` = ``md5``).
 
 Remote state::
 
     {"protocol": "s3", "bucket": ..., "key": the object being sent or None,
      "upload_id": its multipart upload id or None (a single PUT), "part_size": bytes,
+     "checksum": "crc32" or "md5" (the parts' checksum; absent: "md5"),
      "done": {key: ETag of every member already complete}}
 
 It is reported before the first byte of an object (for a multipart upload: right after
@@ -15,10 +18,11 @@ CreateMultipartUpload, before the first part). The parts are never trusted from 
 every send() asks ListParts, skips the parts the server holds (same size and MD5), and sends the
 rest. A multipart upload the server lost (NoSuchUpload; rclone drops the whole upload when one
 part is rejected) starts over once within the send, and the history says "started over". The
-completed object's ETag is checked against the one computed locally.
+completed object's ETag (Content-MD5 parts) or composite CRC32 (CRC32 parts) is checked
+against the one computed locally.
 
 Target fields: ``url``, ``username`` (the access key id), the secret (keyring), and options
-``region``, ``part_size_mib``, ``parallel_parts``, ``multipart_threshold_mib``.
+``region``, ``part_size_mib``, ``parallel_parts``, ``multipart_threshold_mib``, ``checksum``.
 """
 
 from __future__ import annotations
@@ -57,12 +61,14 @@ from upqueue.core.transports.s3.parts import (
     part_count,
     send_parts,
 )
+from upqueue.core.transports.s3.verify import verify_crc, verify_etag
 from upqueue.core.transports.session import BLOCK_SIZE, HttpSession
 
 PROTOCOL = "s3"
 DEFAULT_PART_MIB = 16
 DEFAULT_PARALLEL = 4
 DEFAULT_THRESHOLD_MIB = 16
+CHECKSUMS = ("auto", "md5")
 STALE_AFTER_S = 3600.0  # an untracked upload younger than this may be a creation in flight
 TEST_OBJECT = ".upqueue-connection-test"
 
@@ -87,6 +93,8 @@ class S3Transport(Transport):
             "content-type",
             "x-amz-date",
             "x-amz-content-sha256",
+            "x-amz-checksum-algorithm",
+            "x-amz-checksum-crc32",
         }
     )
     form = TargetForm(
@@ -117,6 +125,16 @@ class S3Transport(Transport):
             OptionField(
                 "multipart_threshold_mib", "Multipart above (MiB):", str(DEFAULT_THRESHOLD_MIB)
             ),
+            OptionField(
+                "checksum",
+                "Part checksum:",
+                "auto",
+                tooltip=(
+                    "auto: CRC32 where the server confirms it checks CRC32 (a fifth of MD5's "
+                    "CPU), Content-MD5 elsewhere; md5: always Content-MD5. Either way the "
+                    "server checks every part and the whole object is verified at the end."
+                ),
+            ),
         ),
     )
 
@@ -136,6 +154,12 @@ class S3Transport(Transport):
                 raise UpqueueError(
                     "Invalid option", f"{name} must be a whole number, not {value!r}."
                 )
+        checksum = dict(fields.get("options") or {}).get("checksum")
+        if checksum not in (None, "") and str(checksum).strip().lower() not in CHECKSUMS:
+            raise UpqueueError(
+                "Invalid option",
+                f"checksum must be one of {', '.join(CHECKSUMS)}, not {checksum!r}.",
+            )
 
     def __init__(
         self, target: Mapping[str, Any], secret: str | None, settings: Mapping[str, Any]
@@ -147,6 +171,7 @@ class S3Transport(Transport):
         self.threshold = (
             _int_option(options, "multipart_threshold_mib", DEFAULT_THRESHOLD_MIB, 0) * MIB
         )
+        self.checksum = str(options.get("checksum") or "auto").strip().lower()
         headers = {str(k): str(v) for k, v in dict(target.get("headers") or {}).items()}
         self.session = HttpSession(settings, headers=headers)
         self.client = S3Client(
@@ -169,7 +194,7 @@ class S3Transport(Transport):
             )
         return Capabilities(
             resumable=True,
-            checksums=("md5",),
+            checksums=("md5", "crc32") if self.checksum == "auto" else ("md5",),
             datasets=True,
             terminable=True,
             details={
@@ -180,6 +205,7 @@ class S3Transport(Transport):
                 "part_size": self.part_size,
                 "parallel_parts": self.parallel,
                 "multipart_threshold": self.threshold,
+                "checksum": self.checksum,
             },
         )
 
@@ -204,15 +230,17 @@ class S3Transport(Transport):
             if key not in done:
                 mine = state if state and state.get("key") == key else None
                 done[key] = self._send_file(job, file, key, mine, done, hooks, base)
-                state = self._state(None, None, 0, done)
+                state = self._state(None, None, 0, done, "md5")
                 hooks.on_remote_state(state, result_url=self._result_url(job))
             base += file.fingerprint.size
             hooks.on_confirmed(base)
-        final = self._state(None, None, 0, done)
+        final = self._state(None, None, 0, done, "md5")
         return Sent(
             remote_state=final,
             result_url=self._result_url(job),
-            message=f"Uploaded to {self.location.describe()}; the ETag matches",
+            message=(
+                f"Uploaded to {self.location.describe()}; the server's checksums match the file"
+            ),
         )
 
     def terminate(self, remote_state: RemoteState) -> None:
@@ -357,7 +385,7 @@ class S3Transport(Transport):
                 hooks.on_progress(base + file.fingerprint.size)
                 return md5.hex()
         else:
-            hooks.on_remote_state(self._state(key, None, 0, done), result_url=None)
+            hooks.on_remote_state(self._state(key, None, 0, done, "md5"), result_url=None)
         with FileSlice(
             file.path,
             0,
@@ -370,7 +398,7 @@ class S3Transport(Transport):
             block_hint=getattr(hooks, "block_hint", None),
         ) as body:
             etag = self.client.put_object(key, body, md5, self._metadata(job))
-        self._verify(key, etag, md5.hex())
+        verify_etag(key, etag, md5.hex())
         return etag
 
     def _multipart(
@@ -386,6 +414,7 @@ class S3Transport(Transport):
         size = file.fingerprint.size
         upload_id = str(state["upload_id"]) if state and state.get("upload_id") else None
         part_size = int(state.get("part_size") or 0) if state else 0
+        checksum = str(state.get("checksum") or "md5") if state else "md5"
         held: dict[int, Part] = {}
         if upload_id:
             held = {p.number: p for p in self.client.list_parts(key, upload_id)}
@@ -398,9 +427,11 @@ class S3Transport(Transport):
                 )
         else:
             part_size = choose_part_size(size, self.part_size)
-            upload_id = self.client.create_multipart(key, self._metadata(job))
+            upload_id, checksum = self._start(key, job)
             ledger.add(self.location.host, self.location.bucket, key, upload_id)
-            hooks.on_remote_state(self._state(key, upload_id, part_size, done), result_url=None)
+            hooks.on_remote_state(
+                self._state(key, upload_id, part_size, done, checksum), result_url=None
+            )
         outcome = send_parts(
             self.client,
             key,
@@ -411,22 +442,29 @@ class S3Transport(Transport):
             hooks,
             base_offset=base,
             parallel=self.parallel,
+            checksum=checksum,
         )
-        etag = self.client.complete_multipart(key, upload_id, outcome.parts)
+        completed = self.client.complete_multipart(key, upload_id, outcome.parts)
         ledger.remove(self.location.host, self.location.bucket, upload_id)
-        self._verify(key, etag, multipart_etag(outcome.md5s))
-        return etag
+        if checksum == "crc32":
+            verify_crc(key, completed.etag, completed.crc32, outcome.parts)
+        else:
+            md5s = [m for m in outcome.md5s if m is not None]
+            verify_etag(key, completed.etag, multipart_etag(md5s))
+        return completed.etag
 
-    def _verify(self, key: str, server: str, local: str) -> None:
-        if not server or server.lower() == local.lower():
-            return
-        raise TransferError(
-            "Upload verification failed",
-            f"The server's ETag of {key} is {server}, but the file's content gives {local}: "
-            "the object on the server is not this file. Upload it again.",
-            kind=ErrorKind.PERMANENT,
-            server_text=f"ETag {server}",
-        )
+    def _start(self, key: str, job: UploadJob) -> tuple[str, str]:
+        """CreateMultipartUpload, asking for CRC32 checksums with ``auto``: the upload id and
+        the parts' checksum. A server that refuses the request for the CRC32 header (400, 501)
+        is asked once more without it, and gets Content-MD5."""
+        if self.checksum == "auto":
+            try:
+                upload_id, crc = self.client.start_multipart(key, self._metadata(job), crc32=True)
+                return upload_id, "crc32" if crc else "md5"
+            except TransferError as exc:
+                if exc.status not in (400, 501):
+                    raise
+        return self.client.start_multipart(key, self._metadata(job))[0], "md5"
 
     def _still_there(self, key: str, etag: str) -> bool:
         head = self.client.head_object(key)
@@ -444,7 +482,12 @@ class S3Transport(Transport):
         return state
 
     def _state(
-        self, key: str | None, upload_id: str | None, part_size: int, done: dict[str, str]
+        self,
+        key: str | None,
+        upload_id: str | None,
+        part_size: int,
+        done: dict[str, str],
+        checksum: str,
     ) -> RemoteState:
         return {
             "protocol": PROTOCOL,
@@ -452,6 +495,7 @@ class S3Transport(Transport):
             "key": key,
             "upload_id": upload_id,
             "part_size": part_size,
+            "checksum": checksum,
             "done": dict(done),
         }
 
