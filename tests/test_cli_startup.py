@@ -29,6 +29,9 @@ HEAVY = (
     "watchdog",
     "keyring",
     "multiprocessing",
+    # the transports themselves (the CLI reads only the protocols' names)
+    "upqueue.core.transports.base",
+    "upqueue.core.filereader",
 )
 
 

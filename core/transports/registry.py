@@ -14,10 +14,12 @@ import importlib
 import os
 import threading
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from upqueue.core.errors import UpqueueError
-from upqueue.core.transports.base import Transport
+
+if TYPE_CHECKING:  # the base pulls in the file reader and hashing: not for reading names
+    from upqueue.core.transports.base import Transport
 
 PLUGINS_ENV = "UPQUEUE_TRANSPORTS"
 
