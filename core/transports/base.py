@@ -133,6 +133,26 @@ class UploadJob:
     def size(self) -> int:
         return sum(f.fingerprint.size for f in self.files)
 
+    def single_file(self, target_kind: str) -> UploadFile:
+        """The one file of an upload to a protocol that takes no datasets (the service refuses
+        them for such targets first; this is the last guard).
+
+        Args:
+            target_kind: what the message calls the target, e.g. "A tus target".
+
+        Raises:
+            TransferError: the upload has several files.
+        """
+        if len(self.files) != 1:
+            from upqueue.core.errors import ErrorKind, TransferError
+
+            raise TransferError(
+                "Datasets not supported",
+                f"{target_kind} takes one file per upload; this upload has several.",
+                kind=ErrorKind.PERMANENT,
+            )
+        return self.files[0]
+
 
 @dataclass(frozen=True)
 class Sent:

@@ -108,12 +108,7 @@ class ChunkedTransport(Transport):
         hooks: SendHooks,
         capabilities: Capabilities | None = None,
     ) -> Sent:
-        if len(job.files) != 1:
-            raise TransferError(
-                "Datasets not supported",
-                "A chunked-upload target takes one file per upload; this upload has several.",
-                kind=ErrorKind.PERMANENT,
-            )
+        job.single_file("A chunked-upload target")
         file = job.primary
         chunk = job.chunk_size or DEFAULT_CHUNK
         url = _url_of(remote_state)

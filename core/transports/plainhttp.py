@@ -121,12 +121,7 @@ class PlainHttpTransport(Transport):
         hooks: SendHooks,
         capabilities: Capabilities | None = None,
     ) -> Sent:
-        if len(job.files) != 1:
-            raise TransferError(
-                "Datasets not supported",
-                "A plain HTTP target takes one file per upload; this upload has several.",
-                kind=ErrorKind.PERMANENT,
-            )
+        job.single_file("A plain HTTP target")
         state = remote_state if remote_state and remote_state.get("protocol") == PROTOCOL else {}
         attempt = int(state.get("attempt") or 0) + 1
         if attempt > 1:

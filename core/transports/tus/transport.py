@@ -200,12 +200,7 @@ class TusTransport(Transport):
         hooks: SendHooks,
         capabilities: Capabilities | None = None,
     ) -> Sent:
-        if len(job.files) != 1:
-            raise TransferError(
-                "Datasets not supported",
-                "A tus target takes one file per upload; this upload has several.",
-                kind=ErrorKind.PERMANENT,
-            )
+        job.single_file("A tus target")
         server_caps = self._server_caps if capabilities is not None else None
         if server_caps is None:
             self.probe()
