@@ -15,12 +15,7 @@ import socket
 import threading
 from typing import Any
 
-_MAX_LINE = 65536
-_MAX_HEADERS = 100
-
-
-class _BadAnswer(Exception):
-    """The server's answer was not HTTP/1.1 as expected."""
+from upqueue.core.http_reading import BadAnswer, read_answer_parts
 
 
 class NoAnswer(Exception):
@@ -47,10 +42,6 @@ class Answer:
     @property
     def text(self) -> str:
         return self.content.decode("utf-8", "replace")
-
-
-class _Closed(Exception):
-    """The server closed the connection before answering."""
 
 
 class _Connection:
@@ -120,14 +111,14 @@ class Transport:
             except TimeoutError as exc:
                 self._drop()
                 raise NoAnswer(f"TimeoutError: {exc}", timed_out=True) from None
-            except (_Closed, BrokenPipeError, ConnectionResetError) as exc:
+            except (BrokenPipeError, ConnectionResetError) as exc:
                 self._drop()
                 if connection.interrupted:
                     raise NoAnswer("interrupted", timed_out=False) from None
                 if reused and attempt == 1:
                     continue
                 raise NoAnswer(f"{exc.__class__.__name__}: {exc}", timed_out=False) from None
-            except (OSError, ValueError, _BadAnswer) as exc:
+            except (OSError, ValueError, BadAnswer) as exc:
                 self._drop()
                 raise NoAnswer(f"{exc.__class__.__name__}: {exc}", timed_out=False) from None
             finally:
@@ -192,63 +183,7 @@ def _closed_by_peer(sock: socket.socket) -> bool:
     return bool(readable)
 
 
-def _read_line(reader: Any) -> bytes:
-    line: bytes = reader.readline(_MAX_LINE + 1)
-    if len(line) > _MAX_LINE:
-        raise _BadAnswer("a line of the answer is too long")
-    return line
-
-
 def _read_answer(reader: Any, method: str) -> tuple[Answer, bool]:
     """One answer from ``reader``; also whether the connection may be used again."""
-    while True:
-        line = _read_line(reader)
-        if not line:
-            raise _Closed("the connection closed before an answer")
-        version, _, rest = line.decode("latin-1").rstrip("\r\n").partition(" ")
-        code, _, reason = rest.partition(" ")
-        if not version.startswith("HTTP/1.") or not code.isdigit():
-            raise _BadAnswer(f"not an HTTP answer: {line[:80]!r}")
-        status = int(code)
-        headers: dict[str, str] = {}
-        for _ in range(_MAX_HEADERS):
-            line = _read_line(reader)
-            if not line:
-                raise _BadAnswer("the connection closed in the answer's headers")
-            if line in (b"\r\n", b"\n"):
-                break
-            name, _, value = line.decode("latin-1").partition(":")
-            headers[name.strip().lower()] = value.strip()
-        else:
-            raise _BadAnswer("too many header lines")
-        if not 100 <= status < 200:  # an interim answer (100 Continue): the real one follows
-            break
-    keep = version == "HTTP/1.1" and headers.get("connection", "").lower() != "close"
-    if method == "HEAD" or status in (204, 304):
-        content = b""
-    elif "chunked" in headers.get("transfer-encoding", "").lower():
-        content = _read_chunked(reader)
-    elif "content-length" in headers:
-        length = int(headers["content-length"])
-        content = reader.read(length)
-        if len(content) < length:
-            raise _BadAnswer("the connection closed in the middle of the answer")
-    else:
-        content = reader.read()  # the body ends when the connection does
-        keep = False
+    status, reason, headers, content, keep = read_answer_parts(reader, method)
     return Answer(status, reason, content, headers), keep
-
-
-def _read_chunked(reader: Any) -> bytes:
-    parts: list[bytes] = []
-    while True:
-        size = int(_read_line(reader).split(b";", 1)[0].strip() or b"x", 16)
-        if size == 0:
-            while _read_line(reader) not in (b"\r\n", b"\n", b""):
-                pass  # trailers
-            return b"".join(parts)
-        chunk = reader.read(size)
-        if len(chunk) < size:
-            raise _BadAnswer("the connection closed in the middle of a chunk")
-        parts.append(chunk)
-        _read_line(reader)
