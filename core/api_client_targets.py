@@ -2,23 +2,13 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from upqueue.core.api_errors import ApiError
+from upqueue.core.api_errors import ApiCalls, ApiError
 
 
-class TargetApiMixin:
+class TargetApiMixin(ApiCalls):
     """Target calls; the class it is mixed into provides ``_request`` and ``_object``."""
-
-    if TYPE_CHECKING:
-
-        def _request(
-            self, method: str, path: str, *, json: Any = None, params: dict[str, Any] | None = None
-        ) -> Any: ...
-
-        def _object(
-            self, method: str, path: str, *, json: Any = None, params: dict[str, Any] | None = None
-        ) -> dict[str, Any]: ...
 
     def targets(self) -> dict[str, Any]:
         """``{"targets": [Target]}``."""

@@ -2,21 +2,13 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+from upqueue.core.api_errors import ApiCalls
 
 
-class WatchApiMixin:
+class WatchApiMixin(ApiCalls):
     """Watch and batch calls; the class it is mixed into provides ``_request``."""
-
-    if TYPE_CHECKING:
-
-        def _request(
-            self, method: str, path: str, *, json: Any = None, params: dict[str, Any] | None = None
-        ) -> Any: ...
-
-        def _object(
-            self, method: str, path: str, *, json: Any = None, params: dict[str, Any] | None = None
-        ) -> dict[str, Any]: ...
 
     def watches(self) -> dict[str, Any]:
         """``{"watches": [Watch], "seq": N}``; each Watch has state, pending and its latest batch."""

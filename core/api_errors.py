@@ -1,8 +1,9 @@
-"""The control API client's errors: the worker's own answer, or nobody answering."""
+"""The control API client's errors (the worker's own answer, or nobody answering), and what
+its mixins of calls may call."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from upqueue.core.errors import UpqueueError
 
@@ -25,3 +26,18 @@ class ApiError(UpqueueError):
 
 class WorkerUnavailable(UpqueueError):
     """The worker could not be reached, or did not start."""
+
+
+class ApiCalls:
+    """The base of the client's mixins of calls: ApiClient provides ``_request`` and
+    ``_object``."""
+
+    if TYPE_CHECKING:
+
+        def _request(
+            self, method: str, path: str, *, json: Any = None, params: dict[str, Any] | None = None
+        ) -> Any: ...
+
+        def _object(
+            self, method: str, path: str, *, json: Any = None, params: dict[str, Any] | None = None
+        ) -> dict[str, Any]: ...
