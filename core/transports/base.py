@@ -51,7 +51,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
-from upqueue.core.errors import UpqueueError
+from upqueue.core.errors import ErrorKind, TransferError, UpqueueError
 from upqueue.core.filereader import FileFingerprint
 
 RemoteState = dict[str, Any]
@@ -144,8 +144,6 @@ class UploadJob:
             TransferError: the upload has several files.
         """
         if len(self.files) != 1:
-            from upqueue.core.errors import ErrorKind, TransferError
-
             raise TransferError(
                 "Datasets not supported",
                 f"{target_kind} takes one file per upload; this upload has several.",
@@ -187,6 +185,18 @@ class ConnectionReport:
     title: str
     message: str
     details: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def failed(cls, error: UpqueueError) -> ConnectionReport:
+        """The report of a test that ``error`` ended; no answer at all is said plainly."""
+        title = error.title
+        if (
+            isinstance(error, TransferError)
+            and error.kind == ErrorKind.TRANSIENT
+            and error.status is None
+        ):
+            title = "Cannot reach the server"
+        return cls(ok=False, title=title, message=error.message)
 
 
 @dataclass(frozen=True)

@@ -305,7 +305,7 @@ class ChunkedTransport(Transport):
         try:
             resp = self.session.request("GET", self.endpoint, action="checking the endpoint")
         except UpqueueError as exc:
-            return ConnectionReport(ok=False, title="Cannot reach the server", message=exc.message)
+            return ConnectionReport.failed(exc)
         if resp.status_code in (401, 403):
             err = error_for_response(resp, "checking the endpoint")
             return ConnectionReport(ok=False, title=err.title, message=err.message)

@@ -214,14 +214,7 @@ class PlainHttpTransport(Transport):
                 f"up as the form field '{self.field_name}'.",
             )
         except UpqueueError as exc:
-            title = exc.title
-            if (
-                isinstance(exc, TransferError)
-                and exc.kind == ErrorKind.TRANSIENT
-                and exc.status is None
-            ):
-                title = "Cannot reach the server"
-            return ConnectionReport(ok=False, title=title, message=exc.message)
+            return ConnectionReport.failed(exc)
 
     def close(self) -> None:
         self.session.close()

@@ -416,14 +416,7 @@ class GeoNodeTransport(Transport):
                 )
                 self._check_can_add()
         except UpqueueError as exc:
-            title = exc.title
-            if (
-                isinstance(exc, TransferError)
-                and exc.kind == ErrorKind.TRANSIENT
-                and exc.status is None
-            ):
-                title = "Cannot reach the server"
-            return ConnectionReport(ok=False, title=title, message=exc.message)
+            return ConnectionReport.failed(exc)
         limit = caps.max_size
         parallel = caps.details.get("max_parallel_uploads")
         facts = [

@@ -304,14 +304,7 @@ class TusTransport(Transport):
                 details=dict(_capabilities(caps).details),
             )
         except UpqueueError as exc:
-            title = exc.title
-            if (
-                isinstance(exc, TransferError)
-                and exc.kind == ErrorKind.TRANSIENT
-                and exc.status is None
-            ):
-                title = "Cannot reach the server"  # no answer at all, said plainly
-            return ConnectionReport(ok=False, title=title, message=exc.message)
+            return ConnectionReport.failed(exc)
 
     def close(self) -> None:
         self.client.close()
