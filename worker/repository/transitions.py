@@ -9,208 +9,26 @@ nothing and return False when the upload is no longer in a state they may leave.
 from __future__ import annotations
 
 import json
-import os
-import time
 from collections.abc import Iterable
 from typing import Any
 
-from upqueue.core.models import CANCELLABLE, PAUSABLE, RESUMABLE, RETRYABLE, EventKind, Status
-from upqueue.core.pathtext import readable
-from upqueue.core.store import Store, now_iso
+from upqueue.core.models import EventKind, Status
+from upqueue.core.store import now_iso
 from upqueue.core.transports.base import RemoteState
-from upqueue.worker.errors import Conflict
-from upqueue.worker.repository.reads import UploadReads, remote_state
-
-_RUNNING = (Status.UPLOADING.value, Status.PROCESSING.value)
-_SETTLED = {"speed": 0, "lease_owner": None, "lease_expires": None, "next_attempt_at": None}
+from upqueue.worker.repository.asked import AskedTransitions
+from upqueue.worker.repository.reads import remote_state
+from upqueue.worker.repository.status import RUNNING, SETTLED
 
 
-class UploadRepository(UploadReads):
-    """Args:
-    store: state.db (the worker is its only writer).
-    clock: wall-clock seconds (tests pass a fake one).
+class UploadRepository(AskedTransitions):
+    """The engine's and housekeeping's transitions, over what people ask
+    (:mod:`.asked`), adding uploads (:mod:`.adding`) and the one generic transition
+    (:mod:`.status`).
+
+    Args:
+        store: state.db (the worker is its only writer).
+        clock: wall-clock seconds (tests pass a fake one).
     """
-
-    def __init__(self, store: Store, clock: Any = time.time) -> None:
-        super().__init__(store, clock)
-
-    # -- the one generic transition -----------------------------------------------------------
-    def set_status(
-        self,
-        upload_id: int,
-        status: Status,
-        *,
-        event: str,
-        message: str = "",
-        title: str | None = None,
-        extra: dict[str, Any] | None = None,
-        only_from: Iterable[str] | None = None,
-    ) -> bool:
-        """One state transition with its event. Returns False (and changes nothing) when
-        ``only_from`` is given and the upload is not in one of those states."""
-        columns = {
-            "status": status.value,
-            "updated_at": now_iso(),
-            "change_seq": self.store.next_seq(),
-        }
-        columns.update(extra or {})
-        sets = ", ".join(f'"{key}" = ?' for key in columns)
-        params: list[Any] = [*columns.values(), upload_id]
-        guard = ""
-        if only_from is not None:
-            states = list(only_from)
-            guard = f" AND status IN ({', '.join('?' * len(states))})"
-            params += states
-        cur = self.store.execute(f"UPDATE uploads SET {sets} WHERE id = ?{guard}", params)
-        if cur.rowcount == 0:
-            return False
-        self.store.add_event(event, message, upload_id=upload_id, status=status.value, title=title)
-        return True
-
-    def _touch(
-        self, upload_id: int, columns: dict[str, Any], *, only_status: str | None = None
-    ) -> None:
-        columns = {**columns, "change_seq": self.store.next_seq(), "updated_at": now_iso()}
-        sets = ", ".join(f'"{key}" = ?' for key in columns)
-        guard = " AND status = ?" if only_status else ""
-        params = [*columns.values(), upload_id, *([only_status] if only_status else [])]
-        self.store.execute(f"UPDATE uploads SET {sets} WHERE id = ?{guard}", params)
-
-    # -- adding -------------------------------------------------------------------------------
-    def add(
-        self,
-        target: dict[str, Any],
-        files: list[tuple[str, os.stat_result, list[tuple[str, os.stat_result]]]],
-        *,
-        batch_id: int | None = None,
-        watch_id: int | None = None,
-        force: bool = False,
-    ) -> list[int | None]:
-        """Queue uploads, one per entry of ``files``: ``(path, stat, members)``, where members
-        (a dataset's files, the primary first) is empty for a single file. One transaction.
-
-        Returns each entry's new id, or None for a duplicate (the same file, by path, size and
-        modification time, queued, running or done for this target) unless ``force``.
-        """
-        ids: list[int | None] = []
-        with self.store.tx():
-            for path, st, members in files:
-                if not force and self._is_duplicate(target["id"], path, st):
-                    ids.append(None)
-                    continue
-                stamp = now_iso()
-                size = sum(m[1].st_size for m in members) if members else st.st_size
-                upload_id = self.store.next_id("uploads")  # never one used before
-                self.store.execute(
-                    "INSERT INTO uploads (id, target_id, path, name, size, mtime_ns, inode, ctime_ns,"
-                    " status, created_at, updated_at, change_seq, batch_id, watch_id)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        upload_id,
-                        target["id"],
-                        path,
-                        dataset_name(path, len(members)),
-                        size,
-                        st.st_mtime_ns,
-                        st.st_ino,
-                        st.st_ctime_ns,
-                        Status.QUEUED.value,
-                        stamp,
-                        stamp,
-                        self.store.next_seq(),
-                        batch_id,
-                        watch_id,
-                    ),
-                )
-                ids.append(upload_id)
-                self._insert_members(upload_id, members)
-                more = f" with {len(members) - 1} more file(s)" if len(members) > 1 else ""
-                self.store.add_event(
-                    EventKind.ADDED,
-                    f"Queued for {target['name']}{more}",
-                    upload_id=upload_id,
-                    batch_id=batch_id,
-                    status=Status.QUEUED,
-                )
-        return ids
-
-    def _is_duplicate(self, target_id: int, path: str, st: os.stat_result) -> bool:
-        return (
-            self.store.query_one(
-                "SELECT 1 FROM uploads WHERE target_id = ? AND path = ? AND size = ? AND mtime_ns = ?"
-                " AND status NOT IN (?, ?)",
-                (
-                    target_id,
-                    path,
-                    st.st_size,
-                    st.st_mtime_ns,
-                    Status.FAILED.value,
-                    Status.CANCELLED.value,
-                ),
-            )
-            is not None
-        )
-
-    def _insert_members(self, upload_id: int, members: list[tuple[str, os.stat_result]]) -> None:
-        for position, (member, mst) in enumerate(members):
-            self.store.execute(
-                "INSERT INTO upload_members (upload_id, position, path, name, size, mtime_ns,"
-                " inode, ctime_ns, role) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    upload_id,
-                    position,
-                    member,
-                    readable(os.path.basename(member)),
-                    mst.st_size,
-                    mst.st_mtime_ns,
-                    mst.st_ino,
-                    mst.st_ctime_ns,
-                    "primary" if position == 0 else "member",
-                ),
-            )
-
-    def replace_members(self, upload_id: int, members: list[tuple[str, os.stat_result]]) -> None:
-        """A dataset's members as they are on disk now (a retry after the person fixed the set):
-        the files, their fingerprints, the size and the row's name follow. Runs in the
-        caller's transaction (the service's retry)."""
-        before = [
-            r["name"]
-            for r in self.store.query(
-                "SELECT name FROM upload_members WHERE upload_id = ? ORDER BY position",
-                (upload_id,),
-            )
-        ]
-        self.store.execute("DELETE FROM upload_members WHERE upload_id = ?", (upload_id,))
-        self._insert_members(upload_id, members)
-        path, st = members[0]
-        self._touch(
-            upload_id,
-            {
-                "name": dataset_name(path, len(members)),
-                "size": sum(m[1].st_size for m in members),
-                "mtime_ns": st.st_mtime_ns,
-                "inode": st.st_ino,
-                "ctime_ns": st.st_ctime_ns,
-            },
-        )
-        now = [readable(os.path.basename(m)) for m, _ in members]
-        added = [n for n in now if n not in before]
-        gone = [n for n in before if n not in now]
-        if added or gone:
-            change = "; ".join(
-                filter(
-                    None,
-                    [
-                        f"now with {', '.join(added)}" if added else "",
-                        f"without {', '.join(gone)}" if gone else "",
-                    ],
-                )
-            )
-            self.store.add_event(
-                EventKind.INFO,
-                f"The dataset's files were read again: {change}",
-                upload_id=upload_id,
-            )
 
     # -- the engine's transitions -------------------------------------------------------------
     def claim_next(self, owner: str, lease_until: float) -> dict[str, Any] | None:
@@ -361,7 +179,7 @@ class UploadRepository(UploadReads):
         extra: dict[str, Any] | None = None,
     ) -> bool:
         """Done or failed, from uploading or processing. Opens its own transaction."""
-        columns = {**_SETTLED, "finished_at": now_iso(), **(extra or {})}
+        columns = {**SETTLED, "finished_at": now_iso(), **(extra or {})}
         if status == Status.FAILED:
             columns.update(error_title=title, error_message=message)
         with self.store.tx():
@@ -372,7 +190,7 @@ class UploadRepository(UploadReads):
                 message=message,
                 title=title,
                 extra=columns,
-                only_from=_RUNNING,
+                only_from=RUNNING,
             )
 
     def retry_later(
@@ -395,7 +213,7 @@ class UploadRepository(UploadReads):
             reason,
             message,
             extra={"attempts": attempts},
-            only_from=_RUNNING,
+            only_from=RUNNING,
         )
 
     def _retrying(
@@ -420,7 +238,7 @@ class UploadRepository(UploadReads):
                 message=message,
                 title=title,
                 extra={
-                    **_SETTLED,
+                    **SETTLED,
                     "offset": offset,
                     "next_attempt_at": when,
                     "confirmed_offset": confirmed,
@@ -506,7 +324,7 @@ class UploadRepository(UploadReads):
             rows = self.store.query(
                 "SELECT id, status, lease_owner, lease_expires FROM uploads"
                 " WHERE status = ? OR (status = ? AND lease_owner IS NOT NULL)",
-                _RUNNING,
+                RUNNING,
             )
             for row in rows:
                 if row["id"] in live:
@@ -554,140 +372,6 @@ class UploadRepository(UploadReads):
                 extra={"finished_at": now_iso()},
                 only_from=[Status.PAUSED.value],
             )
-
-    # -- what people ask (the service) --------------------------------------------------------
-    def pause(self, row: dict[str, Any], *, processing_pausable: bool) -> None:
-        if row["status"] == Status.PROCESSING and not processing_pausable:
-            raise Conflict(
-                "Cannot pause",
-                f"{row['name']} is being processed by the server, which "
-                "cannot be paused; cancel stops following it (the server may still finish).",
-            )
-        if row["status"] not in PAUSABLE | ({Status.PROCESSING} if processing_pausable else set()):
-            raise _not_allowed(row, "pause")
-        self.set_status(
-            row["id"],
-            Status.PAUSED,
-            event=EventKind.PAUSED,
-            message="Paused by you",
-            extra={"speed": 0, "paused_at": self.clock(), "next_attempt_at": None},
-        )
-
-    def resume(self, row: dict[str, Any]) -> None:
-        if row["status"] not in RESUMABLE:
-            raise _not_allowed(row, "resume")
-        self.set_status(
-            row["id"],
-            Status.QUEUED,
-            event=EventKind.RESUMED,
-            message="Resumed by you",
-            extra={"attempts": 0, "paused_at": None},
-        )
-
-    def cancel(self, row: dict[str, Any]) -> None:
-        if row["status"] not in CANCELLABLE:
-            raise _not_allowed(row, "cancel")
-        message = "Cancelled by you"
-        if row["status"] == Status.PROCESSING:
-            message = (
-                "Cancelled by you: upqueue stopped following the server's processing; "
-                "the server may still finish it"
-            )
-        self.set_status(
-            row["id"],
-            Status.CANCELLED,
-            event=EventKind.CANCELLED,
-            message=message,
-            extra={"speed": 0, "finished_at": now_iso(), "next_attempt_at": None},
-        )
-
-    def retry(self, row: dict[str, Any], *, changed: os.stat_result | None = None) -> None:
-        """Queue a failed or cancelled upload again. ``changed``: the file's stat now, when it
-        changed since its upload began: it is sent as it is now, from byte 0."""
-        if row["status"] not in RETRYABLE:
-            raise _not_allowed(row, "retry")
-        extra: dict[str, Any] = {
-            "attempts": 0,
-            "error_title": None,
-            "error_message": None,
-            "finished_at": None,
-            "next_attempt_at": None,
-            "processing_progress": None,
-            "processing_message": None,
-        }
-        if row["status"] == Status.CANCELLED:
-            # Its remote upload was terminated (or left to the server): start afresh.
-            extra.update(remote_state=None, result_url=None, offset=0, confirmed_offset=0)
-        elif changed is not None:
-            self.store.add_event(
-                EventKind.RESUMED,
-                "The file changed: it is sent again as it is now, from the start",
-                upload_id=row["id"],
-                status=row["status"],
-            )
-            extra.update(
-                size=changed.st_size,
-                mtime_ns=changed.st_mtime_ns,
-                inode=changed.st_ino,
-                ctime_ns=changed.st_ctime_ns,
-                offset=0,
-                confirmed_offset=0,
-                remote_state=None,
-                result_url=None,
-                sha256=None,
-            )
-        self.set_status(
-            row["id"],
-            Status.QUEUED,
-            event=EventKind.RESUMED,
-            message="Retry asked by you",
-            extra=extra,
-        )
-
-    def remove(self, upload_id: int, name: str | None) -> None:
-        """Take the upload off the list (``name``: say so in the history; None: silently, as
-        with its target)."""
-        self.store.execute("DELETE FROM uploads WHERE id = ?", (upload_id,))
-        self.store.execute("DELETE FROM upload_members WHERE upload_id = ?", (upload_id,))
-        self.store.execute(
-            "INSERT OR REPLACE INTO removed_uploads (upload_id, change_seq) VALUES (?, ?)",
-            (upload_id, self.store.next_seq()),
-        )
-        if name is not None:
-            self.store.add_event(
-                EventKind.REMOVED, f"{name} removed from the list", upload_id=upload_id
-            )
-
-    def set_sha256(self, upload_id: int, digest: str) -> None:
-        self.store.execute("UPDATE uploads SET sha256 = ? WHERE id = ?", (digest, upload_id))
-
-
-def dataset_name(path: str, members: int) -> str:
-    """What a row is called: the file's name, or ``roads.shp + 4 files`` for a dataset."""
-    name = readable(os.path.basename(path))
-    others = members - 1
-    return name if others <= 0 else f"{name} + {others} file{'s' if others > 1 else ''}"
-
-
-# "big_copy.bin has failed", not "big_copy.bin is failed".
-_STATE_PHRASES = {
-    "queued": "is queued",
-    "uploading": "is uploading",
-    "retrying": "is waiting to retry",
-    "paused": "is paused",
-    "processing": "is being processed by the server",
-    "done": "is already uploaded",
-    "failed": "has failed",
-    "cancelled": "was cancelled",
-}
-
-
-def _not_allowed(row: dict[str, Any], verb: str) -> Conflict:
-    state = _STATE_PHRASES.get(row["status"], f"is {row['status']}")
-    done = {"pause": "paused", "resume": "resumed", "cancel": "cancelled", "retry": "retried"}.get(
-        verb, verb
-    )
-    return Conflict(f"Cannot {verb}", f"{row['name']} {state}; it cannot be {done} now.")
 
 
 __all__ = ["UploadRepository", "remote_state"]
