@@ -379,30 +379,21 @@ class Engine:
         if not spare:
             self._follow(upload, cached, job, state, hooks)
             return False
-        self.scheduler.follow(
-            f"follow-{upload['id']}",
-            lambda: self._run_follower(upload, cached, job, state, hooks),
-        )
-        return True
 
-    def _run_follower(
-        self,
-        upload: dict[str, Any],
-        cached: _TargetCache,
-        job: UploadJob,
-        state: RemoteState,
-        hooks: UploadHooks,
-    ) -> None:
         def follow() -> bool:
             self._follow(upload, cached, job, state, hooks)
             return False
 
-        try:
-            self._guarded(upload, hooks, follow)
-        finally:
-            with self._lock:
-                self._controls.pop(upload["id"], None)
-                self._followers -= 1
+        def follower() -> None:
+            try:
+                self._guarded(upload, hooks, follow)
+            finally:
+                with self._lock:
+                    self._controls.pop(upload["id"], None)
+                    self._followers -= 1
+
+        self.scheduler.follow(f"follow-{upload['id']}", follower)
+        return True
 
     def _processing(
         self,
