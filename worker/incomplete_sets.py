@@ -61,6 +61,8 @@ class IncompleteSets:
     def overdue(self, present: Iterable[str], now: float) -> list[Overdue]:
         """Sets held for longer than the wait whose required member is absent (not merely
         still being written: a file in ``present`` holds its set back, not away)."""
+        if not self._since or now - min(self._since.values()) < self.wait_seconds:
+            return []  # the usual case, on every submission: no look at the pending files
         by_stem: dict[str, list[str]] = {}
         for path in present:
             if datasets.split_suffix(path)[1]:
@@ -96,6 +98,8 @@ class IncompleteSets:
     def come_back(self, path: str) -> list[str]:
         """A file of a refused set arrived or changed: the set's refused files, to look at
         again (the refusal no longer holds)."""
+        if not self._refused:
+            return []  # called for every file the watch considers: nothing to look up
         stem = _stem(path)
         back = [p for p in self._refused if _stem(p) == stem and p != path]
         for p in [*back, path]:
