@@ -108,8 +108,7 @@ class ChunkedTransport(Transport):
         hooks: SendHooks,
         capabilities: Capabilities | None = None,
     ) -> Sent:
-        job.single_file("A chunked-upload target")
-        file = job.primary
+        file = job.single_file("A chunked-upload target")
         chunk = job.chunk_size or DEFAULT_CHUNK
         url = _url_of(remote_state)
         if file.fingerprint.size == 0 and url is None:
