@@ -1,5 +1,5 @@
 """The peer clients, each run in its own measured process: tuspy (one file, or a loop over a
-list), tus-js-client in node, and curl (one creation-with-upload POST, streamed with -T).
+list), upqueue's own tus client with no queue around it, tus-js-client in node, and curl (one creation-with-upload POST, streamed with -T).
 
 Every function returns the same figures: ``seconds`` and ``cpu_seconds`` of the upload (timed
 inside the client where it can, so interpreter start-up is left out), the whole process's
@@ -56,6 +56,25 @@ def tuspy(
             "--chunk-size",
             str(chunk_size),
             *source,
+        ],
+        meters,
+    )
+    out = child.json()
+    return _figures(child, out, out["urls"])
+
+
+def bare_tus(endpoint: str, meters: RunMeters, listing: Path, threads: int) -> dict[str, Any]:
+    """upqueue's TusClient alone on ``threads`` threads, no queue (bench/bare_tus_upload.py)."""
+    child = _measured(
+        [
+            sys.executable,
+            str(BENCH / "bare_tus_upload.py"),
+            "--endpoint",
+            endpoint,
+            "--list",
+            str(listing),
+            "--threads",
+            str(threads),
         ],
         meters,
     )

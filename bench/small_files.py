@@ -11,7 +11,10 @@ inside it (imports excluded). curl (the limit of this server on this machine): e
 costs what it costs upqueue, a creation POST (empty) and a PATCH, on kept-alive connections
 at upqueue's concurrency (``curl --parallel --parallel-max N``): one curl process makes every
 POST, then one makes every PATCH (a PATCH needs its POST's Location, and one curl command
-cannot feed one transfer's answer into another), both timed, spawn to exit. Every stored
+cannot feed one transfer's answer into another), both timed, spawn to exit. bare-tus:
+upqueue's own tus client with nothing around it (no worker, store or checks) on as many
+threads, timed inside its process: how near a Python client gets to curl at all, which splits
+upqueue's gap into the worker's share and the language's. Every stored
 file's size is checked, and its bytes in round 1.
 """
 
@@ -137,6 +140,17 @@ def run_tuspy(ctx: Context, round_no: int) -> dict[str, Any]:
     return result
 
 
+def run_bare_tus(ctx: Context, round_no: int) -> dict[str, Any]:
+    """upqueue's tus client without the worker: the same two requests per file on as many
+    threads as the worker runs, and no store, engine or checks (the Python floor)."""
+    listing = ctx.work / "small-files.txt"
+    listing.write_text("".join(f"{p}\n" for p in ctx.files), encoding="utf-8")
+    concurrency = int(ctx.settings.get("concurrency") or DEFAULT_CONCURRENCY)
+    result = peers.bare_tus(ctx.server.url, ctx.meters, listing, concurrency)
+    result["urls"] = dict(zip((str(p) for p in ctx.files), result["urls"], strict=True))
+    return result
+
+
 def _curl_config(entries: list[dict[str, str | list[str]]]) -> str:
     """A curl config file (``-K``): one transfer per entry, separated by ``next``."""
     blocks = []
@@ -206,7 +220,7 @@ def run_baseline(ctx: Context, round_no: int) -> dict[str, Any]:
     return run_upqueue(ctx, round_no, baseline=True)
 
 
-RUNNERS = {"upqueue": run_upqueue, "tuspy": run_tuspy, "curl": run_curl}
+RUNNERS = {"upqueue": run_upqueue, "tuspy": run_tuspy, "curl": run_curl, "bare-tus": run_bare_tus}
 EXTRA_RUNNERS = {"baseline": run_baseline}
 
 
@@ -344,6 +358,11 @@ def main(argv: list[str] | None = None) -> int:
             f"upqueue / {name} = {value:.2f}x (per round {per_round}); "
             f"target >= {target:g}x: {'met' if value >= target else 'MISSED'}"
         )
+    if "bare-tus" in rate and "curl" in rate:
+        # The floor of a Python client: upqueue's tus client alone, against the curl limit.
+        print(f"bare tus client / the curl limit = {rate['bare-tus'] / rate['curl']:.2f}x")
+    if "bare-tus" in rate and "upqueue" in rate:
+        print(f"upqueue / bare tus client = {rate['upqueue'] / rate['bare-tus']:.2f}x")
     if "baseline" in rate and "upqueue" in rate:
         print(f"upqueue / baseline = {rate['upqueue'] / rate['baseline']:.2f}x")
     path = write_results(
