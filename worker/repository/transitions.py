@@ -35,31 +35,20 @@ class UploadRepository(AskedTransitions):
         """Lease the next due upload (queued, a due retry, or a processing one nobody follows)
         to ``owner``; returns its row as it was. Opens its own transaction."""
         with self.store.tx():
-            # Index-ordered lookups rather than one OR query, which would sort every queued row
-            # on each claim (thousands of files from a watched folder).
-            candidates = [
-                r
-                for r in (
-                    self.store.query_one(
-                        "SELECT * FROM uploads WHERE status = ? ORDER BY id LIMIT 1",
-                        (Status.QUEUED.value,),
-                    ),
-                    self.store.query_one(
-                        "SELECT * FROM uploads WHERE status = ? AND next_attempt_at <= ?"
-                        " ORDER BY id LIMIT 1",
-                        (Status.RETRYING.value, self.clock()),
-                    ),
-                    self.store.query_one(
-                        "SELECT * FROM uploads WHERE status = ? AND lease_owner IS NULL"
-                        " ORDER BY id LIMIT 1",
-                        (Status.PROCESSING.value,),
-                    ),
-                )
-                if r is not None
-            ]
-            if not candidates:
+            # One statement of three index-ordered lookups rather than one OR query, which
+            # would sort every queued row on each claim (thousands of files from a watched
+            # folder), and one row read rather than three.
+            row = self.store.query_one(
+                "SELECT * FROM uploads WHERE id = (SELECT min(id) FROM ("
+                " SELECT * FROM (SELECT id FROM uploads WHERE status = ? ORDER BY id LIMIT 1)"
+                " UNION ALL SELECT * FROM (SELECT id FROM uploads WHERE status = ?"
+                "  AND next_attempt_at <= ? ORDER BY id LIMIT 1)"
+                " UNION ALL SELECT * FROM (SELECT id FROM uploads WHERE status = ?"
+                "  AND lease_owner IS NULL ORDER BY id LIMIT 1)))",
+                (Status.QUEUED.value, Status.RETRYING.value, self.clock(), Status.PROCESSING.value),
+            )
+            if row is None:
                 return None
-            row = min(candidates, key=lambda r: r["id"])
             lease = {"lease_owner": owner, "lease_expires": lease_until}
             if row["status"] == Status.PROCESSING.value:
                 self._touch(row["id"], lease)
