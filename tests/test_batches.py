@@ -293,7 +293,7 @@ def test_a_file_the_queue_refuses_is_a_failure_of_its_batch(
     manager.submit(watch["id"], [ReadyUnit(vanished, {vanished: FileKey(10, 1, 1)})])
     manager.round_finished(watch["id"])
     assert manager.batches.wait_idle()
-    batch = manager.batches.list(watch["id"])[0]
+    batch = manager.batches.listing(watch["id"])[0]
     assert (batch["state"], batch["total"], batch["done"], batch["failed"]) == (
         "finished_with_failures",
         1,

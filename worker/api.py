@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import date
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import uvicorn
 from fastapi import BackgroundTasks, Depends, FastAPI, Response
@@ -39,6 +39,9 @@ from upqueue.worker.api_guard import (
     json_response,
 )
 from upqueue.worker.service import nothing_added_message
+
+if TYPE_CHECKING:
+    from upqueue.worker.service import Service
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +91,7 @@ class BulkIn(_Body):
 
 
 # -- the app ----------------------------------------------------------------------------
-def create_app(service: Any, token: str, allowed_port: int | Callable[[], int]) -> FastAPI:
+def create_app(service: Service, token: str, allowed_port: int | Callable[[], int]) -> FastAPI:
     """The control API over ``service``.
 
     Args:
@@ -137,7 +140,7 @@ def create_app(service: Any, token: str, allowed_port: int | Callable[[], int]) 
     return app
 
 
-def _add_routes(app: FastAPI, service: Any) -> None:
+def _add_routes(app: FastAPI, service: Service) -> None:
     changes: ChangeFeed | None = getattr(app.state, "changes", None)
 
     @app.get("/api/health")

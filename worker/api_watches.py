@@ -7,13 +7,17 @@ each as ``{"title", "message"}`` through the app's exception handlers.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, ConfigDict
 from upqueue.core.errors import UpqueueError
 from upqueue.worker.api_guard import PathId, RowId, Seq, json_response
 from upqueue.worker.errors import NotFound
+
+if TYPE_CHECKING:
+    from upqueue.worker.service import Service
+    from upqueue.worker.watcher import WatchManager
 
 
 class _Body(BaseModel):
@@ -46,7 +50,7 @@ class WatchPatch(_Body):
     paused: bool | None = None
 
 
-def _manager(service: Any) -> Any:
+def _manager(service: Service) -> WatchManager:
     if service.watches is None:
         raise UpqueueError(
             "Watched folders unavailable", "This worker runs without watched folders."
@@ -54,18 +58,18 @@ def _manager(service: Any) -> Any:
     return service.watches
 
 
-def make_router(service: Any) -> APIRouter:
+def make_router(service: Service) -> APIRouter:
     """The watch and batch routes over ``service``."""
     router = APIRouter(prefix="/api")
 
-    def changed(result: Any) -> Any:
+    def changed(result: dict[str, Any]) -> dict[str, Any]:
         """Every open window hears of it through the stats' "config" counter."""
         service.config_changed()
         return result
 
     @router.get("/watches")
     def list_watches() -> dict[str, Any]:
-        return _manager(service).list()
+        return _manager(service).listing()
 
     @router.post("/watches", status_code=201)
     def add_watch(body: WatchIn) -> dict[str, Any]:
@@ -81,7 +85,8 @@ def make_router(service: Any) -> APIRouter:
 
     @router.delete("/watches/{watch_id}", status_code=204)
     def remove_watch(watch_id: PathId) -> Response:
-        changed(_manager(service).remove(watch_id))
+        _manager(service).remove(watch_id)
+        service.config_changed()
         return Response(status_code=204)
 
     @router.post("/watches/{watch_id}/pause")
@@ -98,7 +103,7 @@ def make_router(service: Any) -> APIRouter:
     ) -> dict[str, Any]:
         limit = max(1, min(int(limit), 1000))
         return {
-            "batches": _manager(service).batches.list(watch_id, limit),
+            "batches": _manager(service).batches.listing(watch_id, limit),
             "seq": service.store.seq,
         }
 

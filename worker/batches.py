@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from upqueue.core.errors import UpqueueError
 from upqueue.core.humanize import plural
@@ -27,6 +27,9 @@ from upqueue.core.store import now_iso
 from upqueue.core.transports import registry
 from upqueue.core.watchrules import AfterUpload, BatchState
 from upqueue.worker.batch_files import file_sha256, move_or_delete, unchanged, write_manifest
+
+if TYPE_CHECKING:
+    from upqueue.worker.service import Service
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +47,7 @@ class BatchBook:
 
     GATHER_SECONDS = 0.2  # how long finished uploads are gathered before the counts are redone
 
-    def __init__(self, service: Any, *, forget: Callable[[int, str], None] = lambda w, p: None):
+    def __init__(self, service: Service, *, forget: Callable[[int, str], None] = lambda w, p: None):
         self.service = service
         self.store = service.store
         self.forget = forget
@@ -100,7 +103,7 @@ class BatchBook:
                     "INSERT INTO batches (watch_id, state, created_at, change_seq) VALUES (?, ?, ?, ?)",
                     (watch_id, BatchState.OPEN.value, now_iso(), self.store.next_seq()),
                 )
-                batch_id = int(cur.lastrowid)
+                batch_id = int(cur.lastrowid or 0)  # an INSERT always sets it
                 self.store.add_event(
                     EventKind.BATCH,
                     f"Batch {batch_id} started",
@@ -144,7 +147,7 @@ class BatchBook:
         batch["pending"] = max(0, batch["total"] - batch["done"] - batch["failed"])
         return batch
 
-    def list(self, watch_id: int | None = None, limit: int = 100) -> list[dict[str, Any]]:
+    def listing(self, watch_id: int | None = None, limit: int = 100) -> list[dict[str, Any]]:
         sql = "SELECT b.*, w.path AS watch_path FROM batches b LEFT JOIN watches w ON w.id = b.watch_id"
         params: list[Any] = []
         if watch_id is not None:
@@ -244,9 +247,9 @@ class BatchBook:
     def counts(self, batch_id: int) -> tuple[int, int, int]:
         """(total, done, failed) from the uploads and the refused files of the batch."""
         row = self.service.uploads.batch_counts(batch_id, _FAILED)
-        refused = self.store.query_one(
+        refused = self.store.query(
             "SELECT count(*) AS n FROM batch_rejects WHERE batch_id = ?", (batch_id,)
-        )["n"]  # type: ignore[index]
+        )[0]["n"]
         return row["total"] + refused, row["done"], row["failed"] + refused
 
     def refresh(self, batch_id: int) -> None:

@@ -23,9 +23,10 @@ from upqueue.core.secrets import SecretStore
 from upqueue.core.settings import MAX_CONCURRENCY
 from upqueue.core.store import Store, now_iso, sqlite_version_report
 from upqueue.core.transports import registry
+from upqueue.core.version import VERSION
 from upqueue.worker.engine import Engine, new_owner
 from upqueue.worker.repository import UploadRepository
-from upqueue.worker.service import VERSION, Service
+from upqueue.worker.service import Service
 from upqueue.worker.tasks import HueyScheduler, make_huey
 from upqueue.worker.upload_events import FinishedUploads
 
@@ -87,7 +88,7 @@ class WorkerLock:
         # Held open for the worker's life: the lock lives as long as the file stays open.
         handle = open(paths.private_file(self.path), "r+", encoding="utf-8")  # noqa: SIM115
         try:
-            if os.name == "nt":  # pragma: no cover - Windows
+            if sys.platform == "win32":  # pragma: no cover - Windows
                 import msvcrt
 
                 msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)

@@ -14,7 +14,7 @@ import logging
 import os
 from collections.abc import Callable, Iterable
 from datetime import date, timedelta
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from upqueue.core import datasets, fileinfo
 from upqueue.core.errors import TransferError, UpqueueError
@@ -33,6 +33,9 @@ from upqueue.worker.repository import UploadRepository
 from upqueue.worker.repository.reads import public_upload
 from upqueue.worker.service_targets import TargetOperations
 from upqueue.worker.upload_events import FinishedUploads
+
+if TYPE_CHECKING:
+    from upqueue.worker.watcher import WatchManager
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +81,7 @@ class Service(TargetOperations):
         self.uploads = repository or UploadRepository(store)
         self.engine = engine
         self.finished = finished or FinishedUploads(self.uploads)
-        self.watches: Any = None  # worker.watcher.WatchManager, set by the runtime
+        self.watches: WatchManager | None = None  # set by the runtime
         self.started_at = now_iso()
         self.on_shutdown: Callable[[], None] = lambda: None
         # Bumped when targets, settings or watches change (by any client): stats carry it, so
@@ -108,11 +111,7 @@ class Service(TargetOperations):
             "secret_store": self.secrets.backend_name,
             "protocols": registry.names(),
             # True while the disk holding the data directory is full (uploads wait for space).
-            "disk_full": bool(
-                self.engine is not None
-                and getattr(self.engine, "disk", None)
-                and self.engine.disk.full
-            ),
+            "disk_full": bool(getattr(getattr(self.engine, "disk", None), "full", False)),
             **sqlite_version_report(),
         }
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from upqueue.core.errors import UpqueueError
 from upqueue.core.humanize import plural
@@ -14,17 +14,26 @@ from upqueue.core.targets import secret_key, validate_fields
 from upqueue.core.transports import registry
 from upqueue.worker.errors import Conflict, NotFound
 
+if TYPE_CHECKING:
+    from upqueue.core.secrets import SecretStore
+    from upqueue.core.store import Store
+    from upqueue.worker.repository import UploadRepository
+    from upqueue.worker.service import EngineControl
+
 log = logging.getLogger(__name__)
 
 
 class TargetOperations:
     """Mixed into Service; uses its ``store``, ``secrets``, ``uploads`` and ``engine``."""
 
-    store: Any
-    secrets: Any
-    uploads: Any
-    engine: Any
-    config_changed: Any  # Service.config_changed
+    store: Store
+    secrets: SecretStore
+    uploads: UploadRepository
+    engine: EngineControl | None
+
+    def config_changed(self) -> None:
+        """Service's: every open window hears of a changed configuration."""
+        raise NotImplementedError
 
     # -- targets --------------------------------------------------------------------------
     def _target_dict(self, row: dict[str, Any]) -> dict[str, Any]:
@@ -146,9 +155,9 @@ class TargetOperations:
                     f"{plural(active, 'upload')} to {target['name']} {'is' if active == 1 else 'are'} "
                     "not finished. Cancel or remove them first.",
                 )
-            watching = self.store.query_one(
+            watching = self.store.query(
                 "SELECT count(*) AS n FROM watches WHERE target_id = ?", (target_id,)
-            )["n"]
+            )[0]["n"]
             if watching:
                 raise Conflict(
                     "Target in use",

@@ -11,7 +11,8 @@ import os
 from collections.abc import Callable
 from typing import Final
 
-from upqueue.core.watchrules import FsEvent, is_wanted, is_wanted_dir
+from upqueue.core.walk import is_wanted, is_wanted_dir
+from upqueue.core.watchrules import FsEvent
 from upqueue.worker.watch_spec import WatchSpec
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 

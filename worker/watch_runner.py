@@ -33,7 +33,7 @@ from upqueue.core.watchrules import (
 )
 from upqueue.worker.incomplete_sets import IncompleteSets
 from upqueue.worker.incomplete_sets import wait_for as incomplete_wait
-from upqueue.worker.watch_events import ROOT_CHANGED, EventFilter, EventHandler
+from upqueue.worker.watch_events import EventFilter, EventHandler
 from upqueue.worker.watch_folder import (
     EVENT_FILTER,
     FolderUnavailable,
@@ -129,7 +129,7 @@ class WatchRunner:
         seen = self._filter.translate(event)
         if seen is None:
             return
-        if seen is ROOT_CHANGED:
+        if not isinstance(seen, FsEvent):  # ROOT_CHANGED: the folder itself moved or went
             self._check_health.set()
             self._events.put(None)
             return

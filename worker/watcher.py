@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from upqueue.core.errors import UpqueueError
 from upqueue.core.humanize import plural
@@ -34,6 +34,9 @@ from upqueue.worker.errors import Conflict, NotFound
 from upqueue.worker.watch_fields import validate_watch
 from upqueue.worker.watch_runner import WatchRunner
 from upqueue.worker.watch_spec import ReadyUnit, WatchSpec
+
+if TYPE_CHECKING:
+    from upqueue.worker.service import Service
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +59,7 @@ class WatchManager:
 
     def __init__(
         self,
-        service: Any,
+        service: Service,
         *,
         clock: Callable[[], float] = time.monotonic,
         runner_class: type[WatchRunner] = WatchRunner,
@@ -156,15 +159,15 @@ class WatchManager:
         with self._lock:
             runner = self._runners.get(watch["id"])
         watch["pending"] = runner.pending_count if runner else 0
-        watch["sent"] = self.store.query_one(
+        watch["sent"] = self.store.query(
             "SELECT count(*) AS n FROM seen_files WHERE watch_id = ? AND upload_id IS NOT NULL",
             (watch["id"],),
-        )["n"]
-        latest = self.batches.list(watch["id"], limit=1)
+        )[0]["n"]
+        latest = self.batches.listing(watch["id"], limit=1)
         watch["batch"] = latest[0] if latest else None
         return watch
 
-    def list(self) -> dict[str, Any]:
+    def listing(self) -> dict[str, Any]:
         rows = self.store.query("SELECT * FROM watches ORDER BY id")
         return {"watches": [self._public(r) for r in rows], "seq": self.store.seq}
 
@@ -189,7 +192,7 @@ class WatchManager:
                     self.store.next_seq(),
                 ),
             )
-            watch_id = int(cur.lastrowid)
+            watch_id = int(cur.lastrowid or 0)  # an INSERT always sets it
             self.store.add_event(
                 EventKind.WATCH, f"Watching {clean['path']}", watch_id=watch_id, title="Watch added"
             )
