@@ -92,8 +92,9 @@ class UploadRepository(AskedTransitions):
         announce: bool,
     ) -> None:
         """Keep the protocol's state now (before another byte goes), where the upload is, and
-        how much of it the server confirmed."""
-        with self.store.tx():
+        how much of it the server confirmed. Written through to the disk: after a power cut
+        the upload must continue this server upload, not start a second copy there."""
+        with self.store.tx(durable=True):
             self._touch(
                 upload_id,
                 {
