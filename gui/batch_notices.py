@@ -72,7 +72,7 @@ class BatchNotices(QObject):
             state = states.get(batch_id)
             if state is not None and state != "open":
                 del self._looks_left[batch_id]
-                self._call(lambda api, b=batch_id: api.batch(b), self._told, lambda _e: None)
+                self._call(_fetch_batch(batch_id), self._told, lambda _e: None)
             elif self._looks_left[batch_id] <= 1:
                 del self._looks_left[batch_id]  # still open: more of it is on the way
             else:
@@ -86,3 +86,8 @@ class BatchNotices(QObject):
     def _told(self, answer: dict[str, Any]) -> None:
         for title, message, error in self._policy.on_batch(answer):
             self._notify(title, message, error)
+
+
+def _fetch_batch(batch_id: int) -> Callable[[Any], Any]:
+    """The call that fetches one batch's whole answer (bound now, not when it runs)."""
+    return lambda api: api.batch(batch_id)

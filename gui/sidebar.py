@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QSize, Qt, Signal
-from PySide6.QtGui import QFont, QPainter, QPalette
+from PySide6.QtGui import QFont, QIcon, QPainter, QPalette
 from PySide6.QtWidgets import (
     QListWidget,
     QListWidgetItem,
@@ -126,7 +126,7 @@ class Sidebar(QListWidget):
             if item.data(_COUNT) != n:
                 item.setData(_COUNT, n)
 
-    def count(self, key: str) -> int:
+    def group_count(self, key: str) -> int:
         """The count shown next to a status group."""
         return int(self._items[("group", key)].data(_COUNT) or 0)
 
@@ -140,8 +140,8 @@ class Sidebar(QListWidget):
         item.setSizeHint(QSize(0, 28))
         self.addItem(item)
 
-    def _entry(self, kind: str, key: str, label: str, item_icon: object) -> None:
-        item = QListWidgetItem(item_icon, label)  # type: ignore[arg-type]
+    def _entry(self, kind: str, key: str, label: str, item_icon: QIcon) -> None:
+        item = QListWidgetItem(item_icon, label)
         item.setData(_KIND, kind)
         item.setData(_KEY, key)
         item.setSizeHint(QSize(0, 26))

@@ -54,8 +54,8 @@ class ProtocolFields:
         self._auth.blockSignals(False)
         self._form.setRowVisible(self._auth, len(spec.auth_kinds) > 1)
         self._form.setRowVisible(self._chunk, spec.chunk_size)
-        for edit in self.edits.values():
-            self._form.removeRow(edit)
+        for old in self.edits.values():
+            self._form.removeRow(old)
         self.edits = {}
         row = self._row_of(self._before)
         for field in spec.options:
@@ -100,5 +100,7 @@ class ProtocolFields:
             label.setText(text)
 
     def _row_of(self, widget: QWidget) -> int:
-        row, _role = self._form.getWidgetPosition(widget)
+        # PySide6 answers (row, role); its stubs say object.
+        position: tuple[int, object] = self._form.getWidgetPosition(widget)  # type: ignore[assignment]
+        row = position[0]
         return row if row >= 0 else self._form.rowCount()

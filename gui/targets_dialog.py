@@ -236,7 +236,7 @@ class TargetsDialog(QDialog):
     def _new(self) -> None:
         self.list.blockSignals(True)
         self.list.clearSelection()
-        self.list.setCurrentItem(None)
+        self.list.setCurrentRow(-1)  # no current target: the form is for a new one
         self.list.blockSignals(False)
         self._show(None)
         self.name.setFocus()

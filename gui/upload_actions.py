@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from PySide6.QtCore import QObject
@@ -114,7 +114,7 @@ class UploadActions(QObject):
     def __getitem__(self, key: str) -> QAction:
         return self.actions[key]
 
-    def update(self, uploads: list[Mapping[str, Any]]) -> None:
+    def update(self, uploads: Sequence[Mapping[str, Any]]) -> None:
         """Enable the per-selection actions that apply to ``uploads``."""
         for key, enabled in allowed(uploads).items():
             self.actions[key].setEnabled(enabled)

@@ -15,7 +15,7 @@ from upqueue.core import humanize, progress
 from upqueue.core.models import Status
 from upqueue.core.records import UPLOAD_FIELDS
 
-STATUS_LABELS = {
+STATUS_LABELS: dict[str, str] = {
     Status.QUEUED: "Queued",
     Status.UPLOADING: "Uploading",
     Status.RETRYING: "Retrying",
@@ -26,7 +26,7 @@ STATUS_LABELS = {
     Status.CANCELLED: "Cancelled",
 }
 # The order a person reads a queue in: what is moving first, what is finished last.
-STATUS_ORDER = {
+STATUS_ORDER: dict[str, int] = {
     Status.UPLOADING: 0,
     Status.PROCESSING: 1,
     Status.RETRYING: 2,
@@ -64,9 +64,9 @@ class UploadRow:
         self.path = get("path")
         self.size = get("size")
         self.offset = get("offset")
-        status = get("status")
+        status: Any = get("status")
         # 100,000 rows share a handful of these strings; keep one copy of each.
-        self.status = sys.intern(status) if isinstance(status, str) else status
+        self.status: str = sys.intern(status) if isinstance(status, str) else status
         self.speed = get("speed")
         self.target_id = get("target_id")
         target_name = get("target_name")

@@ -59,7 +59,7 @@ def test_a_long_queue_paints_its_first_page_then_loads_the_rest(qtbot: Any, make
     # Changes after the load: each poll is one request (the counts come in its answer).
     row = api.put(id=FIRST_PAGE + 5, status="uploading", offset=10)
     qtbot.waitUntil(lambda: window.model.upload(row["id"])["status"] == "uploading", timeout=5000)
-    qtbot.waitUntil(lambda: window.sidebar.count("active") >= 1, timeout=5000)
+    qtbot.waitUntil(lambda: window.sidebar.group_count("active") >= 1, timeout=5000)
     assert not [r for r in api.requests if r[0] == "stats"], "a poll asked for stats separately"
     polls = [r for r in api.requests[2:] if r[0] == "uploads"]
     assert polls and all(r[1].get("since") is not None and r[1].get("wait") for r in polls)

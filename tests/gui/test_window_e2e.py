@@ -53,7 +53,7 @@ def test_drop_a_file_and_see_it_done_with_the_same_bytes_on_the_server(
     remote = row_value(window, upload_id, Role.UPLOAD)["result_url"]
     assert remote and same_content(tus_server.stored_path(remote), source)
     # The sidebar and the status bar agree with the worker.
-    qtbot.waitUntil(lambda: window.sidebar.count("done") == 1, timeout=10_000)
+    qtbot.waitUntil(lambda: window.sidebar.group_count("done") == 1, timeout=10_000)
 
 
 def test_pause_and_resume_from_the_window_mid_upload(
@@ -227,7 +227,7 @@ def test_five_thousand_files_into_a_watched_folder_keep_the_window_responsive(
 
     for entry in os.scandir(staging):  # the drop: every file moved in at once
         os.rename(entry.path, inbox / entry.name)
-    qtbot.waitUntil(lambda: window.sidebar.count("done") == count, timeout=240_000)
+    qtbot.waitUntil(lambda: window.sidebar.group_count("done") == count, timeout=240_000)
     heartbeat.stop()
 
     assert window.model.rowCount() == count

@@ -142,7 +142,7 @@ def test_filters_search_and_ctrl_f(qtbot: Any, fake_api: FakeApi, make_window: A
         for status in ("queued", "uploading", "paused", "failed", "done", "cancelled")
     }
     window = make_window(fake_api)
-    qtbot.waitUntil(lambda: window.sidebar.count("failed") == 2, timeout=5000)
+    qtbot.waitUntil(lambda: window.sidebar.group_count("failed") == 2, timeout=5000)
     window.sidebar.select_group("failed")
     assert sorted(shown_ids(window)) == sorted([ids["failed"], ids["cancelled"]])
     window.sidebar.select_group("active")
