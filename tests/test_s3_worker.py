@@ -158,7 +158,7 @@ def test_housekeeping_aborts_stale_multipart_uploads_of_upqueue_only(
         )
         tracked_src = make_file(tmp_path / "tracked.bin", 12 * MiB)
         upload_id = rig.service.add_uploads([str(tracked_src)], "s3").ids[0]
-        transport = rig.engine._target(target["id"]).transport
+        transport = rig.engine.targets.get(target["id"]).transport
         states = {}
         for name in ("tracked.bin", "forgotten.bin"):
             src = tmp_path / name if name == "tracked.bin" else make_file(tmp_path / name, 12 * MiB)

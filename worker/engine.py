@@ -10,7 +10,6 @@ transport for a target, and the upload's remote state is that transport's, store
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import threading
@@ -23,29 +22,19 @@ from upqueue.core.bandwidth import TokenBucket
 from upqueue.core.errors import TransferError, TransferStopped, UpqueueError
 from upqueue.core.models import EventKind, Status
 from upqueue.core.store import Store
-from upqueue.core.targets import secret_key
-from upqueue.core.transports import registry
-from upqueue.core.transports.base import (
-    Capabilities,
-    NotSupported,
-    RemoteState,
-    Sent,
-    Transport,
-    UploadJob,
-)
+from upqueue.core.transports.base import NotSupported, RemoteState
 from upqueue.worker.diskguard import DiskGuard
 from upqueue.worker.engine_faults import DISK_FULL, DiskWaits
+from upqueue.worker.engine_follow import ProcessingFollow
 from upqueue.worker.engine_hooks import Control, UploadHooks
+from upqueue.worker.engine_outcomes import FinishedListener, Outcomes
 from upqueue.worker.engine_retry import FailedAttempts
+from upqueue.worker.engine_targets import Secrets, Targets
 from upqueue.worker.housekeeping import LEASE_SECONDS, Housekeeper
 from upqueue.worker.repository import UploadRepository
 from upqueue.worker.repository.reads import remote_state
 
 log = logging.getLogger(__name__)
-
-# Uploads followed on their server at once (GeoNode importing them) beside the transfers; a
-# follower only polls now and then. Past this many, a runner follows in its own slot.
-MAX_FOLLOWERS = 32
 
 
 class Scheduler(Protocol):
@@ -57,23 +46,7 @@ class Scheduler(Protocol):
         """Run ``follow`` (a server's processing being followed) beside the runners."""
 
 
-class FinishedListener(Protocol):
-    """Told once an upload reached done, failed or cancelled (batches, after-upload actions)."""
-
-    def fire(self, upload_id: int) -> None: ...
-
-
-class Secrets(Protocol):
-    def get(self, key: str) -> str | None: ...
-
-
-class _TargetCache:
-    def __init__(self, target: dict[str, Any], transport: Transport) -> None:
-        self.target, self.transport = target, transport
-        self.caps: Capabilities | None = None
-
-
-class Engine:
+class Engine(ProcessingFollow):
     """Args:
     store: state.db (settings).
     repository: the upload SQL and transitions.
@@ -106,17 +79,15 @@ class Engine:
         self._controls: dict[int, Control] = {}
         self._runners = 0  # runner tasks started or waiting to start
         self._followers = 0  # threads following a server's processing (beside the runners)
-        # Per target: its row, its transport and the server's capabilities (None until known).
-        # Reading the keyring and probing once per target rather than once per file is what
-        # lets thousands of small files go at the server's pace.
-        self._targets: dict[int, _TargetCache] = {}
+        self.targets = Targets(store, repository, secrets)
         self._closing = False
         self.housekeeper = Housekeeper(self, repository, store, clock=clock)
-        self.failed_attempts = FailedAttempts(
-            store, repository, self._finish, self.housekeeper.poke, clock
-        )
         self.disk_waits = DiskWaits(
             repository, self.data_dir, owner, self.running_ids, self._stop_all, self.kick
+        )
+        self.outcomes = Outcomes(repository, finished, self.disk_waits, self.targets)
+        self.failed_attempts = FailedAttempts(
+            store, repository, self.outcomes.finish, self.housekeeper.poke, clock
         )
         self.disk = DiskGuard(
             self.data_dir,
@@ -143,8 +114,7 @@ class Engine:
                 if not self._controls:
                     break
             time.sleep(0.05)
-        for cached in list(self._targets.values()):
-            cached.transport.close()
+        self.targets.close()
 
     # -- what the service asks ------------------------------------------------------------
     def is_running(self, upload_id: int) -> bool:
@@ -177,17 +147,11 @@ class Engine:
 
     def forget_transport(self, target_id: int) -> None:
         """The target changed or went: its next upload reads it, its secret and its server anew."""
-        with self._lock:
-            cached = self._targets.pop(target_id, None)
-        if cached:
-            cached.transport.close()
+        self.targets.forget(target_id)
 
     def settings_changed(self) -> None:
         self.bandwidth.set_rate(self.store.setting("bandwidth_limit"))
-        with self._lock:
-            cached, self._targets = list(self._targets.values()), {}
-        for entry in cached:
-            entry.transport.close()
+        self.targets.forget_all()
         self.housekeeper.poke()
         self.kick()
 
@@ -225,7 +189,7 @@ class Engine:
         live = [state for states in by_target.values() for state in states]
         for target_id in by_target:
             try:
-                done = self._target(target_id).transport.clean_up_stale(live)
+                done = self.targets.get(target_id).transport.clean_up_stale(live)
             except UpqueueError as exc:  # one unreachable server must not stop the others
                 log.warning("cleaning up stale uploads of target %s failed: %s", target_id, exc)
                 continue
@@ -273,22 +237,6 @@ class Engine:
                 self._controls[row["id"]] = Control()
         return row
 
-    def _target(self, target_id: int) -> _TargetCache:
-        with self._lock:
-            cached = self._targets.get(target_id)
-        if cached is None:
-            target = self.repository.target(target_id)
-            secret = self.secrets.get(secret_key(target_id))
-            cached = _TargetCache(
-                target, registry.transport_for(target, secret, self.store.settings())
-            )
-            with self._lock:
-                existing = self._targets.setdefault(target_id, cached)
-            if existing is not cached:
-                cached.transport.close()
-                cached = existing
-        return cached
-
     def run_upload(self, upload: dict[str, Any]) -> None:
         upload_id = upload["id"]
         with self._lock:
@@ -311,7 +259,7 @@ class Engine:
 
     def _attempt(self, upload: dict[str, Any], hooks: UploadHooks) -> bool:
         """Send the upload (or follow its processing); True when a follower took it over."""
-        cached = self._target(upload["target_id"])
+        cached = self.targets.get(upload["target_id"])
         chunk = cached.target.get("chunk_size") or int(self.store.setting("chunk_size")) or None
         job = self.repository.job(upload, chunk)
         state = hooks.remote_state
@@ -323,7 +271,7 @@ class Engine:
         sent = cached.transport.send(job, state, hooks, cached.caps)
         if sent.processing:
             return self._processing(upload, cached, job, sent, hooks)
-        self._done(upload, sent.message, sent.result_url, sent.remote_state, job.size)
+        self.outcomes.done(upload, sent.message, sent.result_url, sent.remote_state, job.size)
         return False
 
     def _guarded(
@@ -334,9 +282,9 @@ class Engine:
         try:
             return attempt()
         except TransferStopped as stop:
-            self._stopped(upload, stop.reason, hooks)
+            self.outcomes.stopped(upload, stop.reason, hooks)
         except NotSupported as error:
-            self._finish(
+            self.outcomes.finish(
                 upload,
                 Status.FAILED,
                 EventKind.FAILED,
@@ -345,14 +293,15 @@ class Engine:
                 extra={"offset": hooks.offset},
             )
         except TransferError as error:
-            self._forget_caps(upload["target_id"])  # the server may have changed: ask it again
+            # the server may have changed: ask it again
+            self.targets.forget_caps(upload["target_id"])
             self.failed_attempts.record(upload, error, hooks)
         except Exception as exc:
             if self.disk.report(exc):
-                self._stopped(upload, DISK_FULL, hooks)
+                self.outcomes.stopped(upload, DISK_FULL, hooks)
                 return False
             log.exception("upload %s failed unexpectedly", upload_id)
-            self._finish(
+            self.outcomes.finish(
                 upload,
                 Status.FAILED,
                 EventKind.FAILED,
@@ -361,138 +310,8 @@ class Engine:
             )
         return False
 
-    def _follow_elsewhere(
-        self,
-        upload: dict[str, Any],
-        cached: _TargetCache,
-        job: UploadJob,
-        state: RemoteState,
-        hooks: UploadHooks,
-    ) -> bool:
-        """Follow the server's processing on a thread of its own, so that the runner's slot
-        goes to the next transfer: an import that takes an hour must not hold back the queue.
-        Inline (False) when too many are being followed already."""
-        with self._lock:
-            spare = not self._closing and self._followers < MAX_FOLLOWERS
-            if spare:
-                self._followers += 1
-        if not spare:
-            self._follow(upload, cached, job, state, hooks)
-            return False
-
-        def follow() -> bool:
-            self._follow(upload, cached, job, state, hooks)
-            return False
-
-        def follower() -> None:
-            try:
-                self._guarded(upload, hooks, follow)
-            finally:
-                with self._lock:
-                    self._controls.pop(upload["id"], None)
-                    self._followers -= 1
-
-        self.scheduler.follow(f"follow-{upload['id']}", follower)
-        return True
-
-    def _processing(
-        self,
-        upload: dict[str, Any],
-        cached: _TargetCache,
-        job: UploadJob,
-        sent: Sent,
-        hooks: UploadHooks,
-    ) -> bool:
-        hooks.remote_state = sent.remote_state
-        if not self.repository.start_processing(
-            upload["id"], sent.remote_state, sent.result_url, job.size
-        ):
-            return False  # cancelled or paused as the last byte went: that decision stands
-        hooks.processing = True
-        return self._follow_elsewhere(upload, cached, job, sent.remote_state, hooks)
-
-    def _follow(
-        self,
-        upload: dict[str, Any],
-        cached: _TargetCache,
-        job: UploadJob,
-        state: RemoteState,
-        hooks: UploadHooks,
-    ) -> None:
-        processed = cached.transport.follow_processing(job, state, hooks)
-        self._done(
-            upload,
-            processed.message,
-            processed.result_url or upload.get("result_url"),
-            hooks.remote_state or state,
-            job.size,
-        )
-
-    def _done(
-        self,
-        upload: dict[str, Any],
-        message: str,
-        result_url: str | None,
-        state: RemoteState | None,
-        size: int,
-    ) -> None:
-        self._finish(
-            upload,
-            Status.DONE,
-            EventKind.DONE,
-            message,
-            extra={
-                "offset": size,
-                "result_url": result_url,
-                "remote_state": json.dumps(state) if state is not None else None,
-            },
-        )
-
-    def _forget_caps(self, target_id: int) -> None:
-        with self._lock:
-            cached = self._targets.get(target_id)
-        if cached:
-            cached.caps = None
-
-    # -- outcomes -------------------------------------------------------------------------
-    def _finish(
-        self,
-        upload: dict[str, Any],
-        status: Status,
-        event: str,
-        message: str,
-        *,
-        title: str | None = None,
-        extra: dict[str, Any] | None = None,
-    ) -> None:
-        if self.repository.finish(upload["id"], status, event, message, title=title, extra=extra):
-            self.finished.fire(upload["id"])
-
-    def _stopped(self, upload: dict[str, Any], reason: str, hooks: UploadHooks) -> None:
-        if reason == DISK_FULL:
-            self.disk_waits.wait_for_disk(upload, hooks.offset, hooks.confirmed)
-            return
-        self.repository.release(
-            upload["id"], hooks.offset, hooks.confirmed, shutdown=reason == "shutdown"
-        )
-        # A cancel during processing only stops following: the bytes are the server's now.
-        if reason == "cancel" and hooks.remote_state and not hooks.processing:
-            self._terminate_now(upload["id"], hooks.remote_state, upload["target_id"])
-
-    def _terminate_now(self, upload_id: int, state: RemoteState, target_id: int) -> None:
-        left_there = False
-        try:
-            self._target(target_id).transport.terminate(state)
-            message = "The server's copy was deleted"
-        except NotSupported as exc:
-            message, left_there = f"The server's copy was left there: {exc.message}", True
-        except Exception as exc:  # noqa: BLE001 - the cancel stands either way; say what happened
-            message = f"Could not delete the server's copy: {getattr(exc, 'message', exc)}"
-            log.warning("terminate of upload %s failed: %s", upload_id, exc)
-        self.repository.forget_remote(upload_id, message, left_there=left_there)
-
     def terminate_task(self, upload_id: int, state: RemoteState, target_id: int) -> None:
-        self._terminate_now(upload_id, state, target_id)
+        self.outcomes.terminate_now(upload_id, state, target_id)
 
 
 def new_owner() -> str:

@@ -23,7 +23,7 @@ class FailedAttempts:
     """Args:
     store: the settings (retry_limit, retry_base_delay, retry_max_delay).
     repository: the upload's attempts and its retry.
-    finish: the engine's ``_finish(upload, status, event, message, title=, extra=)``.
+    finish: the engine's ``outcomes.finish(upload, status, event, message, title=, extra=)``.
     poke: wakes the one timer, which starts the retry when it falls due.
     clock: wall-clock seconds.
     """

@@ -1,5 +1,5 @@
 """One watched folder in the worker: its watchdog observer, the debounce, the settle checks, the
-scans, and the unavailable/re-arm cycle.
+scans, and the unavailable/re-arm cycle (arming and health checks in worker/watch_arming.py).
 
 A ``WatchRunner`` owns one thread. watchdog's handler only filters names and queues events; the
 runner's thread waits until the stream goes quiet, collapses the burst (``core.watchrules``),
@@ -33,17 +33,9 @@ from upqueue.core.watchrules import (
 )
 from upqueue.worker.incomplete_sets import IncompleteSets
 from upqueue.worker.incomplete_sets import wait_for as incomplete_wait
-from upqueue.worker.watch_events import EventFilter, EventHandler
-from upqueue.worker.watch_folder import (
-    EVENT_FILTER,
-    FolderUnavailable,
-    can_open,
-    describe,
-    file_key,
-    make_observer,
-    probe,
-    stop_observer,
-)
+from upqueue.worker.watch_arming import FolderArming
+from upqueue.worker.watch_events import EventFilter
+from upqueue.worker.watch_folder import can_open, describe, file_key
 from upqueue.worker.watch_spec import ReadyUnit, RunnerSink, WatchSpec
 from watchdog.events import FileSystemEvent
 from watchdog.observers.api import BaseObserver
@@ -53,7 +45,7 @@ log = logging.getLogger(__name__)
 __all__ = ["ReadyUnit", "RunnerSink", "WatchRunner", "WatchSpec"]
 
 
-class WatchRunner:
+class WatchRunner(FolderArming):
     """Watches one folder on its own thread until :meth:`stop`.
 
     Args:
@@ -365,83 +357,3 @@ class WatchRunner:
             # the refusal is in a batch: the round ends (and the batch with it) once quiet
             self._round_open = True
             self._last_activity = now
-
-    # -- arming, health and backoff -----------------------------------------------------------
-    def _try_arm(self) -> None:
-        try:
-            self._arm()
-        except FolderUnavailable as problem:
-            self._go_unavailable(str(problem))
-        except OSError as error:
-            self._go_unavailable(describe(self._root, error))
-        else:
-            self._backoff_step = 0
-            self._set_state(WatchState.WATCHING, None)
-            try:
-                self._scan(self._root)
-            except OSError as error:
-                self._go_unavailable(describe(self._root, error))
-
-    def _arm(self) -> None:
-        self._identity = probe(self._root)
-        self._root_real = os.path.realpath(self._root)
-        observer = make_observer(self.spec.polling, self.POLLING_INTERVAL)
-        try:
-            observer.schedule(
-                EventHandler(self._accept, spec_id=self.spec.id),
-                self._root,
-                recursive=self.spec.recursive,
-                event_filter=EVENT_FILTER,
-                # watchdog 7 can follow links to folders; the walker (core/walk.py) never does,
-                # so the events and the scans see the same tree.
-                follow_symlink=False,
-            )
-            observer.start()
-        except BaseException:
-            stop_observer(observer)
-            raise
-        self._observer = observer
-        self._next_health = self.clock() + self.HEALTH_INTERVAL
-
-    def _health_problem(self) -> str | None:
-        try:
-            identity = probe(self._root)
-        except FolderUnavailable as problem:
-            return str(problem)
-        except OSError as error:
-            return describe(self._root, error)
-        if identity != self._identity:
-            # Removed and made again, or a different drive mounted there: the old observer is
-            # watching something that is gone, so arm afresh (and scan) right away.
-            log.info("watch %s: %s was replaced; watching the new folder", self.spec.id, self._root)
-            self._disarm()
-            self._pending.clear()
-            self._held.clear()
-            self._try_arm()
-            return None
-        if self._observer is not None and not self._observer.is_alive():
-            return f"The watcher for {self._root} stopped; starting it again."
-        return None
-
-    def _go_unavailable(self, message: str) -> None:
-        self._disarm()
-        self._pending.clear()
-        self._held.clear()
-        delay = self.BACKOFF[min(self._backoff_step, len(self.BACKOFF) - 1)]
-        self._backoff_step += 1
-        self._next_arm = self.clock() + delay
-        self._set_state(WatchState.UNAVAILABLE, message)
-
-    def _set_state(self, state: WatchState, message: str | None) -> None:
-        if (state, message) == (self.state, self.message):
-            return
-        self.state, self.message = state, message
-        try:
-            self.sink.set_state(self.spec.id, state, message)
-        except Exception:
-            log.exception("watch %s: could not record state %s", self.spec.id, state)
-
-    def _disarm(self) -> None:
-        observer, self._observer = self._observer, None
-        if observer is not None:
-            stop_observer(observer)
