@@ -6,7 +6,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from upqueue.core.errors import UpqueueError, human_size
+from upqueue.core.errors import UpqueueError
+from upqueue.core.status_errors import human_size
 
 
 @dataclass(frozen=True)

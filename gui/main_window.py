@@ -3,20 +3,20 @@
 It talks to the worker only through the control API client that :class:`WorkerSupervisor`
 holds, on a background pool; results come back as signals. The queue follows the worker
 through :class:`Poller` (changes ``since`` the last counter), the rows live in
-:class:`QueueModel`, and the filters in :class:`QueueFilter`.
+:class:`QueueModel`, and the filters in :class:`QueueFilter`. What the poller brings is handled
+in gui.window_feed, closing and quitting in gui.window_closing, the signal wiring in
+gui.window_wiring.
 """
 
 from __future__ import annotations
 
-import gc
 import logging
 from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import QEvent, Qt, QTimer
-from PySide6.QtGui import QCloseEvent, QDesktopServices, QDragEnterEvent, QDropEvent
+from PySide6.QtGui import QDesktopServices, QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import (
-    QApplication,
     QMainWindow,
     QMessageBox,
     QSplitter,
@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
-from upqueue.core import humanize, paths
+from upqueue.core import paths
 from upqueue.core.errors import UpqueueError
 from upqueue.gui import icons, window_chrome, window_wiring
 from upqueue.gui.background import Background
@@ -39,29 +39,16 @@ from upqueue.gui.queue_controller import Prompts, QueueController, file_dialogs
 from upqueue.gui.queue_view import QueueView, local_paths
 from upqueue.gui.sidebar import Sidebar
 from upqueue.gui.status_panel import StatusPanel
-from upqueue.gui.tray import NotificationPolicy, Tray, tooltip_text
+from upqueue.gui.tray import NotificationPolicy, Tray
 from upqueue.gui.upload_actions import UploadActions
+from upqueue.gui.window_closing import WindowClosing
+from upqueue.gui.window_feed import WindowFeed, prepare_full
 from upqueue.gui.worker_supervisor import WorkerState, WorkerSupervisor, default_connect
 
 log = logging.getLogger(__name__)
 
 
-def window_title(counts: dict[str, Any], speed: float) -> str:
-    """ "↑ 11.6 MB/s · 1 uploading" while uploads move, else "upqueue". Qt adds the application's
-    name itself ("… — upqueue"), so it is not in the moving title."""
-    if speed <= 0:
-        return "upqueue"
-    uploading = int(counts.get("uploading", 0))
-    return f"↑ {humanize.speed(speed)}" + (f" · {uploading:,} uploading" if uploading else "")
-
-
-def _prepare_full(result: dict[str, Any]) -> dict[str, Any]:
-    """On the pool thread: the full queue's dicts become model rows (and the dicts can go)."""
-    result["rows"] = QueueModel.prepare(result.pop("uploads", None) or [])
-    return result
-
-
-class MainWindow(QMainWindow):
+class MainWindow(WindowFeed, WindowClosing, QMainWindow):
     """The upqueue window.
 
     Args:
@@ -84,7 +71,7 @@ class MainWindow(QMainWindow):
         self.proxy = QueueFilter(self)
         self.proxy.setSourceModel(self.model)
         self.poller = Poller(self.background, self)
-        self.poller.prepare_full = _prepare_full
+        self.poller.prepare_full = prepare_full
         self.commands = UploadActions(self)
         self.tray = Tray(self)
         self.notifications = NotificationPolicy()
@@ -211,6 +198,18 @@ class MainWindow(QMainWindow):
             event.acceptProposedAction()
             self.controller.add_paths(dropped)
 
+    def resizeEvent(self, event: Any) -> None:
+        super().resizeEvent(event)
+        window_chrome.fit_toolbar(self.toolbar, self.commands, self.width())
+
+    def changeEvent(self, event: QEvent) -> None:
+        if event.type() == QEvent.Type.PaletteChange:
+            # Light <-> dark: the monochrome icons are tinted with the text colour.
+            icons.clear_cache()
+            self.commands.refresh_icons()
+            self.sidebar.refresh_icons()
+        super().changeEvent(event)
+
     # -- talking to the worker ------------------------------------------------------------
 
     @property
@@ -292,103 +291,7 @@ class MainWindow(QMainWindow):
             self.view.placeholder = "Drop files or folders here, or press Ctrl+O to add files."
         self.view.viewport().update()
 
-    # -- following the queue --------------------------------------------------------------
-
-    def _full(self, result: dict[str, Any]) -> None:
-        if "rows" in result:
-            self.model.reset_rows(result["rows"])
-        else:
-            self.model.reset_uploads(result.get("uploads") or [])
-        # A full scan by the cycle collector over 100,000 long-lived rows stalls the event loop
-        # for tens of milliseconds; they hold no cycles, so move them out of its way.
-        gc.freeze()
-        self.loaded = True
-        self._worker_state(self.supervisor.state.value, self.supervisor.detail)
-        self._update_first_run()
-
-    def _more(self, result: dict[str, Any]) -> None:
-        # The rest of a long queue, after its first screenful was painted.
-        if "rows" in result:
-            self.model.append_rows(result["rows"])
-        else:
-            self.model.append_rows(QueueModel.prepare(result.get("uploads") or []))
-        gc.freeze()
-
-    def _changes(self, result: dict[str, Any]) -> None:
-        transitions = self.model.apply_changes(
-            result.get("uploads") or [], result.get("removed") or []
-        )
-        if transitions:
-            self.controller.update_actions()
-            if any(old is None for _id, old, _new in transitions):
-                self._update_first_run()
-            if self.worker_settings.get("notifications", True):
-                changed = {u["id"]: u for u in result.get("uploads") or []}
-                for title, message, error in self.notifications.on_transitions(
-                    transitions, changed
-                ):
-                    self.tray.notify(title, message, error)
-                self.batch_notices.uploads_ended(
-                    self.notifications.batches_ending(transitions, changed)
-                )
-
-    def _stats(self, stats: dict[str, Any]) -> None:
-        self.stats = stats
-        self.supervisor.report_ok()
-        self._follow_config(stats.get("config"))
-        self.status_panel.set_stats(stats)
-        self.sidebar.set_counts(stats.get("counts") or {})
-        sent, total = self.model.unfinished_bytes()
-        speed = float(stats.get("speed") or 0.0)
-        self.tray.set_tooltip(tooltip_text(stats.get("counts") or {}, speed, sent, total))
-        self.setWindowTitle(window_title(stats.get("counts") or {}, speed))
-        retrying = int((stats.get("counts") or {}).get("retrying", 0))
-        if retrying and not self._countdown.isActive():
-            self._countdown.start()
-        elif not retrying:
-            self._countdown.stop()
-        for note_title, message, error in self.notifications.on_stats(stats):
-            if self.worker_settings.get("notifications", True):
-                self.tray.notify(note_title, message, error)
-
-    def _follow_config(self, config: Any) -> None:
-        """Targets, settings or watches changed (the CLI, another window): load them again."""
-        if config is None or config == self._config_seen:
-            return
-        first, self._config_seen = self._config_seen is None, config
-        if first:
-            return  # loaded with the client already
-        self.load_targets()
-        self.load_settings()
-        self.dialog_host.refresh_open("targets")
-        watches = self._page_widgets.get("watches")
-        if watches is not None and self.pages.currentWidget() is watches:
-            getattr(watches, "refresh", lambda: None)()
-
-    def _forget_stats(self) -> None:
-        """No worker, no news: no "1 uploading · ↑ 11.6 MB/s" from before it went away."""
-        self.stats = {"counts": {}, "speed": 0.0, "active": 0}
-        self.status_panel.clear_stats()
-        self.setWindowTitle(window_title({}, 0.0))
-        self.tray.set_tooltip("upqueue — the worker is not running")
-        if self._countdown.isActive():
-            self._countdown.stop()
-
-    def view_refresh(self) -> None:
-        """Repaint the rows on screen (only those: the view asks the model for what it shows)."""
-        self.view.viewport().update()
-
-    def resizeEvent(self, event: Any) -> None:
-        super().resizeEvent(event)
-        window_chrome.fit_toolbar(self.toolbar, self.commands, self.width())
-
-    def changeEvent(self, event: QEvent) -> None:
-        if event.type() == QEvent.Type.PaletteChange:
-            # Light <-> dark: the monochrome icons are tinted with the text colour.
-            icons.clear_cache()
-            self.commands.refresh_icons()
-            self.sidebar.refresh_icons()
-        super().changeEvent(event)
+    # -- pages and dialogs ----------------------------------------------------------------
 
     def _update_first_run(self) -> None:
         first_run = self.loaded and not self.targets and self.model.rowCount() == 0
@@ -397,8 +300,6 @@ class MainWindow(QMainWindow):
             self.pages.setCurrentWidget(self.first_run)
         elif not first_run and current is self.first_run:
             self.pages.setCurrentWidget(self._page_widgets["queue"])
-
-    # -- pages and dialogs ----------------------------------------------------------------
 
     def _show_group(self, group: str) -> None:
         self.proxy.set_group(group)
@@ -439,60 +340,6 @@ class MainWindow(QMainWindow):
         self.showNormal()
         self.raise_()
         self.activateWindow()
-
-    # -- closing --------------------------------------------------------------------------
-
-    def closeEvent(self, event: QCloseEvent) -> None:
-        if self._quitting:
-            self._shutdown_gui()
-            event.accept()
-            return
-        active = int(self.stats.get("active") or 0)
-        keep = bool(self.worker_settings.get("keep_uploading_on_close", True))
-        if active and keep and self.tray.available:
-            event.ignore()
-            self.hide()
-            if not self._told_about_tray:
-                self._told_about_tray = True
-                self.tray.notify(
-                    "upqueue keeps uploading",
-                    "The uploads go on in the background; the tray icon brings the window back.",
-                )
-            return
-        event.ignore()
-        self.quit_app()
-
-    def quit_app(self) -> None:
-        """Quit the window; ask whether the worker should keep uploading in the background."""
-        active = int(self.stats.get("active") or 0)
-        stop_worker = False
-        if active:
-            answer = self.ask_quit()
-            if answer == "cancel":
-                return
-            stop_worker = answer == "stop"
-        elif not self.worker_settings.get("keep_uploading_on_close", True):
-            stop_worker = True
-        client = self.api
-        if stop_worker and client is not None:
-            try:
-                client.shutdown()
-            except UpqueueError as exc:
-                log.warning("could not stop the worker: %s", exc)
-        self._quitting = True
-        self.close()
-        QApplication.quit()
-
-    def _shutdown_gui(self) -> None:
-        window_chrome.save_layout(self, self.view.horizontalHeader(), self.splitter)
-        self.poller.stop()
-        self.supervisor.stop()
-        self.tray.hide()
-        self.dialog_host.close_all()
-        self.background.close()
-
-    def _ask_quit(self) -> str:
-        return window_chrome.ask_quit(self, int(self.stats.get("active") or 0))
 
     def _confirm(self, title: str, text: str) -> bool:
         answer = QMessageBox.question(self, title, text)

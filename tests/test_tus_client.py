@@ -10,8 +10,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from upqueue.core.errors import TransferError, parse_retry_after, trim_server_text
+from upqueue.core.errors import TransferError
 from upqueue.core.filereader import FileSlice, fingerprint
+from upqueue.core.status_errors import parse_retry_after, trim_server_text
 from upqueue.core.transports.tus.client import (
     TusClient,
     choose_checksum,

@@ -27,14 +27,10 @@ from typing import Any
 from urllib.parse import urljoin
 
 import requests
-from upqueue.core.errors import (
-    ErrorKind,
-    TransferError,
-    UpqueueError,
-    error_for_response,
-    trim_server_text,
-)
+from upqueue.core.errors import ErrorKind, TransferError, UpqueueError
 from upqueue.core.filereader import FileSlice
+from upqueue.core.response_errors import error_for_response
+from upqueue.core.status_errors import trim_server_text
 from upqueue.core.transports.base import (
     Capabilities,
     ConnectionReport,

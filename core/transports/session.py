@@ -26,13 +26,12 @@ from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
-from upqueue.core.errors import (
-    ErrorKind,
-    TransferError,
+from upqueue.core.connection_errors import (
     classify_exception,
     connection_failure,
     untrusted_certificate,
 )
+from upqueue.core.errors import ErrorKind, TransferError
 from upqueue.core.transports.wire import (
     Body,
     InvalidRequest,

@@ -41,7 +41,7 @@ class Sent:
 
 
 class Answer:
-    """An answer, read whole (the shape of requests.Response that core.errors reads)."""
+    """An answer, read whole (the shape of requests.Response that core.response_errors reads)."""
 
     def __init__(
         self, status: int, reason: str, headers: Headers, content: bytes, request: Sent

@@ -15,8 +15,10 @@ from typing import Any
 from urllib.parse import quote
 
 import requests
-from upqueue.core.errors import ErrorKind, TransferError, classify_exception, error_for_response
+from upqueue.core.connection_errors import classify_exception
+from upqueue.core.errors import ErrorKind, TransferError
 from upqueue.core.filereader import FileSlice, check_unchanged
+from upqueue.core.response_errors import error_for_response
 from upqueue.core.transports import registry
 from upqueue.core.transports.base import (
     Capabilities,

@@ -8,7 +8,8 @@ parallel-import limits, content that is not what its extension says).
 from __future__ import annotations
 
 import requests
-from upqueue.core.errors import ErrorKind, TransferError, human_size
+from upqueue.core.errors import ErrorKind, TransferError
+from upqueue.core.status_errors import human_size
 from upqueue.core.transports.base import UploadJob
 from upqueue.core.transports.geonode.client import envelope, is_login_redirect, login_error, refusal
 

@@ -14,14 +14,9 @@ from typing import Any
 from urllib.parse import urljoin
 
 import requests
-from upqueue.core.errors import (
-    ErrorKind,
-    TransferError,
-    classify_exception,
-    error_for_status,
-    parse_retry_after,
-    trim_server_text,
-)
+from upqueue.core.connection_errors import classify_exception
+from upqueue.core.errors import ErrorKind, TransferError
+from upqueue.core.status_errors import error_for_status, parse_retry_after, trim_server_text
 
 LOGIN_TITLE = "GeoNode asked for a login"
 LOGIN_MESSAGE = (

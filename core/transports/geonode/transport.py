@@ -27,7 +27,8 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urljoin
 
-from upqueue.core.errors import ErrorKind, TransferError, UpqueueError, human_size
+from upqueue.core.errors import ErrorKind, TransferError, UpqueueError
+from upqueue.core.status_errors import human_size
 from upqueue.core.transports.base import (
     Capabilities,
     ConnectionReport,

@@ -17,8 +17,9 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import requests
-from upqueue.core.errors import ErrorKind, TransferError, trim_server_text
+from upqueue.core.errors import ErrorKind, TransferError
 from upqueue.core.filereader import FileSlice
+from upqueue.core.status_errors import trim_server_text
 from upqueue.core.transports.s3.errors import iso_time, s3_error, xml_text
 from upqueue.core.transports.s3.signer import EMPTY_SHA256, canonical_query, sign, uri_encode
 from upqueue.core.transports.session import HttpSession

@@ -8,14 +8,9 @@ from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING
 
 import requests
-from upqueue.core.errors import (
-    ErrorKind,
-    TransferError,
-    error_for_response,
-    error_for_status,
-    parse_retry_after,
-    trim_server_text,
-)
+from upqueue.core.errors import ErrorKind, TransferError
+from upqueue.core.response_errors import error_for_response
+from upqueue.core.status_errors import error_for_status, parse_retry_after, trim_server_text
 
 if TYPE_CHECKING:
     from upqueue.core.transports.s3.client import S3Location

@@ -13,8 +13,9 @@ import base64
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from upqueue.core.errors import ErrorKind, TransferError, error_for_response
+from upqueue.core.errors import ErrorKind, TransferError
 from upqueue.core.filereader import FileSlice
+from upqueue.core.response_errors import error_for_response
 from upqueue.core.transports.session import HttpSession
 from upqueue.core.transports.tus.headers import (
     csv_values,
@@ -298,7 +299,7 @@ class TusClient:
         if method != "OPTIONS":
             all_headers["Tus-Resumable"] = TUS_VERSION
         # Redirects are never followed: a streamed body cannot be replayed, and a redirected
-        # POST would lose its meaning; a 3xx is reported instead (core.errors).
+        # POST would lose its meaning; a 3xx is reported instead (core.status_errors).
         return self.http.send(method, url, action=action, headers=all_headers, body=body)
 
 

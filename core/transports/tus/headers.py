@@ -8,7 +8,8 @@ import re
 from collections.abc import Mapping
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
-from upqueue.core.errors import ErrorKind, HttpAnswer, TransferError
+from upqueue.core.errors import ErrorKind, TransferError
+from upqueue.core.response_errors import HttpAnswer
 
 _DECIMAL = re.compile(r"^(0|[1-9][0-9]*)$")
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from typing import Protocol, TypedDict
 
-from upqueue.core.errors import ErrorKind, TransferError, human_size
+from upqueue.core.errors import ErrorKind, TransferError
 from upqueue.core.filereader import FileFingerprint, FileSlice, check_unchanged
+from upqueue.core.status_errors import human_size
 from upqueue.core.transports.tus.client import ServerCaps, TusClient, choose_checksum
 
 # How many 409s / 460s / zero-progress PATCHes in a row before this attempt gives up.
