@@ -5,7 +5,7 @@ status panel."""
 from __future__ import annotations
 
 import gc
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from upqueue.core import humanize
 from upqueue.gui.models.queue_model import QueueModel
@@ -27,10 +27,23 @@ def prepare_full(result: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-class WindowFeed:
+if TYPE_CHECKING:
+    from PySide6.QtWidgets import QMainWindow
+
+    # To mypy a part of the main window is one (its Qt methods); what the window builds it
+    # reads as Any, as window_wiring does: naming MainWindow here would be an import circle.
+    class _WindowPart(QMainWindow):
+        def __getattr__(self, name: str) -> Any: ...
+else:
+    _WindowPart = object
+
+
+class WindowFeed(_WindowPart):
     """The MainWindow's handlers of the poller's news (a mixin rather than an object of its
     own: they read and set the window's state throughout, and tests call them as the window's,
     ``window._stats(...)``). Connected in ``MainWindow._connect_feed``."""
+
+    _config_seen: Any  # set up by MainWindow.__init__
 
     def _full(self, result: dict[str, Any]) -> None:
         if "rows" in result:
