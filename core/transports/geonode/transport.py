@@ -25,10 +25,8 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urljoin
 
 from upqueue.core.errors import ErrorKind, TransferError, UpqueueError
-from upqueue.core.status_errors import human_size
 from upqueue.core.transports.base import (
     Capabilities,
     ConnectionReport,
@@ -42,32 +40,16 @@ from upqueue.core.transports.base import (
     Transport,
     UploadJob,
 )
-from upqueue.core.transports.geonode import legacy
-from upqueue.core.transports.geonode.advice import (
-    busy_error,
-    precheck,
-    processing_failure,
-    upload_refusal,
-)
+from upqueue.core.transports.geonode import executions, legacy
+from upqueue.core.transports.geonode.advice import precheck, upload_refusal
 from upqueue.core.transports.geonode.body import MultipartBody
-from upqueue.core.transports.geonode.client import GeoNodeClient, api_json, refusal
-from upqueue.core.transports.geonode.form import form_for, form_name
-from upqueue.core.transports.geonode.site import (
-    CLOCK_SKEW_SECONDS,
-    auth_for,
-    detect_api,
-    read_limits,
-    timestamp,
-)
+from upqueue.core.transports.geonode.client import GeoNodeClient, api_json
+from upqueue.core.transports.geonode.connection import check_access, connection_report
+from upqueue.core.transports.geonode.form import form_for
+from upqueue.core.transports.geonode.site import auth_for, detect_api, read_limits
 
 PROTOCOL = "geonode"
 APIS = ("5", "4.4", "legacy")
-STEPS = {  # the vector/raster pipeline's tasks (handlers/common/vector.py TASKS) -> words
-    "start_import": (5.0, "GeoNode is checking the files"),
-    "geonode.upload.import_resource": (25.0, "GeoNode is importing the data"),
-    "geonode.upload.publish_resource": (50.0, "GeoNode is publishing it on GeoServer"),
-    "geonode.upload.create_geonode_resource": (75.0, "GeoNode is creating the dataset"),
-}
 PARTIAL_IMPORT_NOTE = (
     "An earlier upload of this dataset was cut off before GeoNode answered; it is sent again "
     "from the start (GeoNode cannot resume one). GeoNode may hold a second, partial import of it: "
@@ -214,7 +196,7 @@ class GeoNodeTransport(Transport):
         limit = caps.max_size if caps is not None else None
         precheck(job, api, limit)
         if caps is not None and api != "legacy":
-            self._wait_for_turn(job, caps)
+            executions.wait_for_turn(self.client, job, caps, self.busy_wait)
         fields, files = form_for(job, api)
         body = MultipartBody(fields, files, hooks, progress_total=job.size)
         # stored before the first byte: after a kill, the next send() knows a POST was cut off
@@ -254,71 +236,17 @@ class GeoNodeTransport(Transport):
 
     def _answer_lost(self, job: UploadJob, state: RemoteState, api: str) -> RemoteState | None:
         """After a POST cut off at its very end, GeoNode may have created the import and only
-        its answer was lost: an execution of this file, created since the POST began (GeoNode
-        lists the user's own only), is that import; posting again would import it twice."""
+        its answer was lost: an execution of this file, created since the POST began, is that
+        import; posting again would import it twice."""
         if api == "legacy" or not state.get("started"):
             return None
-        resp = self.client.request(
-            "GET",
-            "api/v2/executionrequest",
-            action="asking GeoNode about the cut-off upload",
-            params={"sort[]": "-created", "page_size": "20"},
-        )
-        if resp.status_code != 200:
-            return None
-        started = float(state["started"]) - CLOCK_SKEW_SECONDS
-        for record in (
-            api_json(resp, "asking GeoNode about the cut-off upload").get("requests") or []
-        ):
-            if not isinstance(record, dict) or record.get("name") != form_name(job):
-                continue
-            created = timestamp(record.get("created"))
-            if created is not None and created >= started and record.get("exec_id"):
-                return _state(api, "posted", execution_id=str(record["exec_id"]))
-        return None
-
-    def _wait_for_turn(self, job: UploadJob, caps: Capabilities) -> None:
-        """Count the user's running imports as GeoNode does (``total_layers`` of ready/running
-        executions) before sending: at the limit, sending would only have GeoNode refuse the
-        whole dataset after its last byte."""
-        limit = caps.details.get("max_parallel_uploads")
-        if not limit:
-            return
-        resp = self.client.request(
-            "GET",
-            "api/v2/executionrequest",
-            action="counting your running imports",
-            params={"filter{status.in}": "ready,running", "page_size": "100"},
-        )
-        if resp.status_code != 200:
-            return  # the POST's own answer will say
-        rows = api_json(resp, "counting your running imports").get("requests") or []
-        active = sum(
-            int((r.get("input_params") or {}).get("total_layers") or 0)
-            for r in rows
-            if isinstance(r, dict) and r.get("status") in ("ready", "running")
-        )
-        if active >= int(limit):
-            raise busy_error(
-                job,
-                f"{active} of your imports are running on GeoNode, which takes {limit} at a time.",
-                self.busy_wait,
-            )
+        execution_id = executions.execution_since(self.client, job, float(state["started"]))
+        return None if execution_id is None else _state(api, "posted", execution_id=execution_id)
 
     def _still_known(self, state: RemoteState) -> bool:
         if state.get("api") == "legacy":
             return True  # the legacy API has no cheap lookup by import id; follow() will see
-        resp = self.client.request(
-            "GET",
-            f"api/v2/executionrequest/{state['execution_id']}",
-            action="asking GeoNode about the import",
-        )
-        if resp.status_code == 404:
-            return False
-        if resp.status_code != 200:
-            raise refusal(resp, "asking GeoNode about the import")
-        api_json(resp, "asking GeoNode about the import")
-        return True
+        return executions.still_known(self.client, state["execution_id"])
 
     # -- processing ------------------------------------------------------------------------------
 
@@ -329,63 +257,14 @@ class GeoNodeTransport(Transport):
             return legacy.follow(
                 self.client, job, remote_state, hooks, self.poll_seconds, self.stall_seconds
             )
-        execution_id = str(remote_state["execution_id"])
-        last_change: tuple[Any, float] = (None, time.monotonic())
-        while True:
-            hooks.check_stop()
-            resp = self.client.request(
-                "GET",
-                f"api/v2/executionrequest/{execution_id}",
-                action="following GeoNode's import",
-            )
-            if resp.status_code == 404:
-                raise TransferError(
-                    "GeoNode lost the import",
-                    f"GeoNode no longer knows execution {execution_id} (its record was deleted). "
-                    "Check the site's datasets before sending it again.",
-                    kind=ErrorKind.PERMANENT,
-                    status=404,
-                )
-            if resp.status_code != 200:
-                raise refusal(resp, "following GeoNode's import")
-            record = api_json(resp, "following GeoNode's import").get("request") or {}
-            status = str(record.get("status") or "")
-            if status == "finished":
-                return self._finished(job, record)
-            if status == "failed":
-                output = record.get("output_params") or {}
-                raise processing_failure(
-                    job, str(record.get("log") or ""), [str(e) for e in output.get("errors") or []]
-                )
-            step = str(record.get("step") or "")
-            progress, words = STEPS.get(step, (None, f"GeoNode: {step or status}"))
-            if status == "ready":
-                progress, words = 0.0, "Waiting for GeoNode to start the import"
-            hooks.on_processing(progress, words)
-            marker = record.get("last_updated") or step
-            if marker != last_change[0]:
-                last_change = (marker, time.monotonic())
-            elif time.monotonic() - last_change[1] > self.stall_seconds:
-                raise TransferError(
-                    "GeoNode's import is not moving",
-                    f"GeoNode has shown '{words}' for {self.stall_seconds / 60:g} min; its "
-                    "workers may be down. upqueue keeps checking; the site's administrator can "
-                    "look at its Celery workers.",
-                    kind=ErrorKind.TRANSIENT,
-                )
-            hooks.wait(self.poll_seconds)
-
-    def _finished(self, job: UploadJob, record: Mapping[str, Any]) -> Processed:
-        resources = (record.get("output_params") or {}).get("resources") or []
-        links = [
-            urljoin(self.client.site, str(r["detail_url"]))
-            for r in resources
-            if isinstance(r, dict) and r.get("detail_url")
-        ]
-        if not links:
-            return Processed(None, f"GeoNode finished importing {job.name}")
-        more = f" (and {len(links) - 1} more)" if len(links) > 1 else ""
-        return Processed(links[0], f"GeoNode published {job.name}: {links[0]}{more}")
+        return executions.follow(
+            self.client,
+            job,
+            str(remote_state["execution_id"]),
+            hooks,
+            self.poll_seconds,
+            self.stall_seconds,
+        )
 
     def terminate(self, remote_state: RemoteState) -> None:
         if not (remote_state.get("execution_id") or remote_state.get("import_id")):
@@ -399,59 +278,14 @@ class GeoNodeTransport(Transport):
     # -- Test Connection -----------------------------------------------------------------------
 
     def test_connection(self) -> ConnectionReport:
-        """Probe (version, limits), then prove the login and the right to add datasets: an
-        empty upload form, which GeoNode refuses as "No file was submitted." and creates
-        nothing from (a user without the right gets 403 first)."""
+        """Probe (version, limits), then prove the login and the right to add datasets
+        (connection.py)."""
         try:
             caps = self.probe()
-            api = str(caps.details["api"])
-            if api == "legacy":
-                self.client.get_json(
-                    "api/v2/uploads", action="checking the login", params={"page_size": "1"}
-                )
-            else:
-                self.client.get_json(
-                    "api/v2/executionrequest",
-                    action="checking the login",
-                    params={"page_size": "1"},
-                )
-                self._check_can_add()
+            check_access(self.client, str(caps.details["api"]))
         except UpqueueError as exc:
             return ConnectionReport.failed(exc)
-        limit = caps.max_size
-        parallel = caps.details.get("max_parallel_uploads")
-        facts = [
-            (
-                f"GeoNode {'<= 4.0 (legacy upload API)' if api == 'legacy' else api + '.x'}"
-                f" at {self.client.site}"
-            ),
-            "the login works",
-        ]
-        if api != "legacy":
-            facts.append("the account may add datasets")
-        if limit:
-            facts.append(f"datasets up to {human_size(limit)}")
-        if parallel:
-            facts.append(f"{parallel} imports at a time per user")
-        return ConnectionReport(
-            ok=True,
-            title="Connection works",
-            message="; ".join(facts) + ".",
-            details=dict(caps.details),
-        )
-
-    def _check_can_add(self) -> None:
-        body = b'--x\r\nContent-Disposition: form-data; name="action"\r\n\r\nupload\r\n--x--\r\n'
-        resp = self.client.request(
-            "POST",
-            "api/v2/uploads/upload",
-            data=body,
-            action="checking the right to add datasets",
-            headers={"Content-Type": "multipart/form-data; boundary=x"},
-        )
-        if resp.status_code == 400:
-            return  # "No file was submitted.": signed in, allowed, nothing created
-        raise refusal(resp, "checking the right to add datasets")
+        return connection_report(self.client.site, caps)
 
     def close(self) -> None:
         self.client.close()
