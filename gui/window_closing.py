@@ -4,28 +4,17 @@ the worker should keep uploading in the background."""
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
 
 from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import QApplication
 from upqueue.core.errors import UpqueueError
 from upqueue.gui import window_chrome
+from upqueue.gui.window_part import WindowPart
 
 log = logging.getLogger(__name__)
 
 
-if TYPE_CHECKING:
-    from PySide6.QtWidgets import QMainWindow
-
-    # To mypy a part of the main window is one (its Qt methods); what the window builds it
-    # reads as Any, as window_wiring does: naming MainWindow here would be an import circle.
-    class _WindowPart(QMainWindow):
-        def __getattr__(self, name: str) -> Any: ...
-else:
-    _WindowPart = object
-
-
-class WindowClosing(_WindowPart):
+class WindowClosing(WindowPart):
     """The MainWindow's closing and quitting (a mixin of the window: ``closeEvent`` overrides
     QMainWindow's, and tests and tools reach ``window._quitting``/``window._shutdown_gui()``)."""
 

@@ -5,11 +5,12 @@ status panel."""
 from __future__ import annotations
 
 import gc
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from upqueue.core import humanize
 from upqueue.gui.models.queue_model import QueueModel
 from upqueue.gui.tray import tooltip_text
+from upqueue.gui.window_part import WindowPart
 
 
 def window_title(counts: dict[str, Any], speed: float) -> str:
@@ -27,18 +28,7 @@ def prepare_full(result: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-if TYPE_CHECKING:
-    from PySide6.QtWidgets import QMainWindow
-
-    # To mypy a part of the main window is one (its Qt methods); what the window builds it
-    # reads as Any, as window_wiring does: naming MainWindow here would be an import circle.
-    class _WindowPart(QMainWindow):
-        def __getattr__(self, name: str) -> Any: ...
-else:
-    _WindowPart = object
-
-
-class WindowFeed(_WindowPart):
+class WindowFeed(WindowPart):
     """The MainWindow's handlers of the poller's news (a mixin rather than an object of its
     own: they read and set the window's state throughout, and tests call them as the window's,
     ``window._stats(...)``). Connected in ``MainWindow._connect_feed``."""
