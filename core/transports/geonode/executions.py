@@ -24,19 +24,26 @@ STEPS = {  # the vector/raster pipeline's tasks (handlers/common/vector.py TASKS
 }
 
 
+def _executions(client: GeoNodeClient, action: str, params: dict[str, str]) -> list[Any] | None:
+    """A page of the user's execution requests, or None when GeoNode did not answer 200."""
+    resp = client.request("GET", "api/v2/executionrequest", action=action, params=params)
+    if resp.status_code != 200:
+        return None
+    return list(api_json(resp, action).get("requests") or [])
+
+
 def execution_since(client: GeoNodeClient, job: UploadJob, started: float) -> str | None:
     """The id of an execution of this file created since ``started`` (GeoNode lists the user's
     own only), if GeoNode has one."""
-    resp = client.request(
-        "GET",
-        "api/v2/executionrequest",
-        action="asking GeoNode about the cut-off upload",
-        params={"sort[]": "-created", "page_size": "20"},
+    records = _executions(
+        client,
+        "asking GeoNode about the cut-off upload",
+        {"sort[]": "-created", "page_size": "20"},
     )
-    if resp.status_code != 200:
+    if records is None:
         return None
     started -= CLOCK_SKEW_SECONDS
-    for record in api_json(resp, "asking GeoNode about the cut-off upload").get("requests") or []:
+    for record in records:
         if not isinstance(record, dict) or record.get("name") != form_name(job):
             continue
         created = timestamp(record.get("created"))
@@ -54,15 +61,13 @@ def wait_for_turn(
     limit = caps.details.get("max_parallel_uploads")
     if not limit:
         return
-    resp = client.request(
-        "GET",
-        "api/v2/executionrequest",
-        action="counting your running imports",
-        params={"filter{status.in}": "ready,running", "page_size": "100"},
+    rows = _executions(
+        client,
+        "counting your running imports",
+        {"filter{status.in}": "ready,running", "page_size": "100"},
     )
-    if resp.status_code != 200:
+    if rows is None:
         return  # the POST's own answer will say
-    rows = api_json(resp, "counting your running imports").get("requests") or []
     active = sum(
         int((r.get("input_params") or {}).get("total_layers") or 0)
         for r in rows
