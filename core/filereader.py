@@ -7,9 +7,12 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
-from typing import BinaryIO, Self
+from typing import TYPE_CHECKING, BinaryIO, Self
 
 from upqueue.core.errors import ErrorKind, TransferError
+
+if TYPE_CHECKING:
+    import socket
 
 # How often (in bytes read) the open file is re-checked against its fingerprint. Checking on
 # every block would cost a syscall per MiB for nothing; 8 MiB bounds what we send of a changed file.
@@ -180,6 +183,32 @@ class FileSlice:
         remaining = self.length - self._pos
         if remaining <= 0 or n == 0:
             return b""
+        want = self._next_block(remaining, n)
+        data = self._read_exact(want)
+        self._advance(len(data))
+        return data
+
+    def send_rest(self, sock: socket.socket) -> None:
+        """Send what is left of the slice into ``sock`` with sendfile(2), block by block.
+
+        The kernel copies from the page cache to the socket: no block is read into a Python
+        bytes object (allocated, faulted in and copied twice) on its way, which is most of a
+        big file's CPU. The checks and hooks of :meth:`read` run for every block, in the same
+        order; an early end of the file is a truncation, as for a read.
+
+        Raises:
+            OSError: from the socket (a send that timed out, a reset connection).
+            What :meth:`read` raises.
+        """
+        while self._pos < self.length:
+            want = self._next_block(self.length - self._pos, -1)
+            sent = sock.sendfile(self._open_file(), self.start + self._pos, want)
+            if sent < want:  # sendfile ends early only at the end of the file
+                raise file_changed_error(self.path, "became shorter (truncated)")
+            self._advance(sent)
+
+    def _next_block(self, remaining: int, n: int) -> int:
+        """How much the next block takes (after the stop check)."""
         if self._check_stop is not None:
             self._check_stop()
         want = min(remaining, self.block_size)
@@ -188,16 +217,18 @@ class FileSlice:
         hint = self._block_hint() if self._block_hint is not None else None
         if hint:
             want = min(want, hint)  # a bandwidth limit wants small, even pieces
-        data = self._read_exact(want)
-        self._pos += len(data)
-        self._since_check += len(data)
+        return want
+
+    def _advance(self, count: int) -> None:
+        """``count`` more bytes of the slice went out: re-check the file, throttle, report."""
+        self._pos += count
+        self._since_check += count
         if self._since_check >= RECHECK_BYTES or self._pos == self.length:
             self._verify()
         if self._throttle is not None:
-            self._throttle(len(data))
+            self._throttle(count)
         if self._on_progress is not None:
             self._on_progress(self._pos)
-        return data
 
     def digest(self, algorithm: str) -> bytes:
         """Digest of the whole slice (one extra read pass); the read position is left unchanged.

@@ -144,6 +144,10 @@ class _Consumer(Consumer):
         try:
             self.before_stop()
         finally:
+            self.stop_flag.set()
+            wake_all = getattr(self.huey.storage, "wake_all", None)
+            if wake_all is not None:  # workers waiting in dequeue see the flag now
+                wake_all()
             super().stop(graceful=graceful)
 
 

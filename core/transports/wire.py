@@ -219,6 +219,12 @@ class Wire:
                 data = data[sock.send(data) :]
             if body is None or not first:
                 return
+            send_rest = getattr(body, "send_rest", None)
+            if send_rest is not None and not isinstance(sock, ssl.SSLSocket):
+                # The head went with the first block (one packet for a small file); the kernel
+                # sends the rest from the page cache. (TLS must encrypt in Python's ssl.)
+                send_rest(sock)
+                return
             first = body.read(self.block_size)
             data = memoryview(first)
 
