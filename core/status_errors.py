@@ -8,6 +8,7 @@ import re
 import time
 from http import HTTPStatus
 
+from upqueue.core import humanize
 from upqueue.core.errors import ErrorKind, TransferError
 
 # @tus/server's texts for "your request lost the upload lock to a newer one": not the client's
@@ -18,15 +19,13 @@ _MAX_SERVER_TEXT = 300
 
 
 def human_size(n: int) -> str:
-    """``100000000`` -> ``"100 MB"`` (decimal units, as the window shows sizes)."""
-    value = float(n)
-    for unit in ("bytes", "kB", "MB", "GB", "TB"):
-        if value < 1000 or unit == "TB":
-            if unit == "bytes":
-                return f"{n:,} bytes"
-            return f"{value:.1f}".rstrip("0").rstrip(".") + f" {unit}"
-        value /= 1000
-    raise AssertionError("unreachable")
+    """``100000000`` -> ``"100 MB"``, ``999960`` -> ``"1 MB"``: a size in a sentence. The
+    window's and the command line's formatter (core.humanize.size) with its rounding, so a
+    message and the queue never disagree, and no ".0" (an exact byte count below 1 kB)."""
+    if abs(n) < 1000:
+        return f"{n:,} bytes"
+    number, unit = humanize.size(n).split(" ")
+    return f"{number.removesuffix('.0')} {unit}"
 
 
 def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:

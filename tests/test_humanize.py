@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from upqueue.core import humanize
 from upqueue.core.progress import SpeedMeter, eta_seconds, overall, percent
+from upqueue.core.status_errors import human_size
 
 
 @pytest.mark.parametrize(
@@ -24,6 +25,26 @@ from upqueue.core.progress import SpeedMeter, eta_seconds, overall, percent
 )
 def test_size_uses_decimal_units_with_one_decimal(n, text):
     assert humanize.size(n) == text
+
+
+@pytest.mark.parametrize(
+    ("n", "text"),
+    [
+        (512, "512 bytes"),
+        (1000, "1 kB"),
+        (1234, "1.2 kB"),
+        (999_960, "1 MB"),  # rounded as the queue shows it ("1.0 MB"), never "1000 kB"
+        (100_000_000, "100 MB"),
+        (1_200_000_000, "1.2 GB"),
+    ],
+)
+def test_sizes_in_messages_round_as_the_queue_does(n, text):
+    assert human_size(n) == text
+    if n >= 1000:
+        assert (
+            humanize.size(n).removesuffix(" " + text.split()[1]).rstrip("0").rstrip(".")
+            == (text.split()[0])
+        )
 
 
 def test_speed():
