@@ -41,10 +41,11 @@ from upqueue.core.transports.base import (
     UploadFile,
     UploadJob,
 )
+from upqueue.core.transports.bodies import hashed_slice, sent_slice
 from upqueue.core.transports.form import TargetForm
 from upqueue.core.transports.formdata import FormBody
 from upqueue.core.transports.http import http_auth
-from upqueue.core.transports.session import BLOCK_SIZE, HttpSession
+from upqueue.core.transports.session import HttpSession
 
 PROTOCOL = "chunked"
 DEFAULT_CHUNK = 4 * 1024 * 1024
@@ -184,17 +185,7 @@ class ChunkedTransport(Transport):
     ) -> dict[str, Any]:
         size = file.fingerprint.size
         length = min(chunk, size - offset)
-        piece = FileSlice(
-            file.path,
-            offset,
-            length,
-            expected=file.fingerprint,
-            check_stop=hooks.check_stop,
-            throttle=hooks.throttle,
-            on_progress=lambda n: hooks.on_progress(offset + n),
-            block_size=BLOCK_SIZE,
-            block_hint=getattr(hooks, "block_hint", None),
-        )
+        piece = sent_slice(file, hooks, start=offset, length=length)
         fields = {self.filename_field: file.name} if first else {}
         body = FormBody(fields, self.file_field, file.name, piece)
         action = "sending the first chunk" if first else f"sending bytes from {offset:,}"
@@ -220,14 +211,7 @@ class ChunkedTransport(Transport):
         return self._answer(resp, "asking the server for the offset", upload=True)
 
     def _complete(self, file: UploadFile, url: str, hooks: SendHooks) -> None:
-        with FileSlice(
-            file.path,
-            0,
-            file.fingerprint.size,
-            expected=file.fingerprint,
-            check_stop=hooks.check_stop,
-            block_size=1 << 20,
-        ) as whole:
+        with hashed_slice(file, hooks.check_stop) as whole:
             md5 = whole.digest("md5").hex()
         action = "completing the upload (md5 check)"
         resp = self.session.request("POST", url, action=action, data={self.checksum_field: md5})

@@ -33,10 +33,11 @@ from upqueue.core.transports.base import (
     Transport,
     UploadJob,
 )
+from upqueue.core.transports.bodies import sent_slice
 from upqueue.core.transports.form import OptionField, TargetForm
 from upqueue.core.transports.formdata import FormBody
 from upqueue.core.transports.http import http_auth
-from upqueue.core.transports.session import BLOCK_SIZE, HttpSession
+from upqueue.core.transports.session import HttpSession
 
 PROTOCOL = "http"
 RESTARTS = "Plain HTTP cannot resume: the next attempt restarts from the beginning."
@@ -129,17 +130,7 @@ class PlainHttpTransport(Transport):
         hooks.on_remote_state({"protocol": PROTOCOL, "attempt": attempt})
         hooks.on_progress(0)
         file = job.primary
-        body = FileSlice(
-            file.path,
-            0,
-            file.fingerprint.size,
-            expected=file.fingerprint,
-            check_stop=hooks.check_stop,
-            throttle=hooks.throttle,
-            on_progress=hooks.on_progress,
-            block_size=BLOCK_SIZE,
-            block_hint=getattr(hooks, "block_hint", None),
-        )
+        body = sent_slice(file, hooks)
         try:
             if self.method == "PUT":
                 where = self.target_url(file.name)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from upqueue.core.filereader import FileSlice
 from upqueue.core.transports.base import SendHooks, UploadFile
+from upqueue.core.transports.bodies import sent_slice
 
 BLOCK_SIZE = 256 * 1024  # one block must leave within the stall timeout (see TusTransport)
 
@@ -103,16 +104,7 @@ class MultipartBody:
     def _open(self, part: FilePart) -> FileSlice:
         before = self._sent_file_bytes
         scale: Callable[[int], None] = lambda pos: self._progress(before + pos)
-        return FileSlice(
-            part.file.path,
-            0,
-            part.file.fingerprint.size,
-            expected=part.file.fingerprint,
-            on_progress=scale,
-            check_stop=self._hooks.check_stop,
-            throttle=self._hooks.throttle,
-            block_size=self._block,
-        )
+        return sent_slice(part.file, self._hooks, progress=scale, block_size=self._block)
 
     def _progress(self, file_bytes: int) -> None:
         self._sent_file_bytes = file_bytes

@@ -5,12 +5,11 @@ checksum of the whole object checked against the one computed locally."""
 from __future__ import annotations
 
 from upqueue.core.errors import ErrorKind, TransferError
-from upqueue.core.filereader import FileSlice
 from upqueue.core.transports.base import RemoteState, SendHooks, UploadFile, UploadJob
+from upqueue.core.transports.bodies import hashed_slice, sent_slice
 from upqueue.core.transports.s3 import ledger
 from upqueue.core.transports.s3.client import Part, S3Client, S3Location
 from upqueue.core.transports.s3.parts import (
-    MIB,
     choose_part_size,
     multipart_etag,
     part_count,
@@ -18,7 +17,6 @@ from upqueue.core.transports.s3.parts import (
 )
 from upqueue.core.transports.s3.state import state_for
 from upqueue.core.transports.s3.verify import verify_crc, verify_etag
-from upqueue.core.transports.session import BLOCK_SIZE
 
 
 class ObjectSender:
@@ -86,14 +84,7 @@ class ObjectSender:
         hooks: SendHooks,
         base: int,
     ) -> str:
-        with FileSlice(
-            file.path,
-            0,
-            file.fingerprint.size,
-            expected=file.fingerprint,
-            check_stop=hooks.check_stop,
-            block_size=MIB,
-        ) as whole:
+        with hashed_slice(file, hooks.check_stop) as whole:
             md5 = whole.digest("md5")
         if state is not None:
             # Sent before a kill, its answer lost? The object's ETag says.
@@ -105,17 +96,7 @@ class ObjectSender:
             hooks.on_remote_state(
                 state_for(self.location.bucket, key, None, 0, done, "md5"), result_url=None
             )
-        with FileSlice(
-            file.path,
-            0,
-            file.fingerprint.size,
-            expected=file.fingerprint,
-            check_stop=hooks.check_stop,
-            throttle=hooks.throttle,
-            on_progress=lambda n: hooks.on_progress(base + n),
-            block_size=BLOCK_SIZE,
-            block_hint=getattr(hooks, "block_hint", None),
-        ) as body:
+        with sent_slice(file, hooks, progress=lambda n: hooks.on_progress(base + n)) as body:
             etag = self.client.put_object(key, body, md5, self._metadata(job))
         verify_etag(key, etag, md5.hex())
         return etag

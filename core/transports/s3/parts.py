@@ -27,8 +27,8 @@ from dataclasses import dataclass
 from upqueue.core.errors import ErrorKind, TransferError, TransferStopped, UpqueueError
 from upqueue.core.filereader import FileSlice
 from upqueue.core.transports.base import SendHooks, UploadFile
+from upqueue.core.transports.bodies import hashed_slice, sent_slice
 from upqueue.core.transports.s3.client import Part, S3Client, crc32_b64
-from upqueue.core.transports.session import BLOCK_SIZE
 
 MIB = 1024 * 1024
 MIN_PART = 5 * MIB  # S3's smallest part (but the last)
@@ -170,14 +170,7 @@ def send_parts(
         start = (number - 1) * part_size
         length = min(part_size, size - start)
         have = held.get(number)
-        with FileSlice(
-            file.path,
-            start,
-            length,
-            expected=file.fingerprint,
-            check_stop=check_stop,
-            block_size=MIB,
-        ) as piece:
+        with hashed_slice(file, check_stop, start=start, length=length) as piece:
             md5, crc = _digests(piece, md5=not use_crc or have is not None, crc=use_crc)
         crc_text = crc32_b64(crc) if crc is not None else ""
         if (
@@ -190,16 +183,13 @@ def send_parts(
         if have is not None:
             tally.uncount(have.size)
         try:
-            with FileSlice(
-                file.path,
-                start,
-                length,
-                expected=file.fingerprint,
+            with sent_slice(
+                file,
+                hooks,
+                start=start,
+                length=length,
+                progress=lambda n: tally.moving(number, n),
                 check_stop=check_stop,
-                throttle=hooks.throttle,
-                on_progress=lambda n: tally.moving(number, n),
-                block_size=BLOCK_SIZE,
-                block_hint=getattr(hooks, "block_hint", None),
             ) as body:
                 answer = client.upload_part(
                     key, upload_id, number, body, None if use_crc else md5, crc32=crc
@@ -211,7 +201,7 @@ def send_parts(
                     )
                 # The server did not say what it computed: its ETag (the part's MD5) must do.
                 if md5 is None:
-                    with FileSlice(file.path, start, length, expected=file.fingerprint) as p:
+                    with hashed_slice(file, check_stop, start=start, length=length) as p:
                         md5, _ = _digests(p, md5=True, crc=False)
                 assert md5 is not None
                 if answer.etag and answer.etag.lower() != md5.hex():
