@@ -68,8 +68,11 @@ def path_problem(path: str) -> str | None:
 def storable_params(params: Any) -> Any:
     """SQL parameters with every str made storable by :func:`to_stored`."""
     if isinstance(params, (tuple, list)):
-        if any(isinstance(p, str) and not is_valid_text(p) for p in params):
-            return [to_stored(p) if isinstance(p, str) else p for p in params]
+        # A plain loop with the ASCII test first: this runs for every statement (a dozen per
+        # small file), and nearly every value is a number or ASCII text.
+        for p in params:
+            if isinstance(p, str) and not p.isascii() and not is_valid_text(p):
+                return [to_stored(p) if isinstance(p, str) else p for p in params]
         return params
     if isinstance(params, dict) and any(
         isinstance(p, str) and not is_valid_text(p) for p in params.values()
