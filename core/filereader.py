@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 from collections.abc import Callable
@@ -202,6 +203,8 @@ class FileSlice:
         """
         while self._pos < self.length:
             want = self._next_block(self.length - self._pos, -1)
+            if sock.fileno() < 0:  # closed under us: a connection error, as a send would say
+                raise OSError(errno.EBADF, "the connection was closed")
             sent = sock.sendfile(self._open_file(), self.start + self._pos, want)
             if sent < want:  # sendfile ends early only at the end of the file
                 raise file_changed_error(self.path, "became shorter (truncated)")

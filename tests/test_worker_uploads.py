@@ -376,3 +376,21 @@ def test_secrets_are_in_the_keyring_and_nowhere_else(worker, tus_server, tmp_pat
     from upqueue.core.secrets import SecretStore
 
     assert SecretStore(upqueue_home).get("target:1") == secret, "the secret is not in the keyring"
+
+
+def test_a_settings_change_does_not_cut_a_running_upload(worker, tus_server, tmp_path):
+    # A changed setting makes every target's transport anew for the next upload; the one
+    # running keeps its connection until it is done (closing it would fail the attempt).
+    add_target(worker, tus_server.url)
+    worker.settings(bandwidth_limit=2 * MiB)
+    src = make_file(tmp_path / "steady.bin", 6 * MiB)
+    upload_id = worker.api.add_uploads([str(src)], "srv")["ids"][0]
+    wait_for(lambda: upload_of(worker, upload_id)["offset"] > MiB, 30, "the upload under way")
+    worker.settings(bandwidth_limit=3 * MiB)  # new transports for the next uploads
+    worker.settings(stall_timeout=45)
+    row = wait_status(worker, upload_id, "done", "failed", "retrying")
+    assert row["status"] == "done", row
+    kinds = [e["kind"] for e in events_of(worker, upload_id)]
+    assert "retrying" not in kinds, kinds
+    assert row["attempts"] == 0
+    assert same_content(src, tus_server.stored_path(row["result_url"]))

@@ -189,7 +189,8 @@ class Engine(ProcessingFollow):
         live = [state for states in by_target.values() for state in states]
         for target_id in by_target:
             try:
-                done = self.targets.get(target_id).transport.clean_up_stale(live)
+                with self.targets.using(target_id) as cached:
+                    done = cached.transport.clean_up_stale(live)
             except UpqueueError as exc:  # one unreachable server must not stop the others
                 log.warning("cleaning up stale uploads of target %s failed: %s", target_id, exc)
                 continue
@@ -259,20 +260,20 @@ class Engine(ProcessingFollow):
 
     def _attempt(self, upload: dict[str, Any], hooks: UploadHooks) -> bool:
         """Send the upload (or follow its processing); True when a follower took it over."""
-        cached = self.targets.get(upload["target_id"])
-        chunk = cached.target.get("chunk_size") or int(self.store.setting("chunk_size")) or None
-        job = self.repository.job(upload, chunk)
-        state = hooks.remote_state
-        if upload["status"] == Status.PROCESSING and state is not None:
-            hooks.processing = True  # a kill or a stop left it being processed: follow again
-            return self._follow_elsewhere(upload, cached, job, state, hooks)
-        if cached.caps is None:
-            cached.caps = cached.transport.probe()
-        sent = cached.transport.send(job, state, hooks, cached.caps)
-        if sent.processing:
-            return self._processing(upload, cached, job, sent, hooks)
-        self.outcomes.done(upload, sent.message, sent.result_url, sent.remote_state, job.size)
-        return False
+        with self.targets.using(upload["target_id"]) as cached:
+            chunk = cached.target.get("chunk_size") or int(self.store.setting("chunk_size"))
+            job = self.repository.job(upload, chunk or None)
+            state = hooks.remote_state
+            if upload["status"] == Status.PROCESSING and state is not None:
+                hooks.processing = True  # a kill or a stop left it being processed: follow again
+                return self._follow_elsewhere(upload, cached, job, state, hooks)
+            if cached.caps is None:
+                cached.caps = cached.transport.probe()
+            sent = cached.transport.send(job, state, hooks, cached.caps)
+            if sent.processing:
+                return self._processing(upload, cached, job, sent, hooks)
+            self.outcomes.done(upload, sent.message, sent.result_url, sent.remote_state, job.size)
+            return False
 
     def _guarded(
         self, upload: dict[str, Any], hooks: UploadHooks, attempt: Callable[[], bool]

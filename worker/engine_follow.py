@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from upqueue.core.transports.base import RemoteState, Sent, UploadJob
 from upqueue.worker.engine_hooks import Control, UploadHooks
 from upqueue.worker.engine_outcomes import Outcomes
-from upqueue.worker.engine_targets import TargetCache
+from upqueue.worker.engine_targets import TargetCache, Targets
 from upqueue.worker.repository import UploadRepository
 
 if TYPE_CHECKING:
@@ -34,6 +34,7 @@ class ProcessingFollow:
     scheduler: Scheduler
     repository: UploadRepository
     outcomes: Outcomes
+    targets: Targets
     _guarded: Callable[[dict[str, Any], UploadHooks, Callable[[], bool]], bool]
 
     def _follow_elsewhere(
@@ -63,11 +64,19 @@ class ProcessingFollow:
             try:
                 self._guarded(upload, hooks, follow)
             finally:
+                self.targets.release(cached)
                 with self._lock:
                     self._controls.pop(upload["id"], None)
                     self._followers -= 1
 
-        self.scheduler.follow(f"follow-{upload['id']}", follower)
+        self.targets.hold(cached)  # the runner lets go of it when this returns
+        try:
+            self.scheduler.follow(f"follow-{upload['id']}", follower)
+        except BaseException:
+            self.targets.release(cached)
+            with self._lock:
+                self._followers -= 1
+            raise
         return True
 
     def _processing(

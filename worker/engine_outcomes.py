@@ -90,7 +90,8 @@ class Outcomes:
     def terminate_now(self, upload_id: int, state: RemoteState, target_id: int) -> None:
         left_there = False
         try:
-            self.targets.get(target_id).transport.terminate(state)
+            with self.targets.using(target_id) as cached:
+                cached.transport.terminate(state)
             message = "The server's copy was deleted"
         except NotSupported as exc:
             message, left_there = f"The server's copy was left there: {exc.message}", True

@@ -8,6 +8,8 @@ thousands of small files go at the server's pace.
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, Protocol
 
 from upqueue.core.store import Store
@@ -25,6 +27,10 @@ class TargetCache:
     def __init__(self, target: dict[str, Any], transport: Transport) -> None:
         self.target, self.transport = target, transport
         self.caps: Capabilities | None = None
+        # Uploads (and followers) using the transport now; a forgotten entry is closed by the
+        # last of them, never under one: closing its connections would cut a running send.
+        self.users = 0
+        self.retired = False
 
 
 class Targets:
@@ -56,18 +62,53 @@ class Targets:
                 cached = existing
         return cached
 
+    @contextmanager
+    def using(self, target_id: int) -> Iterator[TargetCache]:
+        """The target's entry, held for the block: a change of the target or of the settings
+        meanwhile makes the next upload's transport anew, and closes this one only after."""
+        while True:
+            cached = self.get(target_id)
+            with self._lock:
+                if not cached.retired:  # not forgotten between the lookup and now
+                    cached.users += 1
+                    break
+        try:
+            yield cached
+        finally:
+            self.release(cached)
+
+    def hold(self, cached: TargetCache) -> None:
+        """One more user of an entry already held (a follower thread taking an upload over)."""
+        with self._lock:
+            cached.users += 1
+
+    def release(self, cached: TargetCache) -> None:
+        with self._lock:
+            cached.users -= 1
+            close = cached.retired and cached.users == 0
+        if close:
+            cached.transport.close()
+
     def forget(self, target_id: int) -> None:
         """The target changed or went: its next upload reads it, its secret and its server anew."""
         with self._lock:
             cached = self._targets.pop(target_id, None)
-        if cached:
-            cached.transport.close()
+        self._retire([cached] if cached else [])
 
     def forget_all(self) -> None:
         """The settings changed: every target's next upload makes its transport anew."""
         with self._lock:
             cached, self._targets = list(self._targets.values()), {}
-        for entry in cached:
+        self._retire(cached)
+
+    def _retire(self, entries: list[TargetCache]) -> None:
+        with self._lock:
+            idle = []
+            for entry in entries:
+                entry.retired = True
+                if entry.users == 0:
+                    idle.append(entry)
+        for entry in idle:
             entry.transport.close()
 
     def forget_caps(self, target_id: int) -> None:
