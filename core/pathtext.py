@@ -10,6 +10,7 @@ byte as the private-use character U+F7XY instead: valid text, and mapped back ex
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from typing import Any
 
 _ESCAPE_LOW, _ESCAPE_HIGH = 0xDC80, 0xDCFF  # surrogateescape: bytes 0x80..0xFF
@@ -65,17 +66,21 @@ def path_problem(path: str) -> str | None:
     return None
 
 
+def _any_unstorable(values: Iterable[Any]) -> bool:
+    # A plain loop with the ASCII test first: this runs for every SQL statement (a dozen per
+    # small file), and nearly every value is a number or ASCII text.
+    for value in values:
+        if isinstance(value, str) and not value.isascii() and not is_valid_text(value):
+            return True
+    return False
+
+
 def storable_params(params: Any) -> Any:
     """SQL parameters with every str made storable by :func:`to_stored`."""
     if isinstance(params, (tuple, list)):
-        # A plain loop with the ASCII test first: this runs for every statement (a dozen per
-        # small file), and nearly every value is a number or ASCII text.
-        for p in params:
-            if isinstance(p, str) and not p.isascii() and not is_valid_text(p):
-                return [to_stored(p) if isinstance(p, str) else p for p in params]
+        if _any_unstorable(params):
+            return [to_stored(p) if isinstance(p, str) else p for p in params]
         return params
-    if isinstance(params, dict) and any(
-        isinstance(p, str) and not is_valid_text(p) for p in params.values()
-    ):
+    if isinstance(params, dict) and _any_unstorable(params.values()):
         return {k: to_stored(v) if isinstance(v, str) else v for k, v in params.items()}
     return params
