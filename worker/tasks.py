@@ -28,8 +28,8 @@ class WakingSqliteStorage(SqliteStorage):
     """Huey's SQLite queue, with a dequeue that waits to be told of a new task.
 
     Huey's consumer polls a non-blocking queue, sleeping up to its ``max_delay`` between
-    looks, so a task enqueued while its workers sleep waits that long: a person's first file
-    would start up to half a second late, and 2,000 small files would lose that at every lull.
+    looks, so a task enqueued while its workers sleep waits that long: a person's file, or
+    the runner a raised concurrency adds, could start up to half a second late.
     Every task of upqueue is enqueued in the worker process itself (the engine's kicks, Huey's
     own scheduler thread), so a condition in this process wakes a waiting worker at once. The
     wait is bounded, so the consumer still sees its stop flag and a task that came another way.
