@@ -82,7 +82,9 @@ class NotificationPolicy:
         failures = []
         processed = []
         for upload_id, old, new in transitions:
-            if old is None or old == new:
+            # A new one (old None) came after the window loaded: one that failed before the
+            # window saw it queued (a server refusing at once) is told like any other.
+            if old == new:
                 continue
             if new == Status.DONE:
                 self._done += 1

@@ -177,5 +177,9 @@ def test_notifications_one_per_failure_and_one_when_all_finish() -> None:
     many = [(n, "uploading", "failed") for n in range(10, 20)]
     notes = policy.on_transitions(many, {10: {"name": "x", "error_title": "Server error"}})
     assert len(notes) == 1 and notes[0][0] == "10 uploads failed"
-    # New uploads appearing are not news.
+    # New uploads appearing are not news; one that failed before the window saw it queued is.
     assert policy.on_transitions([(30, None, "queued")], {}) == []
+    refused = {31: {"name": "c.tif", "error_title": "Server refused the file"}}
+    assert policy.on_transitions([(31, None, "failed")], refused) == [
+        ("Upload failed: c.tif", "Server refused the file.", True)
+    ]
