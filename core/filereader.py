@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import errno
 import hashlib
+import io
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
-from typing import TYPE_CHECKING, BinaryIO, Self
+from typing import TYPE_CHECKING, Self
 
 from upqueue.core.errors import ErrorKind, TransferError
 
@@ -18,6 +18,9 @@ if TYPE_CHECKING:
 # How often (in bytes read) the open file is re-checked against its fingerprint. Checking on
 # every block would cost a syscall per MiB for nothing; 8 MiB bounds what we send of a changed file.
 RECHECK_BYTES = 8 << 20
+# The pieces a big body is sent in (send_rest): small enough that the bytes are still in the
+# CPU's cache when a local server copies them out of the socket, as curl's 64 KiB writes are.
+SEND_PIECE = 128 << 10
 
 
 @dataclass(frozen=True)
@@ -148,7 +151,7 @@ class FileSlice:
         self._since_check = 0
         try:
             # Unbuffered: a BufferedReader would keep its own copy of each block.
-            self._file: BinaryIO | None = open(path, "rb", buffering=0)  # noqa: SIM115
+            self._file: io.FileIO | None = open(path, "rb", buffering=0)  # noqa: SIM115
         except FileNotFoundError:
             raise file_changed_error(path, "was deleted or moved") from None
         except OSError as e:
@@ -190,25 +193,39 @@ class FileSlice:
         return data
 
     def send_rest(self, sock: socket.socket) -> None:
-        """Send what is left of the slice into ``sock`` with sendfile(2), block by block.
+        """Send what is left of the slice into ``sock``, block by block, each block copied
+        through one reused buffer in pieces of :data:`SEND_PIECE` bytes.
 
-        The kernel copies from the page cache to the socket: no block is read into a Python
-        bytes object (allocated, faulted in and copied twice) on its way, which is most of a
-        big file's CPU. The checks and hooks of :meth:`read` run for every block, in the same
-        order; an early end of the file is a truncation, as for a read.
+        No block becomes a Python bytes object (allocated, faulted in, freed): most of a big
+        file's CPU on the read path. Not sendfile(2) either, although it costs the worker less:
+        its bytes reach a local server straight from the page cache, cold, and the server's
+        copy out of the socket then cost it 10-20 % more CPU per GiB than curl's small, just
+        written pieces do; on a machine the two share, the server's CPU is the limit (issue
+        12, bench/README). The checks and hooks of :meth:`read` run for every block, in the
+        same order; an early end of the file is a truncation, as for a read.
 
         Raises:
-            OSError: from the socket (a send that timed out, a reset connection).
+            OSError: from the socket (a send that timed out, a reset or closed connection).
             What :meth:`read` raises.
         """
+        f = self._open_file()
+        buffer = memoryview(bytearray(min(SEND_PIECE, max(self.length - self._pos, 1))))
         while self._pos < self.length:
-            want = self._next_block(self.length - self._pos, -1)
-            if sock.fileno() < 0:  # closed under us: a connection error, as a send would say
-                raise OSError(errno.EBADF, "the connection was closed")
-            sent = sock.sendfile(self._open_file(), self.start + self._pos, want)
-            if sent < want:  # sendfile ends early only at the end of the file
-                raise file_changed_error(self.path, "became shorter (truncated)")
-            self._advance(sent)
+            block = self._next_block(self.length - self._pos, -1)
+            left = block
+            while left:
+                piece = buffer[: min(left, len(buffer))]
+                try:
+                    got = f.readinto(piece)
+                except OSError as e:
+                    raise _read_error(self.path, e) from e
+                if not got:  # a raw read returns less only at the end of the file
+                    raise file_changed_error(self.path, "became shorter (truncated)")
+                data = piece[:got]
+                while data:
+                    data = data[sock.send(data) :]
+                left -= got
+            self._advance(block)
 
     def _next_block(self, remaining: int, n: int) -> int:
         """How much the next block takes (after the stop check)."""
@@ -262,7 +279,7 @@ class FileSlice:
             self._file.close()
             self._file = None
 
-    def _open_file(self) -> BinaryIO:
+    def _open_file(self) -> io.FileIO:
         if self._file is None:
             raise ValueError("I/O operation on a closed FileSlice")
         return self._file

@@ -220,9 +220,9 @@ class Wire:
             if body is None or not first:
                 return
             send_rest = getattr(body, "send_rest", None)
-            if send_rest is not None and not isinstance(sock, ssl.SSLSocket):
-                # The head went with the first block (one packet for a small file); the kernel
-                # sends the rest from the page cache. (TLS must encrypt in Python's ssl.)
+            if send_rest is not None:
+                # The head went with the first block (one packet for a small file); the rest
+                # goes through one reused buffer rather than a bytes object per block.
                 send_rest(sock)
                 return
             first = body.read(self.block_size)
