@@ -35,9 +35,24 @@ class ApiCalls:
     if TYPE_CHECKING:
 
         def _request(
-            self, method: str, path: str, *, json: Any = None, params: dict[str, Any] | None = None
+            self,
+            method: str,
+            path: str,
+            *,
+            json: Any = None,
+            params: dict[str, Any] | None = None,
+            timeout: tuple[float, float] | None = None,
+            raw: bool = False,
+            interruptible: bool = False,
         ) -> Any: ...
 
         def _object(
-            self, method: str, path: str, *, json: Any = None, params: dict[str, Any] | None = None
+            self,
+            method: str,
+            path: str,
+            *,
+            json: Any = None,
+            params: dict[str, Any] | None = None,
+            timeout: tuple[float, float] | None = None,
+            interruptible: bool = False,
         ) -> dict[str, Any]: ...

@@ -23,8 +23,8 @@ from PySide6.QtWidgets import (
     QTableView,
     QWidget,
 )
+from upqueue.gui.models.queue_columns import Col, Role
 from upqueue.gui.models.queue_filter import QueueFilter
-from upqueue.gui.models.queue_model import Col, Role
 from upqueue.gui.widgets.progress_delegate import ProgressDelegate
 
 # Starting widths; people resize them and the window remembers.

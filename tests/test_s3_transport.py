@@ -12,7 +12,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from upqueue.core.errors import ErrorKind, TransferError, TransferStopped, UpqueueError
 from upqueue.core.transports.s3 import ledger
-from upqueue.core.transports.s3.client import parse_location
+from upqueue.core.transports.s3.location import parse_location
 from upqueue.core.transports.s3.parts import MIB, choose_part_size
 from upqueue.core.transports.s3.signer import EMPTY_SHA256, sign
 from upqueue.core.transports.s3.transport import S3Transport

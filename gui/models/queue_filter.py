@@ -12,7 +12,7 @@ from typing import Any
 
 from PySide6.QtCore import QRegularExpression, QSortFilterProxyModel, Qt
 from upqueue.core.models import Status
-from upqueue.gui.models.queue_model import Role
+from upqueue.gui.models.queue_columns import Role
 from upqueue.gui.models.upload_row import FILTER_SEP
 
 # The groups the window offers, in order: (key, label, statuses shown; None = all).

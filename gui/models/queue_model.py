@@ -11,67 +11,30 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from enum import IntEnum
 from operator import attrgetter
 from typing import Any
 
-from PySide6.QtCore import (
-    QAbstractTableModel,
-    QModelIndex,
-    QPersistentModelIndex,
-    Qt,
-    QTimer,
-)
-from PySide6.QtGui import QColor, QGuiApplication, QPalette
-from upqueue.core import humanize
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, QTimer
 from upqueue.core.models import FINISHED_STATUSES, Status
 from upqueue.gui.icons import status_icon
-from upqueue.gui.models.upload_row import SORT_KEYS, STATUS_LABELS, UploadRow, short_time
+from upqueue.gui.models.queue_columns import (
+    HEADERS,
+    RIGHT_ALIGNED,
+    SHOWN_ROLES,
+    Col,
+    Role,
+    cell_text,
+    cell_tooltip,
+    error_colour,
+    status_text,
+)
+from upqueue.gui.models.upload_row import SORT_KEYS, UploadRow
 
-_ROOT = QModelIndex()
+_ROOT = QModelIndex()  # the invisible root: a table's rows hang from it
 # After a change to the sorted-by column, re-sort this long after (and no more often).
 RESORT_MS = 1500
 RESORT_LARGE_MS = 10_000
-LARGE_QUEUE = 20_000  # the invisible root: a table's rows hang from it
-
-
-class Col(IntEnum):
-    """The queue's columns, in display order."""
-
-    NAME = 0
-    SIZE = 1
-    PROGRESS = 2
-    SPEED = 3
-    ETA = 4
-    STATUS = 5
-    TARGET = 6
-    ADDED = 7
-
-
-HEADERS = {
-    Col.NAME: "Name",
-    Col.SIZE: "Size",
-    Col.PROGRESS: "Progress",
-    Col.SPEED: "Speed",
-    Col.ETA: "Time left",
-    Col.STATUS: "Status",
-    Col.TARGET: "Target",
-    Col.ADDED: "Added",
-}
-
-
-class Role(IntEnum):
-    """Custom data roles; every one answers for any column of a row."""
-
-    UPLOAD_ID = Qt.ItemDataRole.UserRole + 1
-    STATUS = Qt.ItemDataRole.UserRole + 2
-    PERCENT = Qt.ItemDataRole.UserRole + 3
-    SIZE = Qt.ItemDataRole.UserRole + 4
-    OFFSET = Qt.ItemDataRole.UserRole + 5
-    FILTER_KEY = Qt.ItemDataRole.UserRole + 6
-    SORT_KEY = Qt.ItemDataRole.UserRole + 7
-    UPLOAD = Qt.ItemDataRole.UserRole + 8  # the row as a plain dict (for dialogs and actions)
-    ERROR = Qt.ItemDataRole.UserRole + 9  # (title, message) or None
+LARGE_QUEUE = 20_000
 
 
 def _ranges(rows: Iterable[int]) -> list[tuple[int, int]]:
@@ -125,8 +88,8 @@ class QueueModel(QAbstractTableModel):
             return None
         if role == Qt.ItemDataRole.DisplayRole:
             # Right-aligned titles keep a gap to the left-aligned title next to them.
-            return HEADERS[Col(section)] + ("  " if section in _RIGHT_ALIGNED else "")
-        if role == Qt.ItemDataRole.TextAlignmentRole and section in _RIGHT_ALIGNED:
+            return HEADERS[Col(section)] + ("  " if section in RIGHT_ALIGNED else "")
+        if role == Qt.ItemDataRole.TextAlignmentRole and section in RIGHT_ALIGNED:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         return None
 
@@ -154,16 +117,16 @@ class QueueModel(QAbstractTableModel):
         if role == _FILTER_KEY:
             return row.filter_key
         if role == _DISPLAY:
-            return self._display(row, column)
+            return cell_text(row, column, self._clock)
         if role == _DECORATION:
             return status_icon(row.status) if column == Col.STATUS else None
         if role == _TOOLTIP:
-            return self._tooltip(row, column)
+            return cell_tooltip(row, column)
         if role == _ALIGNMENT:
-            return _ALIGN_RIGHT if column in _RIGHT_ALIGNED else None
+            return _ALIGN_RIGHT if column in RIGHT_ALIGNED else None
         if role == _FOREGROUND:
             if column == Col.STATUS and row.status == Status.FAILED:
-                return _error_colour()
+                return error_colour()
             return None
         if role == _UPLOAD_ID:
             return row.id
@@ -288,7 +251,7 @@ class QueueModel(QAbstractTableModel):
             self.dataChanged.emit(self.createIndex(first, 0), self.createIndex(last, _COLUMNS - 1))
         for first, last in _ranges(changed_rows):
             self.dataChanged.emit(
-                self.createIndex(first, 0), self.createIndex(last, _COLUMNS - 1), _SHOWN_ROLES
+                self.createIndex(first, 0), self.createIndex(last, _COLUMNS - 1), SHOWN_ROLES
             )
         if new_rows:
             start = len(self._rows)
@@ -379,61 +342,9 @@ class QueueModel(QAbstractTableModel):
         self.changePersistentIndexList(persistent, moved)
         self.layoutChanged.emit()
 
-    def _display(self, row: UploadRow, column: int) -> str:
-        if column == Col.NAME:
-            return row.name or ""
-        if column == Col.SIZE:
-            return humanize.size(row.size)
-        if column == Col.PROGRESS:
-            return f"{row.percent:.0f}%"
-        if column == Col.SPEED:
-            return humanize.speed(row.speed) if row.status == Status.UPLOADING else ""
-        if column == Col.ETA:
-            return humanize.eta(row.eta) if row.status == Status.UPLOADING else ""
-        if column == Col.STATUS:
-            return self.status_text(row)
-        if column == Col.TARGET:
-            return row.target_name or ""
-        if column == Col.ADDED:
-            return short_time(row.added)
-        return ""
-
     def status_text(self, row: UploadRow) -> str:
         """What the Status column says: the state, and the reason when it failed or waits."""
-        label = STATUS_LABELS.get(row.status, str(row.status).title())
-        if row.status == Status.FAILED and row.error_title:
-            return f"{label}: {row.error_title}"
-        if row.status == Status.PROCESSING:
-            return humanize.processing(row.processing_progress, row.processing_message)
-        if row.status == Status.RETRYING and row.next_attempt_at:
-            wait = row.next_attempt_at - self._clock()
-            if wait > 0:
-                return f"Retrying in {humanize.duration(wait)}"
-        return label
-
-    def _tooltip(self, row: UploadRow, column: int) -> str | None:
-        if column == Col.NAME:
-            return row.path
-        if column == Col.PROGRESS:
-            return f"{humanize.size(row.offset or 0)} of {humanize.size(row.size)} sent"
-        if column == Col.STATUS:
-            if not row.error_title:
-                return STATUS_LABELS.get(row.status, row.status)
-            title = (
-                row.error_title if row.status == Status.FAILED else f"Last error: {row.error_title}"
-            )
-            return f"{title}\n{row.error_message or ''}".strip()
-        if column == Col.TARGET:
-            return row.result_url or None
-        if column == Col.ADDED:
-            return humanize.local_time(row.created_at)
-        return None
-
-
-def _error_colour() -> QColor:
-    palette = QGuiApplication.palette()
-    dark = palette.color(QPalette.ColorRole.Window).lightness() < 128
-    return QColor("#ff6b6b") if dark else QColor("#c62828")
+        return status_text(row, self._clock)
 
 
 _ID = attrgetter("id")
@@ -456,18 +367,4 @@ _FILTER_KEY, _SORT_KEY, _UPLOAD, _ERROR = (
     int(Role.UPLOAD),
     int(Role.ERROR),
 )
-# The roles a change that keeps the filter key (status, batch, name) can touch.
-_SHOWN_ROLES = [
-    Qt.ItemDataRole.DisplayRole,
-    Qt.ItemDataRole.DecorationRole,
-    Qt.ItemDataRole.ToolTipRole,
-    Qt.ItemDataRole.ForegroundRole,
-    Role.PERCENT,
-    Role.SIZE,
-    Role.OFFSET,
-    Role.SORT_KEY,
-    Role.UPLOAD,
-    Role.ERROR,
-]
-_RIGHT_ALIGNED = frozenset({Col.SIZE, Col.SPEED, Col.ETA})
 _COLUMNS = len(Col)

@@ -12,7 +12,7 @@ from PySide6.QtWidgets import (
 )
 from upqueue.core import humanize
 from upqueue.core.models import Status
-from upqueue.gui.models.queue_model import Role
+from upqueue.gui.models.queue_columns import Role
 
 # Bar colours by status; None keeps the style's highlight colour (uploading looks "normal").
 _BAR_COLOURS: dict[str, str | None] = {

@@ -146,7 +146,7 @@ def test_words_in_the_window(qtbot: Any, fake_api: Any, make_window: Any, tmp_pa
     source.write_text("x")
     window.add_paths([str(source)])
     qtbot.waitUntil(lambda: window.model.rowCount() == 1, timeout=5000)
-    from upqueue.gui.models.queue_model import Role
+    from upqueue.gui.models.queue_columns import Role
 
     upload_id = int(window.model.index(0, 0).data(Role.UPLOAD_ID))
     window.controller.act_on_selection("pause", [upload_id])
@@ -198,7 +198,7 @@ def test_an_800_by_500_window_shows_the_status_and_every_toolbar_button(
     qtbot: Any, fake_api: Any, make_window: Any, tmp_path: Path
 ) -> None:
     from PySide6.QtWidgets import QToolButton
-    from upqueue.gui.models.queue_model import Col
+    from upqueue.gui.models.queue_columns import Col
 
     window = make_window(fake_api)
     window.resize(800, 500)
@@ -220,7 +220,7 @@ def test_an_800_by_500_window_shows_the_status_and_every_toolbar_button(
 
 def test_columns_can_be_chosen_and_are_kept(qtbot: Any, fake_api: Any, make_window: Any) -> None:
     from upqueue.gui import window_chrome
-    from upqueue.gui.models.queue_model import Col
+    from upqueue.gui.models.queue_columns import Col
 
     window = make_window(fake_api)
     menu = window.view.columns_menu()

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from upqueue.core.records import EXPORT_HEADER
-from upqueue.gui.models.queue_model import Role
+from upqueue.gui.models.queue_columns import Role
 from upqueue.gui.status_panel import counts_text
 from upqueue.gui.tray import NotificationPolicy, tooltip_text
 

@@ -10,8 +10,9 @@ from typing import Any
 
 import pytest
 from PySide6.QtCore import Qt
+from upqueue.gui.models.queue_columns import Col, Role
 from upqueue.gui.models.queue_filter import QueueFilter
-from upqueue.gui.models.queue_model import Col, QueueModel, Role
+from upqueue.gui.models.queue_model import QueueModel
 from upqueue.gui.widgets.progress_delegate import progress_text
 
 # The model owns a QTimer (the delayed re-sort): it needs the application object.

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from PySide6.QtCore import QPoint, Qt
-from upqueue.gui.models.queue_model import Col, Role
+from upqueue.gui.models.queue_columns import Col, Role
 
 from tests.fixtures.gui import drop, focus_table
 from tests.fixtures.tus import make_file, same_content

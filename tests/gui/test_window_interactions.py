@@ -14,7 +14,7 @@ from PySide6.QtCore import QPoint, Qt
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QApplication, QMessageBox
 from upqueue.core.api_client import ApiError, WorkerUnavailable
-from upqueue.gui.models.queue_model import Col, Role
+from upqueue.gui.models.queue_columns import Col, Role
 
 from tests.fixtures.gui import FakeApi, drop, focus_table
 

@@ -13,7 +13,7 @@ from upqueue.core.response_errors import error_for_response
 from upqueue.core.status_errors import error_for_status, parse_retry_after, trim_server_text
 
 if TYPE_CHECKING:
-    from upqueue.core.transports.s3.client import S3Location
+    from upqueue.core.transports.s3.location import S3Location
 
 
 def s3_error(

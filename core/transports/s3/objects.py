@@ -8,7 +8,8 @@ from upqueue.core.errors import ErrorKind, TransferError
 from upqueue.core.transports.base import RemoteState, SendHooks, UploadFile, UploadJob
 from upqueue.core.transports.bodies import hashed_slice, sent_slice
 from upqueue.core.transports.s3 import ledger
-from upqueue.core.transports.s3.client import Part, S3Client, S3Location
+from upqueue.core.transports.s3.client import Part, S3Client
+from upqueue.core.transports.s3.location import S3Location
 from upqueue.core.transports.s3.parts import (
     choose_part_size,
     multipart_etag,

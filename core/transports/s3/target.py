@@ -8,7 +8,7 @@ from typing import Any
 
 from upqueue.core.errors import UpqueueError
 from upqueue.core.transports.form import OptionField, TargetForm
-from upqueue.core.transports.s3.client import DEFAULT_REGION, parse_location
+from upqueue.core.transports.s3.location import DEFAULT_REGION, parse_location
 
 DEFAULT_PART_MIB = 16
 DEFAULT_PARALLEL = 4

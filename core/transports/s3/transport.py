@@ -44,8 +44,9 @@ from upqueue.core.transports.base import (
     UploadJob,
 )
 from upqueue.core.transports.s3 import ledger
-from upqueue.core.transports.s3.client import S3Client, parse_location
+from upqueue.core.transports.s3.client import S3Client
 from upqueue.core.transports.s3.errors import s3_error
+from upqueue.core.transports.s3.location import parse_location
 from upqueue.core.transports.s3.objects import ObjectSender
 from upqueue.core.transports.s3.parts import MIB
 from upqueue.core.transports.s3.state import PROTOCOL, adopt, state_for
