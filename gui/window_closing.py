@@ -18,8 +18,6 @@ class WindowClosing(WindowPart):
     """The MainWindow's closing and quitting (a mixin of the window: ``closeEvent`` overrides
     QMainWindow's, and tests and tools reach ``window._quitting``/``window._shutdown_gui()``)."""
 
-    _told_about_tray: bool  # set up by MainWindow.__init__
-
     def closeEvent(self, event: QCloseEvent) -> None:
         if self._quitting:
             self._shutdown_gui()

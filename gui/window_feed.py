@@ -33,8 +33,6 @@ class WindowFeed(WindowPart):
     own: they read and set the window's state throughout, and tests call them as the window's,
     ``window._stats(...)``). Connected in ``MainWindow._connect_feed``."""
 
-    _config_seen: Any  # set up by MainWindow.__init__
-
     def _full(self, result: dict[str, Any]) -> None:
         if "rows" in result:
             self.model.reset_rows(result["rows"])
