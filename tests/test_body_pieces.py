@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import os
 import socket
+import ssl
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -20,25 +22,56 @@ from tests.fixtures.tus import TusServer, make_file
 MiB = 1 << 20
 
 
-def _recording_sends(monkeypatch: pytest.MonkeyPatch) -> tuple[list[int], list[int]]:
-    """Record the byte count of every socket send and every os.sendfile call."""
-    sends: list[int] = []
-    sendfiles: list[int] = []
-    real_send, real_sendfile = socket.socket.send, os.sendfile
+class _Patched:
+    """One PATCH of a whole file, as this test's thread sent it: the byte count of every socket
+    send (plain or TLS) and every os.sendfile call, and the progress reported."""
 
-    def send(sock: socket.socket, data: bytes | memoryview, flags: int = 0) -> int:
-        sent = real_send(sock, data, flags)
-        sends.append(sent)
-        return sent
+    def __init__(
+        self, client: TusClient, endpoint: str, f: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        size = f.stat().st_size
+        self.url = client.create(endpoint, size, {"filename": f.name}).url
+        self.sends: list[int] = []
+        self.sendfiles: list[int] = []
+        self.progress: list[int] = []
+        self._recording_on = True
+        mine = threading.get_ident()  # not the TLS forwarder's threads
+        for cls in (socket.socket, ssl.SSLSocket):
+            monkeypatch.setattr(cls, "send", self._recording(cls.send, mine))
+        real_sendfile = os.sendfile
 
-    def sendfile(out_fd: int, in_fd: int, offset: int | None, count: int) -> int:
-        sent = real_sendfile(out_fd, in_fd, offset, count)
-        sendfiles.append(sent)
-        return sent
+        def sendfile(out_fd: int, in_fd: int, offset: int | None, count: int) -> int:
+            sent = real_sendfile(out_fd, in_fd, offset, count)
+            if self._recording_on:
+                self.sendfiles.append(sent)
+            return sent
 
-    monkeypatch.setattr(socket.socket, "send", send)
-    monkeypatch.setattr(os, "sendfile", sendfile)
-    return sends, sendfiles
+        monkeypatch.setattr(os, "sendfile", sendfile)
+        with FileSlice(
+            str(f), 0, size, expected=fingerprint(f), on_progress=self.progress.append,
+            block_size=MiB,
+        ) as body:  # fmt: skip
+            assert client.patch(self.url, 0, body)[0] == size
+        self._recording_on = False
+        client.close()
+
+    def _recording(self, real_send: Callable[..., int], mine: int) -> Callable[..., int]:
+        def send(sock: socket.socket, data: bytes | memoryview, flags: int = 0) -> int:
+            sent = real_send(sock, data, flags)
+            if self._recording_on and threading.get_ident() == mine:
+                self.sends.append(sent)
+            return sent
+
+        return send
+
+    def assert_first_block_with_head_then_pieces(self, size: int) -> None:
+        # The first block went with the head (a small file stays one send); the rest in pieces a
+        # local server copies out of the socket while they are still in the CPU's cache.
+        head_and_first, *rest = self.sends
+        assert head_and_first > MiB
+        assert sum(rest) == size - MiB
+        assert max(rest) <= SEND_PIECE
+        assert self.sendfiles == []
 
 
 def test_a_big_patch_body_goes_in_small_pieces_and_arrives_intact(
@@ -46,57 +79,34 @@ def test_a_big_patch_body_goes_in_small_pieces_and_arrives_intact(
 ) -> None:
     size = 5 * MiB + 123
     f = make_file(tmp_path / "big", size)
-    client = TusClient()
-    created = client.create(tus_server.url, size, {"filename": "big"})
-    sends, sendfiles = _recording_sends(monkeypatch)
-    progress: list[int] = []
-    with FileSlice(
-        str(f), 0, size, expected=fingerprint(f), on_progress=progress.append, block_size=MiB
-    ) as body:
-        assert client.patch(created.url, 0, body)[0] == size
-    client.close()
-    # The first block went with the head (a small file stays one send); the rest in pieces a
-    # local server copies out of the socket while they are still in the CPU's cache.
-    head_and_first, *rest = sends
-    assert head_and_first > MiB
-    assert sum(rest) == size - MiB
-    assert max(rest) <= SEND_PIECE
-    assert sendfiles == []
-    assert progress == [MiB, 2 * MiB, 3 * MiB, 4 * MiB, 5 * MiB, size]
-    assert tus_server.stored_bytes(created.url) == f.read_bytes()
+    patched = _Patched(TusClient(), tus_server.url, f, monkeypatch)
+    patched.assert_first_block_with_head_then_pieces(size)
+    assert patched.progress == [MiB, 2 * MiB, 3 * MiB, 4 * MiB, 5 * MiB, size]
+    assert tus_server.stored_bytes(patched.url) == f.read_bytes()
 
 
 def test_a_small_body_is_one_send_with_its_head(
     tus_server: TusServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     f = make_file(tmp_path / "small", 4096)
-    client = TusClient()
-    created = client.create(tus_server.url, 4096, {"filename": "small"})
-    sends, _ = _recording_sends(monkeypatch)
-    with FileSlice(str(f), 0, 4096, expected=fingerprint(f)) as body:
-        assert client.patch(created.url, 0, body)[0] == 4096
-    client.close()
-    assert len(sends) == 1 and sends[0] > 4096
-    assert tus_server.stored_bytes(created.url) == f.read_bytes()
+    patched = _Patched(TusClient(), tus_server.url, f, monkeypatch)
+    assert len(patched.sends) == 1 and patched.sends[0] > 4096
+    assert tus_server.stored_bytes(patched.url) == f.read_bytes()
 
 
 def test_tls_bodies_go_the_same_way_and_arrive_intact(
     tls_forwarder: TlsForwarder,
     tus_server: TusServer,
     tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     size = 3 * MiB + 7
     f = make_file(tmp_path / "f", size)
     client = TusClient(verify=str(tls_forwarder.cert))  # type: ignore[attr-defined]
-    created = client.create(tls_forwarder.url, size, {"filename": "f"})
-    progress: list[int] = []
-    with FileSlice(
-        str(f), 0, size, expected=fingerprint(f), on_progress=progress.append, block_size=MiB
-    ) as body:
-        assert client.patch(created.url, 0, body)[0] == size
-    client.close()
-    assert progress == [MiB, 2 * MiB, 3 * MiB, size]
-    assert tus_server.stored_bytes(created.url) == f.read_bytes()
+    patched = _Patched(client, tls_forwarder.url, f, monkeypatch)
+    patched.assert_first_block_with_head_then_pieces(size)
+    assert patched.progress == [MiB, 2 * MiB, 3 * MiB, size]
+    assert tus_server.stored_bytes(patched.url) == f.read_bytes()
 
 
 def _sink() -> tuple[socket.socket, socket.socket, threading.Thread]:
