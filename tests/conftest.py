@@ -3,6 +3,7 @@
 pytest_plugins = [
     "tests.fixtures.env",
     "tests.fixtures.tus",
+    "tests.fixtures.relay",
     "tests.fixtures.tuspy",
     "tests.fixtures.processing_server",
     "tests.fixtures.worker",

@@ -24,6 +24,7 @@ from upqueue.core.models import EventKind, Status
 from upqueue.core.store import Store
 from upqueue.core.transports.base import NotSupported, RemoteState
 from upqueue.worker.diskguard import DiskGuard
+from upqueue.worker.engine_batch import SmallBatches
 from upqueue.worker.engine_faults import DISK_FULL, DiskWaits
 from upqueue.worker.engine_follow import ProcessingFollow
 from upqueue.worker.engine_hooks import Control, UploadHooks
@@ -46,7 +47,7 @@ class Scheduler(Protocol):
         """Run ``follow`` (a server's processing being followed) beside the runners."""
 
 
-class Engine(ProcessingFollow):
+class Engine(SmallBatches, ProcessingFollow):
     """Args:
     store: state.db (settings).
     repository: the upload SQL and transitions.
@@ -201,7 +202,8 @@ class Engine(ProcessingFollow):
 
     # -- runner ---------------------------------------------------------------------------
     def run_runner(self) -> None:
-        """One runner task: claim and run due uploads one after another, then end.
+        """One runner task: claim and run due uploads one after another (small new files
+        several at a time: worker/engine_batch.py), then end.
 
         Chaining in one task (rather than one Huey task per upload) keeps thousands of small
         files from paying a queue round trip each.
@@ -222,7 +224,7 @@ class Engine(ProcessingFollow):
                     raise
                 if upload is None:
                     break
-                self.run_upload(upload)
+                self.run_claimed(upload)
         finally:
             with self._lock:
                 self._runners -= 1

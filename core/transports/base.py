@@ -10,28 +10,29 @@ An upload's life as the engine drives it::
 
     probe()                      once per target (cached), again after a failure
     send(job, state, hooks)      -> Sent; from the stored state, asking the server for the truth
+    send_many(jobs, ...)         new small files several at a time, where the protocol can
     follow_processing(...)       only when Sent.processing: until finished / failed
     terminate(state)             on cancel, where the protocol can delete the server's copy
 
 **Remote state** is a JSON object owned by the protocol alone (``uploads.remote_state``): the
 engine stores it the moment a hook reports it and gives it back, unread, to the next call; after
 a kill, a reboot or a retry, it is all the transport has. It always holds ``"protocol"``. What
-each protocol keeps there (planned ones marked; the shapes are theirs to refine):
+each protocol keeps there:
 
 - ``tus``: ``{"protocol": "tus", "url": upload URL, "expires": Upload-Expires or null}``.
   send() HEADs the URL and continues at the server's offset; 404/410 -> create anew.
-- ``geonode`` (planned, issue 9): ``{"protocol": "geonode", "api": "5" | "4.4" | "legacy",
+- ``geonode``: ``{"protocol": "geonode", "api": "5" | "4.4" | "legacy",
   "execution_id": ... (5.x / 4.4) | "import_id": ... (legacy), "phase": "posted" | "triggered"}``.
   The multipart POST cannot resume: with no execution/import id send() posts again (and says the
   server may hold a partial import); with one it returns ``Sent(processing=True)`` at once and
   follow_processing() polls ``executionrequest/{id}`` (or ``uploads/{id}``) to the end.
-- ``s3`` (planned, issue 10): ``{"protocol": "s3", "bucket", "key", "upload_id": multipart id
+- ``s3``: ``{"protocol": "s3", "bucket", "key", "upload_id": multipart id
   or null (single PUT), "part_size": bytes}``; the parts the server holds are asked with
   ListParts on every send(), never trusted from the state; terminate() is AbortMultipartUpload.
-- ``chunked`` (planned, issue 10, drf-chunked-upload): ``{"protocol": "chunked", "url": the
+- ``chunked`` (drf-chunked-upload): ``{"protocol": "chunked", "url": the
   upload's URL from the first chunk's answer, "id": server file id}``; send() GETs ``url`` for
   the offset, PUTs Content-Range chunks, POSTs the md5; 410 -> start over, and say so.
-- ``http`` (plain PUT / multipart POST, planned, issue 10): ``{"protocol": "http", "answer":
+- ``http`` (plain PUT / multipart POST): ``{"protocol": "http", "answer":
   the server's status and trimmed body}`` once sent, for the details. Not resumable:
   ``Capabilities.resumable`` is False, and a send() that failed restarts from byte 0.
 
@@ -47,7 +48,7 @@ classified by ``kind``, and the engine's policy decides. Pause, cancel and shutd
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
@@ -260,6 +261,10 @@ class ProcessingHooks(SendHooks, Protocol):
         """Sleep between polls; raises TransferStopped at once on pause, cancel or shutdown."""
 
 
+#: Stores remote states durably in one write: (index of the job, state, result URL) each.
+SaveStates = Callable[[list[tuple[int, RemoteState, str | None]]], None]
+
+
 class Transport(ABC):
     """One protocol's client, bound to one target (its URL, auth, headers, options).
 
@@ -321,6 +326,26 @@ class Transport(ABC):
             TransferStopped: from the hooks.
         """
 
+    #: new one-file uploads up to this size may go several at a time (send_many); 0: never
+    small_file_limit: ClassVar[int] = 0
+    #: how many uploads one send_many call takes at most
+    small_batch_files: ClassVar[int] = 1
+
+    def send_many(
+        self,
+        jobs: Sequence[UploadJob],
+        hooks: Sequence[SendHooks],
+        capabilities: Capabilities | None,
+        save_states: SaveStates,
+    ) -> list[Sent | TransferError | None]:
+        """Send new small uploads together (each one file of at most ``small_file_limit``).
+
+        For each job: Sent when the server has every byte; the TransferError of this attempt
+        when the server refused it; or None: it goes the usual way (send) next, from the
+        state ``save_states`` stored for it. Never raises for one upload's failure or stop.
+        """
+        return [None] * len(jobs)
+
     def follow_processing(
         self, job: UploadJob, remote_state: RemoteState, hooks: ProcessingHooks
     ) -> Processed:
@@ -372,6 +397,7 @@ __all__ = [
     "Processed",
     "ProcessingHooks",
     "RemoteState",
+    "SaveStates",
     "SendHooks",
     "Sent",
     "TargetOption",

@@ -20,7 +20,7 @@ import base64
 import logging
 import ssl
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
@@ -32,15 +32,9 @@ from upqueue.core.connection_errors import (
     untrusted_certificate,
 )
 from upqueue.core.errors import ErrorKind, TransferError
-from upqueue.core.transports.wire import (
-    Body,
-    InvalidRequest,
-    NoAnswer,
-    Proxies,
-    Wire,
-    ca_bundle,
-)
+from upqueue.core.transports.wire import Body, InvalidRequest, NoAnswer, Wire
 from upqueue.core.transports.wire_answer import Answer
+from upqueue.core.transports.wire_proxy import Proxies, ca_bundle
 
 log = logging.getLogger(__name__)
 
@@ -137,6 +131,40 @@ class HttpSession:
             )
         except (NoAnswer, InvalidRequest) as e:
             raise _no_answer(e, url, action, self.stall_timeout) from e
+
+    def send_pipelined(
+        self,
+        requests: Sequence[tuple[str, str, Mapping[str, str], bytes | None]],
+        *,
+        action: str,
+    ) -> list[Answer | TransferError]:
+        """Send small requests to one origin on the wire path, pipelined (Wire.pipeline): each
+        gets its answer, or the classified TransferError of a request that got none."""
+        prepared = [
+            (method, url, {**self._wire_headers, **headers}, body)
+            for method, url, headers, body in requests
+        ]
+        timeout = (
+            self.stall_timeout
+            if any(body is not None for *_, body in requests)
+            else self.connect_timeout
+        )
+        try:
+            answers = self.wire.pipeline(
+                prepared,
+                connect_timeout=timeout,
+                send_timeout=timeout,
+                read_timeout=self.read_timeout,
+            )
+        except (NoAnswer, InvalidRequest) as e:
+            error = _no_answer(e, requests[0][1], action, self.stall_timeout)
+            return [error] * len(requests)
+        return [
+            _no_answer(answer, url, action, self.stall_timeout)
+            if isinstance(answer, NoAnswer)
+            else answer
+            for answer, (_, url, _, _) in zip(answers, requests)
+        ]
 
     def request(
         self,

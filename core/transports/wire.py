@@ -16,17 +16,17 @@ large the block); the answer waits ``read``.
 
 from __future__ import annotations
 
-import base64
 import os
 import select
 import socket
 import ssl
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Protocol
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import quote, urlsplit
 
-from upqueue.core.transports.wire_answer import Answer, BadAnswer, Sent, read_answer, read_line
+from upqueue.core.transports.wire_answer import Answer, BadAnswer, Sent, read_answer
+from upqueue.core.transports.wire_proxy import Proxies, proxy_auth, tunnel
 
 _PATH_SAFE = "!#$%&'()*+,/:;=?@[]~"  # what requests leaves unquoted (requote_uri)
 
@@ -62,40 +62,6 @@ class _Connection:
             self.reader.close()
         finally:
             self.sock.close()
-
-
-class Proxies:
-    """HTTP(S)_PROXY / NO_PROXY for each origin, read from the environment once per origin (as
-    requests reads them: ``get_environ_proxies``, then ``select_proxy``)."""
-
-    def __init__(self) -> None:
-        self._by_origin: dict[str, dict[str, str]] = {}
-
-    def environ_for(self, url: str) -> dict[str, str]:
-        """requests' proxies mapping for this URL's origin."""
-        parts = urlsplit(url)
-        key = f"{parts.scheme}://{parts.netloc}"
-        proxies = self._by_origin.get(key)
-        if proxies is None:
-            import requests.utils
-
-            proxies = requests.utils.get_environ_proxies(key)
-            self._by_origin[key] = proxies
-        return proxies
-
-    def for_url(self, url: str) -> str | None:
-        """The proxy URL to go through for ``url``, or None for a direct connection."""
-        proxies = self.environ_for(url)
-        if not proxies:
-            return None
-        import requests.utils
-
-        return requests.utils.select_proxy(url, proxies)
-
-
-def ca_bundle() -> bool | str:
-    """The CA bundle named the way requests reads it, else True (the default bundle)."""
-    return os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
 
 
 class Wire:
@@ -142,29 +108,7 @@ class Wire:
             Whatever ``body.read`` raises (TransferStopped, a file-changed TransferError);
             the connection is dropped then.
         """
-        scheme, host, port, target, host_header = _parse(url)
-        proxy = self.proxies.for_url(url)
-        # Through a proxy, an http:// request names the whole URL (https goes through CONNECT).
-        shown = f"{scheme}://{host_header}{target}" if proxy and scheme == "http" else target
-        lines = [f"{method} {shown} HTTP/1.1"]
-        lines.append(f"Host: {host_header}")
-        all_headers = dict(headers)
-        if proxy and scheme == "http":
-            all_headers.update(_proxy_auth(proxy))
-        for name, value in all_headers.items():
-            if "\n" in name or "\r" in name or "\n" in value or "\r" in value or ":" in name:
-                raise InvalidRequest(f"the header {name!r} cannot be sent")
-            lines.append(f"{name}: {value}")
-        if body is not None:
-            lines.append(f"Content-Length: {len(body)}")
-        elif method not in ("GET", "HEAD"):
-            lines.append("Content-Length: 0")  # as requests sends it
-        try:
-            head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
-        except UnicodeEncodeError as e:
-            raise InvalidRequest(f"a header holds characters HTTP cannot carry ({e})") from None
-        sent = Sent(method, url, all_headers)
-        key = (scheme, host, port, proxy)
+        head, key, sent = self._head(method, url, headers, None if body is None else len(body))
         connection = self._connection(key, connect_timeout)
         try:
             try:
@@ -193,6 +137,91 @@ class Wire:
         if not keep:
             self._drop(key)
         return answer
+
+    def pipeline(
+        self,
+        requests: Sequence[tuple[str, str, Mapping[str, str], bytes | None]],
+        *,
+        connect_timeout: float,
+        send_timeout: float,
+        read_timeout: float,
+    ) -> list[Answer | NoAnswer]:
+        """Send several requests to one origin, every one before the first answer is read
+        (HTTP/1.1 pipelining), then read the answers in order: one round trip for them all,
+        and a server that always has the next request at hand.
+
+        For small requests only (their bodies are in memory): a server reads a pipelined
+        request only after answering the one before, so everything sent must fit in the
+        socket buffers. An answer that closes the connection ends the pipeline: the requests
+        after it get NoAnswer, and whether the server acted on them is unknown to the caller.
+
+        Raises:
+            InvalidRequest: a URL or header cannot be sent, or the requests go to several origins.
+            NoAnswer: no connection could be made.
+        """
+        heads = [self._head(m, u, h, None if b is None else len(b)) for m, u, h, b in requests]
+        key = heads[0][1]
+        if any(other != key for _, other, _ in heads):
+            raise InvalidRequest("pipelined requests must go to one origin")
+        data = b"".join(
+            head + (request[3] or b"") for (head, _, _), request in zip(heads, requests)
+        )
+        connection = self._connection(key, connect_timeout)
+        answers: list[Answer | NoAnswer] = []
+        try:
+            try:
+                connection.sock.settimeout(send_timeout)
+                view = memoryview(data)
+                while view:  # one send per call, each within the socket's timeout
+                    view = view[connection.sock.send(view) :]
+            except OSError as e:
+                self._drop(key)
+                return [NoAnswer("send", e)] * len(requests)
+            connection.sock.settimeout(read_timeout)
+            for index, (_, _, sent) in enumerate(heads):
+                try:
+                    answer, keep = read_answer(connection.reader, sent.method, sent)
+                except (OSError, BadAnswer, ValueError) as e:
+                    self._drop(key)
+                    return answers + [NoAnswer("answer", e)] * (len(requests) - index)
+                answers.append(answer)
+                if not keep:
+                    self._drop(key)
+                    closed = ConnectionAbortedError("the server closed the connection before")
+                    return answers + [NoAnswer("answer", closed)] * (len(requests) - index - 1)
+        except BaseException:
+            self._drop(key)
+            raise
+        return answers
+
+    def _head(
+        self, method: str, url: str, headers: Mapping[str, str], body_length: int | None
+    ) -> tuple[bytes, tuple[str, str, int, str | None], Sent]:
+        """A request's head as bytes, its connection's key, and what it asked (for messages)."""
+        scheme, host, port, target, host_header = _parse(url)
+        proxy = self.proxies.for_url(url)
+        # Through a proxy, an http:// request names the whole URL (https goes through CONNECT).
+        shown = f"{scheme}://{host_header}{target}" if proxy and scheme == "http" else target
+        lines = [f"{method} {shown} HTTP/1.1"]
+        lines.append(f"Host: {host_header}")
+        all_headers = dict(headers)
+        if proxy and scheme == "http":
+            all_headers.update(proxy_auth(proxy))
+        for name, value in all_headers.items():
+            if "\n" in name or "\r" in name or "\n" in value or "\r" in value or ":" in name:
+                raise InvalidRequest(f"the header {name!r} cannot be sent")
+            lines.append(f"{name}: {value}")
+        if body_length is not None:
+            lines.append(f"Content-Length: {body_length}")
+        elif method not in ("GET", "HEAD"):
+            lines.append("Content-Length: 0")  # as requests sends it
+        try:
+            head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+        except UnicodeEncodeError as e:
+            raise InvalidRequest(f"a header holds characters HTTP cannot carry ({e})") from None
+        sent = Sent(method, url, all_headers)
+        key = (scheme, host, port, proxy)
+        return head, key, sent
 
     def connections(self) -> int:
         """How many connections are open (every thread's)."""
@@ -265,7 +294,7 @@ class Wire:
         try:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if proxy and scheme == "https":
-                _tunnel(sock, host, port, proxy)
+                tunnel(sock, host, port, proxy)
             if scheme == "https":
                 sock = self._tls_context().wrap_socket(sock, server_hostname=host)
         except BaseException:
@@ -328,30 +357,6 @@ def _parse(url: str) -> tuple[str, str, int, str, str]:
     if parts.query:
         target += "?" + parts.query
     return scheme, host, port or default, quote(target, safe=_PATH_SAFE), host_header
-
-
-def _proxy_auth(proxy: str) -> dict[str, str]:
-    parts = urlsplit(proxy if "://" in proxy else f"http://{proxy}")
-    if not parts.username:
-        return {}
-    pair = f"{unquote(parts.username)}:{unquote(parts.password or '')}".encode()
-    return {"Proxy-Authorization": "Basic " + base64.b64encode(pair).decode("ascii")}
-
-
-def _tunnel(sock: socket.socket, host: str, port: int, proxy: str) -> None:
-    """CONNECT through an http:// proxy; raises BadAnswer unless it answers 2xx."""
-    lines = [f"CONNECT {host}:{port} HTTP/1.1", f"Host: {host}:{port}"]
-    lines += [f"{k}: {v}" for k, v in _proxy_auth(proxy).items()]
-    sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
-    reader = sock.makefile("rb")
-    try:
-        status = read_line(reader).decode("latin-1").split(" ", 2)
-        while read_line(reader) not in (b"\r\n", b"\n", b""):
-            pass
-    finally:
-        reader.close()
-    if len(status) < 2 or not status[1].startswith("2"):
-        raise BadAnswer(f"the proxy refused the tunnel: {' '.join(status[1:]).strip()}")
 
 
 def _closed_by_peer(sock: socket.socket) -> bool:

@@ -15,15 +15,15 @@ from typing import Any
 from upqueue.core.models import EventKind, Status
 from upqueue.core.store import now_iso
 from upqueue.core.transports.base import RemoteState
-from upqueue.worker.repository.asked import AskedTransitions
+from upqueue.worker.repository.batched import BatchedTransitions
 from upqueue.worker.repository.reads import remote_state
 from upqueue.worker.repository.status import RUNNING, SETTLED
 
 
-class UploadRepository(AskedTransitions):
-    """The engine's and housekeeping's transitions, over what people ask
-    (:mod:`.asked`), adding uploads (:mod:`.adding`) and the one generic transition
-    (:mod:`.status`).
+class UploadRepository(BatchedTransitions):
+    """The engine's and housekeeping's transitions, over several small uploads at once
+    (:mod:`.batched`), what people ask (:mod:`.asked`), adding uploads (:mod:`.adding`) and
+    the one generic transition (:mod:`.status`).
 
     Args:
         store: state.db (the worker is its only writer).

@@ -10,7 +10,8 @@ tells the caller what to do (see PROTOCOLS.md §I). The PATCH loop lives in core
 from __future__ import annotations
 
 import base64
-from collections.abc import Mapping
+import hashlib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from upqueue.core.errors import ErrorKind, TransferError
@@ -190,21 +191,48 @@ class TusClient:
             The absolute upload URL (a relative Location is resolved against ``endpoint``), the
             offset the server stored (0 without a body, or when it ignored the body), the expiry.
         """
-        headers = {"Upload-Length": str(length)}
-        if metadata:
-            # @tus/server answers 400 to an empty Upload-Metadata header: omit it instead.
-            headers["Upload-Metadata"] = encode_metadata(metadata)
+        headers = _creation_headers(length, metadata)
         if body is not None:
             headers["Content-Type"] = OFFSET_CONTENT_TYPE
         action = "creating the upload"
         resp = self._send("POST", endpoint, headers=headers, body=body, action=action)
+        return self._created(resp, endpoint, length, body is not None, expect_tus_answer)
+
+    def create_many(
+        self,
+        endpoint: str,
+        uploads: Sequence[tuple[int, dict[str, str]]],
+        *,
+        expect_tus_answer: bool = False,
+    ) -> list[CreateResult | TransferError]:
+        """POST several empty uploads of (length, metadata), pipelined on one connection:
+        each gets its result, or the error that :meth:`create` would have raised."""
+        action = "creating the upload"
+        requests = [
+            ("POST", endpoint, self._tus_headers(_creation_headers(length, metadata)), None)
+            for length, metadata in uploads
+        ]
+        results: list[CreateResult | TransferError] = []
+        for answer, (length, _) in zip(self.http.send_pipelined(requests, action=action), uploads):
+            try:
+                if isinstance(answer, TransferError):
+                    raise answer
+                results.append(self._created(answer, endpoint, length, False, expect_tus_answer))
+            except TransferError as error:
+                results.append(error)
+        return results
+
+    def _created(
+        self, resp: Answer, endpoint: str, length: int, with_body: bool, expect_tus_answer: bool
+    ) -> CreateResult:
+        action = "creating the upload"
         if expect_tus_answer:
             require_tus_answer(resp, endpoint)
         if resp.status_code not in (200, 201) or not resp.headers.get("Location"):
             raise error_for_response(resp, action, max_size=self._max_sizes.get(endpoint))
         url = resolve_location(endpoint, resp.headers["Location"])
         offset = 0
-        if body is not None and "Upload-Offset" in resp.headers:
+        if with_body and "Upload-Offset" in resp.headers:
             offset = parse_int(resp, "Upload-Offset")
             if offset > length:
                 raise protocol_error(resp, f"Upload-Offset {offset} is beyond the length {length}")
@@ -259,18 +287,36 @@ class TusClient:
         if checksum_algorithm:
             digest = base64.b64encode(body.digest(checksum_algorithm)).decode("ascii")
             headers["Upload-Checksum"] = f"{checksum_algorithm} {digest}"
-        action = "sending data"
-        resp = self._send("PATCH", url, headers=headers, body=body, action=action)
-        if resp.status_code in (404, 410):
-            raise error_for_response(resp, action, gone=True)
-        if not 200 <= resp.status_code < 300:
-            raise error_for_response(resp, action)
-        new_offset = parse_int(resp, "Upload-Offset")
-        if not offset <= new_offset <= offset + len(body):
-            raise protocol_error(
-                resp, f"Upload-Offset {new_offset} after sending {len(body)} bytes at {offset}"
-            )
-        return new_offset, resp.headers.get("Upload-Expires")
+        resp = self._send("PATCH", url, headers=headers, body=body, action="sending data")
+        return _patched(resp, offset, len(body))
+
+    def patch_many(
+        self,
+        patches: Sequence[tuple[str, int, bytes]],
+        *,
+        checksum_algorithm: str | None = None,
+    ) -> list[tuple[int, str | None] | TransferError]:
+        """PATCH several (url, offset, data) on one connection, pipelined (all to one origin):
+        each gets (new offset, Upload-Expires), or the error :meth:`patch` would have raised."""
+        requests: list[tuple[str, str, Mapping[str, str], bytes | None]] = []
+        for url, offset, data in patches:
+            headers = {"Upload-Offset": str(offset), "Content-Type": OFFSET_CONTENT_TYPE}
+            if checksum_algorithm:
+                digest = hashlib.new(checksum_algorithm, data).digest()
+                headers["Upload-Checksum"] = (
+                    f"{checksum_algorithm} {base64.b64encode(digest).decode('ascii')}"
+                )
+            requests.append(("PATCH", url, self._tus_headers(headers), data))
+        results: list[tuple[int, str | None] | TransferError] = []
+        answers = self.http.send_pipelined(requests, action="sending data")
+        for answer, (_, offset, data) in zip(answers, patches):
+            try:
+                if isinstance(answer, TransferError):
+                    raise answer
+                results.append(_patched(answer, offset, len(data)))
+            except TransferError as error:
+                results.append(error)
+        return results
 
     def terminate(self, url: str) -> None:
         """DELETE an upload; an upload that is already gone (404/410) is fine."""
@@ -295,12 +341,37 @@ class TusClient:
         headers: dict[str, str] | None = None,
         body: FileSlice | None = None,
     ) -> Answer:
-        all_headers = dict(headers or {})
-        if method != "OPTIONS":
-            all_headers["Tus-Resumable"] = TUS_VERSION
+        all_headers = dict(headers or {}) if method == "OPTIONS" else self._tus_headers(headers)
         # Redirects are never followed: a streamed body cannot be replayed, and a redirected
         # POST would lose its meaning; a 3xx is reported instead (core.status_errors).
         return self.http.send(method, url, action=action, headers=all_headers, body=body)
+
+    @staticmethod
+    def _tus_headers(headers: Mapping[str, str] | None) -> dict[str, str]:
+        return {**(headers or {}), "Tus-Resumable": TUS_VERSION}
+
+
+def _creation_headers(length: int, metadata: dict[str, str]) -> dict[str, str]:
+    headers = {"Upload-Length": str(length)}
+    if metadata:
+        # @tus/server answers 400 to an empty Upload-Metadata header: omit it instead.
+        headers["Upload-Metadata"] = encode_metadata(metadata)
+    return headers
+
+
+def _patched(resp: Answer, offset: int, length: int) -> tuple[int, str | None]:
+    """A PATCH's answer: (the server's new offset, Upload-Expires), or the error it means."""
+    action = "sending data"
+    if resp.status_code in (404, 410):
+        raise error_for_response(resp, action, gone=True)
+    if not 200 <= resp.status_code < 300:
+        raise error_for_response(resp, action)
+    new_offset = parse_int(resp, "Upload-Offset")
+    if not offset <= new_offset <= offset + length:
+        raise protocol_error(
+            resp, f"Upload-Offset {new_offset} after sending {length} bytes at {offset}"
+        )
+    return new_offset, resp.headers.get("Upload-Expires")
 
 
 __all__ = [

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import mimetypes
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from upqueue.core.errors import ErrorKind, TransferError, UpqueueError
@@ -20,12 +20,14 @@ from upqueue.core.transports.base import (
     Capabilities,
     ConnectionReport,
     RemoteState,
+    SaveStates,
     SendHooks,
     Sent,
     Transport,
     UploadJob,
 )
 from upqueue.core.transports.http import http_auth
+from upqueue.core.transports.tus import small_batch
 from upqueue.core.transports.tus.client import ServerCaps, TusClient, choose_checksum
 from upqueue.core.transports.tus.transfer import transfer
 
@@ -159,6 +161,8 @@ class TusTransport(Transport):
 
     name = PROTOCOL
     title = "tus 1.0 (resumable)"
+    small_file_limit = small_batch.SMALL_FILE
+    small_batch_files = small_batch.BATCH_FILES
     reserved_headers = frozenset(
         {
             "tus-resumable",
@@ -187,6 +191,7 @@ class TusTransport(Transport):
             block_size=LARGE_BLOCK,
         )
         self._server_caps: ServerCaps | None = None
+        self._pipelining = True  # until a batch goes unanswered (send_many)
 
     def probe(self) -> Capabilities:
         caps = self.client.discover(self.endpoint)
@@ -238,6 +243,29 @@ class TusTransport(Transport):
             raise
         tus_hooks.flush()
         return Sent(remote_state=_state(url, tus_hooks.expires, True), result_url=url)
+
+    def send_many(
+        self,
+        jobs: Sequence[UploadJob],
+        hooks: Sequence[SendHooks],
+        capabilities: Capabilities | None,
+        save_states: SaveStates,
+    ) -> list[Sent | TransferError | None]:
+        """Pipelined creations, one durable save, pipelined PATCHes (core.transports.tus.
+        small_batch); a server that leaves requests unanswered gets one at a time from then on."""
+        if not self._pipelining:
+            return [None] * len(jobs)
+        server_caps = self._server_caps if capabilities is not None else None
+        if server_caps is None:
+            self.probe()
+            server_caps = self._server_caps
+        assert server_caps is not None
+        results, unanswered = small_batch.send_small(
+            self.client, self.endpoint, server_caps, jobs, hooks, save_states, _state
+        )
+        if unanswered:
+            self._pipelining = False
+        return results
 
     def _sent_before(self, tus_hooks: _TusHooks, size: int, hooks: SendHooks) -> Sent | None:
         """Every byte went out before, and the answer was lost: ask the server.
