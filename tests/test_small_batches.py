@@ -10,13 +10,13 @@ from pathlib import Path
 from typing import Any
 
 from upqueue.core import paths
-from upqueue.core.errors import TransferError
+from upqueue.core.errors import ErrorKind, TransferError
 from upqueue.core.filereader import fingerprint
 from upqueue.core.secrets import SecretStore
 from upqueue.core.store import Store
 from upqueue.core.transports.base import Sent, UploadFile, UploadJob
 from upqueue.core.transports.tus.client import ServerCaps, TusClient
-from upqueue.core.transports.tus.small_batch import SMALL_FILE, send_small
+from upqueue.core.transports.tus.small_batch import SMALL_FILE, send_small, went_unanswered
 from upqueue.core.transports.tus.transport import _state
 from upqueue.worker.engine import Engine
 from upqueue.worker.repository import UploadRepository
@@ -223,3 +223,17 @@ def test_a_file_changed_before_its_batch_reads_it_fails_as_alone_and_the_rest_ar
         engine.shutdown(timeout=1)
         service.close()
         store.close()
+
+
+def test_only_requests_unanswered_after_an_answer_stop_the_pipelining() -> None:
+    """A server that closes after each answer (later requests unanswered) gets one request at
+    a time from then on; a refusal, or a network failure that answered nothing, does not."""
+    lost = TransferError(
+        "Connection problem", "the server closed the connection", kind=ErrorKind.TRANSIENT
+    )
+    refused = TransferError("Server refused the file", "413", kind=ErrorKind.PERMANENT, status=413)
+    answered = object()
+    assert went_unanswered([answered, lost, lost])
+    assert went_unanswered([refused, lost])
+    assert not went_unanswered([lost, lost, lost])
+    assert not went_unanswered([answered, refused, answered])

@@ -1,6 +1,6 @@
 """Small new files several at a time: a runner that claims one leases more of the same target
-in the same go, and its transport sends them together (Transport.send_many: for tus, creation
-POSTs pipelined, one durable save of their URLs, PATCHes pipelined).
+in the same go, and its transport sends them together (Transport.send_many: where the protocol
+allows, their requests pipelined on one connection, and one durable save of their state).
 
 Per file this is what the one-file path writes (the same claim, URL save and outcome, with
 their history events), in three transactions per batch rather than three per file. What the
@@ -32,6 +32,8 @@ from upqueue.worker.repository import UploadRepository
 
 log = logging.getLogger("upqueue.worker.engine")
 
+_SETTLED_BY_BATCH = (Status.DONE.value, Status.FAILED.value, Status.RETRYING.value)
+
 
 class SmallBatches:
     """Mixed into Engine; uses its ``_lock`` (over ``_controls``), ``store``, ``repository``,
@@ -57,12 +59,21 @@ class SmallBatches:
         if not batch:
             self.run_upload(upload)
             return
-        rest = batch
         try:
-            rest = self._send_batch(batch)
+            self._send_batch(batch)
         finally:
-            for row in rest:  # the usual way, one by one, from what the batch saved
-                self.run_upload(self.repository.find(row["id"]) or row)
+            # The usual way, one by one, from what the batch saved, for what it did not settle
+            # (a stop included: that way releases it, and a cancel deletes the server's copy).
+            for row in batch:
+                with self._lock:
+                    if row["id"] not in self._controls:
+                        continue
+                fresh = self.repository.find(row["id"]) or row
+                if fresh["status"] in _SETTLED_BY_BATCH:  # recorded, then something raised
+                    with self._lock:
+                        self._controls.pop(row["id"], None)
+                    continue
+                self.run_upload(fresh)
 
     def _small_batch(self, upload: dict[str, Any]) -> list[dict[str, Any]]:
         """The upload and more like it, leased now; empty when it does not go in a batch."""
@@ -85,19 +96,22 @@ class SmallBatches:
         if len(self.repository.job(upload, None).files) != 1:
             return []
         with self._lock:  # a control exists before anyone can see an upload running
-            more = self.repository.claim_small(
-                self.owner,
-                self._lease_until(),
-                upload["target_id"],
-                limit,
-                transport.small_batch_files - 1,
-            )
+            try:
+                more = self.repository.claim_small(
+                    self.owner,
+                    self._lease_until(),
+                    upload["target_id"],
+                    limit,
+                    transport.small_batch_files - 1,
+                )
+            except Exception:  # noqa: BLE001 - a full disk: the upload alone meets it as usual
+                return []
             for row in more:
                 self._controls[row["id"]] = Control()
         return [upload, *more]
 
-    def _send_batch(self, batch: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Send the batch, record what it settled; the rows it left to the usual way."""
+    def _send_batch(self, batch: list[dict[str, Any]]) -> None:
+        """Send the batch and record what it settled (their controls go)."""
         with self._lock:
             controls = [self._controls[row["id"]] for row in batch]
         hooks = [
@@ -132,7 +146,6 @@ class SmallBatches:
             for row, result in zip(batch, results):
                 if result is not None:
                     self._controls.pop(row["id"], None)
-        return [row for row, result in zip(batch, results) if result is None]
 
     def _send_many(
         self, cached: TargetCache, batch: list[dict[str, Any]], hooks: list[UploadHooks]

@@ -20,7 +20,7 @@ from __future__ import annotations
 import mimetypes
 from collections.abc import Callable, Sequence
 
-from upqueue.core.errors import ErrorKind, TransferError, TransferStopped
+from upqueue.core.errors import TransferError, TransferStopped
 from upqueue.core.filereader import FileSlice, check_unchanged
 from upqueue.core.transports.base import RemoteState, SaveStates, SendHooks, Sent, UploadJob
 from upqueue.core.transports.tus.client import ServerCaps, TusClient, choose_checksum
@@ -86,16 +86,25 @@ def send_small(
         url, expires = urls[i]
         hooks[i].on_confirmed(size)
         results[i] = Sent(remote_state=new_state(url, answer[1] or expires, True), result_url=url)
-    return results, went_unanswered([*created, *patched])
+    return results, went_unanswered(created) or went_unanswered(patched)
 
 
 def went_unanswered(results: Sequence[object]) -> bool:
-    """Some request got no answer at all (the server closed the connection after one, as some
-    do to every request, or the network failed): pipelining is not worth it with this server."""
-    return any(
-        isinstance(r, TransferError) and r.kind == ErrorKind.TRANSIENT and r.status is None
-        for r in results
-    )
+    """A request went unanswered after an earlier one of the same pipeline was answered: the
+    server closes the connection after each answer (as some do), so pipelining gains nothing
+    there. (A pipeline with no answer at all is a network failure, not the server's way.)"""
+    answered = False
+    for result in results:
+        if _unanswered(result):
+            if answered:
+                return True
+        else:
+            answered = True
+    return False
+
+
+def _unanswered(result: object) -> bool:
+    return isinstance(result, TransferError) and result.status is None
 
 
 def _may_go(job: UploadJob, hooks: SendHooks, caps: ServerCaps) -> bool:
