@@ -190,27 +190,46 @@ class _NoScheduler:
         follow()
 
 
+class _InProcess:
+    """The real engine, service and state.db in this process; runners run when the test says."""
+
+    def __init__(self, home: Path) -> None:
+        self.store = Store(home / paths.STATE_DB)
+        self.repository = UploadRepository(self.store)
+        finished = FinishedUploads(self.repository)
+        secrets = SecretStore(home)
+        self.engine = Engine(
+            self.store, self.repository, secrets, _NoScheduler(), finished, "test", home
+        )
+        self.service = Service(
+            self.store,
+            secrets,
+            home,
+            repository=self.repository,
+            engine=self.engine,
+            finished=finished,
+        )
+
+    def close(self) -> None:
+        self.engine.shutdown(timeout=1)
+        self.service.close()
+        self.store.close()
+
+
 def test_a_file_changed_before_its_batch_reads_it_fails_as_alone_and_the_rest_are_done(
     tus_server: TusServer, tmp_path: Path, upqueue_home: Path
 ) -> None:
-    """The real engine and state.db in this process, one runner run inline: the changed file
-    is told apart with the usual reason (its server upload holds no byte); the rest are done."""
-    store = Store(upqueue_home / paths.STATE_DB)
-    repository = UploadRepository(store)
-    finished = FinishedUploads(repository)
-    secrets = SecretStore(upqueue_home)
-    engine = Engine(store, repository, secrets, _NoScheduler(), finished, "test", upqueue_home)
-    service = Service(
-        store, secrets, upqueue_home, repository=repository, engine=engine, finished=finished
-    )
+    """One runner run inline: the changed file is told apart with the usual reason (its server
+    upload holds no byte); the rest are done."""
+    run = _InProcess(upqueue_home)
     try:
-        service.add_target({"name": "srv", "url": tus_server.url, "protocol": "tus"})
+        run.service.add_target({"name": "srv", "url": tus_server.url, "protocol": "tus"})
         files = [make_file(tmp_path / f"f{i}.bin", 3000, seed=i) for i in range(5)]
-        ids = service.add_uploads([str(f) for f in files], "srv").ids
+        ids = run.service.add_uploads([str(f) for f in files], "srv").ids
         with open(files[2], "r+b") as f:  # new bytes, same size: a new mtime and ctime
             f.write(os.urandom(100))
-        engine.run_runner()
-        rows = {upload_id: repository.get(upload_id) for upload_id in ids}
+        run.engine.run_runner()
+        rows = {upload_id: run.repository.get(upload_id) for upload_id in ids}
         changed = rows.pop(ids[2])
         assert changed["status"] == "failed", changed
         assert changed["error_title"] == "File changed during upload", changed
@@ -220,9 +239,51 @@ def test_a_file_changed_before_its_batch_reads_it_fails_as_alone_and_the_rest_ar
                 assert same_content(src, tus_server.stored_path(rows[upload_id]["result_url"]))
         assert len(_stored_with_data(tus_server)) == 4
     finally:
-        engine.shutdown(timeout=1)
-        service.close()
-        store.close()
+        run.close()
+
+
+def test_pause_and_cancel_while_a_batch_runs_take_effect_as_for_one_upload(
+    tus_server: TusServer, tmp_path: Path, upqueue_home: Path, monkeypatch: Any
+) -> None:
+    """A person pauses one upload and cancels another while their batch is being created:
+    neither sends a byte; the cancelled one's server upload is deleted; the paused one, resumed,
+    continues the server upload the batch created; the rest are done."""
+    run = _InProcess(upqueue_home)
+    try:
+        run.service.add_target({"name": "srv", "url": tus_server.url, "protocol": "tus"})
+        files = [make_file(tmp_path / f"g{i}.bin", 2500 + i, seed=i) for i in range(4)]
+        ids = run.service.add_uploads([str(f) for f in files], "srv").ids
+        real_create_many = TusClient.create_many
+
+        def create_many_then_steer(self: TusClient, *args: Any, **kwargs: Any) -> Any:
+            created = real_create_many(self, *args, **kwargs)
+            run.service.act(ids[1], "pause")
+            run.service.act(ids[2], "cancel")
+            return created
+
+        monkeypatch.setattr(TusClient, "create_many", create_many_then_steer)
+        run.engine.run_runner()
+        monkeypatch.setattr(TusClient, "create_many", real_create_many)
+        paused, cancelled = run.repository.get(ids[1]), run.repository.get(ids[2])
+        assert paused["status"] == "paused" and paused["offset"] == 0, paused
+        assert cancelled["status"] == "cancelled", cancelled
+        messages = [e["message"] for e in run.repository.events(ids[2])]
+        assert "The server's copy was deleted" in messages, messages
+        for index in (0, 3):
+            row = run.repository.get(ids[index])
+            assert row["status"] == "done", row
+            assert same_content(files[index], tus_server.stored_path(row["result_url"]))
+        created_for_paused = paused["result_url"]
+        assert created_for_paused, "the batch saved the paused upload's server upload"
+        run.service.act(ids[1], "resume")
+        run.engine.run_runner()
+        resumed = run.repository.get(ids[1])
+        assert resumed["status"] == "done", resumed
+        assert resumed["result_url"] == created_for_paused, "a second server upload was made"
+        assert same_content(files[1], tus_server.stored_path(created_for_paused))
+        assert len(_stored_with_data(tus_server)) == 3
+    finally:
+        run.close()
 
 
 def test_only_requests_unanswered_after_an_answer_stop_the_pipelining() -> None:
