@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import logging
 import os
 import sys
 import time
@@ -24,15 +23,13 @@ from typing import Any
 
 from upqueue.core import paths
 from upqueue.core.api_client import ApiClient, WorkerUnavailable
-from upqueue.core.cli_common import PROG, UsageError, print_json, warn
+from upqueue.core.cli_common import PROG, LazyEpilogParser, UsageError, print_json, warn
 from upqueue.core.errors import UpqueueError
-
-log = logging.getLogger("upqueue.cli")
 
 STOP_TIMEOUT = 30.0
 
 
-class _Parser(argparse.ArgumentParser):
+class _Parser(LazyEpilogParser):
     """argparse with our error shape: ``upqueue: usage error: ...`` and exit code 2."""
 
     def error(self, message: str) -> Any:  # argparse's signature returns NoReturn
@@ -128,6 +125,9 @@ def run(argv: Sequence[str], worker_runner: WorkerRunner | None = None) -> int:
 
 def _log_unexpected(exc: BaseException) -> str:
     """Append the traceback to the log file (the worker's, shared) and return its path."""
+    import logging  # here: only a failing command logs (logging costs start-up)
+
+    log = logging.getLogger("upqueue.cli")
     try:
         log_path = paths.data_dir() / paths.LOG_FILE
         handler = logging.FileHandler(log_path, encoding="utf-8")

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import argparse
 import getpass
 import json
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TextIO
 
 from upqueue.core.errors import UpqueueError
@@ -16,6 +17,18 @@ PROG = "upqueue"
 
 class UsageError(UpqueueError):
     """The command line itself is wrong (exit code 2, like argparse)."""
+
+
+class LazyEpilogParser(argparse.ArgumentParser):
+    """A parser whose epilog is made only when its help is shown (``make_epilog``): a list
+    built from what a command does not otherwise import would cost every command start-up."""
+
+    make_epilog: Callable[[], str] | None = None
+
+    def format_help(self) -> str:
+        if self.make_epilog is not None and self.epilog is None:
+            self.epilog = self.make_epilog()
+        return super().format_help()
 
 
 def warn(*parts: str, stream: TextIO | None = None) -> None:

@@ -11,13 +11,17 @@ from typing import Any
 
 from upqueue.core import humanize
 from upqueue.core.api_client import ApiClient
-from upqueue.core.cli_common import PROG, UsageError, print_json, print_table, warn
-from upqueue.core.cli_wait import Waiter
+from upqueue.core.cli_common import (
+    PROG,
+    LazyEpilogParser,
+    UsageError,
+    print_json,
+    print_table,
+    warn,
+)
 from upqueue.core.humanize import plural
 from upqueue.core.models import Status
 from upqueue.core.progress import eta_seconds, percent
-from upqueue.core.records import AddResult
-from upqueue.core.settings import SETTINGS
 
 ACTIONS = ("pause", "resume", "cancel", "retry", "rm")
 
@@ -94,17 +98,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         "set",
         help="change a setting (applies at once)",
         description="Change a setting; it applies at once.",
-        epilog="settings:\n"
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    if isinstance(put, LazyEpilogParser):  # the list is made when --help shows it
+        put.make_epilog = _settings_epilog
+    put.add_argument("key", metavar="KEY", help="the setting (listed below)")
+    put.add_argument("value", metavar="VALUE", help="its new value, e.g. 4, 10MB, true")
+    put.set_defaults(func=cmd_settings_set)
+
+
+def _settings_epilog() -> str:
+    from upqueue.core.settings import SETTINGS  # here: dataclasses cost every command start-up
+
+    return (
+        "settings:\n"
         + "\n".join(
             f"  {s.key:<26} {s.help} (default {_show_value(s.default)})" for s in SETTINGS.values()
         )
         + "\n\nSizes take kB, MB, GB (decimal, as the window shows them) or KiB, MiB, GiB:"
-        " bandwidth_limit 10MB is 10,000,000 bytes a second.",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        " bandwidth_limit 10MB is 10,000,000 bytes a second."
     )
-    put.add_argument("key", metavar="KEY", help="the setting (listed below)")
-    put.add_argument("value", metavar="VALUE", help="its new value, e.g. 4, 10MB, true")
-    put.set_defaults(func=cmd_settings_set)
 
 
 # -- add ------------------------------------------------------------------------------------
@@ -121,9 +134,12 @@ def cmd_add(client: ApiClient, args: argparse.Namespace) -> int:
         if args.wait
         else None
     )
-    result = AddResult.from_json(
-        client.add_uploads(paths, args.target, recursive=args.recursive, force=args.force)
-    )
+    answer = client.add_uploads(paths, args.target, recursive=args.recursive, force=args.force)
+    # Imported once the worker has the files: what a command imports before its request delays
+    # the upload (add --wait on a big file is timed from the command's start, issue 12).
+    from upqueue.core.records import AddResult
+
+    result = AddResult.from_json(answer)
     # stdout: one upload id per line, for scripts; what was added and why a path was not, for
     # the person, on stderr.
     for item in result.added:
@@ -145,6 +161,8 @@ def cmd_add(client: ApiClient, args: argparse.Namespace) -> int:
     status = ADD_SOME if result.rejected else ADD_ALL
     if args.wait:
         try:
+            from upqueue.core.cli_wait import Waiter
+
             status = max(status, Waiter(client, result.ids, since).run())
         except KeyboardInterrupt:
             print(file=sys.stderr)
@@ -328,6 +346,8 @@ def cmd_settings_get(client: ApiClient, args: argparse.Namespace) -> int:
 
 
 def cmd_settings_set(client: ApiClient, args: argparse.Namespace) -> int:
+    from upqueue.core.settings import SETTINGS
+
     if args.key not in SETTINGS:  # like `settings get`: a usage error, exit 2
         raise UsageError(
             "Unknown setting",

@@ -32,6 +32,11 @@ HEAVY = (
     # the transports themselves (the CLI reads only the protocols' names)
     "upqueue.core.transports.base",
     "upqueue.core.filereader",
+    # ~15 ms together: logged only on a failure or a worker start, a data directory found
+    # without platformdirs on Linux, records and settings (dataclasses) read after the request
+    "logging",
+    "platformdirs",
+    "dataclasses",
 )
 
 
@@ -65,3 +70,19 @@ def test_help_and_a_command_against_the_worker_import_nothing_heavy(worker, tus_
         assert result.returncode == 0, (args, result.stdout, result.stderr[-2000:])
         assert "upqueue.core.api_client" in modules or "--help" in args
         assert heavy_in(modules) == [], args
+
+
+def test_the_data_directory_is_platformdirs_one_without_importing_it(tmp_path, monkeypatch):
+    """core.paths writes out platformdirs' Linux rule (XDG_DATA_HOME, else ~/.local/share)."""
+    import platformdirs
+    from upqueue.core import paths
+
+    monkeypatch.delenv(paths.HOME_ENV, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    for xdg in (str(tmp_path / "xdg"), "", "   "):
+        monkeypatch.setenv("XDG_DATA_HOME", xdg)
+        expected = Path(platformdirs.user_data_dir(paths.APP_NAME))
+        assert paths.data_dir() == expected, xdg
+        assert expected.is_dir()
+    monkeypatch.delenv("XDG_DATA_HOME")
+    assert paths.data_dir() == Path(platformdirs.user_data_dir(paths.APP_NAME))
