@@ -9,25 +9,19 @@ import os
 from pathlib import Path
 from typing import Any
 
-from upqueue.core import paths
 from upqueue.core.errors import ErrorKind, TransferError
 from upqueue.core.filereader import fingerprint
-from upqueue.core.secrets import SecretStore
-from upqueue.core.store import Store
 from upqueue.core.transports.base import Sent, UploadFile, UploadJob
 from upqueue.core.transports.tus.client import ServerCaps, TusClient
 from upqueue.core.transports.tus.small_batch import SMALL_FILE, send_small, went_unanswered
 from upqueue.core.transports.tus.transport import _state
-from upqueue.worker.engine import Engine
-from upqueue.worker.repository import UploadRepository
-from upqueue.worker.service import Service
-from upqueue.worker.upload_events import FinishedUploads
 
 from tests.fixtures.hooks import RecordingHooks
 from tests.fixtures.relay import RecordingRelay
 from tests.fixtures.tus import TusServer, make_file, same_content
 from tests.fixtures.tuspy import TuspyServer
-from tests.fixtures.worker import WorkerProcess, wait_for
+from tests.fixtures.worker import WorkerProcess, wait_all_done, wait_for
+from tests.test_engine_inline import Rig
 from tests.test_worker_uploads import add_target, events_of, wait_status
 
 
@@ -97,15 +91,7 @@ def test_kill_9_during_batches_every_small_file_completes_once(
         wait_for(lambda count=count: done() >= count, 60, f"{count} done")
         worker.kill9()
         worker.start()
-    rows = wait_for(
-        lambda: (
-            (us := worker.api.uploads()["uploads"])
-            and all(u["status"] == "done" for u in us)
-            and us
-        ),
-        120,
-        "every upload done",
-    )
+    rows = wait_all_done(worker)
     assert len({u["result_url"] for u in rows}) == len(ids)
     by_id = {u["id"]: u for u in rows}
     for src, upload_id in zip(files, ids):
@@ -179,49 +165,12 @@ def test_a_refused_creation_is_that_uploads_answer_and_the_others_are_sent(
         assert hooks[index].confirmed == [files[index].stat().st_size]
 
 
-class _NoScheduler:
-    def start_runners(self, count: int) -> None:
-        pass
-
-    def terminate(self, upload_id: int, state: Any, target_id: int) -> None:
-        pass
-
-    def follow(self, name: str, follow: Any) -> None:
-        follow()
-
-
-class _InProcess:
-    """The real engine, service and state.db in this process; runners run when the test says."""
-
-    def __init__(self, home: Path) -> None:
-        self.store = Store(home / paths.STATE_DB)
-        self.repository = UploadRepository(self.store)
-        finished = FinishedUploads(self.repository)
-        secrets = SecretStore(home)
-        self.engine = Engine(
-            self.store, self.repository, secrets, _NoScheduler(), finished, "test", home
-        )
-        self.service = Service(
-            self.store,
-            secrets,
-            home,
-            repository=self.repository,
-            engine=self.engine,
-            finished=finished,
-        )
-
-    def close(self) -> None:
-        self.engine.shutdown(timeout=1)
-        self.service.close()
-        self.store.close()
-
-
 def test_a_file_changed_before_its_batch_reads_it_fails_as_alone_and_the_rest_are_done(
     tus_server: TusServer, tmp_path: Path, upqueue_home: Path
 ) -> None:
     """One runner run inline: the changed file is told apart with the usual reason (its server
     upload holds no byte); the rest are done."""
-    run = _InProcess(upqueue_home)
+    run = Rig(upqueue_home)
     try:
         run.service.add_target({"name": "srv", "url": tus_server.url, "protocol": "tus"})
         files = [make_file(tmp_path / f"f{i}.bin", 3000, seed=i) for i in range(5)]
@@ -248,7 +197,7 @@ def test_pause_and_cancel_while_a_batch_runs_take_effect_as_for_one_upload(
     """A person pauses one upload and cancels another while their batch is being created:
     neither sends a byte; the cancelled one's server upload is deleted; the paused one, resumed,
     continues the server upload the batch created; the rest are done."""
-    run = _InProcess(upqueue_home)
+    run = Rig(upqueue_home)
     try:
         run.service.add_target({"name": "srv", "url": tus_server.url, "protocol": "tus"})
         files = [make_file(tmp_path / f"g{i}.bin", 2500 + i, seed=i) for i in range(4)]

@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 from tests.fixtures.tus import make_file, same_content
-from tests.fixtures.worker import MAIN, wait_for
+from tests.fixtures.worker import MAIN, wait_all_done, wait_for
 
 MiB = 1 << 20
 
@@ -72,15 +72,7 @@ def test_kill_9_at_several_moments_every_file_completes_once(make_worker, tus_se
         worker.kill9()
         worker.start()
     worker.api.update_settings(bandwidth_limit=0)
-    rows = wait_for(
-        lambda: (
-            (us := worker.api.uploads()["uploads"])
-            and all(u["status"] == "done" for u in us)
-            and us
-        ),
-        120,
-        "every upload done",
-    )
+    rows = wait_all_done(worker)
     urls = [u["result_url"] for u in rows]
     assert len(set(urls)) == len(ids)
     for src, row in zip(files, sorted(rows, key=lambda r: r["id"])):
