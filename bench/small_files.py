@@ -16,6 +16,11 @@ upqueue's own tus client with nothing around it (no worker, store or checks) on 
 threads, timed inside its process: how near a Python client gets to curl at all, which splits
 upqueue's gap into the worker's share and the language's. Every stored
 file's size is checked, and its bytes in round 1.
+
+upqueue pipelines (core.transports.tus.small_batch): the same two requests per file on as
+many connections, but each connection carries the next requests before the answers come.
+curl (which dropped HTTP/1.1 pipelining in 7.62) and bare-tus wait for each answer, so the
+"limit" is that of one request at a time per connection, which upqueue now passes.
 """
 
 from __future__ import annotations
