@@ -70,6 +70,8 @@ def test_a_server_that_closes_after_every_answer_still_gets_each_file_once(
         assert same_content(src, tus_server.stored_path(row["result_url"])), src.name
     assert len(fault_proxy.requests("PATCH")) == len(files)
     assert len(_stored_with_data(tus_server)) == len(files), "a second copy on the server"
+    log = worker.home / "upqueue.log"
+    assert "one request at a time from now on" in log.read_text(), "pipelining went on"
 
 
 def test_kill_9_during_batches_every_small_file_completes_once(

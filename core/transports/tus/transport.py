@@ -10,10 +10,12 @@ metadata, aiohttp-tus), the upload is done-but-unconfirmed rather than sent a se
 
 from __future__ import annotations
 
+import logging
 import mimetypes
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
 from upqueue.core.errors import ErrorKind, TransferError, UpqueueError
 from upqueue.core.transports.base import (
@@ -32,6 +34,8 @@ from upqueue.core.transports.tus.client import ServerCaps, TusClient, choose_che
 from upqueue.core.transports.tus.transfer import transfer
 
 PROTOCOL = "tus"
+
+log = logging.getLogger(__name__)
 
 # Blocks read from the file and handed to the socket: small until the link is known to be fast,
 # so that a pause is noticed within a fraction of a second on a slow link; large once it is, as
@@ -265,6 +269,11 @@ class TusTransport(Transport):
         )
         if unanswered:
             self._pipelining = False
+            log.info(
+                "%s leaves pipelined requests unanswered after an answer (it closes the "
+                "connection): small files go to it one request at a time from now on",
+                urlsplit(self.endpoint).hostname,  # the host only: a URL may carry a token
+            )
         return results
 
     def _sent_before(self, tus_hooks: _TusHooks, size: int, hooks: SendHooks) -> Sent | None:
