@@ -14,7 +14,6 @@ the worker, so that ``upqueue worker`` works without this package knowing the wo
 from __future__ import annotations
 
 import argparse
-import importlib
 import os
 import sys
 import time
@@ -38,7 +37,33 @@ class _Parser(LazyEpilogParser):
         raise SystemExit(2)
 
 
-def build_parser() -> argparse.ArgumentParser:
+# The module that registers each command: a command's parser needs only its own module (the
+# others cost a command ~6 ms of start-up to import and build). worker, stop and status: here.
+COMMAND_MODULES = {
+    **dict.fromkeys(
+        ("add", "ls", "show", "pause", "resume", "cancel", "retry", "rm", "export", "settings"),
+        "cli_uploads",
+    ),
+    "target": "cli_targets",
+    "watch": "cli_watch",
+    "batch": "cli_watch",
+}
+BUILT_IN = ("worker", "stop", "status")
+ALL_MODULES = ("cli_targets", "cli_uploads", "cli_watch")
+
+
+def command_of(argv: Sequence[str]) -> str | None:
+    """The command ``argv`` names (None: none, or an option such as --help comes first)."""
+    for arg in argv:
+        if arg == "--debug":
+            continue
+        return None if arg.startswith("-") else arg
+    return None
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser; for a known ``command``, with that command's module alone (the full parser
+    otherwise, whose help and errors list every command)."""
     parser = _Parser(
         prog=PROG,
         description="Queue files for upload to servers, follow them, and steer the worker. "
@@ -47,17 +72,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show tracebacks of unexpected errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
-    from upqueue.core import cli_targets, cli_uploads
-
-    cli_targets.register(sub)
-    cli_uploads.register(sub)
-    try:
-        cli_watch = importlib.import_module("upqueue.core.cli_watch")
-    except ModuleNotFoundError as exc:
-        if exc.name != "upqueue.core.cli_watch":
-            raise
+    if command in BUILT_IN:
+        modules: tuple[str, ...] = ()
+    elif command in COMMAND_MODULES:
+        modules = (COMMAND_MODULES[command],)
     else:
-        cli_watch.register(sub)
+        modules = ALL_MODULES
+    for name in modules:
+        _register(name, sub)
 
     worker = sub.add_parser("worker", help="run the worker in the foreground")
     worker.add_argument(
@@ -74,6 +96,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _register(name: str, sub: Any) -> None:
+    """Add the commands of the module ``name`` (import statements, not importlib: PyInstaller
+    and ``-X importtime`` see them)."""
+    if name == "cli_targets":
+        from upqueue.core import cli_targets
+
+        cli_targets.register(sub)
+    elif name == "cli_uploads":
+        from upqueue.core import cli_uploads
+
+        cli_uploads.register(sub)
+    else:
+        try:
+            from upqueue.core import cli_watch
+        except ModuleNotFoundError as exc:
+            if exc.name != "upqueue.core.cli_watch":  # the one command module a build may lack
+                raise
+        else:
+            cli_watch.register(sub)
+
+
 WorkerRunner = Callable[[bool], int | None]
 
 
@@ -85,7 +128,7 @@ def run(argv: Sequence[str], worker_runner: WorkerRunner | None = None) -> int:
         worker_runner: runs the worker in this process, given ``until_idle``; main.py passes
             ``worker.runtime.run_worker`` (imported only when the command is ``worker``).
     """
-    parser = build_parser()
+    parser = build_parser(command_of(argv))
     try:
         args = parser.parse_args(list(argv))
     except SystemExit as exc:  # --help, or a usage error already printed

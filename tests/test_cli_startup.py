@@ -86,3 +86,27 @@ def test_the_data_directory_is_platformdirs_one_without_importing_it(tmp_path, m
         assert expected.is_dir()
     monkeypatch.delenv("XDG_DATA_HOME")
     assert paths.data_dir() == Path(platformdirs.user_data_dir(paths.APP_NAME))
+
+
+def test_each_command_is_parsed_with_its_own_module_alone(tmp_path):
+    """A command's parser holds its module's commands only (the others are not imported), and
+    every command of the full parser is found that way; `upqueue --help` still lists them all."""
+    import argparse
+
+    from upqueue.core import cli
+
+    def choices(parser: argparse.ArgumentParser) -> set[str]:
+        action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        return set(action.choices)
+
+    everything = choices(cli.build_parser())
+    assert everything == set(cli.COMMAND_MODULES) | set(cli.BUILT_IN)
+    for command in everything:
+        assert command in choices(cli.build_parser(command)), command
+    assert cli.command_of(["--debug", "add", "x"]) == "add"
+    assert cli.command_of(["--help"]) is None and cli.command_of([]) is None
+    modules, result = imported("ls", home=tmp_path)
+    assert "upqueue.core.cli_uploads" in modules
+    assert "upqueue.core.cli_targets" not in modules and "upqueue.core.cli_watch" not in modules
+    modules, result = imported("--help", home=tmp_path)
+    assert result.returncode == 0 and "watch" in result.stdout and "target" in result.stdout
