@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
+from typing import TypeVar
 
 from upqueue.core.errors import ErrorKind, TransferError
 from upqueue.core.filereader import FileSlice
@@ -30,6 +32,7 @@ from upqueue.core.transports.tus.headers import (
 from upqueue.core.transports.wire_answer import Answer
 
 TUS_VERSION = "1.0.0"
+_T = TypeVar("_T")
 OFFSET_CONTENT_TYPE = "application/offset+octet-stream"
 # Among what the server lists, in this order: sha1 is the one every server MUST support.
 PREFERRED_CHECKSUMS = ("sha1", "sha256", "md5")
@@ -212,15 +215,20 @@ class TusClient:
             ("POST", endpoint, self._tus_headers(_creation_headers(length, metadata)), None)
             for length, metadata in uploads
         ]
-        results: list[CreateResult | TransferError] = []
-        for answer, (length, _) in zip(self.http.send_pipelined(requests, action=action), uploads):
-            try:
-                if isinstance(answer, TransferError):
-                    raise answer
-                results.append(self._created(answer, endpoint, length, False, expect_tus_answer))
-            except TransferError as error:
-                results.append(error)
-        return results
+        answers = self.http.send_pipelined(requests, action=action)
+        return [
+            _read(
+                answer,
+                partial(
+                    self._created,
+                    endpoint=endpoint,
+                    length=length,
+                    with_body=False,
+                    expect_tus_answer=expect_tus_answer,
+                ),
+            )
+            for answer, (length, _) in zip(answers, uploads)
+        ]
 
     def _created(
         self, resp: Answer, endpoint: str, length: int, with_body: bool, expect_tus_answer: bool
@@ -307,16 +315,11 @@ class TusClient:
                     f"{checksum_algorithm} {base64.b64encode(digest).decode('ascii')}"
                 )
             requests.append(("PATCH", url, self._tus_headers(headers), data))
-        results: list[tuple[int, str | None] | TransferError] = []
         answers = self.http.send_pipelined(requests, action="sending data")
-        for answer, (_, offset, data) in zip(answers, patches):
-            try:
-                if isinstance(answer, TransferError):
-                    raise answer
-                results.append(_patched(answer, offset, len(data)))
-            except TransferError as error:
-                results.append(error)
-        return results
+        return [
+            _read(answer, partial(_patched, offset=offset, length=len(data)))
+            for answer, (_, offset, data) in zip(answers, patches)
+        ]
 
     def terminate(self, url: str) -> None:
         """DELETE an upload; an upload that is already gone (404/410) is fine."""
@@ -349,6 +352,16 @@ class TusClient:
     @staticmethod
     def _tus_headers(headers: Mapping[str, str] | None) -> dict[str, str]:
         return {**(headers or {}), "Tus-Resumable": TUS_VERSION}
+
+
+def _read(answer: Answer | TransferError, parse: Callable[[Answer], _T]) -> _T | TransferError:
+    """A pipelined request's outcome: its answer parsed, or the error it got or means."""
+    if isinstance(answer, TransferError):
+        return answer
+    try:
+        return parse(answer)
+    except TransferError as error:
+        return error
 
 
 def _creation_headers(length: int, metadata: dict[str, str]) -> dict[str, str]:

@@ -4,6 +4,7 @@ that do not need a client (core.transports.tus.client uses them)."""
 from __future__ import annotations
 
 import base64
+import mimetypes
 import re
 from collections.abc import Mapping
 from urllib.parse import urljoin, urlsplit, urlunsplit
@@ -12,6 +13,14 @@ from upqueue.core.errors import ErrorKind, TransferError
 from upqueue.core.response_errors import HttpAnswer
 
 _DECIMAL = re.compile(r"^(0|[1-9][0-9]*)$")
+
+
+def file_metadata(name: str) -> dict[str, str]:
+    """The Upload-Metadata upqueue sends for a file: its name and its guessed media type."""
+    return {
+        "filename": name,
+        "filetype": mimetypes.guess_type(name)[0] or "application/octet-stream",
+    }
 
 
 def encode_metadata(metadata: Mapping[str, str]) -> str:

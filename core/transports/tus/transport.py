@@ -11,7 +11,6 @@ metadata, aiohttp-tus), the upload is done-but-unconfirmed rather than sent a se
 from __future__ import annotations
 
 import logging
-import mimetypes
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -31,6 +30,7 @@ from upqueue.core.transports.base import (
 from upqueue.core.transports.http import http_auth
 from upqueue.core.transports.tus import small_batch
 from upqueue.core.transports.tus.client import ServerCaps, TusClient, choose_checksum
+from upqueue.core.transports.tus.headers import file_metadata
 from upqueue.core.transports.tus.transfer import transfer
 
 PROTOCOL = "tus"
@@ -210,15 +210,9 @@ class TusTransport(Transport):
         capabilities: Capabilities | None = None,
     ) -> Sent:
         job.single_file("A tus target")
-        server_caps = self._server_caps if capabilities is not None else None
-        if server_caps is None:
-            self.probe()
-            server_caps = self._server_caps
+        server_caps = self._caps(capabilities)
         primary = job.primary
-        metadata = {
-            "filename": primary.name,
-            "filetype": mimetypes.guess_type(primary.name)[0] or "application/octet-stream",
-        }
+        metadata = file_metadata(primary.name)
         # Never send bytes inside the creation POST: if the worker dies after the server
         # stored a whole small file but before its URL reached state.db, the restart would
         # create and complete a second copy (a processing server would import it twice).
@@ -259,13 +253,8 @@ class TusTransport(Transport):
         small_batch); a server that leaves requests unanswered gets one at a time from then on."""
         if not self._pipelining:
             return [None] * len(jobs)
-        server_caps = self._server_caps if capabilities is not None else None
-        if server_caps is None:
-            self.probe()
-            server_caps = self._server_caps
-        assert server_caps is not None
         results, unanswered = small_batch.send_small(
-            self.client, self.endpoint, server_caps, jobs, hooks, save_states, _state
+            self.client, self.endpoint, self._caps(capabilities), jobs, hooks, save_states, _state
         )
         if unanswered:
             self._pipelining = False
@@ -275,6 +264,14 @@ class TusTransport(Transport):
                 urlsplit(self.endpoint).hostname,  # the host only: a URL may carry a token
             )
         return results
+
+    def _caps(self, capabilities: Capabilities | None) -> ServerCaps:
+        """The server's capabilities: those of the probe that gave ``capabilities``, else a
+        probe now."""
+        if capabilities is None or self._server_caps is None:
+            self.probe()
+        assert self._server_caps is not None
+        return self._server_caps
 
     def _sent_before(self, tus_hooks: _TusHooks, size: int, hooks: SendHooks) -> Sent | None:
         """Every byte went out before, and the answer was lost: ask the server.
