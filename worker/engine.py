@@ -244,14 +244,7 @@ class Engine(SmallBatches, ProcessingFollow):
         upload_id = upload["id"]
         with self._lock:
             control = self._controls[upload_id]
-        hooks = UploadHooks(
-            upload,
-            control,
-            self.repository,
-            self.bandwidth,
-            self._lease_until,
-            write_failed=self.disk.report,
-        )
+        hooks = self._hooks_for(upload, control)
         handed_over = False
         try:
             handed_over = self._guarded(upload, hooks, lambda: self._attempt(upload, hooks))
@@ -259,6 +252,16 @@ class Engine(SmallBatches, ProcessingFollow):
             if not handed_over:  # a follower thread has it now, and lets it go when done
                 with self._lock:
                     self._controls.pop(upload_id, None)
+
+    def _hooks_for(self, upload: dict[str, Any], control: Control) -> UploadHooks:
+        return UploadHooks(
+            upload,
+            control,
+            self.repository,
+            self.bandwidth,
+            self._lease_until,
+            write_failed=self.disk.report,
+        )
 
     def _attempt(self, upload: dict[str, Any], hooks: UploadHooks) -> bool:
         """Send the upload (or follow its processing); True when a follower took it over."""

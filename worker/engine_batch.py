@@ -12,7 +12,6 @@ upload's failed attempt, as the one-file path records it (the server is not aske
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from collections.abc import Callable
@@ -23,9 +22,8 @@ from upqueue.core.errors import TransferError
 from upqueue.core.models import Status
 from upqueue.core.store import Store
 from upqueue.core.transports.base import RemoteState, Sent
-from upqueue.worker.diskguard import DiskGuard
 from upqueue.worker.engine_hooks import Control, UploadHooks
-from upqueue.worker.engine_outcomes import Outcomes
+from upqueue.worker.engine_outcomes import Outcomes, done_columns
 from upqueue.worker.engine_retry import FailedAttempts
 from upqueue.worker.engine_targets import TargetCache, Targets
 from upqueue.worker.repository import UploadRepository
@@ -37,8 +35,8 @@ _SETTLED_BY_BATCH = (Status.DONE.value, Status.FAILED.value, Status.RETRYING.val
 
 class SmallBatches:
     """Mixed into Engine; uses its ``_lock`` (over ``_controls``), ``store``, ``repository``,
-    ``targets``, ``bandwidth``, ``outcomes``, ``failed_attempts``, ``disk``, ``owner`` and
-    ``run_upload``."""
+    ``targets``, ``bandwidth``, ``outcomes``, ``failed_attempts``, ``owner``, ``_lease_until``,
+    ``_hooks_for`` and ``run_upload``."""
 
     _lock: threading.Lock
     _controls: dict[int, Control]
@@ -48,9 +46,9 @@ class SmallBatches:
     bandwidth: TokenBucket
     outcomes: Outcomes
     failed_attempts: FailedAttempts
-    disk: DiskGuard
     owner: str
     _lease_until: Callable[[], float]
+    _hooks_for: Callable[[dict[str, Any], Control], UploadHooks]
     run_upload: Callable[[dict[str, Any]], None]
 
     def run_claimed(self, upload: dict[str, Any]) -> None:
@@ -114,21 +112,15 @@ class SmallBatches:
         """Send the batch and record what it settled (their controls go)."""
         with self._lock:
             controls = [self._controls[row["id"]] for row in batch]
-        hooks = [
-            UploadHooks(
-                row,
-                control,
-                self.repository,
-                self.bandwidth,
-                self._lease_until,
-                write_failed=self.disk.report,
-            )
-            for row, control in zip(batch, controls)
-        ]
+        hooks = [self._hooks_for(row, control) for row, control in zip(batch, controls)]
         with self.targets.using(batch[0]["target_id"]) as cached:
             results = self._send_many(cached, batch, hooks)
         finished = [
-            (row["id"], sent.message, _done_columns(row, sent))
+            (
+                row["id"],
+                sent.message,
+                done_columns(int(row["size"]), sent.result_url, sent.remote_state),
+            )
             for row, sent in zip(batch, results)
             if isinstance(sent, Sent)
         ]
@@ -164,11 +156,3 @@ class SmallBatches:
         except Exception as exc:  # noqa: BLE001 - each upload then meets it the usual way
             log.info("a batch of %d small uploads goes one by one: %s", len(batch), exc)
             return [None] * len(batch)
-
-
-def _done_columns(row: dict[str, Any], sent: Sent) -> dict[str, Any]:
-    return {
-        "offset": int(row["size"]),
-        "result_url": sent.result_url,
-        "remote_state": json.dumps(sent.remote_state),
-    }

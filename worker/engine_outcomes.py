@@ -25,6 +25,15 @@ class FinishedListener(Protocol):
     def fire(self, upload_id: int) -> None: ...
 
 
+def done_columns(size: int, result_url: str | None, state: RemoteState | None) -> dict[str, Any]:
+    """What a done upload's row keeps: every byte, where it is, the protocol's last state."""
+    return {
+        "offset": size,
+        "result_url": result_url,
+        "remote_state": json.dumps(state) if state is not None else None,
+    }
+
+
 class Outcomes:
     """Args:
     repository: the upload SQL and transitions.
@@ -56,11 +65,7 @@ class Outcomes:
             Status.DONE,
             EventKind.DONE,
             message,
-            extra={
-                "offset": size,
-                "result_url": result_url,
-                "remote_state": json.dumps(state) if state is not None else None,
-            },
+            extra=done_columns(size, result_url, state),
         )
 
     def finish(

@@ -8,6 +8,7 @@ columns, guards and history events): only the number of commits (and of fsyncs) 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from typing import Any
 
 from upqueue.core.models import EventKind, Status
@@ -40,22 +41,7 @@ class BatchedTransitions(AskedTransitions):
                 (Status.QUEUED.value, LOOK_AHEAD, target_id, max_size, limit),
             )
             for row in rows:
-                extra: dict[str, Any] = {
-                    "lease_owner": owner,
-                    "lease_expires": lease_until,
-                    "next_attempt_at": None,
-                    "speed": 0,
-                }
-                if not row["started_at"]:
-                    extra["started_at"] = now_iso()
-                if self.set_status(
-                    row["id"],
-                    Status.UPLOADING,
-                    event=EventKind.STARTED,
-                    message="Starting",
-                    extra=extra,
-                    only_from=[Status.QUEUED.value],
-                ):
+                if self._start_sending(row, owner, lease_until, only_from=[Status.QUEUED.value]):
                     claimed.append(row)
         return claimed
 
@@ -64,18 +50,7 @@ class BatchedTransitions(AskedTransitions):
         one transaction written through to the disk (see save_remote_state)."""
         with self.store.tx(durable=True):
             for upload_id, state, result_url in saves:
-                self._touch(
-                    upload_id,
-                    {
-                        "remote_state": json.dumps(state),
-                        "result_url": result_url,
-                        "confirmed_offset": 0,
-                    },
-                )
-                if result_url:
-                    self.store.add_event(
-                        EventKind.INFO, f"Server upload created: {result_url}", upload_id=upload_id
-                    )
+                self._keep_remote_state(upload_id, state, result_url, 0, announce=True)
 
     def finish_done(self, finished: list[tuple[int, str, dict[str, Any]]]) -> list[int]:
         """(upload id, message, columns) of uploads that are done, as ``finish`` records each;
@@ -83,14 +58,83 @@ class BatchedTransitions(AskedTransitions):
         done: list[int] = []
         with self.store.tx():
             for upload_id, message, extra in finished:
-                columns = {**SETTLED, "finished_at": now_iso(), **extra}
-                if self.set_status(
-                    upload_id,
-                    Status.DONE,
-                    event=EventKind.DONE,
-                    message=message,
-                    extra=columns,
-                    only_from=RUNNING,
-                ):
+                if self._finished(upload_id, Status.DONE, EventKind.DONE, message, extra=extra):
                     done.append(upload_id)
         return done
+
+    # -- what one upload's transition and a batch's share; call inside ``store.tx()`` --------
+    def _start_sending(
+        self,
+        row: dict[str, Any],
+        owner: str,
+        lease_until: float,
+        *,
+        only_from: Iterable[str] | None = None,
+    ) -> bool:
+        """Leased to ``owner`` and uploading, with its "Starting" (or "Resuming") event."""
+        extra: dict[str, Any] = {
+            "lease_owner": owner,
+            "lease_expires": lease_until,
+            "next_attempt_at": None,
+            "speed": 0,
+        }
+        if not row["started_at"]:
+            extra["started_at"] = now_iso()
+        message = (
+            "Starting" if not row["remote_state"] else "Resuming: asking the server what it has"
+        )
+        return self.set_status(
+            row["id"],
+            Status.UPLOADING,
+            event=EventKind.STARTED,
+            message=message,
+            extra=extra,
+            only_from=only_from,
+        )
+
+    def _keep_remote_state(
+        self,
+        upload_id: int,
+        state: RemoteState | None,
+        result_url: str | None,
+        confirmed: int,
+        announce: bool,
+    ) -> None:
+        """The protocol's state, the server's address and what it confirmed; a new server
+        upload announced in the history."""
+        self._touch(
+            upload_id,
+            {
+                "remote_state": json.dumps(state) if state is not None else None,
+                "result_url": result_url,
+                "confirmed_offset": confirmed,
+            },
+        )
+        if announce and result_url:
+            self.store.add_event(
+                EventKind.INFO, f"Server upload created: {result_url}", upload_id=upload_id
+            )
+
+    def _finished(
+        self,
+        upload_id: int,
+        status: Status,
+        event: str,
+        message: str,
+        *,
+        title: str | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> bool:
+        """Done or failed, from uploading or processing (False: it no longer was)."""
+        columns = {**SETTLED, "finished_at": now_iso(), **(extra or {})}
+        if status == Status.FAILED:
+            columns.update(error_title=title, error_message=message)
+        return self.set_status(
+            upload_id,
+            status,
+            event=event,
+            message=message,
+            title=title,
+            extra=columns,
+            only_from=RUNNING,
+        )

@@ -56,15 +56,7 @@ class UploadRepository(BatchedTransitions):
                     EventKind.INFO, "Following the server's processing again", upload_id=row["id"]
                 )
                 return row
-            extra = {**lease, "next_attempt_at": None, "speed": 0}
-            if not row["started_at"]:
-                extra["started_at"] = now_iso()
-            message = (
-                "Starting" if not row["remote_state"] else "Resuming: asking the server what it has"
-            )
-            self.set_status(
-                row["id"], Status.UPLOADING, event=EventKind.STARTED, message=message, extra=extra
-            )
+            self._start_sending(row, owner, lease_until)
             return row
 
     def save_progress(self, upload_id: int, offset: int, speed: float, lease_until: float) -> None:
@@ -95,18 +87,7 @@ class UploadRepository(BatchedTransitions):
         how much of it the server confirmed. Written through to the disk: after a power cut
         the upload must continue this server upload, not start a second copy there."""
         with self.store.tx(durable=True):
-            self._touch(
-                upload_id,
-                {
-                    "remote_state": json.dumps(state) if state is not None else None,
-                    "result_url": result_url,
-                    "confirmed_offset": confirmed,
-                },
-            )
-            if announce and result_url:
-                self.store.add_event(
-                    EventKind.INFO, f"Server upload created: {result_url}", upload_id=upload_id
-                )
+            self._keep_remote_state(upload_id, state, result_url, confirmed, announce)
 
     def add_event(self, upload_id: int, kind: str, message: str) -> None:
         with self.store.tx():
@@ -169,19 +150,8 @@ class UploadRepository(BatchedTransitions):
         extra: dict[str, Any] | None = None,
     ) -> bool:
         """Done or failed, from uploading or processing. Opens its own transaction."""
-        columns = {**SETTLED, "finished_at": now_iso(), **(extra or {})}
-        if status == Status.FAILED:
-            columns.update(error_title=title, error_message=message)
         with self.store.tx():
-            return self.set_status(
-                upload_id,
-                status,
-                event=event,
-                message=message,
-                title=title,
-                extra=columns,
-                only_from=RUNNING,
-            )
+            return self._finished(upload_id, status, event, message, title=title, extra=extra)
 
     def retry_later(
         self,
